@@ -1,0 +1,79 @@
+#!/usr/bin/env node
+// The whole test suite, as the README's one command (`npm test`, or `pnpm test`) runs it:
+// install, build, then every stage below; each vitest run writes a JSON report that is summed
+// into the final line `N passed, N failed`. Non-vitest checks (lint, typecheck) count as one
+// test each. Exit status is non-zero when anything failed.
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { installAndBuild, pnpmCommand, root, run } from './bootstrap.mjs';
+
+const reportDir = mkdtempSync(join(tmpdir(), 'sluice-reports-'));
+const only = process.argv.slice(2); // optional stage names to run, e.g. `pnpm test native node`
+
+const pnpm = pnpmCommand();
+const checks = []; // { name, ok } for stages that are not vitest runs
+const stages = [];
+
+function stage(name, fn) {
+  if (only.length === 0 || only.includes(name)) stages.push({ name, fn });
+}
+
+function vitestStage(name, cmd, args, env) {
+  const before = new Set(readdirSync(reportDir));
+  const ok = run(cmd, args, { ...env, SLUICE_REPORT_DIR: reportDir });
+  const failures = readdirSync(reportDir)
+    .filter((f) => !before.has(f))
+    .map((f) => JSON.parse(readFileSync(join(reportDir, f), 'utf8')).numFailedTests ?? 0)
+    .reduce((a, b) => a + b, 0);
+  // A run that failed without a failing test in its reports (a crash, a build error, a
+  // sanitizer abort) still counts as one failure.
+  if (!ok && failures === 0) checks.push({ name, ok: false });
+}
+
+if (!installAndBuild(pnpm)) {
+  console.log('0 passed, 1 failed');
+  process.exit(1);
+}
+
+stage('lint', () => checks.push({ name: 'lint', ok: run(pnpm, ['run', 'lint']) }));
+stage('typecheck', () => checks.push({ name: 'typecheck', ok: run(pnpm, ['run', 'typecheck']) }));
+// Native backend forced: a machine where the addon does not load fails here instead of
+// silently testing the node:crypto fallback twice.
+stage('native', () =>
+  vitestStage('native', pnpm, ['exec', 'turbo', 'run', 'test'], { SLUICE_BACKEND: 'native' }),
+);
+stage('node', () =>
+  vitestStage('node', pnpm, ['exec', 'turbo', 'run', 'test', '--filter=!@sluice/native'], {
+    SLUICE_BACKEND: 'node',
+  }),
+);
+stage('sanitize', () =>
+  vitestStage('sanitize', 'bash', [join(root, 'native/scripts/test-sanitize.sh')], {}),
+);
+
+for (const s of stages) {
+  console.log(`\n=== sluice test stage: ${s.name} ===`);
+  s.fn();
+}
+
+let passed = 0;
+let failed = 0;
+for (const file of readdirSync(reportDir)) {
+  const report = JSON.parse(readFileSync(join(reportDir, file), 'utf8'));
+  passed += report.numPassedTests ?? 0;
+  failed += report.numFailedTests ?? 0;
+  // Suites that failed to load count as failures even though no test in them ran.
+  for (const suite of report.testResults ?? []) {
+    if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed += 1;
+  }
+  console.log(`report ${file}: ${report.numPassedTests} passed, ${report.numFailedTests} failed`);
+}
+for (const c of checks) {
+  if (c.ok) passed += 1;
+  else failed += 1;
+  console.log(`check ${c.name}: ${c.ok ? 'ok' : 'FAILED'}`);
+}
+if (existsSync(reportDir)) rmSync(reportDir, { recursive: true, force: true });
+console.log(`${passed} passed, ${failed} failed`);
+process.exit(failed === 0 && passed > 0 ? 0 : 1);
