@@ -1,0 +1,45 @@
+// Builds the addon with node-gyp against the headers that sit next to the running node binary,
+// so no header download is ever attempted. Usage: node scripts/build.mjs [--debug [--sanitize]]
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = dirname(dirname(fileURLToPath(import.meta.url)));
+const args = new Set(process.argv.slice(2));
+const debug = args.has('--debug');
+const sanitize = args.has('--sanitize');
+if (sanitize && !debug) {
+  console.error('build: --sanitize only applies to the Debug build; add --debug');
+  process.exit(2);
+}
+
+const nodedir = dirname(dirname(process.execPath));
+const header = join(nodedir, 'include', 'node', 'node_api.h');
+if (!existsSync(header)) {
+  console.error(
+    `build: Node headers not found at ${header}.\n` +
+      `  The addon is built against the headers installed with ${process.execPath}.\n` +
+      '  Install the Node development headers for this node (e.g. the nodejs package that ships\n' +
+      '  include/node, or an official tarball) or run with a node that has them.',
+  );
+  process.exit(1);
+}
+
+const gyp = join(root, 'node_modules', '.bin', 'node-gyp');
+if (!existsSync(gyp)) {
+  console.error(`build: ${gyp} is missing; run \`pnpm install\` at the repository root first.`);
+  process.exit(1);
+}
+
+function run(argv) {
+  const r = spawnSync(gyp, argv, { cwd: root, stdio: 'inherit' });
+  if (r.error) throw r.error;
+  if (r.status !== 0) process.exit(r.status ?? 1);
+}
+
+// configure + build (not rebuild): rebuild would wipe build/ and with it the other configuration.
+const common = [`--nodedir=${nodedir}`];
+run(['configure', ...common, ...(debug ? ['--debug'] : []), '--', `-Dsanitize=${sanitize ? 1 : 0}`]);
+run(['build', ...common, ...(debug ? ['--debug'] : []), '--jobs=max']);
+console.log(`build: ${join(root, 'build', debug ? 'Debug' : 'Release', 'sluice_native.node')}`);

@@ -1,0 +1,134 @@
+#include <fcntl.h>
+#include <openssl/crypto.h>
+
+#include <atomic>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "aes.h"
+#include "fs_util.h"
+#include "operations.h"
+#include "thread_pool.h"
+#include "worker.h"
+
+namespace sluice {
+
+namespace {
+
+// Each thread decrypts whole windows in place in its own buffer; windows are handed out in
+// order so the threads stay on neighbouring parts of the file.
+constexpr size_t kWindow = 4 * 1024 * 1024;
+
+struct DecryptFileBaton {
+  std::string src;
+  std::string dst;
+  uint8_t key[kKeyLen];
+  uint8_t iv[kBlock];
+  size_t threads = 1;
+  uint64_t src_offset = 0;
+  uint64_t bytes_read = 0;
+  uint64_t bytes_written = 0;
+};
+
+class DecryptFileJob : public PromiseWorker {
+ public:
+  DecryptFileJob(Napi::Env env, DecryptFileBaton* baton)
+      : PromiseWorker(env, "sluice.decryptFile"), b_(baton) {}
+  ~DecryptFileJob() override { OPENSSL_cleanse(b_->key, sizeof b_->key); }
+
+ protected:
+  void Run() override {
+    DecryptFileBaton& b = *b_;
+    Fd in = OpenForRead(b.src);
+    const uint64_t size = in.Size();
+    const uint64_t ct_len = size > b.src_offset ? size - b.src_offset : 0;
+    if (ct_len == 0 || ct_len % kBlock != 0) {
+      ThrowBadDecrypt("bad decrypt: ciphertext length is not a positive multiple of 16");
+    }
+    ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    // Validate the padding from the last block before any output exists.
+    uint8_t tail[2 * kBlock];
+    if (ct_len >= 2 * kBlock) {
+      if (in.PreadFull(tail, sizeof tail, b.src_offset + ct_len - 2 * kBlock) != sizeof tail) {
+        ThrowBadDecrypt("bad decrypt: ciphertext shrank while reading");
+      }
+    } else {
+      std::memcpy(tail, b.iv, kBlock);
+      if (in.PreadFull(tail + kBlock, kBlock, b.src_offset) != kBlock) {
+        ThrowBadDecrypt("bad decrypt: ciphertext shrank while reading");
+      }
+    }
+    uint8_t last[kBlock];
+    RawCbcDecryptor(b.key).Run(tail, tail + kBlock, last, kBlock);
+    const unsigned pad = last[kBlock - 1];
+    bool ok = pad >= 1 && pad <= kBlock;
+    for (unsigned i = 1; ok && i <= pad; ++i) ok = last[kBlock - i] == pad;
+    OPENSSL_cleanse(last, sizeof last);
+    if (!ok) ThrowBadDecrypt("bad decrypt: wrong key or corrupt ciphertext (padding check failed)");
+    const uint64_t pt_len = ct_len - pad;
+
+    Fd out = OpenForWrite(b.dst, true);
+    const uint64_t windows = (ct_len + kWindow - 1) / kWindow;
+    std::atomic<uint64_t> next{0};
+    std::atomic<bool> failed{false};
+    size_t threads = b.threads;
+    if (threads > windows) threads = static_cast<size_t>(windows);
+    ParallelFor(threads, [&](size_t) {
+      try {
+        RawCbcDecryptor dec(b.key);
+        AlignedBuffer buf(kBlock + kWindow);
+        uint64_t w;
+        while (!failed.load(std::memory_order_relaxed) && (w = next.fetch_add(1)) < windows) {
+          const uint64_t off = w * kWindow;
+          const size_t len = static_cast<size_t>(ct_len - off < kWindow ? ct_len - off : kWindow);
+          size_t got;
+          if (off == 0) {
+            std::memcpy(buf.data(), b.iv, kBlock);
+            got = kBlock + in.PreadFull(buf.data() + kBlock, len, b.src_offset);
+          } else {
+            got = in.PreadFull(buf.data(), kBlock + len, b.src_offset + off - kBlock);
+          }
+          if (got != kBlock + len) ThrowBadDecrypt("bad decrypt: ciphertext shrank while reading");
+          dec.Run(buf.data(), buf.data() + kBlock, buf.data() + kBlock, len);
+          const size_t keep = static_cast<size_t>(pt_len - off < len ? pt_len - off : len);
+          out.PwriteFull(buf.data() + kBlock, keep, off);
+        }
+      } catch (...) {
+        failed = true;
+        throw;
+      }
+    });
+    out.Sync();
+    out.Close();
+    b.bytes_read = ct_len;
+    b.bytes_written = pt_len;
+  }
+
+  Napi::Value Result(Napi::Env env) override {
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("bytesRead", static_cast<double>(b_->bytes_read));
+    r.Set("bytesWritten", static_cast<double>(b_->bytes_written));
+    return r;
+  }
+
+ private:
+  std::unique_ptr<DecryptFileBaton> b_;
+};
+
+}  // namespace
+
+Napi::Value DecryptFile(const Napi::CallbackInfo& info) {
+  auto b = std::make_unique<DecryptFileBaton>();
+  b->src = info[0].As<Napi::String>().Utf8Value();
+  b->dst = info[1].As<Napi::String>().Utf8Value();
+  std::memcpy(b->key, info[2].As<Napi::Buffer<uint8_t>>().Data(), kKeyLen);
+  std::memcpy(b->iv, info[3].As<Napi::Buffer<uint8_t>>().Data(), kBlock);
+  Napi::Object opts = info[4].As<Napi::Object>();
+  b->threads = static_cast<size_t>(ToInt64(opts.Get("threads")));
+  b->src_offset = static_cast<uint64_t>(ToInt64(opts.Get("srcOffset")));
+  return (new DecryptFileJob(info.Env(), b.release()))->Start();
+}
+
+}  // namespace sluice

@@ -1,0 +1,106 @@
+#include "fs_util.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <new>
+
+#include "errors.h"
+
+namespace sluice {
+
+Fd& Fd::operator=(Fd&& o) noexcept {
+  if (this != &o) {
+    if (fd_ >= 0) ::close(fd_);
+    fd_ = o.fd_;
+    path_ = std::move(o.path_);
+    o.fd_ = -1;
+  }
+  return *this;
+}
+
+Fd::~Fd() {
+  if (fd_ >= 0) ::close(fd_);
+}
+
+uint64_t Fd::Size() const {
+  struct stat st;
+  if (::fstat(fd_, &st) != 0) ThrowIo("fstat", errno, path_);
+  return static_cast<uint64_t>(st.st_size);
+}
+
+size_t Fd::PreadFull(void* buf, size_t len, uint64_t offset) const {
+  auto* p = static_cast<uint8_t*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pread(fd_, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ThrowIo("read", errno, path_);
+    }
+    if (n == 0) break;
+    done += static_cast<size_t>(n);
+  }
+  return done;
+}
+
+void Fd::PwriteFull(const void* buf, size_t len, uint64_t offset) const {
+  auto* p = static_cast<const uint8_t*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd_, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      ThrowIo("write", errno, path_);
+    }
+    done += static_cast<size_t>(n);
+  }
+}
+
+void Fd::Truncate(uint64_t size) const {
+  if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) ThrowIo("ftruncate", errno, path_);
+}
+
+void Fd::Sync() const {
+  if (::fsync(fd_) != 0) ThrowIo("fsync", errno, path_);
+}
+
+void Fd::Close() {
+  if (fd_ < 0) return;
+  int fd = fd_;
+  fd_ = -1;
+  // Linux always releases the descriptor, even when close() reports an error.
+  if (::close(fd) != 0 && errno != EINTR) ThrowIo("close", errno, path_);
+}
+
+Fd OpenForRead(const std::string& path) {
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowIo("open", errno, path);
+  return Fd(fd, path);
+}
+
+Fd OpenForWrite(const std::string& path, bool truncate) {
+  int flags = O_CREAT | O_WRONLY | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+  int fd;
+  do {
+    fd = ::open(path.c_str(), flags, 0644);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) ThrowIo("open", errno, path);
+  return Fd(fd, path);
+}
+
+AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
+  void* p = nullptr;
+  if (::posix_memalign(&p, 4096, size ? size : 1) != 0) throw std::bad_alloc();
+  data_ = static_cast<uint8_t*>(p);
+}
+
+AlignedBuffer::~AlignedBuffer() { std::free(data_); }
+
+}  // namespace sluice

@@ -1,0 +1,58 @@
+// Thin RAII wrappers over POSIX file calls; every failure throws ERR_IO with syscall/errno/path.
+#pragma once
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace sluice {
+
+class Fd {
+ public:
+  Fd() = default;
+  Fd(int fd, std::string path) : fd_(fd), path_(std::move(path)) {}
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  Fd(Fd&& o) noexcept : fd_(o.fd_), path_(std::move(o.path_)) { o.fd_ = -1; }
+  Fd& operator=(Fd&& o) noexcept;
+  ~Fd();
+
+  int get() const { return fd_; }
+  const std::string& path() const { return path_; }
+
+  uint64_t Size() const;
+  // Reads until `len` bytes or end of file; returns the count read.
+  size_t PreadFull(void* buf, size_t len, uint64_t offset) const;
+  void PwriteFull(const void* buf, size_t len, uint64_t offset) const;
+  void Truncate(uint64_t size) const;
+  void Sync() const;
+  // Closes now and reports a close() failure (written data may be lost), unlike the destructor.
+  void Close();
+
+ private:
+  int fd_ = -1;
+  std::string path_;
+};
+
+Fd OpenForRead(const std::string& path);
+// O_CREAT|O_WRONLY|O_CLOEXEC, mode 0644 (less the umask); `truncate` adds O_TRUNC.
+Fd OpenForWrite(const std::string& path, bool truncate);
+
+// Heap buffer aligned to a page, for large I/O windows.
+class AlignedBuffer {
+ public:
+  explicit AlignedBuffer(size_t size);
+  AlignedBuffer(const AlignedBuffer&) = delete;
+  AlignedBuffer& operator=(const AlignedBuffer&) = delete;
+  ~AlignedBuffer();
+  uint8_t* data() const { return data_; }
+  size_t size() const { return size_; }
+
+ private:
+  uint8_t* data_ = nullptr;
+  size_t size_ = 0;
+};
+
+}  // namespace sluice
