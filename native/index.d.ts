@@ -49,16 +49,34 @@ export interface Binding {
   readonly opensslVersion: string;
   createCipher(mode: 'encrypt' | 'decrypt', key: Buffer, iv: Buffer): CipherContext;
   /** Pipelined file→file encryption (reading, AES and writing overlap). fsyncs dst before resolving. */
-  encryptFile(src: string, dst: string, key: Buffer, iv: Buffer, opts: EncryptFileOptions): Promise<FileResult>;
+  encryptFile(
+    src: string,
+    dst: string,
+    key: Buffer,
+    iv: Buffer,
+    opts: EncryptFileOptions,
+  ): Promise<FileResult>;
   /** Parallel file→file decryption; validates PKCS#7 and writes exactly the plaintext. fsyncs dst. */
-  decryptFile(src: string, dst: string, key: Buffer, iv: Buffer, opts: DecryptFileOptions): Promise<FileResult>;
+  decryptFile(
+    src: string,
+    dst: string,
+    key: Buffer,
+    iv: Buffer,
+    opts: DecryptFileOptions,
+  ): Promise<FileResult>;
   /**
    * Raw CBC decryption (no padding handling) of `ciphertext` (length a multiple of 16) into
    * `out` (length ≥ ciphertext length), given the 16 ciphertext bytes that precede it
    * (the IV for the first chunk). Resolves with the number of bytes written. Both buffers are
    * pinned until the promise settles; `out` must not overlap `ciphertext`.
    */
-  decryptChunk(ciphertext: Buffer, prevBlock: Buffer, key: Buffer, out: Buffer, opts: { threads: number }): Promise<number>;
+  decryptChunk(
+    ciphertext: Buffer,
+    prevBlock: Buffer,
+    key: Buffer,
+    out: Buffer,
+    opts: { threads: number },
+  ): Promise<number>;
   /** Copies src[0, smallSize) to smallPath and src[smallSize, end) to bigPath (copy_file_range when possible). fsyncs both. */
   split(src: string, smallPath: string, bigPath: string, smallSize: number): Promise<void>;
   /** Writes the concatenation of `paths` to dst (copy_file_range when possible). fsyncs dst. */

@@ -1,4 +1,3 @@
-'use strict';
 // Loader: tries each candidate in turn and records why each one failed (after sharp's loader).
 // It never throws; the @sluice/core facade decides whether to fall back to node:crypto.
 const path = require('node:path');
@@ -18,7 +17,7 @@ function load() {
       const binding = require(candidate);
       return { binding, path: candidate, errors };
     } catch (err) {
-      errors.push({ candidate, message: err && err.message ? err.message : String(err) });
+      errors.push({ candidate, message: err?.message ? err.message : String(err) });
     }
   }
   return { binding: null, path: null, errors };

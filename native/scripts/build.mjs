@@ -40,6 +40,12 @@ function run(argv) {
 
 // configure + build (not rebuild): rebuild would wipe build/ and with it the other configuration.
 const common = [`--nodedir=${nodedir}`];
-run(['configure', ...common, ...(debug ? ['--debug'] : []), '--', `-Dsanitize=${sanitize ? 1 : 0}`]);
+run([
+  'configure',
+  ...common,
+  ...(debug ? ['--debug'] : []),
+  '--',
+  `-Dsanitize=${sanitize ? 1 : 0}`,
+]);
 run(['build', ...common, ...(debug ? ['--debug'] : []), '--jobs=max']);
 console.log(`build: ${join(root, 'build', debug ? 'Debug' : 'Release', 'sluice_native.node')}`);
