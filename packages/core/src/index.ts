@@ -1,1 +1,53 @@
-export {};
+export { type SluiceErrorCode, SluiceError, type SluiceErrorOptions, isSluiceError } from './errors.js';
+export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
+export {
+  type CryptoBackend,
+  concat,
+  createDecryptStream,
+  createEncryptStream,
+  cryptoBackend,
+  type DecryptChunkOptions,
+  type DecryptFileOptions,
+  decryptChunk,
+  decryptFile,
+  type EncryptFileOptions,
+  encryptFile,
+  type FileResult,
+  type Sha256FileChunksOptions,
+  type Sha256FileOptions,
+  type SignalOptions,
+  sha256,
+  sha256File,
+  sha256FileChunks,
+  split,
+} from './crypto/cryptoBackend.js';
+export { BlobChunkDecryptor, chunkBlobOffset, type PlainPiece } from './format/blobChunkDecryptor.js';
+export {
+  type BuildManifestOptions,
+  buildManifest,
+  chunkCount,
+  chunkLength,
+  DEFAULT_CHUNK_SIZE,
+  type Manifest,
+  validateManifest,
+  verifyChunk,
+} from './format/manifest.js';
+export {
+  joinAndOpen,
+  type SealAndSplitOptions,
+  type SealAndSplitResult,
+  sealAndSplit,
+} from './format/sealAndSplit.js';
+export {
+  blobSize,
+  IV_BYTES,
+  MIN_BLOB_BYTES,
+  type OpenOptions,
+  openBuffer,
+  openFile,
+  readBlobIv,
+  type SealOptions,
+  sealBuffer,
+  sealFile,
+} from './format/sealedBlob.js';
+export { smallPartSize } from './format/smallPartSize.js';
