@@ -4,7 +4,12 @@ import { isSluiceError, SluiceError } from './errors.js';
 describe('SluiceError', () => {
   it('carries name, code, cause and message', () => {
     const cause = new Error('inner');
-    const e = new SluiceError('ERR_IO', 'disk gone', { cause, syscall: 'read', errno: 5, path: '/x' });
+    const e = new SluiceError('ERR_IO', 'disk gone', {
+      cause,
+      syscall: 'read',
+      errno: 5,
+      path: '/x',
+    });
     expect(e).toBeInstanceOf(Error);
     expect(e.name).toBe('SluiceError');
     expect(e.code).toBe('ERR_IO');

@@ -1,4 +1,3 @@
-export { type SluiceErrorCode, SluiceError, type SluiceErrorOptions, isSluiceError } from './errors.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
   type CryptoBackend,
@@ -21,7 +20,17 @@ export {
   sha256FileChunks,
   split,
 } from './crypto/cryptoBackend.js';
-export { BlobChunkDecryptor, chunkBlobOffset, type PlainPiece } from './format/blobChunkDecryptor.js';
+export {
+  isSluiceError,
+  SluiceError,
+  type SluiceErrorCode,
+  type SluiceErrorOptions,
+} from './errors.js';
+export {
+  BlobChunkDecryptor,
+  chunkBlobOffset,
+  type PlainPiece,
+} from './format/blobChunkDecryptor.js';
 export {
   type BuildManifestOptions,
   buildManifest,

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFile, mkdir, readFile, symlink, writeFile, cp } from 'node:fs/promises';
+import { copyFile, cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -18,8 +18,14 @@ const failing = (): NativeLoad => ({
     { candidate: '/x/build/Release/sluice_native.node', message: 'invalid ELF header' },
   ],
 });
-const fakeBinding = { opensslVersion: 'OpenSSL 9.9' } as unknown as NonNullable<NativeLoad['binding']>;
-const working = (): NativeLoad => ({ binding: fakeBinding, path: '/x/sluice_native.node', errors: [] });
+const fakeBinding = { opensslVersion: 'OpenSSL 9.9' } as unknown as NonNullable<
+  NativeLoad['binding']
+>;
+const working = (): NativeLoad => ({
+  binding: fakeBinding,
+  path: '/x/sluice_native.node',
+  errors: [],
+});
 
 describe('resolveBackend (loader injected)', () => {
   it('SLUICE_BACKEND=node forces node without loading the addon', () => {
@@ -61,7 +67,10 @@ describe('resolveBackend (loader injected)', () => {
 
   it('any other SLUICE_BACKEND value is a clear error', () => {
     expect(() => resolveBackend('openssl', working)).toThrow(
-      expect.objectContaining({ code: 'ERR_INVALID_ARG', message: expect.stringContaining('"openssl"') }),
+      expect.objectContaining({
+        code: 'ERR_INVALID_ARG',
+        message: expect.stringContaining('"openssl"'),
+      }),
     );
   });
 });
@@ -80,26 +89,36 @@ describe('backend() in this process', () => {
   it('cryptoBackend(kind) gives a specific backend; native throws ERR_NATIVE_UNAVAILABLE if absent', () => {
     expect(cryptoBackend('node').kind).toBe('node');
     if (loadNative().binding) expect(cryptoBackend('native').kind).toBe('native');
-    else expect(() => cryptoBackend('native')).toThrow(expect.objectContaining({ code: 'ERR_NATIVE_UNAVAILABLE' }));
+    else
+      expect(() => cryptoBackend('native')).toThrow(
+        expect.objectContaining({ code: 'ERR_NATIVE_UNAVAILABLE' }),
+      );
     expect(() => cryptoBackend('gpu' as never)).toThrow(TypeError);
   });
 
-  it.skipIf(!loadNative().binding)('both backends produce identical bytes in one process', async () => {
-    const dir = await tempDir();
-    const src = join(dir, 'both');
-    await writeFile(src, pattern(3 * MiB + 9));
-    const outs: Buffer[] = [];
-    for (const kind of ['native', 'node'] as const) {
-      const b = cryptoBackend(kind);
-      await b.encryptFile(src, join(dir, `${kind}.enc`), KEY, IV);
-      outs.push(await readFile(join(dir, `${kind}.enc`)));
-      const chunk = await b.decryptChunk(outs[0]?.subarray(16, 4096) ?? Buffer.alloc(0), outs[0]?.subarray(0, 16) ?? IV, KEY);
-      outs.push(chunk);
-      outs.push(...(await b.sha256FileChunks(src, MiB)));
-    }
-    const half = outs.length / 2;
-    for (let i = 0; i < half; i++) expect(outs[i]?.equals(outs[i + half] as Buffer)).toBe(true);
-  });
+  it.skipIf(!loadNative().binding)(
+    'both backends produce identical bytes in one process',
+    async () => {
+      const dir = await tempDir();
+      const src = join(dir, 'both');
+      await writeFile(src, pattern(3 * MiB + 9));
+      const outs: Buffer[] = [];
+      for (const kind of ['native', 'node'] as const) {
+        const b = cryptoBackend(kind);
+        await b.encryptFile(src, join(dir, `${kind}.enc`), KEY, IV);
+        outs.push(await readFile(join(dir, `${kind}.enc`)));
+        const chunk = await b.decryptChunk(
+          outs[0]?.subarray(16, 4096) ?? Buffer.alloc(0),
+          outs[0]?.subarray(0, 16) ?? IV,
+          KEY,
+        );
+        outs.push(chunk);
+        outs.push(...(await b.sha256FileChunks(src, MiB)));
+      }
+      const half = outs.length / 2;
+      for (let i = 0; i < half; i++) expect(outs[i]?.equals(outs[i + half] as Buffer)).toBe(true);
+    },
+  );
 });
 
 describe('the compiled dist/ in a child process', () => {
@@ -113,7 +132,22 @@ describe('the compiled dist/ in a child process', () => {
     // Two installs of the built package: one beside a copy of @sluice/native's real loader with no
     // build directories, one beside the real @sluice/native.
     const tsc = resolve(pkg, 'node_modules', '.bin', 'tsc');
-    execFileSync(tsc, ['-p', join(pkg, 'tsconfig.build.json'), '--outDir', join(root, 'bare', 'core', 'dist'), '--declaration', 'false', '--declarationMap', 'false', '--sourceMap', 'false'], { stdio: 'pipe' });
+    execFileSync(
+      tsc,
+      [
+        '-p',
+        join(pkg, 'tsconfig.build.json'),
+        '--outDir',
+        join(root, 'bare', 'core', 'dist'),
+        '--declaration',
+        'false',
+        '--declarationMap',
+        'false',
+        '--sourceMap',
+        'false',
+      ],
+      { stdio: 'pipe' },
+    );
     const fake = join(root, 'bare', 'node_modules', '@sluice', 'native');
     await mkdir(fake, { recursive: true });
     await copyFile(join(nativeDir, 'index.js'), join(fake, 'index.js'));
@@ -129,12 +163,19 @@ describe('the compiled dist/ in a child process', () => {
     const base = { ...process.env };
     delete base.SLUICE_BACKEND;
     delete base.SLUICE_NATIVE_PATH;
-    const out = execFileSync(process.execPath, ['-e', code], { env: { ...base, ...env }, encoding: 'utf8' });
+    const out = execFileSync(process.execPath, ['-e', code], {
+      env: { ...base, ...env },
+      encoding: 'utf8',
+    });
     return JSON.parse(out);
   }
 
   it('SLUICE_BACKEND=native with no loadable addon: one error listing all three candidates', () => {
-    const r = child('bare', { SLUICE_BACKEND: 'native', SLUICE_NATIVE_PATH: '/nonexistent/sluice.node' }, '(m) => m.backend()') as {
+    const r = child(
+      'bare',
+      { SLUICE_BACKEND: 'native', SLUICE_NATIVE_PATH: '/nonexistent/sluice.node' },
+      '(m) => m.backend()',
+    ) as {
       code: string;
       message: string;
     };
@@ -144,7 +185,11 @@ describe('the compiled dist/ in a child process', () => {
     expect(r.message).toMatch(/build\/Debug\/sluice_native\.node: /);
     expect(r.message).toContain('pnpm --filter @sluice/native build');
     // Every facade call fails the same way.
-    const call = child('bare', { SLUICE_BACKEND: 'native' }, '(m) => m.sha256(Buffer.from("x"))') as { code: string };
+    const call = child(
+      'bare',
+      { SLUICE_BACKEND: 'native' },
+      '(m) => m.sha256(Buffer.from("x"))',
+    ) as { code: string };
     expect(call.code).toBe('ERR_NATIVE_UNAVAILABLE');
   });
 
@@ -169,6 +214,10 @@ describe('the compiled dist/ in a child process', () => {
     const r = child('bare', { SLUICE_BACKEND: 'node' }, script) as { kind: string; sha: string };
     expect(r.kind).toBe('node');
     const { createHash } = await import('node:crypto');
-    expect(r.sha).toBe(createHash('sha256').update(await readFile(src)).digest('hex'));
+    expect(r.sha).toBe(
+      createHash('sha256')
+        .update(await readFile(src))
+        .digest('hex'),
+    );
   });
 });

@@ -39,7 +39,11 @@ export function resolveBackend(
   load: () => NativeLoad,
 ): BackendInfo & { ops: BackendOps } {
   if (mode === 'node') {
-    return { kind: 'node', reason: 'SLUICE_BACKEND=node forces the node:crypto backend', ops: nodeOps };
+    return {
+      kind: 'node',
+      reason: 'SLUICE_BACKEND=node forces the node:crypto backend',
+      ops: nodeOps,
+    };
   }
   if (mode !== undefined && mode !== '' && mode !== 'auto' && mode !== 'native') {
     throw new SluiceError(

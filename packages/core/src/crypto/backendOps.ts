@@ -23,9 +23,21 @@ export interface BackendOps {
   readonly kind: 'native' | 'node';
   createCipher(mode: 'encrypt' | 'decrypt', key: Buffer, iv: Buffer): CipherOps;
   /** Writes the ciphertext of `src` at `dstOffset` of `dst` and fsyncs it. */
-  encryptFile(src: string, dst: string, key: Buffer, iv: Buffer, opts: RawEncryptOptions): Promise<void>;
+  encryptFile(
+    src: string,
+    dst: string,
+    key: Buffer,
+    iv: Buffer,
+    opts: RawEncryptOptions,
+  ): Promise<void>;
   /** Writes exactly the plaintext to `dst` (validating PKCS#7) and fsyncs it. */
-  decryptFile(src: string, dst: string, key: Buffer, iv: Buffer, opts: RawDecryptOptions): Promise<void>;
+  decryptFile(
+    src: string,
+    dst: string,
+    key: Buffer,
+    iv: Buffer,
+    opts: RawDecryptOptions,
+  ): Promise<void>;
   /** Raw CBC decryption of whole blocks into `out` (allocated when undefined); resolves with the plaintext view. */
   decryptChunk(
     ciphertext: Buffer,
@@ -34,10 +46,26 @@ export interface BackendOps {
     out: Buffer | undefined,
     threads: number,
   ): Promise<Buffer>;
-  split(src: string, smallPath: string, bigPath: string, smallSize: number, signal: AbortSignal | undefined): Promise<void>;
+  split(
+    src: string,
+    smallPath: string,
+    bigPath: string,
+    smallSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<void>;
   concat(paths: string[], dst: string, signal: AbortSignal | undefined): Promise<void>;
   sha256(data: Buffer): Promise<Buffer>;
   /** length -1 → to the end of the file. */
-  sha256File(path: string, offset: number, length: number, signal: AbortSignal | undefined): Promise<Buffer>;
-  sha256FileChunks(path: string, offset: number, chunkSize: number, signal: AbortSignal | undefined): Promise<Buffer[]>;
+  sha256File(
+    path: string,
+    offset: number,
+    length: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer>;
+  sha256FileChunks(
+    path: string,
+    offset: number,
+    chunkSize: number,
+    signal: AbortSignal | undefined,
+  ): Promise<Buffer[]>;
 }

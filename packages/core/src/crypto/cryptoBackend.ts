@@ -60,16 +60,44 @@ type Key = Buffer | Uint8Array;
 /** One backend's implementation of the crypto facade; validation and atomic outputs included. */
 export interface CryptoBackend {
   readonly kind: BackendKind;
-  encryptFile(src: string, dst: string, key: Key, iv: Key, opts?: EncryptFileOptions): Promise<FileResult>;
-  decryptFile(src: string, dst: string, key: Key, iv: Key, opts?: DecryptFileOptions): Promise<FileResult>;
+  encryptFile(
+    src: string,
+    dst: string,
+    key: Key,
+    iv: Key,
+    opts?: EncryptFileOptions,
+  ): Promise<FileResult>;
+  decryptFile(
+    src: string,
+    dst: string,
+    key: Key,
+    iv: Key,
+    opts?: DecryptFileOptions,
+  ): Promise<FileResult>;
   createEncryptStream(key: Key, iv: Key): Transform;
   createDecryptStream(key: Key, iv: Key): Transform;
-  decryptChunk(ciphertext: Key, prevBlock: Key, key: Key, out?: Key, opts?: DecryptChunkOptions): Promise<Buffer>;
-  split(src: string, smallPath: string, bigPath: string, smallSize: number, opts?: SignalOptions): Promise<void>;
+  decryptChunk(
+    ciphertext: Key,
+    prevBlock: Key,
+    key: Key,
+    out?: Key,
+    opts?: DecryptChunkOptions,
+  ): Promise<Buffer>;
+  split(
+    src: string,
+    smallPath: string,
+    bigPath: string,
+    smallSize: number,
+    opts?: SignalOptions,
+  ): Promise<void>;
   concat(paths: readonly string[], dst: string, opts?: SignalOptions): Promise<void>;
   sha256(data: Key): Promise<Buffer>;
   sha256File(path: string, opts?: Sha256FileOptions): Promise<Buffer>;
-  sha256FileChunks(path: string, chunkSize: number, opts?: Sha256FileChunksOptions): Promise<Buffer[]>;
+  sha256FileChunks(
+    path: string,
+    chunkSize: number,
+    opts?: Sha256FileChunksOptions,
+  ): Promise<Buffer[]>;
 }
 
 async function sizeOf(path: string, name: string): Promise<number> {
@@ -99,7 +127,10 @@ function overlaps(a: Buffer, b: Buffer): boolean {
  * Builds the facade over `getOps`, which is called only after every argument has been checked
  * (so invalid arguments fail with TypeError/RangeError before any backend is touched).
  */
-export function createCryptoBackend(kind: () => BackendKind, getOps: () => BackendOps): CryptoBackend {
+export function createCryptoBackend(
+  kind: () => BackendKind,
+  getOps: () => BackendOps,
+): CryptoBackend {
   return {
     get kind() {
       return kind();
@@ -140,7 +171,10 @@ export function createCryptoBackend(kind: () => BackendKind, getOps: () => Backe
         return atomicOutput([dst], { signal, fsync: false }, async ([tmp]) => {
           const out = tmp as string;
           await ops.decryptFile(src, out, k, v, { signal, threads, srcOffset });
-          return { bytesRead: Math.max(size - srcOffset, 0), bytesWritten: await sizeOf(out, 'dst') };
+          return {
+            bytesRead: Math.max(size - srcOffset, 0),
+            bytesWritten: await sizeOf(out, 'dst'),
+          };
         });
       });
     },
@@ -197,7 +231,7 @@ export function createCryptoBackend(kind: () => BackendKind, getOps: () => Backe
 
     async concat(paths, dst, opts) {
       if (!Array.isArray(paths)) throw new TypeError('paths must be an array of file paths');
-      paths.forEach((p, i) => checkPath(p, `paths[${i}]`));
+      for (const [i, p] of paths.entries()) checkPath(p, `paths[${i}]`);
       checkPath(dst, 'dst');
       const signal = checkSignal(checkOptions<SignalOptions>(opts).signal);
       const ops = getOps();
@@ -224,7 +258,9 @@ export function createCryptoBackend(kind: () => BackendKind, getOps: () => Backe
       const size = await sizeOf(path, 'path');
       const end = length < 0 ? size : offset + length;
       if (offset > size || end > size) {
-        throw new RangeError(`range [${offset}, ${end}) lies beyond the end of ${path} (${size} bytes)`);
+        throw new RangeError(
+          `range [${offset}, ${end}) lies beyond the end of ${path} (${size} bytes)`,
+        );
       }
       return guarded('sha256File', () => ops.sha256File(path, offset, length, signal));
     },
@@ -238,8 +274,11 @@ export function createCryptoBackend(kind: () => BackendKind, getOps: () => Backe
       const signal = checkSignal(o.signal);
       const ops = getOps();
       const size = await sizeOf(path, 'path');
-      if (offset > size) throw new RangeError(`offset ${offset} lies beyond the end of ${path} (${size} bytes)`);
-      return guarded('sha256FileChunks', () => ops.sha256FileChunks(path, offset, chunkSize, signal));
+      if (offset > size)
+        throw new RangeError(`offset ${offset} lies beyond the end of ${path} (${size} bytes)`);
+      return guarded('sha256FileChunks', () =>
+        ops.sha256FileChunks(path, offset, chunkSize, signal),
+      );
     },
   };
 }
@@ -253,7 +292,10 @@ export function cryptoBackend(kind?: BackendKind): CryptoBackend {
   }
   const resolved = kind ?? backend().kind;
   const ops = opsFor(resolved);
-  return createCryptoBackend(() => resolved, () => ops);
+  return createCryptoBackend(
+    () => resolved,
+    () => ops,
+  );
 }
 
 /** The facade functions, bound to the default backend (SLUICE_BACKEND is read at each call). */

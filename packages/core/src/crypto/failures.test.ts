@@ -48,11 +48,10 @@ async function expectNoFile(path: string): Promise<void> {
 describe('bad input is rejected with typed errors and leaves nothing behind', () => {
   it('the wrong key is one that openssl also rejects (fixture check)', () => {
     expect(() =>
-      execFileSync(
-        'openssl',
-        ['enc', '-d', '-aes-256-cbc', '-K', hex(WRONG_KEY), '-iv', hex(IV)],
-        { input: BLOB.subarray(16), stdio: ['pipe', 'pipe', 'pipe'] },
-      ),
+      execFileSync('openssl', ['enc', '-d', '-aes-256-cbc', '-K', hex(WRONG_KEY), '-iv', hex(IV)], {
+        input: BLOB.subarray(16),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      }),
     ).toThrow(/bad decrypt/);
   });
 
@@ -71,7 +70,9 @@ describe('bad input is rejected with typed errors and leaves nothing behind', ()
     expect(() => openBuffer(BLOB, WRONG_KEY)).toThrow(
       expect.objectContaining({ name: 'SluiceError', code: 'ERR_BAD_DECRYPT' }),
     );
-    const streamed = buffer(Readable.from([BLOB.subarray(16)]).pipe(createDecryptStream(WRONG_KEY, IV)));
+    const streamed = buffer(
+      Readable.from([BLOB.subarray(16)]).pipe(createDecryptStream(WRONG_KEY, IV)),
+    );
     await expectSluiceError(streamed, 'ERR_BAD_DECRYPT');
     expect(await tempFilesIn(dir)).toEqual([]);
   });
@@ -121,7 +122,9 @@ describe('bad input is rejected with typed errors and leaves nothing behind', ()
       const p = join(dir, `b${n}.blob`);
       await writeFile(p, BLOB.subarray(0, n));
       await expectSluiceError(openFile(p, dst, KEY), 'ERR_BAD_BLOB');
-      expect(() => openBuffer(BLOB.subarray(0, n), KEY)).toThrow(expect.objectContaining({ code: 'ERR_BAD_BLOB' }));
+      expect(() => openBuffer(BLOB.subarray(0, n), KEY)).toThrow(
+        expect.objectContaining({ code: 'ERR_BAD_BLOB' }),
+      );
       await expectNoFile(dst);
     }
     for (const n of [0, 17]) {
@@ -180,9 +183,20 @@ describe('abort', () => {
   });
 
   it.each([
-    ['encryptFile', (signal: AbortSignal, dst: string) => encryptFile(big, dst, KEY, IV, { signal })],
-    ['decryptFile threads=1', (signal: AbortSignal, dst: string) => decryptFile(bigEnc, dst, KEY, IV, { signal, threads: 1 })],
-    ['decryptFile threads=2', (signal: AbortSignal, dst: string) => decryptFile(bigEnc, dst, KEY, IV, { signal, threads: 2 })],
+    [
+      'encryptFile',
+      (signal: AbortSignal, dst: string) => encryptFile(big, dst, KEY, IV, { signal }),
+    ],
+    [
+      'decryptFile threads=1',
+      (signal: AbortSignal, dst: string) =>
+        decryptFile(bigEnc, dst, KEY, IV, { signal, threads: 1 }),
+    ],
+    [
+      'decryptFile threads=2',
+      (signal: AbortSignal, dst: string) =>
+        decryptFile(bigEnc, dst, KEY, IV, { signal, threads: 2 }),
+    ],
     ['concat', (signal: AbortSignal, dst: string) => concat([big, big], dst, { signal })],
   ])('aborting %s mid-operation → ERR_ABORTED, no dst, no temp file', async (_name, run) => {
     const dst = join(dir, 'ab-mid');
@@ -213,20 +227,38 @@ describe('argument validation happens in TypeScript before any backend is touche
     expect(e).toBeInstanceOf(RangeError);
     expect((e as Error).message).toMatch(/^key must be exactly 32 bytes, got 31$/);
     expect((e as Error).message).not.toContain('abab');
-    await expect(encryptFile(src, join(dir, 'v'), 'k'.repeat(32) as never, IV)).rejects.toThrow(TypeError);
-    await expect(encryptFile(src, join(dir, 'v'), KEY, Buffer.alloc(15))).rejects.toThrow(/^iv must be exactly 16 bytes/);
+    await expect(encryptFile(src, join(dir, 'v'), 'k'.repeat(32) as never, IV)).rejects.toThrow(
+      TypeError,
+    );
+    await expect(encryptFile(src, join(dir, 'v'), KEY, Buffer.alloc(15))).rejects.toThrow(
+      /^iv must be exactly 16 bytes/,
+    );
     await expect(decryptFile(src, join(dir, 'v'), KEY, null as never)).rejects.toThrow(TypeError);
     await expect(decryptFile(src, '', KEY, IV)).rejects.toThrow(RangeError);
     await expect(decryptFile(src, 5 as never, KEY, IV)).rejects.toThrow(TypeError);
-    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 0 })).rejects.toThrow(RangeError);
-    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 65 })).rejects.toThrow(RangeError);
-    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 1.5 })).rejects.toThrow(RangeError);
-    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: '2' as never })).rejects.toThrow(TypeError);
+    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 0 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 65 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(decryptFile(src, join(dir, 'v'), KEY, IV, { threads: 1.5 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(
+      decryptFile(src, join(dir, 'v'), KEY, IV, { threads: '2' as never }),
+    ).rejects.toThrow(TypeError);
     await expect(decryptChunk(Buffer.alloc(17), IV, KEY)).rejects.toThrow(/multiple of 16/);
-    await expect(decryptChunk(Buffer.alloc(16), Buffer.alloc(8), KEY)).rejects.toThrow(/^prevBlock must be exactly 16/);
-    await expect(decryptChunk(Buffer.alloc(32), IV, KEY, Buffer.alloc(16))).rejects.toThrow(RangeError);
+    await expect(decryptChunk(Buffer.alloc(16), Buffer.alloc(8), KEY)).rejects.toThrow(
+      /^prevBlock must be exactly 16/,
+    );
+    await expect(decryptChunk(Buffer.alloc(32), IV, KEY, Buffer.alloc(16))).rejects.toThrow(
+      RangeError,
+    );
     const shared = Buffer.alloc(64);
-    await expect(decryptChunk(shared.subarray(0, 32), IV, KEY, shared.subarray(16))).rejects.toThrow(/overlap/);
+    await expect(
+      decryptChunk(shared.subarray(0, 32), IV, KEY, shared.subarray(16)),
+    ).rejects.toThrow(/overlap/);
     await expect(split(src, 'a', 'b', -1)).rejects.toThrow(RangeError);
     await expect(split(src, 'a', 'b', 2 ** 53)).rejects.toThrow(RangeError);
     await expect(split(src, 'a', 'a', 0)).rejects.toThrow(RangeError);
@@ -235,7 +267,9 @@ describe('argument validation happens in TypeScript before any backend is touche
     await expect(sha256FileChunks(src, 0)).rejects.toThrow(RangeError);
     expect(() => createEncryptStream(KEY.subarray(1), IV)).toThrow(RangeError);
     expect(() => createDecryptStream(KEY, 'iv' as never)).toThrow(TypeError);
-    await expect(sealFile(src, join(dir, 'v'), KEY, { iv: Buffer.alloc(12) })).rejects.toThrow(RangeError);
+    await expect(sealFile(src, join(dir, 'v'), KEY, { iv: Buffer.alloc(12) })).rejects.toThrow(
+      RangeError,
+    );
     // With valid arguments the bogus backend setting is what fails.
     await expectSluiceError(encryptFile(src, join(dir, 'v'), KEY, IV), 'ERR_INVALID_ARG');
     expect(await readdir(dir)).not.toContain('v');

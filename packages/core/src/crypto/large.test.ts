@@ -2,7 +2,15 @@ import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { openFile, sealFile } from '../format/sealedBlob.js';
-import { fileSha256, IV, KEY, MiB, tempDir, tempFilesIn, writeRandomFile } from '../test-helpers.js';
+import {
+  fileSha256,
+  IV,
+  KEY,
+  MiB,
+  tempDir,
+  tempFilesIn,
+  writeRandomFile,
+} from '../test-helpers.js';
 import { decryptFile, encryptFile, sha256File } from './cryptoBackend.js';
 
 // ~300 MiB file → file; compares SHA-256s instead of holding copies in memory.

@@ -30,7 +30,11 @@ export function loadNativeUncached(): NativeLoad {
     const native = createRequire(import.meta.url)('@sluice/native') as { load(): LoadResult };
     result = native.load();
   } catch (e) {
-    return { binding: null, path: null, errors: [{ candidate: '@sluice/native', message: message(e) }] };
+    return {
+      binding: null,
+      path: null,
+      errors: [{ candidate: '@sluice/native', message: message(e) }],
+    };
   }
   const { binding, path } = result;
   const errors = [...result.errors];

@@ -43,7 +43,8 @@ async function plaintextSize(
   iv: Buffer,
 ): Promise<number> {
   if (ctLength <= 0) throw badDecrypt('ciphertext is empty (PKCS#7 always adds a block)');
-  if (ctLength % 16 !== 0) throw badDecrypt(`ciphertext length ${ctLength} is not a multiple of 16`);
+  if (ctLength % 16 !== 0)
+    throw badDecrypt(`ciphertext length ${ctLength} is not a multiple of 16`);
   const tail = Buffer.alloc(32);
   const tailLength = Math.min(32, ctLength);
   await readFully(src, tail, tailLength, srcOffset + ctLength - tailLength);
@@ -60,7 +61,8 @@ export const nodeOps: BackendOps = {
   kind: 'node',
 
   createCipher(mode, key, iv): CipherOps {
-    const c = mode === 'encrypt' ? createCipheriv(CIPHER, key, iv) : createDecipheriv(CIPHER, key, iv);
+    const c =
+      mode === 'encrypt' ? createCipheriv(CIPHER, key, iv) : createDecipheriv(CIPHER, key, iv);
     return { update: (data) => c.update(data), final: () => c.final() };
   },
 

@@ -104,14 +104,14 @@ export async function parallelDecrypt(job: ParallelDecryptJob): Promise<void> {
     const runs: Promise<WorkerReply>[] = [];
     for (let start = 0; start < job.length; start += perWorker) {
       const run = runWorker({
-          srcFd: job.srcFd,
-          dstFd: job.dstFd,
-          key: job.key,
-          iv: job.iv,
-          srcOffset: job.srcOffset,
-          start,
-          end: Math.min(start + perWorker, job.length),
-          bufSize: IO_BUFFER_BYTES,
+        srcFd: job.srcFd,
+        dstFd: job.dstFd,
+        key: job.key,
+        iv: job.iv,
+        srcOffset: job.srcOffset,
+        start,
+        end: Math.min(start + perWorker, job.length),
+        bufSize: IO_BUFFER_BYTES,
         abortFlag,
       });
       // The first failure stops the other workers at their next piece.

@@ -1,12 +1,12 @@
 import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
 import { pipeline } from 'node:stream/promises';
-import { createReadStream, createWriteStream } from 'node:fs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { openBuffer, sealBuffer, sealFile, openFile } from '../format/sealedBlob.js';
+import { openBuffer, openFile, sealBuffer, sealFile } from '../format/sealedBlob.js';
 import { IV, KEY, MiB, pattern, tempDir, tempFilesIn } from '../test-helpers.js';
 import {
   createDecryptStream,
@@ -56,7 +56,9 @@ describe.each(SIZES)('round trip of %i bytes', (size) => {
     const enc = await buffer(Readable.from(pieces).pipe(createEncryptStream(KEY, IV)));
     expect(enc.equals(expected)).toBe(true);
     const back = await buffer(
-      Readable.from([expected.subarray(0, 7), expected.subarray(7)]).pipe(createDecryptStream(KEY, IV)),
+      Readable.from([expected.subarray(0, 7), expected.subarray(7)]).pipe(
+        createDecryptStream(KEY, IV),
+      ),
     );
     expect(back.equals(plain)).toBe(true);
   });

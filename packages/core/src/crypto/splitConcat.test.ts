@@ -39,7 +39,9 @@ describe('split and concat', () => {
 
   it('a missing input → ERR_IO and the destination untouched', async () => {
     await writeFile(join(dir, 'keep'), 'keep');
-    await expect(concat([join(dir, 'x'), join(dir, 'missing')], join(dir, 'keep'))).rejects.toMatchObject({
+    await expect(
+      concat([join(dir, 'x'), join(dir, 'missing')], join(dir, 'keep')),
+    ).rejects.toMatchObject({
       code: 'ERR_IO',
     });
     expect(await readFile(join(dir, 'keep'), 'utf8')).toBe('keep');
@@ -53,23 +55,33 @@ describe('SHA-256', () => {
     expect((await sha256(data)).equals(sha(data))).toBe(true);
     expect((await sha256File(p)).equals(sha(data))).toBe(true);
     expect((await sha256File(p, { offset: 5 })).equals(sha(data.subarray(5)))).toBe(true);
-    expect((await sha256File(p, { offset: 8 * MiB - 1, length: MiB + 7 })).equals(sha(data.subarray(8 * MiB - 1, 9 * MiB + 6)))).toBe(true);
+    expect(
+      (await sha256File(p, { offset: 8 * MiB - 1, length: MiB + 7 })).equals(
+        sha(data.subarray(8 * MiB - 1, 9 * MiB + 6)),
+      ),
+    ).toBe(true);
     expect((await sha256File(p, { offset: data.length })).equals(sha(Buffer.alloc(0)))).toBe(true);
     expect((await sha256File(p, { offset: 3, length: 0 })).equals(sha(Buffer.alloc(0)))).toBe(true);
   });
 
-  it.each([16, 1000, MiB, 3 * MiB + 16, 8 * MiB, 16 * MiB])('sha256FileChunks with chunkSize %i', async (chunkSize) => {
-    const p = join(dir, 'src');
-    // Tiny chunks over 9 MiB would make ~600k digests; hash only the tail for those.
-    for (const offset of chunkSize < 4096 ? [data.length - 70_001] : [0, 17]) {
-      const got = await sha256FileChunks(p, chunkSize, { offset });
-      const tail = data.subarray(offset);
-      const want: Buffer[] = [];
-      for (let at = 0; at < tail.length; at += chunkSize) want.push(sha(tail.subarray(at, at + chunkSize)));
-      expect(got.length).toBe(want.length);
-      got.forEach((d, i) => expect(d.equals(want[i] as Buffer), `chunk ${i}`).toBe(true));
-    }
-  });
+  it.each([16, 1000, MiB, 3 * MiB + 16, 8 * MiB, 16 * MiB])(
+    'sha256FileChunks with chunkSize %i',
+    async (chunkSize) => {
+      const p = join(dir, 'src');
+      // Tiny chunks over 9 MiB would make ~600k digests; hash only the tail for those.
+      for (const offset of chunkSize < 4096 ? [data.length - 70_001] : [0, 17]) {
+        const got = await sha256FileChunks(p, chunkSize, { offset });
+        const tail = data.subarray(offset);
+        const want: Buffer[] = [];
+        for (let at = 0; at < tail.length; at += chunkSize)
+          want.push(sha(tail.subarray(at, at + chunkSize)));
+        expect(got.length).toBe(want.length);
+        for (const [i, d] of got.entries()) {
+          expect(d.equals(want[i] as Buffer), `chunk ${i}`).toBe(true);
+        }
+      }
+    },
+  );
 
   it('sha256FileChunks of an empty range is no chunks', async () => {
     await writeFile(join(dir, 'e'), '');

@@ -48,34 +48,37 @@ describe('decrypting a blob chunk by chunk from the small and big parts', () => 
     [100_000, 64, 16],
     [100_000, 64, 8192],
     [100_001, 2, 48],
-  ])('plain %i bytes, smallSizeKB %i, chunkSize %i — in order and shuffled', async (size, kb, chunkSize) => {
-    const plain = pattern(size, size % 251);
-    const src = join(dir, `cd-${size}-${kb}-${chunkSize}`);
-    await writeFile(src, plain);
-    const r = await sealAndSplit(src, { dir, smallSizeKB: kb, chunkSize, key: KEY, iv: IV });
-    const m = r.manifest;
-    const small = await readFile(r.smallPath);
-    const big = await readFile(r.bigPath);
-    expect(small.length).toBe(m.smallSize);
-    const parts: [number, Buffer][] = [[0, small]];
-    for (let k = 0; k < m.chunks.length; k++) {
-      const from = k * m.chunkSize;
-      const data = big.subarray(from, from + chunkLength(m, k));
-      verifyChunk(m, k, data);
-      parts.push([chunkBlobOffset(m, k), data]);
-    }
-    for (const order of [parts, shuffled(parts, size + chunkSize), [...parts].reverse()]) {
-      const d = new BlobChunkDecryptor(m.blobSize, r.key);
-      const pieces: PlainPiece[] = [];
-      for (const [offset, data] of order) {
-        expect(d.complete).toBe(false);
-        pieces.push(...(await d.push(offset, data)));
+  ])(
+    'plain %i bytes, smallSizeKB %i, chunkSize %i — in order and shuffled',
+    async (size, kb, chunkSize) => {
+      const plain = pattern(size, size % 251);
+      const src = join(dir, `cd-${size}-${kb}-${chunkSize}`);
+      await writeFile(src, plain);
+      const r = await sealAndSplit(src, { dir, smallSizeKB: kb, chunkSize, key: KEY, iv: IV });
+      const m = r.manifest;
+      const small = await readFile(r.smallPath);
+      const big = await readFile(r.bigPath);
+      expect(small.length).toBe(m.smallSize);
+      const parts: [number, Buffer][] = [[0, small]];
+      for (let k = 0; k < m.chunks.length; k++) {
+        const from = k * m.chunkSize;
+        const data = big.subarray(from, from + chunkLength(m, k));
+        verifyChunk(m, k, data);
+        parts.push([chunkBlobOffset(m, k), data]);
       }
-      expect(d.complete).toBe(true);
-      expect(d.plainSize).toBe(size);
-      expect(assemble(pieces, size).equals(plain)).toBe(true);
-    }
-  });
+      for (const order of [parts, shuffled(parts, size + chunkSize), [...parts].reverse()]) {
+        const d = new BlobChunkDecryptor(m.blobSize, r.key);
+        const pieces: PlainPiece[] = [];
+        for (const [offset, data] of order) {
+          expect(d.complete).toBe(false);
+          pieces.push(...(await d.push(offset, data)));
+        }
+        expect(d.complete).toBe(true);
+        expect(d.plainSize).toBe(size);
+        expect(assemble(pieces, size).equals(plain)).toBe(true);
+      }
+    },
+  );
 
   it('is not complete until every piece arrived, and rejects overlaps and out-of-range bytes', async () => {
     const blob = sealBuffer(pattern(100), KEY, IV);
@@ -97,6 +100,8 @@ describe('decrypting a blob chunk by chunk from the small and big parts', () => 
   });
 
   it('rejects an impossible blob size', () => {
-    expect(() => new BlobChunkDecryptor(17, KEY)).toThrow(expect.objectContaining({ code: 'ERR_BAD_BLOB' }));
+    expect(() => new BlobChunkDecryptor(17, KEY)).toThrow(
+      expect.objectContaining({ code: 'ERR_BAD_BLOB' }),
+    );
   });
 });

@@ -119,7 +119,10 @@ export class BlobChunkDecryptor {
       let ok = pad >= 1 && pad <= B;
       for (let i = data.length - pad; ok && i < data.length; i++) ok = data[i] === pad;
       if (!ok) {
-        throw new SluiceError('ERR_BAD_DECRYPT', 'bad decrypt: invalid PKCS#7 padding in the last block');
+        throw new SluiceError(
+          'ERR_BAD_DECRYPT',
+          'bad decrypt: invalid PKCS#7 padding in the last block',
+        );
       }
       data = data.subarray(0, data.length - pad);
       this.#plainSize = this.blobSize - B - pad;

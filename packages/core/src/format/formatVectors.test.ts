@@ -38,12 +38,14 @@ const lines = fenced('vectors')
 
 function one(kind: string): Fields {
   const found = lines.filter((l) => l.kind === kind);
-  if (found.length !== 1) throw new Error(`expected one "${kind}" line in FORMAT.md, found ${found.length}`);
+  if (found.length !== 1)
+    throw new Error(`expected one "${kind}" line in FORMAT.md, found ${found.length}`);
   return (found[0] as { fields: Fields }).fields;
 }
 const num = (f: Fields, k: string) => {
   const v = f[k];
-  if (v === undefined || !/^\d+$/.test(v)) throw new Error(`vector field ${k} missing or not a number`);
+  if (v === undefined || !/^\d+$/.test(v))
+    throw new Error(`vector field ${k} missing or not a number`);
   return Number(v);
 };
 const str = (f: Fields, k: string) => {
@@ -86,7 +88,12 @@ describe('docs/FORMAT.md vectors', () => {
     const onDisk = await readFile(`${src}.blob`);
     expect(hex(onDisk)).toBe(str(v, 'blob'));
     const ivHex = hex(onDisk.subarray(0, 16));
-    expect(openssl(['enc', '-d', '-aes-256-cbc', '-K', hex(KEY), '-iv', ivHex], onDisk.subarray(16)).equals(plain)).toBe(true);
+    expect(
+      openssl(
+        ['enc', '-d', '-aes-256-cbc', '-K', hex(KEY), '-iv', ivHex],
+        onDisk.subarray(16),
+      ).equals(plain),
+    ).toBe(true);
     await openFile(`${src}.blob`, `${src}.out`, KEY);
     expect((await readFile(`${src}.out`)).equals(plain)).toBe(true);
   });
@@ -123,7 +130,11 @@ describe('docs/FORMAT.md vectors', () => {
 
     // Section 5's table: what each in-order push decrypts.
     const num_ = (s: string) => Number(s.replace(/\s/g, ''));
-    const rows = [...doc.matchAll(/^\| (small|chunk \d) \| \[([\d ]+), ([\d ]+)\) \| \[([\d ]+), ([\d ]+)\)[^|]*\| (?:[\d, ]+→ \[([\d ]+), ([\d ]+)\)|—)/gm)].map((m) => ({
+    const rows = [
+      ...doc.matchAll(
+        /^\| (small|chunk \d) \| \[([\d ]+), ([\d ]+)\) \| \[([\d ]+), ([\d ]+)\)[^|]*\| (?:[\d, ]+→ \[([\d ]+), ([\d ]+)\)|—)/gm,
+      ),
+    ].map((m) => ({
       lo: num_(m[2] as string),
       hi: num_(m[3] as string),
       inside: [num_(m[4] as string), num_(m[5] as string)] as const,
@@ -132,7 +143,10 @@ describe('docs/FORMAT.md vectors', () => {
     expect(rows).toHaveLength(1 + documented.chunks.length);
     const pieces: [number, Buffer][] = [[0, small]];
     documented.chunks.forEach((_, k) => {
-      const data = big.subarray(k * documented.chunkSize, k * documented.chunkSize + chunkLength(documented, k));
+      const data = big.subarray(
+        k * documented.chunkSize,
+        k * documented.chunkSize + chunkLength(documented, k),
+      );
       verifyChunk(documented, k, data);
       pieces.push([chunkBlobOffset(documented, k), data]);
     });
@@ -146,21 +160,27 @@ describe('docs/FORMAT.md vectors', () => {
         return [p.offset, p.offset + p.data.length];
       });
       const prevEdge = rows[i - 1]?.edge;
-      const want = [...(prevEdge ? [prevEdge] : []), row?.inside].sort((a, b) => (a?.[0] ?? 0) - (b?.[0] ?? 0));
-      const merged = got.sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0)).reduce<number[][]>((acc, [a, b]) => {
-        const last = acc[acc.length - 1];
-        if (last && last[1] === a) last[1] = b as number;
-        else acc.push([a as number, b as number]);
-        return acc;
-      }, []);
+      const want = [...(prevEdge ? [prevEdge] : []), row?.inside].sort(
+        (a, b) => (a?.[0] ?? 0) - (b?.[0] ?? 0),
+      );
+      const merged = got
+        .sort((a, b) => (a[0] ?? 0) - (b[0] ?? 0))
+        .reduce<number[][]>((acc, [a, b]) => {
+          const last = acc[acc.length - 1];
+          if (last && last[1] === a) last[1] = b as number;
+          else acc.push([a as number, b as number]);
+          return acc;
+        }, []);
       // Each documented range is covered exactly by what that push emitted.
       expect(merged.flat()).toEqual(
-        want.reduce<number[][]>((acc, r) => {
-          const last = acc[acc.length - 1];
-          if (last && r && last[1] === r[0]) last[1] = r[1];
-          else if (r) acc.push([r[0], r[1]]);
-          return acc;
-        }, []).flat(),
+        want
+          .reduce<number[][]>((acc, r) => {
+            const last = acc[acc.length - 1];
+            if (last && r && last[1] === r[0]) last[1] = r[1];
+            else if (r) acc.push([r[0], r[1]]);
+            return acc;
+          }, [])
+          .flat(),
       );
     }
     expect(d.complete).toBe(true);

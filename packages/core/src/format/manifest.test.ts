@@ -66,11 +66,19 @@ describe('buildManifest', () => {
 
   it('rejects a chunk size that is not a positive multiple of 16, and a missing file', async () => {
     const path = join(dir, 'big2');
-    await expect(buildManifest(path, { smallSize: 1024, chunkSize: 1000 })).rejects.toThrow(RangeError);
-    await expect(buildManifest(path, { smallSize: 1024, chunkSize: 0 })).rejects.toThrow(RangeError);
+    await expect(buildManifest(path, { smallSize: 1024, chunkSize: 1000 })).rejects.toThrow(
+      RangeError,
+    );
+    await expect(buildManifest(path, { smallSize: 1024, chunkSize: 0 })).rejects.toThrow(
+      RangeError,
+    );
     // A small part that breaks the split rule makes an invalid manifest.
-    await expect(buildManifest(path, { smallSize: 1000 })).rejects.toMatchObject({ code: 'ERR_BAD_MANIFEST' });
-    await expect(buildManifest(join(dir, 'nope'), { smallSize: 1 })).rejects.toMatchObject({ code: 'ERR_IO' });
+    await expect(buildManifest(path, { smallSize: 1000 })).rejects.toMatchObject({
+      code: 'ERR_BAD_MANIFEST',
+    });
+    await expect(buildManifest(join(dir, 'nope'), { smallSize: 1 })).rejects.toMatchObject({
+      code: 'ERR_IO',
+    });
   });
 });
 
@@ -89,17 +97,35 @@ describe('validateManifest', () => {
     expectBad({ ...base(), extra: 1 }, /unknown field\(s\) extra/);
     expectBad({ ...base(), version: 2 }, /version must be 1, got 2/);
     expectBad({ ...base(), algorithm: 'AES-128-CBC' }, /algorithm must be "AES-256-CBC"/);
-    expectBad({ ...base(), blobSize: '4112' }, /blobSize must be a non-negative safe integer, got "4112"/);
+    expectBad(
+      { ...base(), blobSize: '4112' },
+      /blobSize must be a non-negative safe integer, got "4112"/,
+    );
     expectBad({ ...base(), bigSize: -1 }, /bigSize must be a non-negative safe integer/);
     expectBad({ ...base(), chunkSize: 1.5 }, /chunkSize must be a non-negative safe integer/);
-    expectBad({ ...base(), blobSize: 4113, bigSize: 3089 }, /blobSize 4113 is not a sealed-blob size/);
+    expectBad(
+      { ...base(), blobSize: 4113, bigSize: 3089 },
+      /blobSize 4113 is not a sealed-blob size/,
+    );
     expectBad({ ...base(), bigSize: 3072 }, /smallSize 1024 \+ bigSize 3072 != blobSize 4112/);
-    expectBad({ ...base(), smallSize: 1000, bigSize: 3112 }, /smallSize 1000 does not follow the split rule/);
-    expectBad({ ...base(), smallSize: 2048, bigSize: 2064 }, /smallSize 2048 does not follow the split rule/);
-    expectBad({ ...base(), chunkSize: 1000 }, /chunkSize must be a positive multiple of 16, got 1000/);
+    expectBad(
+      { ...base(), smallSize: 1000, bigSize: 3112 },
+      /smallSize 1000 does not follow the split rule/,
+    );
+    expectBad(
+      { ...base(), smallSize: 2048, bigSize: 2064 },
+      /smallSize 2048 does not follow the split rule/,
+    );
+    expectBad(
+      { ...base(), chunkSize: 1000 },
+      /chunkSize must be a positive multiple of 16, got 1000/,
+    );
     expectBad({ ...base(), chunkSize: 0 }, /chunkSize must be a positive multiple of 16, got 0/);
     expectBad({ ...base(), chunks: 'x' }, /chunks must be an array/);
-    expectBad({ ...base(), chunks: base().chunks.slice(1) }, /chunks has 3 digest\(s\) but bigSize 3088 \/ chunkSize 1024 needs 4/);
+    expectBad(
+      { ...base(), chunks: base().chunks.slice(1) },
+      /chunks has 3 digest\(s\) but bigSize 3088 \/ chunkSize 1024 needs 4/,
+    );
     const upper = base();
     upper.chunks[2] = (upper.chunks[2] as string).toUpperCase();
     expectBad(upper, /chunks\[2\] must be 64 lower-case hex digits/);
@@ -109,7 +135,16 @@ describe('validateManifest', () => {
   });
 
   it('accepts the 30% cap when it is below smallSizeKB·1024 (not a multiple of 1024)', () => {
-    expect(validateManifest({ ...base(), blobSize: 48, smallSize: 14, bigSize: 34, chunkSize: 16, chunks: ['a', 'b', 'c'].map((s) => sha(Buffer.from(s))) }).smallSize).toBe(14);
+    expect(
+      validateManifest({
+        ...base(),
+        blobSize: 48,
+        smallSize: 14,
+        bigSize: 34,
+        chunkSize: 16,
+        chunks: ['a', 'b', 'c'].map((s) => sha(Buffer.from(s))),
+      }).smallSize,
+    ).toBe(14);
   });
 });
 
@@ -129,11 +164,17 @@ describe('verifyChunk', () => {
     const tampered = Buffer.from(data.subarray(1024, 2048));
     tampered[500] = (tampered[500] ?? 0) ^ 1;
     expect(() => verifyChunk(m, 1, tampered)).toThrow(
-      expect.objectContaining({ code: 'ERR_CHUNK_DIGEST', message: expect.stringMatching(/^chunk 1: SHA-256 /) }),
+      expect.objectContaining({
+        code: 'ERR_CHUNK_DIGEST',
+        message: expect.stringMatching(/^chunk 1: SHA-256 /),
+      }),
     );
     expect(() => verifyChunk(m, 2, data.subarray(0, 1024))).toThrow(/^chunk 2: SHA-256/);
     expect(() => verifyChunk(m, 3, data.subarray(3072, 3087))).toThrow(
-      expect.objectContaining({ code: 'ERR_CHUNK_DIGEST', message: 'chunk 3: expected 16 bytes, got 15' }),
+      expect.objectContaining({
+        code: 'ERR_CHUNK_DIGEST',
+        message: 'chunk 3: expected 16 bytes, got 15',
+      }),
     );
   });
 

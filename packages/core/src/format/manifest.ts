@@ -2,7 +2,13 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import { sha256FileChunks } from '../crypto/cryptoBackend.js';
 import { toSluiceError } from '../crypto/toSluiceError.js';
-import { checkOptions, checkPath, checkPositiveMultipleOf16, checkSize, toBytes } from '../crypto/validate.js';
+import {
+  checkOptions,
+  checkPath,
+  checkPositiveMultipleOf16,
+  checkSize,
+  toBytes,
+} from '../crypto/validate.js';
 import { SluiceError } from '../errors.js';
 import { thirtyPercent } from './smallPartSize.js';
 
@@ -51,7 +57,9 @@ function sizeField(m: Record<string, unknown>, name: string): number {
 /** Checks an untrusted value (e.g. parsed JSON) and returns it as a Manifest, or throws ERR_BAD_MANIFEST. */
 export function validateManifest(value: unknown): Manifest {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw bad(`expected an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`);
+    throw bad(
+      `expected an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+    );
   }
   const m = value as Record<string, unknown>;
   const unknown = Object.keys(m).filter((k) => !FIELDS.includes(k));
@@ -88,7 +96,9 @@ export function validateManifest(value: unknown): Manifest {
   }
   m.chunks.forEach((d, i) => {
     if (typeof d !== 'string' || !HEX_DIGEST.test(d)) {
-      throw bad(`chunks[${i}] must be 64 lower-case hex digits (SHA-256), got ${JSON.stringify(d)}`);
+      throw bad(
+        `chunks[${i}] must be 64 lower-case hex digits (SHA-256), got ${JSON.stringify(d)}`,
+      );
     }
   });
   return {
@@ -110,7 +120,10 @@ export interface BuildManifestOptions {
 }
 
 /** Hashes the big part file chunk by chunk and returns the (validated) manifest. */
-export async function buildManifest(bigPartPath: string, opts: BuildManifestOptions): Promise<Manifest> {
+export async function buildManifest(
+  bigPartPath: string,
+  opts: BuildManifestOptions,
+): Promise<Manifest> {
   checkPath(bigPartPath, 'bigPartPath');
   const o = checkOptions<BuildManifestOptions>(opts);
   const smallSize = checkSize(o.smallSize, 'smallSize');
@@ -121,7 +134,11 @@ export async function buildManifest(bigPartPath: string, opts: BuildManifestOpti
   } catch (e) {
     throw toSluiceError(e, 'buildManifest');
   }
-  const digests = await sha256FileChunks(bigPartPath, chunkSize, o.signal ? { signal: o.signal } : {});
+  const digests = await sha256FileChunks(
+    bigPartPath,
+    chunkSize,
+    o.signal ? { signal: o.signal } : {},
+  );
   return validateManifest({
     version: 1,
     algorithm: 'AES-256-CBC',
@@ -137,7 +154,9 @@ export async function buildManifest(bigPartPath: string, opts: BuildManifestOpti
 export function verifyChunk(manifest: Manifest, index: number, data: Buffer | Uint8Array): void {
   const bytes = toBytes(data, 'data');
   if (!Number.isSafeInteger(index) || index < 0 || index >= manifest.chunks.length) {
-    throw new RangeError(`chunk index must be an integer in [0, ${manifest.chunks.length}), got ${index}`);
+    throw new RangeError(
+      `chunk index must be an integer in [0, ${manifest.chunks.length}), got ${index}`,
+    );
   }
   const length = chunkLength(manifest, index);
   if (bytes.length !== length) {

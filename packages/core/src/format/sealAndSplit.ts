@@ -39,7 +39,10 @@ export interface SealAndSplitResult {
  * part (kept by the API) and the big part (for the CDN), and hashes the big part's chunks into
  * the manifest. The sealed blob only exists as a temp file beside the big part.
  */
-export async function sealAndSplit(src: string, opts: SealAndSplitOptions): Promise<SealAndSplitResult> {
+export async function sealAndSplit(
+  src: string,
+  opts: SealAndSplitOptions,
+): Promise<SealAndSplitResult> {
   checkPath(src, 'src');
   const o = checkOptions<SealAndSplitOptions>(opts);
   let smallPath: string;
@@ -48,7 +51,8 @@ export async function sealAndSplit(src: string, opts: SealAndSplitOptions): Prom
   if (o.paths !== undefined) {
     smallPath = checkPath(o.paths.small, 'paths.small');
     bigPath = checkPath(o.paths.big, 'paths.big');
-    if (o.paths.manifest !== undefined) manifestPath = checkPath(o.paths.manifest, 'paths.manifest');
+    if (o.paths.manifest !== undefined)
+      manifestPath = checkPath(o.paths.manifest, 'paths.manifest');
   } else if (o.dir !== undefined) {
     const dir = checkPath(o.dir, 'dir');
     const name = basename(src);

@@ -78,7 +78,8 @@ export async function readBlobIv(path: string): Promise<{ iv: Buffer; size: numb
       checkBlobSize(size, path);
       const iv = Buffer.alloc(IV_BYTES);
       const { bytesRead } = await fh.read(iv, 0, IV_BYTES, 0);
-      if (bytesRead !== IV_BYTES) throw new SluiceError('ERR_BAD_BLOB', `${path}: short read of the IV`);
+      if (bytesRead !== IV_BYTES)
+        throw new SluiceError('ERR_BAD_BLOB', `${path}: short read of the IV`);
       return { iv, size };
     } finally {
       await fh.close();

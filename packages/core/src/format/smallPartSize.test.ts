@@ -20,7 +20,12 @@ describe('split rule', () => {
 
   it('uses exact integer arithmetic, also where n·3 exceeds 2^53', () => {
     for (let n = 0; n < 5000; n++) expect(thirtyPercent(n)).toBe(Math.floor((n * 3) / 10));
-    for (const n of [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER - 6, 2 ** 52 + 7, 3_002_399_751_580_331]) {
+    for (const n of [
+      Number.MAX_SAFE_INTEGER,
+      Number.MAX_SAFE_INTEGER - 6,
+      2 ** 52 + 7,
+      3_002_399_751_580_331,
+    ]) {
       expect(BigInt(thirtyPercent(n))).toBe((BigInt(n) * 3n) / 10n);
     }
   });
