@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { backend, cryptoBackend } from '@sluice/core';
-import { formatBytes, median, parseArgs, parseSize, run, timeIt } from './util.js';
 import { machineInfo, writeBenchmarkSection } from './report.js';
+import { formatBytes, median, parseArgs, parseSize, run, timeIt } from './util.js';
 
 const args = parseArgs(process.argv.slice(2));
 const size = parseSize(String(args.size ?? '2GiB'));
@@ -61,7 +61,9 @@ async function measure(label: string, cleanup: string[], fn: () => Promise<void>
     times.push(await timeIt(fn));
   }
   const m = median(times);
-  log(`  ${label.padEnd(34)} ${(size / m / 1e6).toFixed(0).padStart(6)} MB/s  (median of ${reps}: ${times.map((t) => t.toFixed(2)).join(' ')} s)`);
+  log(
+    `  ${label.padEnd(34)} ${(size / m / 1e6).toFixed(0).padStart(6)} MB/s  (median of ${reps}: ${times.map((t) => t.toFixed(2)).join(' ')} s)`,
+  );
   return m;
 }
 
@@ -70,7 +72,14 @@ function peakRssOfDecrypt(kind: 'native' | 'node'): Promise<number> {
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      [new URL('./rssChild.js', import.meta.url).pathname, kind, cipherPath, outPath, hex.key, hex.iv],
+      [
+        new URL('./rssChild.js', import.meta.url).pathname,
+        kind,
+        cipherPath,
+        outPath,
+        hex.key,
+        hex.iv,
+      ],
       { stdio: ['ignore', 'pipe', 'inherit'] },
     );
     let out = '';
@@ -105,11 +114,34 @@ async function main(): Promise<void> {
       await fsyncPath(outPath);
     }),
     opensslEnc: await measure('openssl enc (encrypt) + fsync', [outPath], async () => {
-      await run('openssl', ['enc', '-aes-256-cbc', '-K', hex.key, '-iv', hex.iv, '-in', plainPath, '-out', outPath]);
+      await run('openssl', [
+        'enc',
+        '-aes-256-cbc',
+        '-K',
+        hex.key,
+        '-iv',
+        hex.iv,
+        '-in',
+        plainPath,
+        '-out',
+        outPath,
+      ]);
       await fsyncPath(outPath);
     }),
     opensslDec: await measure('openssl enc -d (decrypt) + fsync', [outPath], async () => {
-      await run('openssl', ['enc', '-d', '-aes-256-cbc', '-K', hex.key, '-iv', hex.iv, '-in', cipherPath, '-out', outPath]);
+      await run('openssl', [
+        'enc',
+        '-d',
+        '-aes-256-cbc',
+        '-K',
+        hex.key,
+        '-iv',
+        hex.iv,
+        '-in',
+        cipherPath,
+        '-out',
+        outPath,
+      ]);
       await fsyncPath(outPath);
     }),
     nativeEnc: await measure('native encryptFile', [outPath], () =>
@@ -183,7 +215,9 @@ async function main(): Promise<void> {
   const peakRssMb = await peakRssOfDecrypt('native');
   await rm(outPath, { force: true });
   const nodePeakRssMb = await peakRssOfDecrypt('node');
-  log(`  max event-loop delay ${maxEventLoopDelayMs.toFixed(1)} ms; peak RSS native ${peakRssMb.toFixed(0)} MB, node ${nodePeakRssMb.toFixed(0)} MB`);
+  log(
+    `  max event-loop delay ${maxEventLoopDelayMs.toFixed(1)} ms; peak RSS native ${peakRssMb.toFixed(0)} MB, node ${nodePeakRssMb.toFixed(0)} MB`,
+  );
 
   const mbps = (bytes: number, s: number) => Math.round(bytes / s / 1e6);
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
@@ -241,7 +275,15 @@ async function main(): Promise<void> {
   }
 }
 
-function renderMarkdown(r: Record<string, any>): string {
+type CryptoResult = {
+  sizeBytes: number;
+  reps: number;
+  throughputMBps: Record<string, number>;
+  targetsMet: Record<string, boolean>;
+  machine: { summary: string };
+} & Record<string, unknown>;
+
+function renderMarkdown(r: CryptoResult): string {
   const tp = r.throughputMBps;
   const row = (name: string, value: string, target: string, ok?: boolean) =>
     `| ${name} | ${value} | ${target} | ${ok === undefined ? '' : ok ? 'met' : '**missed**'} |`;
@@ -275,7 +317,12 @@ function renderMarkdown(r: Record<string, any>): string {
     row('memDecryptVsNode', String(r.memDecryptVsNode), '≥ 2.5', r.targetsMet.memDecryptVsNode),
     row('splitVsCp', String(r.splitVsCp), '≥ 0.9', r.targetsMet.splitVsCp),
     row('concatVsCp', String(r.concatVsCp), '≥ 0.9', r.targetsMet.concatVsCp),
-    row('maxEventLoopDelayMs', String(r.maxEventLoopDelayMs), '< 50', r.targetsMet.maxEventLoopDelayMs),
+    row(
+      'maxEventLoopDelayMs',
+      String(r.maxEventLoopDelayMs),
+      '< 50',
+      r.targetsMet.maxEventLoopDelayMs,
+    ),
     row('peakRssMb (native decrypt)', String(r.peakRssMb), '< 200', r.targetsMet.peakRssMb),
     row('peakRssMb (node decrypt)', String(r.nodePeakRssMb), '', undefined),
     '',
@@ -284,7 +331,9 @@ function renderMarkdown(r: Record<string, any>): string {
 
 main()
   .catch((err) => {
-    process.stderr.write(`bench:crypto failed: ${err instanceof Error ? err.stack : String(err)}\n`);
+    process.stderr.write(
+      `bench:crypto failed: ${err instanceof Error ? err.stack : String(err)}\n`,
+    );
     process.exitCode = 1;
   })
   .finally(() => rmSync(dir, { recursive: true, force: true }));

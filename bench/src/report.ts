@@ -38,7 +38,10 @@ export function writeBenchmarkSection(name: string, markdown: string): void {
   const block = `${start}\n${markdown.trimEnd()}\n${end}`;
   const i = doc.indexOf(start);
   const j = doc.indexOf(end);
-  doc = i >= 0 && j > i ? doc.slice(0, i) + block + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n${block}\n`;
+  doc =
+    i >= 0 && j > i
+      ? doc.slice(0, i) + block + doc.slice(j + end.length)
+      : `${doc.trimEnd()}\n\n${block}\n`;
   const tmp = `${benchmarksPath}.tmp`;
   writeFileSync(tmp, doc);
   renameSync(tmp, benchmarksPath);

@@ -1,2 +1,2 @@
-// Filled in by the end-to-end (#3) and CDN (#4) issues; the package exists so the workspace layout is fixed.
-export {};
+export { EXIT } from './command.js';
+export { commands, main } from './main.js';

@@ -1,0 +1,18 @@
+import { concat } from '@sluice/core';
+import { type Command, EXIT } from '../command.js';
+
+export const concatCommand: Command = {
+  name: 'concat',
+  summary: 'Join parts into one file (e.g. small + big back into a sealed blob)',
+  usage: 'PART... OUT',
+  help: [],
+  options: {},
+  positionals: [2, Number.POSITIVE_INFINITY],
+  async run(_values, positionals, io) {
+    const dst = positionals.at(-1) as string;
+    const parts = positionals.slice(0, -1);
+    await concat(parts, dst);
+    io.err(`joined ${parts.length} part(s) → ${dst}`);
+    return EXIT.ok;
+  },
+};
