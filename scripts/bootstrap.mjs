@@ -18,15 +18,15 @@ export function run(cmd, args, env = {}, opts = {}) {
 
 export function pnpmCommand() {
   if (spawnSync('pnpm', ['--version'], { stdio: 'ignore' }).status === 0) return 'pnpm';
-  console.error('sluice: pnpm not found, installing it with `npm i -g pnpm@12`');
-  if (run('npm', ['i', '-g', 'pnpm@12'])) return 'pnpm';
+  console.error('sluice: pnpm not found, installing it with `npm i -g pnpm@12.21.0`');
+  if (run('npm', ['i', '-g', 'pnpm@12.21.0'])) return 'pnpm';
   throw new Error('pnpm is required: install it with `npm i -g pnpm` and run again');
 }
 
-/** pnpm install (frozen lockfile) and turbo build; false if either failed. */
+/** pnpm install and turbo build; false if either failed. (pnpm 12 cannot record its own pin in the lockfile through this registry, so --frozen-lockfile would always fail.) */
 export function installAndBuild(pnpm, { quiet = false } = {}) {
   return (
-    run(pnpm, ['install', '--frozen-lockfile'], {}, { quiet }) &&
+    run(pnpm, ['install'], {}, { quiet }) &&
     run(pnpm, ['run', 'build', ...(quiet ? ['--output-logs=errors-only'] : [])], {}, { quiet })
   );
 }
