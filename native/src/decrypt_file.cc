@@ -75,25 +75,25 @@ class DecryptFileJob : public PromiseWorker {
     std::atomic<bool> failed{false};
     size_t threads = b.threads;
     if (threads > windows) threads = static_cast<size_t>(windows);
+    const bool early_writeback = getenv("SLUICE_NO_SFR") == nullptr;
     ParallelFor(threads, [&](size_t) {
       try {
         RawCbcDecryptor dec(b.key);
-        AlignedBuffer buf(kBlock + kWindow);
+        AlignedBuffer buf(kWindow);
         uint64_t w;
         while (!failed.load(std::memory_order_relaxed) && (w = next.fetch_add(1)) < windows) {
           const uint64_t off = w * kWindow;
           const size_t len = static_cast<size_t>(ct_len - off < kWindow ? ct_len - off : kWindow);
-          size_t got;
-          if (off == 0) {
-            std::memcpy(buf.data(), b.iv, kBlock);
-            got = kBlock + in.PreadFull(buf.data() + kBlock, len, b.src_offset);
-          } else {
-            got = in.PreadFull(buf.data(), kBlock + len, b.src_offset + off - kBlock);
-          }
-          if (got != kBlock + len) ThrowBadDecrypt("bad decrypt: ciphertext shrank while reading");
-          dec.Run(buf.data(), buf.data() + kBlock, buf.data() + kBlock, len);
           const size_t keep = static_cast<size_t>(pt_len - off < len ? pt_len - off : len);
-          out.PwriteFull(buf.data() + kBlock, keep, off);
+          // Input is mapped (no copy out of the page cache), window by window so RSS stays flat.
+          const size_t lead = off == 0 ? 0 : kBlock;
+          Mapping window(in, b.src_offset + off - lead, lead + len, false);
+          window.Populate(false);
+          const uint8_t* prev = off == 0 ? b.iv : window.data();
+          dec.Run(prev, window.data() + lead, buf.data(), len);
+          out.PwriteFull(buf.data(), keep, off);
+          // Start writeback now so the closing fsync has little left to wait for.
+          if (early_writeback) ::sync_file_range(out.get(), off, keep, SYNC_FILE_RANGE_WRITE);
         }
       } catch (...) {
         failed = true;

@@ -85,8 +85,8 @@ Fd OpenForRead(const std::string& path) {
   return Fd(fd, path);
 }
 
-Fd OpenForWrite(const std::string& path, bool truncate) {
-  int flags = O_CREAT | O_WRONLY | O_CLOEXEC | (truncate ? O_TRUNC : 0);
+Fd OpenForWrite(const std::string& path, bool truncate, bool readable) {
+  int flags = O_CREAT | (readable ? O_RDWR : O_WRONLY) | O_CLOEXEC | (truncate ? O_TRUNC : 0);
   int fd;
   do {
     fd = ::open(path.c_str(), flags, 0644);
@@ -102,5 +102,43 @@ AlignedBuffer::AlignedBuffer(size_t size) : size_(size) {
 }
 
 AlignedBuffer::~AlignedBuffer() { std::free(data_); }
+
+}  // namespace sluice
+
+#include <sys/mman.h>
+
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#define MADV_POPULATE_WRITE 23
+#endif
+
+namespace sluice {
+
+Mapping::Mapping(const Fd& fd, uint64_t offset, size_t len, bool writable) {
+  const uint64_t page = 4096;
+  const uint64_t start = offset & ~(page - 1);
+  map_len_ = static_cast<size_t>(offset - start) + len;
+  path_ = fd.path();
+  if (len == 0) return;
+  int prot = PROT_READ | (writable ? PROT_WRITE : 0);
+  base_ = ::mmap(nullptr, map_len_, prot, MAP_SHARED, fd.get(), static_cast<off_t>(start));
+  if (base_ == MAP_FAILED) {
+    base_ = nullptr;
+    ThrowIo("mmap", errno, fd.path());
+  }
+  data_ = static_cast<uint8_t*>(base_) + (offset - start);
+}
+
+Mapping::~Mapping() {
+  if (base_ != nullptr) ::munmap(base_, map_len_);
+}
+
+void Mapping::Populate(bool write) const {
+  if (base_ == nullptr) return;
+  if (::madvise(base_, map_len_, write ? MADV_POPULATE_WRITE : MADV_POPULATE_READ) == 0) return;
+  // EINVAL: kernel older than 5.14, just fault on access. EFAULT: the file shrank under us,
+  // which would otherwise be a SIGBUS on access.
+  if (errno != EINVAL) ThrowIo("madvise", errno, path_);
+}
 
 }  // namespace sluice

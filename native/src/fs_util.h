@@ -38,7 +38,7 @@ class Fd {
 
 Fd OpenForRead(const std::string& path);
 // O_CREAT|O_WRONLY|O_CLOEXEC, mode 0644 (less the umask); `truncate` adds O_TRUNC.
-Fd OpenForWrite(const std::string& path, bool truncate);
+Fd OpenForWrite(const std::string& path, bool truncate, bool readable = false);
 
 // Heap buffer aligned to a page, for large I/O windows.
 class AlignedBuffer {
@@ -53,6 +53,30 @@ class AlignedBuffer {
  private:
   uint8_t* data_ = nullptr;
   size_t size_ = 0;
+};
+
+}  // namespace sluice
+
+namespace sluice {
+
+// A MAP_SHARED window of a file; `data()` points at the requested offset (which need not be
+// page-aligned). Unmapped on destruction, so mapped pages stop counting toward RSS.
+class Mapping {
+ public:
+  Mapping(const Fd& fd, uint64_t offset, size_t len, bool writable);
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping();
+  uint8_t* data() const { return data_; }
+  // Faults the whole window in with one call (MADV_POPULATE_*). Throws ERR_IO if part of the
+  // window is past the end of the file, so a shrinking file is an error rather than a SIGBUS.
+  void Populate(bool write) const;
+
+ private:
+  std::string path_;
+  void* base_ = nullptr;
+  size_t map_len_ = 0;
+  uint8_t* data_ = nullptr;
 };
 
 }  // namespace sluice
