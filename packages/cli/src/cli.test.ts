@@ -1,0 +1,165 @@
+// The CLI as a user runs it: the built binary (bin/sluice.js over dist/), in a child process.
+import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const bin = fileURLToPath(new URL('../bin/sluice.js', import.meta.url));
+let dir: string;
+
+function sluice(...args: string[]) {
+  const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8' });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
+
+beforeAll(() => {
+  expect(existsSync(join(bin, '../../dist/main.js')), 'run `pnpm build` before the CLI tests').toBe(
+    true,
+  );
+  dir = mkdtempSync(join(tmpdir(), 'sluice-cli-test-'));
+});
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+describe('sluice CLI', () => {
+  it('prints help for the tool and for every command', () => {
+    const top = sluice('--help');
+    expect(top.code).toBe(0);
+    for (const name of ['demo', 'encrypt', 'decrypt', 'split', 'concat', 'doctor']) {
+      expect(top.stdout).toContain(name);
+      const r = sluice(name, '--help');
+      expect(r.code, name).toBe(0);
+      expect(r.stdout).toContain(`usage: sluice ${name}`);
+    }
+  });
+
+  it('exits 2 on an unknown command, a missing option or a wrong argument count', () => {
+    expect(sluice('frobnicate').code).toBe(2);
+    expect(sluice('encrypt', 'a', 'b').stderr).toContain('--key-file is required');
+    expect(sluice('encrypt', 'a', 'b').code).toBe(2);
+    expect(sluice('decrypt', 'only-one', '--key-file', 'k').code).toBe(2);
+    expect(sluice('doctor', '--no-such-flag').code).toBe(2);
+  });
+
+  it('encrypts to a sealed blob that openssl opens, and decrypts it back', () => {
+    const plain = join(dir, 'model.bin');
+    writeFileSync(plain, randomBytes(100_003));
+    const keyFile = join(dir, 'model.key');
+    const blob = join(dir, 'model.sealed');
+    const enc = sluice('encrypt', plain, blob, '--key-file', keyFile);
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(statSync(keyFile).mode & 0o777).toBe(0o600);
+    const keyHex = readFileSync(keyFile, 'utf8').trim();
+    expect(enc.stderr).not.toContain(keyHex);
+
+    const blobBytes = readFileSync(blob);
+    const ct = join(dir, 'model.ct');
+    writeFileSync(ct, blobBytes.subarray(16));
+    const viaOpenssl = execFileSync('openssl', [
+      'enc',
+      '-d',
+      '-aes-256-cbc',
+      '-K',
+      keyHex,
+      '-iv',
+      blobBytes.subarray(0, 16).toString('hex'),
+      '-in',
+      ct,
+    ]);
+    expect(createHash('sha256').update(viaOpenssl).digest('hex')).toBe(sha(plain));
+
+    const out = join(dir, 'model.out');
+    const dec = sluice('decrypt', blob, out, '--key-file', keyFile);
+    expect(dec.code, dec.stderr).toBe(0);
+    expect(sha(out)).toBe(sha(plain));
+  });
+
+  it('refuses a tampered blob with ERR_BAD_DECRYPT, exit 1 and no output file', () => {
+    // 32 plaintext bytes → a final block of pure padding (0x10 × 16); flipping the top bit of the
+    // byte before it in the ciphertext turns the last padding byte into 0x90: invalid, always.
+    const plain = join(dir, 'small.bin');
+    writeFileSync(plain, Buffer.alloc(32, 7));
+    const keyFile = join(dir, 'small.key');
+    const blob = join(dir, 'small.sealed');
+    expect(sluice('encrypt', plain, blob, '--key-file', keyFile).code).toBe(0);
+    const bytes = readFileSync(blob);
+    expect(bytes.length).toBe(16 + 48);
+    bytes[16 + 32 - 1] = (bytes[16 + 32 - 1] as number) ^ 0x80;
+    writeFileSync(blob, bytes);
+    const out = join(dir, 'small.out');
+    const r = sluice('decrypt', blob, out, '--key-file', keyFile);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ERR_BAD_DECRYPT');
+    expect(existsSync(out)).toBe(false);
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('rejects a key file that is not 64 hex characters without echoing it', () => {
+    const keyFile = join(dir, 'bad.key');
+    writeFileSync(keyFile, 'secret-not-hex');
+    const r = sluice('decrypt', join(dir, 'x'), join(dir, 'y'), '--key-file', keyFile);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('64 hex characters');
+    expect(r.stderr).not.toContain('secret-not-hex');
+  });
+
+  it('splits a blob into small + big + manifest, and concat restores it byte for byte', () => {
+    const plain = join(dir, 'split.bin');
+    writeFileSync(plain, randomBytes(3 * 1024 * 1024 + 5));
+    const keyFile = join(dir, 'split.key');
+    const blob = join(dir, 'split.sealed');
+    expect(sluice('encrypt', plain, blob, '--key-file', keyFile).code).toBe(0);
+    const parts = mkdtempSync(join(dir, 'parts-'));
+    const r = sluice('split', blob, parts, '--small-kb', '64', '--chunk-size', String(1024 * 1024));
+    expect(r.code, r.stderr).toBe(0);
+    const manifest = JSON.parse(readFileSync(join(parts, 'split.sealed.manifest.json'), 'utf8'));
+    expect(manifest.smallSize).toBe(64 * 1024);
+    expect(manifest.smallSize + manifest.bigSize).toBe(statSync(blob).size);
+    expect(manifest.chunks).toHaveLength(Math.ceil(manifest.bigSize / (1024 * 1024)));
+    const joined = join(dir, 'joined.sealed');
+    const c = sluice(
+      'concat',
+      join(parts, 'split.sealed.small'),
+      join(parts, 'split.sealed.big'),
+      joined,
+    );
+    expect(c.code, c.stderr).toBe(0);
+    expect(sha(joined)).toBe(sha(blob));
+  });
+
+  it('doctor reports the backend the environment asks for', () => {
+    const r = sluice('doctor', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const report = JSON.parse(r.stdout);
+    const forced = process.env.SLUICE_BACKEND;
+    if (forced === 'native' || forced === 'node') expect(report.backend).toBe(forced);
+    expect(report.reason.length).toBeGreaterThan(0);
+  });
+
+  it('demo runs the scheme end to end and says so', () => {
+    const r = sluice('demo', '--size', '12MiB', '--json');
+    expect(r.code, r.stderr).toBe(0);
+    const result = JSON.parse(r.stdout);
+    expect(result.ok).toBe(true);
+    expect(result.steps.map((s: { step: string }) => s.step)).toEqual([
+      'generate',
+      'hash',
+      'seal',
+      'verify',
+      'open',
+      'tamper',
+    ]);
+  });
+});
