@@ -23,10 +23,10 @@ export function pnpmCommand() {
   throw new Error('pnpm is required: install it with `npm i -g pnpm` and run again');
 }
 
-/** pnpm install and turbo build; false if either failed. (pnpm 12 cannot record its own pin in the lockfile through this registry, so --frozen-lockfile would always fail.) */
+/** pnpm install (frozen lockfile) and turbo build; false if either failed. */
 export function installAndBuild(pnpm, { quiet = false } = {}) {
   return (
-    run(pnpm, ['install'], {}, { quiet }) &&
+    run(pnpm, ['install', '--frozen-lockfile'], {}, { quiet }) &&
     run(pnpm, ['run', 'build', ...(quiet ? ['--output-logs=errors-only'] : [])], {}, { quiet })
   );
 }
