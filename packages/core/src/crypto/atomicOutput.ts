@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm } from 'node:fs/promises';
+import { open, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { throwIfAborted } from './abort.js';
 import { toSluiceError } from './toSluiceError.js';
@@ -43,6 +43,9 @@ export async function atomicOutput<T>(
   const temps = dsts.map(tempPathFor);
   try {
     throwIfAborted(options.signal);
+    // Created owner-only and exclusively, before either backend opens them: plaintext outputs are
+    // never readable by other users, and a name collision can never clobber a foreign file.
+    for (const t of temps) await writeFile(t, '', { mode: 0o600, flag: 'wx' });
     const result = await write(temps);
     throwIfAborted(options.signal);
     if (options.fsync !== false) await Promise.all(temps.map(fsyncPath));

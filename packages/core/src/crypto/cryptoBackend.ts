@@ -149,7 +149,7 @@ export function createCryptoBackend(
         const bytesRead = await sizeOf(src, 'src');
         return atomicOutput([dst], { signal, fsync: false }, async ([tmp]) => {
           const out = tmp as string;
-          await writeFile(out, dstOffset > 0 ? v : Buffer.alloc(0), { mode: 0o600 });
+          if (dstOffset > 0) await writeFile(out, v);
           await ops.encryptFile(src, out, k, v, { signal, dstOffset });
           return { bytesRead, bytesWritten: await sizeOf(out, 'dst') };
         });

@@ -292,3 +292,16 @@ describe('argument validation happens in TypeScript before any backend is touche
     await expect(sha256FileChunks(p, 16, { offset: 1 })).rejects.toThrow(RangeError);
   });
 });
+
+describe('outputs', () => {
+  it('are created owner-only (0600): a decrypted model is not readable by other users', async () => {
+    const src = join(dir, 'mode-src');
+    await writeFile(src, 'secret model');
+    await encryptFile(src, `${src}.enc`, KEY, IV);
+    await decryptFile(`${src}.enc`, `${src}.dec`, KEY, IV);
+    await sealFile(src, `${src}.blob`, KEY);
+    for (const out of [`${src}.enc`, `${src}.dec`, `${src}.blob`]) {
+      expect((await stat(out)).mode & 0o777).toBe(0o600);
+    }
+  });
+});
