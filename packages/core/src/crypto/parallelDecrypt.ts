@@ -74,6 +74,24 @@ export interface ParallelDecryptJob {
   signal: AbortSignal | undefined;
 }
 
+// Process-wide cap on decrypt workers, so a batch job decrypting hundreds of files at once holds
+// at most this many threads and this many 8 MiB buffers; ranges beyond it wait for a slot.
+const MAX_WORKERS = Math.max(2, availableParallelism());
+let running = 0;
+const waiting: (() => void)[] = [];
+
+async function withWorkerSlot<T>(run: () => Promise<T>): Promise<T> {
+  if (running >= MAX_WORKERS) await new Promise<void>((resolve) => waiting.push(resolve));
+  else running++;
+  try {
+    return await run();
+  } finally {
+    const next = waiting.shift();
+    if (next) next();
+    else running--;
+  }
+}
+
 function runWorker(data: Record<string, unknown>): Promise<WorkerReply> {
   return new Promise((resolve, reject) => {
     const worker = new Worker(WORKER_SOURCE, { eval: true, workerData: data });
@@ -103,17 +121,19 @@ export async function parallelDecrypt(job: ParallelDecryptJob): Promise<void> {
   try {
     const runs: Promise<WorkerReply>[] = [];
     for (let start = 0; start < job.length; start += perWorker) {
-      const run = runWorker({
-        srcFd: job.srcFd,
-        dstFd: job.dstFd,
-        key: job.key,
-        iv: job.iv,
-        srcOffset: job.srcOffset,
-        start,
-        end: Math.min(start + perWorker, job.length),
-        bufSize: IO_BUFFER_BYTES,
-        abortFlag,
-      });
+      const run = withWorkerSlot(() =>
+        runWorker({
+          srcFd: job.srcFd,
+          dstFd: job.dstFd,
+          key: job.key,
+          iv: job.iv,
+          srcOffset: job.srcOffset,
+          start,
+          end: Math.min(start + perWorker, job.length),
+          bufSize: IO_BUFFER_BYTES,
+          abortFlag,
+        }),
+      );
       // The first failure stops the other workers at their next piece.
       run.then((r) => r.error && onAbort(), onAbort);
       runs.push(run);

@@ -101,6 +101,14 @@ describe('parallel decryptFile above the worker threshold', () => {
     expect((await readFile(dec)).equals(plain)).toBe(true);
   });
 
+  it('many concurrent parallel decryptions (more workers than the process-wide cap) all succeed', async () => {
+    const plain = pattern(40 * MiB + 17, 99);
+    const enc = join(dir, 'p40.enc');
+    const outs = Array.from({ length: 5 }, (_, i) => join(dir, `p40.conc.${i}`));
+    await Promise.all(outs.map((o) => decryptFile(enc, o, KEY, IV, { threads: 3 })));
+    for (const o of outs) expect((await readFile(o)).equals(plain)).toBe(true);
+  });
+
   it('stream encryption interoperates with file decryption via pipeline', async () => {
     const src = join(dir, 'pipe-src');
     const enc = join(dir, 'pipe-enc');
