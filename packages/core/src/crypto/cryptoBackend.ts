@@ -118,6 +118,14 @@ async function guarded<T>(what: string, body: () => Promise<T>): Promise<T> {
   }
 }
 
+function cipherStream(ops: BackendOps, mode: 'encrypt' | 'decrypt', key: Buffer, iv: Buffer) {
+  try {
+    return new CipherStream(ops.createCipher(mode, key, iv), mode);
+  } catch (e) {
+    throw toSluiceError(e, `create ${mode} stream`);
+  }
+}
+
 function overlaps(a: Buffer, b: Buffer): boolean {
   if (a.buffer !== b.buffer) return false;
   return a.byteOffset < b.byteOffset + b.length && b.byteOffset < a.byteOffset + a.length;
@@ -182,13 +190,13 @@ export function createCryptoBackend(
     createEncryptStream(key, iv) {
       const k = checkKey(key);
       const v = checkIv(iv);
-      return new CipherStream(getOps().createCipher('encrypt', k, v), 'encrypt');
+      return cipherStream(getOps(), 'encrypt', k, v);
     },
 
     createDecryptStream(key, iv) {
       const k = checkKey(key);
       const v = checkIv(iv);
-      return new CipherStream(getOps().createCipher('decrypt', k, v), 'decrypt');
+      return cipherStream(getOps(), 'decrypt', k, v);
     },
 
     async decryptChunk(ciphertext, prevBlock, key, out, opts) {
