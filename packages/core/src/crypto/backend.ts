@@ -15,7 +15,8 @@ export interface BackendInfo {
 
 function failures(load: NativeLoad): string {
   if (load.errors.length === 0) return '  - no candidate was tried';
-  return load.errors.map((e) => `  - ${e.candidate}: ${e.message}`).join('\n');
+  // Node's module errors append a multi-line "Require stack"; the first line says what failed.
+  return load.errors.map((e) => `  - ${e.candidate}: ${e.message.split('\n')[0]}`).join('\n');
 }
 
 export function nativeUnavailableError(load: NativeLoad, why: string): SluiceError {
