@@ -1,2 +1,57 @@
-// Filled in by the end-to-end (#3) and CDN (#4) issues; the package exists so the workspace layout is fixed.
-export {};
+export {
+  createGuard,
+  type GuardError,
+  type GuardMetadata,
+  type GuardRequest,
+  type GuardResult,
+  type UserContext,
+} from './auth/guardRequest.js';
+export { loadOrCreateSigningKeys, SIGNING_KEY_FILE, type SigningKeys } from './auth/keys.js';
+export { DEFAULT_LOGIN_LIMITS, type LimitRule, type LoginLimits } from './auth/loginLimiter.js';
+export {
+  DEFAULT_SCRYPT_PARAMS,
+  hashPassword,
+  type ScryptParams,
+  verifyPassword,
+} from './auth/passwordHash.js';
+export {
+  isAllowed,
+  isOperation,
+  isRole,
+  mayManageRole,
+  OPERATIONS,
+  type Operation,
+  PERMISSIONS,
+  ROLES,
+  type Role,
+} from './auth/permissions.js';
+export {
+  type AccessClaims,
+  CLOCK_SKEW_SECONDS,
+  DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
+  DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
+  type IssuedTokens,
+  TokenService,
+} from './auth/tokens.js';
+export {
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  type PublicUser,
+} from './auth/userAccounts.js';
+export {
+  createServer,
+  DEFAULT_BODY_LIMIT,
+  type LoggerOptions,
+  type ServerOptions,
+  type SluiceServer,
+} from './createServer.js';
+export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './errors.js';
+export { initAdmin } from './initAdmin.js';
+export type { RouteInfo, RouteOperation } from './routes/routeGuard.js';
+export {
+  METADATA_FILE,
+  type MetadataState,
+  MetadataStore,
+  type RefreshFamily,
+  type UserRecord,
+} from './stores/metadataStore.js';

@@ -1,0 +1,261 @@
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
+import { ApiError } from '../errors.js';
+import type { MetadataState, MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import type { SigningKeys } from './keys.js';
+import { isRole, type Role } from './permissions.js';
+
+export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
+export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 60 * 60;
+/** How far a client's clock may be ahead of ours before its tokens' `iat` is refused. */
+export const CLOCK_SKEW_SECONDS = 60;
+/** `typ` header of access tokens (RFC 9068), so no other JWT we sign can pass as one. */
+export const ACCESS_TOKEN_TYPE = 'at+jwt';
+/** Rotated-out refresh tokens remembered per family for reuse detection. */
+const PREVIOUS_HASHES_KEPT = 32;
+
+export interface TokenOptions {
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+}
+
+/** The claims of a verified access token. */
+export interface AccessClaims {
+  nameid: string;
+  unique_name: string;
+  role: Role;
+  jti: string;
+  iat: number;
+  exp: number;
+  iss: string;
+  aud: string | string[];
+}
+
+/** What `POST /login` and `POST /token/refresh` return. */
+export interface IssuedTokens {
+  accessToken: string;
+  tokenType: 'Bearer';
+  /** Lifetime of the access token in seconds. */
+  expiresIn: number;
+  refreshToken: string;
+  /** ISO time after which the refresh token (and its whole family) no longer works. */
+  refreshExpiresAt: string;
+}
+
+/**
+ * Issues and checks tokens. Access tokens are EdDSA JWTs verified statelessly; refresh tokens are
+ * opaque `<familyId>.<secret>` strings of which only the SHA-256 is stored. Each refresh rotates
+ * the token; presenting a rotated-out one revokes the whole family (the token was copied).
+ */
+export class TokenService {
+  readonly issuer: string;
+  readonly audience: string;
+  readonly accessTokenTtlSeconds: number;
+  readonly refreshTokenTtlSeconds: number;
+  private readonly store: MetadataStore;
+  private readonly keys: SigningKeys;
+
+  constructor(store: MetadataStore, keys: SigningKeys, options: TokenOptions) {
+    this.store = store;
+    this.keys = keys;
+    this.issuer = options.issuer;
+    this.audience = options.audience;
+    this.accessTokenTtlSeconds = options.accessTokenTtlSeconds ?? DEFAULT_ACCESS_TOKEN_TTL_SECONDS;
+    this.refreshTokenTtlSeconds =
+      options.refreshTokenTtlSeconds ?? DEFAULT_REFRESH_TOKEN_TTL_SECONDS;
+    for (const [name, v] of [
+      ['accessTokenTtlSeconds', this.accessTokenTtlSeconds],
+      ['refreshTokenTtlSeconds', this.refreshTokenTtlSeconds],
+    ] as const) {
+      if (!Number.isInteger(v) || v < 1) throw new RangeError(`${name} must be a positive integer`);
+    }
+  }
+
+  /** Signs an access token for `user` with the claims the clients expect. */
+  async issueAccessToken(user: UserRecord): Promise<string> {
+    return new SignJWT({ nameid: user.id, unique_name: user.email, role: user.role })
+      .setProtectedHeader({ alg: this.keys.alg, kid: this.keys.kid, typ: ACCESS_TOKEN_TYPE })
+      .setIssuer(this.issuer)
+      .setAudience(this.audience)
+      .setIssuedAt()
+      .setExpirationTime(`${this.accessTokenTtlSeconds}s`)
+      .setJti(randomUUID())
+      .sign(this.keys.privateKey);
+  }
+
+  /**
+   * Verifies signature (EdDSA with our key only), `typ`, issuer, audience, expiry and an `iat`
+   * no more than CLOCK_SKEW_SECONDS in the future. Throws ApiError ERR_UNAUTHORIZED.
+   */
+  async verifyAccessToken(token: string): Promise<AccessClaims> {
+    let payload: Record<string, unknown>;
+    try {
+      ({ payload } = await jwtVerify(token, this.keys.publicKey, {
+        algorithms: [this.keys.alg],
+        issuer: this.issuer,
+        audience: this.audience,
+        typ: ACCESS_TOKEN_TYPE,
+        clockTolerance: CLOCK_SKEW_SECONDS,
+        maxTokenAge: this.accessTokenTtlSeconds,
+        requiredClaims: ['exp', 'iat', 'jti', 'nameid', 'unique_name', 'role'],
+      }));
+    } catch (e) {
+      const expired = e instanceof joseErrors.JWTExpired;
+      throw new ApiError(
+        'ERR_UNAUTHORIZED',
+        expired ? 'access token expired' : 'invalid access token',
+        { cause: e },
+      );
+    }
+    const { nameid, unique_name, role } = payload;
+    if (typeof nameid !== 'string' || typeof unique_name !== 'string' || !isRole(role)) {
+      throw new ApiError('ERR_UNAUTHORIZED', 'invalid access token');
+    }
+    return payload as unknown as AccessClaims;
+  }
+
+  /** Starts a refresh family for `user` (a login) and returns both tokens. */
+  async startSession(user: UserRecord): Promise<IssuedTokens> {
+    const familyId = randomBytes(16).toString('base64url');
+    const refreshToken = newRefreshToken(familyId);
+    const now = new Date();
+    const expiresAt = new Date(now.getTime() + this.refreshTokenTtlSeconds * 1000).toISOString();
+    await this.store.mutate((draft) => {
+      pruneFamilies(draft, now);
+      draft.refreshFamilies[familyId] = {
+        id: familyId,
+        userId: user.id,
+        currentHash: hashToken(refreshToken),
+        previousHashes: [],
+        createdAt: now.toISOString(),
+        rotatedAt: now.toISOString(),
+        expiresAt,
+        revokedAt: null,
+        revokedReason: null,
+      };
+    });
+    return this.bundle(user, refreshToken, expiresAt);
+  }
+
+  /**
+   * Exchanges a refresh token for a new pair. A rotated-out token revokes its family; a revoked,
+   * expired or unknown token, or a disabled or deleted user, gives ERR_UNAUTHORIZED.
+   */
+  async refresh(refreshToken: string): Promise<IssuedTokens> {
+    const familyId = familyIdOf(refreshToken);
+    const presented = hashToken(refreshToken);
+    const next = newRefreshToken(familyId ?? '');
+    const now = new Date();
+    // The decision and the rotation happen inside one queued mutation, so two concurrent
+    // refreshes with the same token cannot both succeed.
+    const outcome = await this.store.mutate((draft) => {
+      const family =
+        familyId !== undefined && Object.hasOwn(draft.refreshFamilies, familyId)
+          ? draft.refreshFamilies[familyId]
+          : undefined;
+      if (family === undefined) throw invalidRefresh();
+      if (family.revokedAt !== null) throw invalidRefresh('refresh token revoked');
+      if (Date.parse(family.expiresAt) <= now.getTime()) {
+        throw invalidRefresh('refresh token expired');
+      }
+      if (family.currentHash !== presented) {
+        if (!family.previousHashes.includes(presented)) throw invalidRefresh();
+        family.revokedAt = now.toISOString();
+        family.revokedReason = 'reuse';
+        return { kind: 'reused' as const };
+      }
+      const user = Object.hasOwn(draft.users, family.userId)
+        ? draft.users[family.userId]
+        : undefined;
+      if (user === undefined || user.disabled) {
+        family.revokedAt = now.toISOString();
+        family.revokedReason = 'user disabled';
+        return { kind: 'disabled' as const };
+      }
+      family.previousHashes = [...family.previousHashes, family.currentHash].slice(
+        -PREVIOUS_HASHES_KEPT,
+      );
+      family.currentHash = hashToken(next);
+      family.rotatedAt = now.toISOString();
+      return { kind: 'rotated' as const, user: { ...user }, expiresAt: family.expiresAt };
+    });
+    if (outcome.kind === 'reused') {
+      throw invalidRefresh('refresh token reused; every session of this login has been revoked');
+    }
+    if (outcome.kind === 'disabled') throw invalidRefresh();
+    return this.bundle(outcome.user, next, outcome.expiresAt);
+  }
+
+  /** Revokes the family of `refreshToken` (logout). False when the token is not current. */
+  async revoke(refreshToken: string, reason = 'logout'): Promise<boolean> {
+    const familyId = familyIdOf(refreshToken);
+    const presented = hashToken(refreshToken);
+    if (familyId === undefined) return false;
+    const family = this.store.getRefreshFamily(familyId);
+    if (family === undefined || family.revokedAt !== null || family.currentHash !== presented) {
+      return false;
+    }
+    return this.store.mutate((draft) => {
+      const f = draft.refreshFamilies[familyId];
+      if (f === undefined || f.revokedAt !== null || f.currentHash !== presented) return false;
+      f.revokedAt = new Date().toISOString();
+      f.revokedReason = reason;
+      return true;
+    });
+  }
+
+  private async bundle(
+    user: UserRecord,
+    refreshToken: string,
+    refreshExpiresAt: string,
+  ): Promise<IssuedTokens> {
+    return {
+      accessToken: await this.issueAccessToken(user),
+      tokenType: 'Bearer',
+      expiresIn: this.accessTokenTtlSeconds,
+      refreshToken,
+      refreshExpiresAt,
+    };
+  }
+}
+
+/** Revokes every live refresh family of `userId` inside a store mutation (disable, reset). */
+export function revokeUserFamilies(draft: MetadataState, userId: string, reason: string): number {
+  let n = 0;
+  const now = new Date().toISOString();
+  for (const f of Object.values(draft.refreshFamilies)) {
+    if (f.userId === userId && f.revokedAt === null) {
+      f.revokedAt = now;
+      f.revokedReason = reason;
+      n += 1;
+    }
+  }
+  return n;
+}
+
+/** Drops families past their absolute expiry; their tokens are refused by expiry anyway. */
+function pruneFamilies(draft: MetadataState, now: Date): void {
+  for (const [id, f] of Object.entries(draft.refreshFamilies)) {
+    if (Date.parse(f.expiresAt) <= now.getTime()) delete draft.refreshFamilies[id];
+  }
+}
+
+function newRefreshToken(familyId: string): string {
+  return `${familyId}.${randomBytes(32).toString('base64url')}`;
+}
+
+/** Refresh tokens carry 256 random bits, so a fast hash is enough to store them safely. */
+function hashToken(token: string): string {
+  return createHash('sha256').update(token).digest('hex');
+}
+
+function familyIdOf(token: string): string | undefined {
+  const m = /^([A-Za-z0-9_-]{22})\.[A-Za-z0-9_-]{43}$/.exec(token);
+  return m?.[1];
+}
+
+function invalidRefresh(message = 'invalid refresh token'): ApiError {
+  return new ApiError('ERR_UNAUTHORIZED', message);
+}

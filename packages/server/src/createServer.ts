@@ -1,0 +1,208 @@
+import { randomBytes } from 'node:crypto';
+import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { createGuard, type GuardRequest } from './auth/guardRequest.js';
+import { loadOrCreateSigningKeys, type SigningKeys } from './auth/keys.js';
+import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './auth/loginLimiter.js';
+import {
+  DEFAULT_SCRYPT_PARAMS,
+  hashPassword,
+  type ScryptParams,
+  validateScryptParams,
+} from './auth/passwordHash.js';
+import { TokenService } from './auth/tokens.js';
+import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
+import { authRoutes } from './routes/authRoutes.js';
+import { installRouteGuard, type RouteInfo } from './routes/routeGuard.js';
+import { userRoutes } from './routes/userRoutes.js';
+import type { ServerContext } from './serverContext.js';
+import { MetadataStore } from './stores/metadataStore.js';
+
+/** Largest JSON body accepted by default (user administration and login need far less). */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** Log fields that could ever hold a secret; pino replaces them wherever they appear. */
+export const LOG_REDACT_PATHS = [
+  'req.headers.authorization',
+  'req.headers.cookie',
+  'req.headers["x-auth-token"]',
+  'req.body',
+  'body',
+  'password',
+  '*.password',
+  'passwordHash',
+  '*.passwordHash',
+  'accessToken',
+  '*.accessToken',
+  'refreshToken',
+  '*.refreshToken',
+  'token',
+  '*.token',
+];
+
+export interface LoggerOptions {
+  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Where JSON log lines go (default stdout). */
+  stream?: { write(line: string): unknown };
+}
+
+export interface ServerOptions {
+  /** The embedded default's data directory (created 0700). */
+  dataDir: string;
+  /** Structured JSON logs (pino) with secrets redacted; off by default. */
+  logger?: boolean | LoggerOptions;
+  /** `iss` of the tokens this server signs and accepts (default `sluice`). */
+  issuer?: string;
+  /** `aud` of the tokens this server signs and accepts (default `sluice-api`). */
+  audience?: string;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  /** Maximum request body in bytes (default 64 KiB); larger bodies get 413. */
+  bodyLimit?: number;
+  loginLimits?: LoginLimits;
+  /** scrypt parameters for new password hashes (default N=2^15, r=8, p=1). */
+  scrypt?: ScryptParams;
+  /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
+  trustProxy?: boolean | string | string[];
+}
+
+export interface SluiceServer {
+  /** The Fastify instance, not yet listening (routes may still be added before `listen`). */
+  app: FastifyInstance;
+  /** The check every route uses, for other services in the same process. */
+  guardRequest: GuardRequest;
+  store: MetadataStore;
+  keys: SigningKeys;
+  tokens: TokenService;
+  /** Every route with the operation it is guarded by (what docs/API.md documents). */
+  routes: readonly RouteInfo[];
+  /** Stops accepting connections, lets in-flight requests end, and flushes the metadata file. */
+  close(): Promise<void>;
+}
+
+/** Builds the resource API over the data directory: store, keys, tokens, guard and routes. */
+export async function createServer(options: ServerOptions): Promise<SluiceServer> {
+  const scrypt = options.scrypt ?? DEFAULT_SCRYPT_PARAMS;
+  validateScryptParams(scrypt);
+  const store = await MetadataStore.open(options.dataDir);
+  const keys = await loadOrCreateSigningKeys(options.dataDir);
+  const tokens = new TokenService(store, keys, {
+    issuer: options.issuer ?? 'sluice',
+    audience: options.audience ?? 'sluice-api',
+    ...(options.accessTokenTtlSeconds === undefined
+      ? {}
+      : { accessTokenTtlSeconds: options.accessTokenTtlSeconds }),
+    ...(options.refreshTokenTtlSeconds === undefined
+      ? {}
+      : { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds }),
+  });
+  const guardRequest = createGuard(store, tokens);
+  const ctx: ServerContext = {
+    store,
+    keys,
+    tokens,
+    guardRequest,
+    limiter: new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS),
+    scrypt,
+    dummyPasswordHash: await hashPassword(randomBytes(32).toString('base64url'), scrypt),
+  };
+
+  const app = Fastify({
+    logger: loggerConfig(options.logger),
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    trustProxy: options.trustProxy ?? false,
+    exposeHeadRoutes: false,
+  });
+  app.setErrorHandler((error: FastifyError, request, reply) => {
+    const { status, code, message, retryAfterSeconds } = describeError(error, app);
+    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    else request.log.info({ code, status }, message);
+    if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+    return reply.status(status).send({ error: message, code });
+  });
+  app.setNotFoundHandler((request, reply) => {
+    const path = request.url.split('?')[0] ?? '';
+    return reply
+      .status(404)
+      .send({ error: `no route ${request.method} ${path.slice(0, 200)}`, code: 'ERR_NOT_FOUND' });
+  });
+
+  const routes = installRouteGuard(app, guardRequest);
+  await app.register(authRoutes, ctx);
+  await app.register(userRoutes, ctx);
+
+  return {
+    app,
+    guardRequest,
+    store,
+    keys,
+    tokens,
+    routes,
+    async close() {
+      await app.close();
+      await store.flush();
+    },
+  };
+}
+
+function loggerConfig(logger: ServerOptions['logger']) {
+  if (logger === undefined || logger === false) return false;
+  const opts = logger === true ? {} : logger;
+  return {
+    level: opts.level ?? 'info',
+    redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
+    ...(opts.stream === undefined ? {} : { stream: opts.stream }),
+  };
+}
+
+interface ErrorAnswer {
+  status: number;
+  code: ApiErrorCode;
+  message: string;
+  retryAfterSeconds?: number;
+}
+
+const STATUS_CODES: Readonly<Record<number, ApiErrorCode>> = Object.fromEntries(
+  Object.entries(API_ERROR_STATUS).map(([code, status]) => [status, code as ApiErrorCode]),
+);
+
+/**
+ * Turns any error into the `{ error, code }` answer. Parser messages are replaced by fixed ones:
+ * a JSON syntax error quotes the body, which may hold a password.
+ */
+function describeError(error: FastifyError, app: FastifyInstance): ErrorAnswer {
+  if (isApiError(error)) {
+    return {
+      status: error.statusCode,
+      code: error.code,
+      message: error.message,
+      ...(error.retryAfterSeconds === undefined
+        ? {}
+        : { retryAfterSeconds: error.retryAfterSeconds }),
+    };
+  }
+  if (error.validation !== undefined) {
+    return { status: 400, code: 'ERR_BAD_REQUEST', message: error.message };
+  }
+  switch (error.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return {
+        status: 413,
+        code: 'ERR_TOO_LARGE',
+        message: `request body exceeds ${app.initialConfig.bodyLimit} bytes`,
+      };
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+      return { status: 400, code: 'ERR_BAD_REQUEST', message: 'request body is not valid JSON' };
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return {
+        status: 415,
+        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
+        message: 'unsupported content type; send application/json',
+      };
+  }
+  const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status >= 400 && status < 500) {
+    return { status, code: STATUS_CODES[status] ?? 'ERR_BAD_REQUEST', message: 'bad request' };
+  }
+  return { status: 500, code: 'ERR_INTERNAL', message: 'internal server error' };
+}

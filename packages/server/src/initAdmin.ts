@@ -1,0 +1,33 @@
+import type { ScryptParams } from './auth/passwordHash.js';
+import type { PublicUser } from './auth/userAccounts.js';
+import { createUser, toPublicUser } from './auth/userAccounts.js';
+import { ApiError } from './errors.js';
+import { MetadataStore } from './stores/metadataStore.js';
+
+/**
+ * Creates the first ApiAdmin in `dataDir` (there is no default account or password). Refuses with
+ * ERR_CONFLICT when an ApiAdmin already exists: later admins are created through `POST /users`.
+ * Run it while no server is using the data directory (the server owns the metadata file).
+ */
+export async function initAdmin(
+  dataDir: string,
+  email: string,
+  password: string,
+  options: { scrypt?: ScryptParams } = {},
+): Promise<PublicUser> {
+  const store = await MetadataStore.open(dataDir);
+  const user = await createUser(
+    store,
+    { email, password, role: 'ApiAdmin' },
+    {
+      ...options,
+      precondition: (draft) => {
+        if (Object.values(draft.users).some((u) => u.role === 'ApiAdmin')) {
+          throw new ApiError('ERR_CONFLICT', 'an ApiAdmin already exists in this data directory');
+        }
+      },
+    },
+  );
+  await store.flush();
+  return toPublicUser(user);
+}

@@ -1,0 +1,18 @@
+import type { GuardRequest } from './auth/guardRequest.js';
+import type { SigningKeys } from './auth/keys.js';
+import type { LoginLimiter } from './auth/loginLimiter.js';
+import type { ScryptParams } from './auth/passwordHash.js';
+import type { TokenService } from './auth/tokens.js';
+import type { MetadataStore } from './stores/metadataStore.js';
+
+/** What every route module is given: the stores and services of one server. */
+export interface ServerContext {
+  store: MetadataStore;
+  keys: SigningKeys;
+  tokens: TokenService;
+  guardRequest: GuardRequest;
+  limiter: LoginLimiter;
+  scrypt: ScryptParams;
+  /** A hash of a random password, checked for unknown emails so they cost as much as known ones. */
+  dummyPasswordHash: string;
+}

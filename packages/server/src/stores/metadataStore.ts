@@ -1,0 +1,173 @@
+import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Role } from '../auth/permissions.js';
+import { isRole } from '../auth/permissions.js';
+import { atomicWriteFile, isTempFileOf } from './atomicWriteFile.js';
+
+export const METADATA_FILE = 'metadata.json';
+
+export interface UserRecord {
+  id: string;
+  /** Lower-cased and trimmed; unique. */
+  email: string;
+  role: Role;
+  disabled: boolean;
+  /** `scrypt$<log2 N>$<r>$<p>$<salt b64url>$<hash b64url>`, see auth/passwordHash.ts. */
+  passwordHash: string;
+  /** Hardware hash of the device this user is bound to, or null until the first download. */
+  boundHardwareHash: string | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One login's chain of rotating refresh tokens; revoking it ends the whole chain. */
+export interface RefreshFamily {
+  id: string;
+  userId: string;
+  /** SHA-256 (hex) of the refresh token that is valid now. */
+  currentHash: string;
+  /** SHA-256 of recently rotated-out tokens, newest last: presenting one of them is reuse. */
+  previousHashes: string[];
+  createdAt: string;
+  rotatedAt: string;
+  /** Absolute end of the family: refreshing never extends it. */
+  expiresAt: string;
+  revokedAt: string | null;
+  revokedReason: string | null;
+}
+
+export interface MetadataState {
+  version: 1;
+  users: Record<string, UserRecord>;
+  refreshFamilies: Record<string, RefreshFamily>;
+}
+
+function emptyState(): MetadataState {
+  return { version: 1, users: {}, refreshFamilies: {} };
+}
+
+/**
+ * The embedded default's metadata: one JSON file (`metadata.json`, mode 0600) in the data
+ * directory (created 0700), loaded on open and rewritten atomically after every mutation.
+ * Mutations run one at a time through a queue, each on a copy of the committed state, so
+ * concurrent callers never lose each other's updates and a failed write leaves memory and disk
+ * unchanged. Reads see the last committed state. One process per data directory.
+ */
+export class MetadataStore {
+  readonly dataDir: string;
+  readonly path: string;
+  private state: MetadataState;
+  private queue: Promise<unknown> = Promise.resolve();
+
+  private constructor(dataDir: string, state: MetadataState) {
+    this.dataDir = dataDir;
+    this.path = join(dataDir, METADATA_FILE);
+    this.state = state;
+  }
+
+  /** Opens (creating the directory and an empty store if needed) the store in `dataDir`. */
+  static async open(dataDir: string): Promise<MetadataStore> {
+    await ensureDataDir(dataDir);
+    const path = join(dataDir, METADATA_FILE);
+    // Temp files are only ever left by a crash mid-write; the target still holds the last commit.
+    for (const name of await readdir(dataDir)) {
+      if (isTempFileOf(path, name)) await unlink(join(dataDir, name)).catch(() => {});
+    }
+    let state: MetadataState;
+    try {
+      state = parseState(await readFile(path, 'utf8'), path);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+      state = emptyState();
+      await atomicWriteFile(path, serialise(state));
+    }
+    return new MetadataStore(dataDir, state);
+  }
+
+  /** The committed state. Treat it as read-only: change it only through `mutate`. */
+  snapshot(): Readonly<MetadataState> {
+    return this.state;
+  }
+
+  getUser(id: string): UserRecord | undefined {
+    return Object.hasOwn(this.state.users, id) ? this.state.users[id] : undefined;
+  }
+
+  findUserByEmail(email: string): UserRecord | undefined {
+    const wanted = normaliseEmail(email);
+    return Object.values(this.state.users).find((u) => u.email === wanted);
+  }
+
+  listUsers(): UserRecord[] {
+    return Object.values(this.state.users).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  getRefreshFamily(id: string): RefreshFamily | undefined {
+    return Object.hasOwn(this.state.refreshFamilies, id)
+      ? this.state.refreshFamilies[id]
+      : undefined;
+  }
+
+  /**
+   * Runs `fn` on a copy of the state after every earlier mutation has finished, writes the result
+   * atomically and only then makes it the committed state. If `fn` throws or the write fails,
+   * nothing changes and the error reaches the caller.
+   */
+  mutate<T>(fn: (draft: MetadataState) => T | Promise<T>): Promise<T> {
+    const run = this.queue.then(async () => {
+      const draft = structuredClone(this.state);
+      const result = await fn(draft);
+      await atomicWriteFile(this.path, serialise(draft));
+      this.state = draft;
+      return result;
+    });
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Resolves once every queued mutation has been written. */
+  async flush(): Promise<void> {
+    await this.queue;
+  }
+}
+
+export function normaliseEmail(email: string): string {
+  return email.trim().toLowerCase();
+}
+
+async function ensureDataDir(dataDir: string): Promise<void> {
+  const created = await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  // mkdir's mode is filtered by the umask; set it explicitly on the directory we created.
+  if (created !== undefined) await chmod(dataDir, 0o700);
+}
+
+function serialise(state: MetadataState): string {
+  return `${JSON.stringify(state, null, 2)}\n`;
+}
+
+function parseState(text: string, path: string): MetadataState {
+  let raw: unknown;
+  try {
+    raw = JSON.parse(text);
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON; refusing to start over it`, { cause: e });
+  }
+  const s = raw as Partial<MetadataState> | null;
+  if (
+    typeof s !== 'object' ||
+    s === null ||
+    s.version !== 1 ||
+    typeof s.users !== 'object' ||
+    s.users === null ||
+    typeof s.refreshFamilies !== 'object' ||
+    s.refreshFamilies === null
+  ) {
+    throw new Error(`${path} is not a version 1 sluice metadata file`);
+  }
+  for (const u of Object.values(s.users)) {
+    if (typeof u?.id !== 'string' || typeof u.email !== 'string' || !isRole(u.role)) {
+      throw new Error(`${path} holds a malformed user record`);
+    }
+  }
+  return s as MetadataState;
+}
