@@ -19,8 +19,11 @@ namespace sluice {
 
 namespace {
 
-// CBC encryption is sequential, so the AES thread must never wait on I/O: a reader thread and a
-// writer thread move rotating slots through read → encrypt (in place) → write.
+// CBC encryption is sequential, so the AES thread must never wait on memory management or I/O.
+// A preparing thread maps the next windows of source and destination and faults them in (the
+// destination's pages are allocated there, where a full disk shows up as an error rather than
+// a SIGBUS); the AES thread encrypts straight from one mapping into the other; a releasing
+// thread unmaps finished windows and starts their writeback.
 constexpr size_t kSlotSize = 8 * 1024 * 1024;  // a multiple of 16
 constexpr size_t kSlots = 3;
 
@@ -34,13 +37,14 @@ struct EncryptFileBaton {
   uint64_t bytes_written = 0;
 };
 
-enum class SlotState { kFree, kRead, kEncrypted };
+enum class SlotState { kFree, kPrepared, kEncrypted };
 
 struct Slot {
-  explicit Slot() : buf(kSlotSize + kBlock) {}
-  std::unique_ptr<Mapping> input;  // this slot's window of the source, mapped by the reader
-  AlignedBuffer buf;               // ciphertext, with room for the final padding block
-  size_t len = 0;
+  std::unique_ptr<Mapping> input;
+  std::unique_ptr<Mapping> output;
+  size_t in_len = 0;
+  size_t out_len = 0;
+  uint64_t out_off = 0;
   bool last = false;
   SlotState state = SlotState::kFree;
 };
@@ -90,8 +94,13 @@ class EncryptFileJob : public PromiseWorker {
   void Run() override {
     EncryptFileBaton& b = *b_;
     Fd in = OpenForRead(b.src);
-    Fd out = OpenForWrite(b.dst, false);
-    out.Truncate(b.dst_offset);  // drop old ciphertext, keep what precedes dstOffset
+    // Read-write because the destination is mapped; bytes before dstOffset are kept.
+    Fd out = OpenForWrite(b.dst, false, true);
+    // The source is encrypted as it is when opened: `size` bytes.
+    const uint64_t size = in.Size();
+    const uint64_t ct_len = (size / kBlock + 1) * kBlock;
+    out.Truncate(b.dst_offset);  // drop the old contents after dstOffset...
+    out.Truncate(b.dst_offset + ct_len);  // ...then size it for the new ciphertext
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
 
     CipherCtx ctx;
@@ -99,89 +108,82 @@ class EncryptFileJob : public PromiseWorker {
       ThrowCrypto("EVP_EncryptInit_ex failed");
     }
 
+    const uint64_t count = size == 0 ? 1 : (size + kSlotSize - 1) / kSlotSize;
     Pipeline p;
-    uint64_t total_in = 0;
-    uint64_t total_out = 0;
-    // The source is encrypted as it is when opened: `size` bytes. Its windows are mapped rather
-    // than read, which saves copying them out of the page cache.
-    const uint64_t size = in.Size();
-    std::thread reader([&] {
-      try {
-        uint64_t off = 0;
-        for (size_t i = 0;; i = (i + 1) % kSlots) {
-          if (!p.Wait(i, SlotState::kFree)) return;
-          Slot& s = p.slot(i);
-          s.len = static_cast<size_t>(std::min<uint64_t>(kSlotSize, size - off));
-          s.input = std::make_unique<Mapping>(in, off, s.len, false);
-          s.input->Populate(false);
-          off += s.len;
-          s.last = off == size && s.len < kSlotSize;
-          if (s.last) total_in = off;
-          p.Set(i, SlotState::kRead);
-          if (s.last) return;
+    auto stage = [&p](auto&& body) {
+      return [&p, body] {
+        try {
+          body();
+        } catch (...) {
+          p.Fail(std::current_exception());
         }
-      } catch (...) {
-        p.Fail(std::current_exception());
-      }
-    });
-    std::thread writer;
-    try {
-      writer = std::thread([&] {
-      try {
-        uint64_t off = b.dst_offset;
-        for (size_t i = 0;; i = (i + 1) % kSlots) {
-          if (!p.Wait(i, SlotState::kEncrypted)) return;
-          Slot& s = p.slot(i);
-          out.PwriteFull(s.buf.data(), s.len, off);
-          s.input.reset();  // unmapped here, off the AES thread
-          // Start writeback now so the closing fsync has little left to wait for.
-          ::sync_file_range(out.get(), static_cast<off_t>(off), static_cast<off_t>(s.len),
-                            SYNC_FILE_RANGE_WRITE);
-          off += s.len;
-          const bool last = s.last;
-          p.Set(i, SlotState::kFree);
-          if (last) {
-            total_out = off - b.dst_offset;
-            return;
-          }
-        }
-      } catch (...) {
-        p.Fail(std::current_exception());
-      }
-    });
-    } catch (...) {
-      p.Fail(std::current_exception());
-      reader.join();
-      throw;
-    }
-    try {
-      for (size_t i = 0;; i = (i + 1) % kSlots) {
-        if (!p.Wait(i, SlotState::kRead)) break;
+      };
+    };
+    auto prepare = stage([&] {
+      for (uint64_t k = 0; k < count; ++k) {
+        const size_t i = k % kSlots;
+        if (!p.Wait(i, SlotState::kFree)) return;
         Slot& s = p.slot(i);
-        size_t n = CipherUpdateLarge(ctx.get(), s.input->data(), s.len, s.buf.data());
+        const uint64_t off = k * kSlotSize;
+        s.last = k + 1 == count;
+        s.in_len = static_cast<size_t>(std::min<uint64_t>(kSlotSize, size - off));
+        s.out_len = s.last ? static_cast<size_t>(ct_len - off) : s.in_len;
+        s.out_off = b.dst_offset + off;
+        s.input = std::make_unique<Mapping>(in, off, s.in_len, false);
+        s.input->Populate(false);
+        s.output = std::make_unique<Mapping>(out, s.out_off, s.out_len, true);
+        s.output->Populate(true);
+        p.Set(i, SlotState::kPrepared);
+      }
+    });
+    auto release = stage([&] {
+      for (uint64_t k = 0; k < count; ++k) {
+        const size_t i = k % kSlots;
+        if (!p.Wait(i, SlotState::kEncrypted)) return;
+        Slot& s = p.slot(i);
+        s.input.reset();
+        s.output.reset();
+        // Start writeback now so the closing fsync has little left to wait for.
+        ::sync_file_range(out.get(), static_cast<off_t>(s.out_off), static_cast<off_t>(s.out_len),
+                          SYNC_FILE_RANGE_WRITE);
+        p.Set(i, SlotState::kFree);
+      }
+    });
+    auto encrypt = stage([&] {
+      for (uint64_t k = 0; k < count; ++k) {
+        const size_t i = k % kSlots;
+        if (!p.Wait(i, SlotState::kPrepared)) return;
+        Slot& s = p.slot(i);
+        uint8_t* dst = s.output->data();
+        size_t n = CipherUpdateLarge(ctx.get(), s.input->data(), s.in_len, dst);
         if (s.last) {
           int fin = 0;
-          if (EVP_EncryptFinal_ex(ctx.get(), s.buf.data() + n, &fin) != 1) {
+          if (EVP_EncryptFinal_ex(ctx.get(), dst + n, &fin) != 1) {
             ThrowCrypto("EVP_EncryptFinal_ex failed");
           }
           n += static_cast<size_t>(fin);
         }
-        s.len = n;
-        const bool last = s.last;
         p.Set(i, SlotState::kEncrypted);
-        if (last) break;
       }
+    });
+
+    std::thread preparer;
+    std::thread releaser;
+    try {
+      preparer = std::thread(prepare);
+      releaser = std::thread(release);
     } catch (...) {
       p.Fail(std::current_exception());
     }
-    reader.join();
-    writer.join();
+    encrypt();
+    if (preparer.joinable()) preparer.join();
+    if (releaser.joinable()) releaser.join();
     if (std::exception_ptr e = p.error()) std::rethrow_exception(e);
 
     out.Sync();
     out.Close();
-    b.bytes_read = total_in;
-    b.bytes_written = total_out;
+    b.bytes_read = size;
+    b.bytes_written = ct_len;
   }
 
   Napi::Value Result(Napi::Env env) override {

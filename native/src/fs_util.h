@@ -27,6 +27,9 @@ class Fd {
   size_t PreadFull(void* buf, size_t len, uint64_t offset) const;
   void PwriteFull(const void* buf, size_t len, uint64_t offset) const;
   void Truncate(uint64_t size) const;
+  // Sets the size to `size`, allocating blocks for [from, size) up front where the filesystem
+  // can, so a full disk fails here (ENOSPC) instead of later inside a mapped write.
+  void Reserve(uint64_t from, uint64_t size) const;
   void Sync() const;
   // Closes now and reports a close() failure (written data may be lost), unlike the destructor.
   void Close();

@@ -71,8 +71,9 @@ describe('concurrency', () => {
     const elapsed = performance.now() - started;
     clearInterval(timer);
     expect(r.bytesWritten).toBe(size);
-    // Ticks kept arriving all the way through: no stall of the main thread.
+    // Ticks kept arriving all the way through. A blocking call would show one gap as long as
+    // the whole decryption; the bound leaves room for other test files sharing the cores.
     expect(ticks).toBeGreaterThan(Math.min(10, elapsed / 20));
-    expect(maxGap).toBeLessThan(small ? 250 : 100);
+    expect(maxGap).toBeLessThan(Math.max(100, elapsed / 4));
   });
 });
