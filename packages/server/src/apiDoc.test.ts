@@ -1,0 +1,79 @@
+import { readFile } from 'node:fs/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_SCRYPT_PARAMS } from './auth/passwordHash.js';
+import { OPERATIONS, PERMISSIONS, ROLES } from './auth/permissions.js';
+import { DEFAULT_ACCESS_TOKEN_TTL_SECONDS } from './auth/tokens.js';
+import { PASSWORD_MIN_LENGTH } from './auth/userAccounts.js';
+import { createServer, DEFAULT_BODY_LIMIT, type SluiceServer } from './createServer.js';
+import { removeDir, TEST_SCRYPT, tempDir } from './test-helpers.js';
+
+const DOC = new URL('../../../docs/API.md', import.meta.url);
+
+/** The rows of the markdown table between `<!-- name:begin -->` and `<!-- name:end -->`. */
+function table(doc: string, name: string): string[][] {
+  const m = new RegExp(`<!-- ${name}:begin -->\\n([\\s\\S]*?)<!-- ${name}:end -->`).exec(doc);
+  if (!m?.[1]) throw new Error(`docs/API.md has no ${name} table`);
+  return m[1]
+    .trim()
+    .split('\n')
+    .map((line) =>
+      line
+        .replace(/^\||\|$/g, '')
+        .split('|')
+        .map((cell) => cell.trim().replace(/^`|`$/g, '')),
+    );
+}
+
+let doc: string;
+let server: SluiceServer;
+let dataDir: string;
+beforeAll(async () => {
+  doc = await readFile(DOC, 'utf8');
+  dataDir = await tempDir();
+  server = await createServer({ dataDir, scrypt: TEST_SCRYPT });
+  await server.app.ready();
+});
+afterAll(async () => {
+  await server.close();
+  await removeDir(dataDir);
+});
+
+describe('docs/API.md', () => {
+  it('has the role × operation table the guard uses', () => {
+    const [header, separator, ...rows] = table(doc, 'permissions');
+    expect(header).toEqual(['operation', ...ROLES]);
+    expect(separator?.every((c) => /^-+$/.test(c))).toBe(true);
+    const documented = Object.fromEntries(
+      rows.map(([op, ...cells]) => [
+        op,
+        ROLES.filter((_, i) => {
+          const cell = cells[i];
+          if (cell !== '✓' && cell !== '—') throw new Error(`bad cell ${cell} for ${op}`);
+          return cell === '✓';
+        }),
+      ]),
+    );
+    expect(Object.keys(documented)).toEqual([...OPERATIONS]);
+    expect(documented).toEqual(PERMISSIONS);
+  });
+
+  it('lists exactly the routes the server registers, with their operations', () => {
+    const [header, , ...rows] = table(doc, 'routes');
+    expect(header).toEqual(['method', 'path', 'operation']);
+    const documented = rows.map(([method, path, operation]) => `${method} ${path} ${operation}`);
+    const registered = server.routes.map((r) => `${r.method} ${r.url} ${r.operation}`);
+    expect([...documented].sort()).toEqual([...registered].sort());
+  });
+
+  it('states the defaults the code uses', () => {
+    expect(DEFAULT_ACCESS_TOKEN_TTL_SECONDS).toBe(15 * 60);
+    expect(doc).toContain('valid 15 minutes');
+    expect(doc).toContain(`"expiresIn": ${DEFAULT_ACCESS_TOKEN_TTL_SECONDS}`);
+    expect(doc).toContain(
+      `N = 2^${DEFAULT_SCRYPT_PARAMS.logN}, r = ${DEFAULT_SCRYPT_PARAMS.r}, p = ${DEFAULT_SCRYPT_PARAMS.p}`,
+    );
+    expect(doc).toContain(`Passwords are ${PASSWORD_MIN_LENGTH} to`);
+    expect(DEFAULT_BODY_LIMIT).toBe(64 * 1024);
+    expect(doc).toContain('64 KiB');
+  });
+});

@@ -1,0 +1,251 @@
+import { readdir, readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { SIGNING_KEY_FILE } from './auth/keys.js';
+import { isApiError } from './errors.js';
+import { initAdmin } from './initAdmin.js';
+import { METADATA_FILE } from './stores/metadataStore.js';
+import {
+  addUser,
+  call,
+  login,
+  PASSWORD,
+  type Running,
+  removeDir,
+  startServer,
+  TEST_SCRYPT,
+  tempDir,
+} from './test-helpers.js';
+
+const cleanup: (() => Promise<void>)[] = [];
+afterEach(async () => {
+  for (const fn of cleanup.splice(0).reverse()) await fn();
+});
+async function start(options: Parameters<typeof startServer>[0] = {}): Promise<Running> {
+  const s = await startServer(options);
+  cleanup.push(async () => {
+    await s.close();
+    await removeDir(s.dataDir);
+  });
+  return s;
+}
+
+describe('login rate limit', () => {
+  it('per account: after the allowed failures even the right password gets 429 with Retry-After', async () => {
+    const s = await start({
+      loginLimits: {
+        perAccount: { limit: 3, windowSeconds: 60 },
+        perAddress: { limit: 100, windowSeconds: 60 },
+      },
+    });
+    await addUser(s, 'target@example.test', 'Operator');
+    await addUser(s, 'bystander@example.test', 'Operator');
+    for (let i = 0; i < 3; i++) {
+      const r = await call(s.url, 'POST', '/login', {
+        json: { email: 'target@example.test', password: `guess number ${i}` },
+      });
+      expect(r.status).toBe(401);
+    }
+    const limited = await call(s.url, 'POST', '/login', {
+      json: { email: 'target@example.test', password: PASSWORD },
+    });
+    expect(limited.status).toBe(429);
+    expect(limited.body).toMatchObject({ code: 'ERR_RATE_LIMITED' });
+    const retry = Number(limited.headers.get('retry-after'));
+    expect(retry).toBeGreaterThan(0);
+    expect(retry).toBeLessThanOrEqual(60);
+    // Another account from the same address is unaffected.
+    expect((await login(s.url, 'bystander@example.test')).accessToken).toBeTruthy();
+    // Unknown emails are limited the same way, so a 429 says nothing about existence.
+    for (let i = 0; i < 3; i++) {
+      await call(s.url, 'POST', '/login', {
+        json: { email: 'ghost@example.test', password: `guess number ${i}` },
+      });
+    }
+    const ghost = await call(s.url, 'POST', '/login', {
+      json: { email: 'ghost@example.test', password: 'x' },
+    });
+    expect(ghost.status).toBe(429);
+  });
+
+  it('per address: every attempt counts, across accounts', async () => {
+    const s = await start({
+      loginLimits: {
+        perAccount: { limit: 100, windowSeconds: 60 },
+        perAddress: { limit: 4, windowSeconds: 60 },
+      },
+    });
+    await addUser(s, 'a@example.test', 'Operator');
+    for (let i = 0; i < 4; i++) {
+      const r = await call(s.url, 'POST', '/login', {
+        json: { email: i % 2 ? 'a@example.test' : `other${i}@example.test`, password: PASSWORD },
+      });
+      expect([200, 401]).toContain(r.status);
+    }
+    const r = await call(s.url, 'POST', '/login', {
+      json: { email: 'a@example.test', password: PASSWORD },
+    });
+    expect(r.status).toBe(429);
+    expect(r.body).toMatchObject({ code: 'ERR_RATE_LIMITED' });
+  });
+});
+
+describe('request bodies and errors', () => {
+  it('a body over the limit gets 413 JSON', async () => {
+    const s = await start({ bodyLimit: 1024 });
+    const r = await call(s.url, 'POST', '/login', {
+      json: { email: 'a@example.test', password: 'x'.repeat(2000) },
+    });
+    expect(r.status).toBe(413);
+    expect(r.body).toEqual({ error: 'request body exceeds 1024 bytes', code: 'ERR_TOO_LARGE' });
+  });
+
+  it('the default limit is 64 KiB', async () => {
+    const s = await start();
+    const r = await call(s.url, 'POST', '/users', {
+      json: { email: 'a@example.test', password: 'x'.repeat(70 * 1024), role: 'Operator' },
+    });
+    expect(r.status).toBe(413);
+    expect(r.body).toMatchObject({ code: 'ERR_TOO_LARGE' });
+  });
+
+  it('malformed or empty JSON gets 400 JSON that does not echo the body', async () => {
+    const s = await start();
+    for (const body of ['{"email": "a@example.test", "password": "hunter2-secret', '', '[1,']) {
+      const r = await call(s.url, 'POST', '/login', {
+        body,
+        headers: { 'content-type': 'application/json' },
+      });
+      expect(r.status).toBe(400);
+      expect(r.body).toEqual({ error: 'request body is not valid JSON', code: 'ERR_BAD_REQUEST' });
+    }
+  });
+
+  it('a non-JSON content type gets 415 JSON, an unknown route 404 JSON', async () => {
+    const s = await start();
+    const r = await call(s.url, 'POST', '/login', {
+      body: 'email=a&password=b',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
+    expect(r.status).toBe(415);
+    expect(r.body).toMatchObject({ code: 'ERR_UNSUPPORTED_MEDIA_TYPE' });
+    const nf = await call(s.url, 'GET', '/nope?token=abc');
+    expect(nf.status).toBe(404);
+    expect(nf.body).toEqual({ error: 'no route GET /nope', code: 'ERR_NOT_FOUND' });
+  });
+});
+
+describe('restart on the same data directory', () => {
+  it('keeps users, keys and sessions: tokens issued before still verify', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const first = await startServer({ dataDir });
+    await addUser(first, 'persist@example.test', 'Validator');
+    const session = await login(first.url, 'persist@example.test');
+    const kid = first.server.keys.kid;
+    await first.close();
+
+    const second = await startServer({ dataDir });
+    cleanup.push(() => second.close());
+    expect(second.server.keys.kid).toBe(kid);
+    const me = await call(second.url, 'GET', '/me', { token: session.accessToken });
+    expect(me.status).toBe(200);
+    expect(me.body).toMatchObject({ user: { email: 'persist@example.test', role: 'Validator' } });
+    const refreshed = await call(second.url, 'POST', '/token/refresh', {
+      json: { refreshToken: session.refreshToken },
+    });
+    expect(refreshed.status).toBe(200);
+    expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
+    expect((await readdir(dataDir)).sort()).toEqual([SIGNING_KEY_FILE, METADATA_FILE].sort());
+    expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
+  });
+});
+
+describe('logs', () => {
+  it('never contain passwords, tokens, hashes or key material', async () => {
+    const lines: string[] = [];
+    const s = await start({
+      logger: { level: 'trace', stream: { write: (line: string) => lines.push(line) } },
+    });
+    const adminPassword = 'admin password that must not leak';
+    const userPassword = 'user password that must not leak';
+    await addUser(s, 'logadmin@example.test', 'Admin', adminPassword);
+    const session = await login(s.url, 'logadmin@example.test', adminPassword);
+    const created = await call(s.url, 'POST', '/users', {
+      token: session.accessToken,
+      json: { email: 'loguser@example.test', password: userPassword, role: 'Operator' },
+    });
+    expect(created.status).toBe(201);
+    await call(s.url, 'POST', '/login', {
+      json: { email: 'loguser@example.test', password: 'wrong password that must not leak' },
+    });
+    await call(s.url, 'POST', '/login', {
+      body: `{"email":"loguser@example.test","password":"${userPassword}`,
+      headers: { 'content-type': 'application/json' },
+    });
+    const refreshed = await call(s.url, 'POST', '/token/refresh', {
+      json: { refreshToken: session.refreshToken },
+    });
+    const next = refreshed.body as { accessToken: string; refreshToken: string };
+    await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: session.refreshToken } });
+    await call(s.url, 'GET', '/me', { token: next.accessToken });
+    await call(s.url, 'POST', '/logout', { json: { refreshToken: next.refreshToken } });
+    await s.server.store.flush();
+
+    const log = lines.join('');
+    // The test only means something if the events were logged at all.
+    for (const event of ['login.ok', 'login.failed', 'token.refreshed', 'user.created', 'logout']) {
+      expect(log).toContain(event);
+    }
+    const metadata = JSON.parse(await readFile(s.server.store.path, 'utf8'));
+    const keyFile = JSON.parse(await readFile(join(s.dataDir, SIGNING_KEY_FILE), 'utf8'));
+    const secrets = [
+      adminPassword,
+      userPassword,
+      'wrong password that must not leak',
+      session.accessToken,
+      session.accessToken.split('.')[2],
+      session.refreshToken,
+      next.accessToken,
+      next.refreshToken,
+      keyFile.privateJwk.d,
+      ...Object.values(metadata.users).map((u) => (u as { passwordHash: string }).passwordHash),
+      ...Object.values(metadata.refreshFamilies).map(
+        (f) => (f as { currentHash: string }).currentHash,
+      ),
+    ];
+    for (const secret of secrets) {
+      expect(typeof secret).toBe('string');
+      expect(log).not.toContain(secret);
+    }
+    expect(log).not.toContain('scrypt$');
+  });
+});
+
+describe('initAdmin', () => {
+  it('creates the first ApiAdmin, who can log in; refuses a second one', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const admin = await initAdmin(dataDir, 'Root@Example.test', PASSWORD, { scrypt: TEST_SCRYPT });
+    expect(admin).toMatchObject({ email: 'root@example.test', role: 'ApiAdmin', disabled: false });
+    expect(admin).not.toHaveProperty('passwordHash');
+    const again = await initAdmin(dataDir, 'other@example.test', PASSWORD, {
+      scrypt: TEST_SCRYPT,
+    }).catch((e: unknown) => e);
+    expect(isApiError(again, 'ERR_CONFLICT')).toBe(true);
+
+    const s = await startServer({ dataDir });
+    cleanup.push(() => s.close());
+    const { accessToken } = await login(s.url, 'root@example.test');
+    const users = await call(s.url, 'GET', '/users', { token: accessToken });
+    expect((users.body as { users: unknown[] }).users).toHaveLength(1);
+  });
+
+  it('has no default password: a weak one is refused and nothing is created', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    await expect(initAdmin(dataDir, 'root@example.test', 'admin')).rejects.toThrow(/password/);
+    const metadata = JSON.parse(await readFile(join(dataDir, METADATA_FILE), 'utf8'));
+    expect(metadata.users).toEqual({});
+  });
+});
