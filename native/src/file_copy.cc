@@ -1,3 +1,4 @@
+#include <fcntl.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -14,7 +15,9 @@ namespace sluice {
 
 namespace {
 
-constexpr size_t kCopyStep = 1u << 30;
+// Copied in steps so writeback of one step overlaps copying the next, and the closing fsync
+// has little left to wait for.
+constexpr size_t kCopyStep = 64 * 1024 * 1024;
 constexpr size_t kFallbackBuffer = 8 * 1024 * 1024;
 
 // Copies `len` bytes (or to end of file when len is UINT64_MAX) from in@in_off to out@out_off.
@@ -31,6 +34,7 @@ uint64_t CopyRange(const Fd& in, uint64_t in_off, const Fd& out, uint64_t out_of
       size_t want = want64 < kCopyStep ? static_cast<size_t>(want64) : kCopyStep;
       ssize_t n = ::copy_file_range(in.get(), &src, out.get(), &dst, want, 0);
       if (n > 0) {
+        ::sync_file_range(out.get(), static_cast<off_t>(out_off + done), n, SYNC_FILE_RANGE_WRITE);
         done += static_cast<uint64_t>(n);
         continue;
       }
@@ -48,6 +52,8 @@ uint64_t CopyRange(const Fd& in, uint64_t in_off, const Fd& out, uint64_t out_of
     size_t n = in.PreadFull(buf->data(), want, in_off + done);
     if (n == 0) break;
     out.PwriteFull(buf->data(), n, out_off + done);
+    ::sync_file_range(out.get(), static_cast<off_t>(out_off + done), static_cast<off_t>(n),
+                      SYNC_FILE_RANGE_WRITE);
     done += n;
   }
   return done;

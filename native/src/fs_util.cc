@@ -66,7 +66,7 @@ void Fd::Truncate(uint64_t size) const {
 
 void Fd::Reserve(uint64_t from, uint64_t size) const {
   Truncate(size);
-  if (size <= from || std::getenv("SLUICE_NO_FALLOCATE")) return;
+  if (size <= from) return;
   if (::fallocate(fd_, 0, static_cast<off_t>(from), static_cast<off_t>(size - from)) != 0) {
     // Filesystems without fallocate still work; the mapped writes reserve as they go.
     if (errno != EOPNOTSUPP && errno != ENOSYS && errno != EINVAL) ThrowIo("fallocate", errno, path_);
