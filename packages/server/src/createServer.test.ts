@@ -102,8 +102,8 @@ describe('request bodies and errors', () => {
 
   it('the default limit is 64 KiB', async () => {
     const s = await start();
-    const r = await call(s.url, 'POST', '/users', {
-      json: { email: 'a@example.test', password: 'x'.repeat(70 * 1024), role: 'Operator' },
+    const r = await call(s.url, 'POST', '/login', {
+      json: { email: 'a@example.test', password: 'x'.repeat(70 * 1024) },
     });
     expect(r.status).toBe(413);
     expect(r.body).toMatchObject({ code: 'ERR_TOO_LARGE' });

@@ -25,8 +25,8 @@ export interface RouteInfo {
 
 /**
  * Makes the role table binding for every route: a route registered without `config.operation`
- * fails at startup, and a guarded route gets a preHandler that runs `guardRequest` and answers
- * 401/403 before the handler. Returns the live list of routes and their operations.
+ * fails at startup, and a guarded route gets an onRequest hook that runs `guardRequest` and
+ * answers 401/403 before the body is parsed or the handler runs. Returns the live list of routes and their operations.
  */
 export function installRouteGuard(app: FastifyInstance, guardRequest: GuardRequest): RouteInfo[] {
   const routes: RouteInfo[] = [];
@@ -43,7 +43,8 @@ export function installRouteGuard(app: FastifyInstance, guardRequest: GuardReque
     const guard = async (request: FastifyRequest): Promise<void> => {
       request.user = await authorize(guardRequest, request, operation);
     };
-    route.preHandler = [guard, ...[route.preHandler ?? []].flat()];
+    // onRequest runs before the body is read: strangers cannot make us parse (or store) a body.
+    route.onRequest = [guard, ...[route.onRequest ?? []].flat()];
   });
   return routes;
 }

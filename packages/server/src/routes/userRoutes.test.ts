@@ -167,12 +167,41 @@ describe('user administration', () => {
     expect(s.server.store.getUser(user.id)?.boundHardwareHash).toBeNull();
   });
 
-  it('unknown user ids answer 404 JSON', async () => {
-    for (const action of ['disable', 'enable', 'reset-device']) {
-      const r = await call(s.url, 'POST', `/users/no-such-id/${action}`, { token: admin });
-      expect(r.status).toBe(404);
-      expect(r.body).toMatchObject({ code: 'ERR_NOT_FOUND' });
+  it('unknown user ids answer 404 JSON, inherited property names included', async () => {
+    for (const id of ['no-such-id', '__proto__', 'constructor', 'toString']) {
+      for (const action of ['disable', 'enable', 'reset-device']) {
+        const r = await call(s.url, 'POST', `/users/${id}/${action}`, { token: admin });
+        expect(r.status).toBe(404);
+        expect(r.body).toMatchObject({ code: 'ERR_NOT_FOUND' });
+      }
     }
+    expect(({} as { disabled?: unknown }).disabled).toBeUndefined();
+  });
+
+  it('checks the token before reading the body: strangers get 401, never 400 or 413', async () => {
+    for (const json of [{}, { email: 'x', password: 'y'.repeat(100 * 1024), role: 'Operator' }]) {
+      const r = await call(s.url, 'POST', '/users', { json });
+      expect(r.status).toBe(401);
+      expect(r.body).toMatchObject({ code: 'ERR_UNAUTHORIZED' });
+    }
+    const r = await call(s.url, 'POST', '/users', {
+      body: '{not json',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer nope' },
+    });
+    expect(r.status).toBe(401);
+  });
+
+  it('bodiless POSTs accept no body or an empty JSON object', async () => {
+    const { user } = (await create(admin, 'bodiless@example.test', 'Operator')).body as {
+      user: { id: string };
+    };
+    const none = await call(s.url, 'POST', `/users/${user.id}/reset-device`, { token: admin });
+    expect(none.status).toBe(200);
+    const empty = await call(s.url, 'POST', `/users/${user.id}/reset-device`, {
+      token: admin,
+      json: {},
+    });
+    expect(empty.status).toBe(200);
   });
 
   it('the last active ApiAdmin can be neither disabled nor demoted', async () => {

@@ -40,7 +40,9 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
     change: (user: UserRecord, draft: MetadataState) => void,
   ) => {
     const user = await ctx.store.mutate((draft) => {
-      const u = draft.users[request.params.id];
+      const u = Object.hasOwn(draft.users, request.params.id)
+        ? draft.users[request.params.id]
+        : undefined;
       if (u === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such user');
       change(u, draft);
       u.updatedAt = new Date().toISOString();
