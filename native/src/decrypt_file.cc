@@ -72,6 +72,7 @@ class DecryptFileJob : public PromiseWorker {
     // Read-write because the output is mapped: each thread decrypts straight into the page
     // cache, and page allocation (the dominant cost) runs on all threads at once, which
     // buffered writes would serialise on the inode lock.
+    RefuseSameFile(in, b.dst);
     Fd out = OpenForWrite(b.dst, true, true);
     out.Reserve(0, pt_len);
     const uint64_t windows = (ct_len + kWindow - 1) / kWindow;

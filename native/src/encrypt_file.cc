@@ -95,6 +95,7 @@ class EncryptFileJob : public PromiseWorker {
     EncryptFileBaton& b = *b_;
     Fd in = OpenForRead(b.src);
     // Read-write because the destination is mapped; bytes before dstOffset are kept.
+    RefuseSameFile(in, b.dst);
     Fd out = OpenForWrite(b.dst, false, true);
     // The source is encrypted as it is when opened: `size` bytes.
     const uint64_t size = in.Size();

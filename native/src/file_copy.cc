@@ -73,6 +73,8 @@ class SplitJob : public PromiseWorker {
     Fd in = OpenForRead(src_);
     const uint64_t size = in.Size();
     const uint64_t small_len = small_size_ < size ? small_size_ : size;
+    RefuseSameFile(in, small_);
+    RefuseSameFile(in, big_);
     Fd small = OpenForWrite(small_, true);
     Fd big = OpenForWrite(big_, true);
     CopyRange(in, 0, small, 0, small_len);
@@ -97,10 +99,17 @@ class ConcatJob : public PromiseWorker {
 
  protected:
   void Run() override {
+    // Inputs are opened before the output is truncated, so a missing input or one that is the
+    // output itself leaves dst untouched.
+    std::vector<Fd> inputs;
+    inputs.reserve(paths_.size());
+    for (const std::string& p : paths_) {
+      inputs.push_back(OpenForRead(p));
+      RefuseSameFile(inputs.back(), dst_);
+    }
     Fd out = OpenForWrite(dst_, true);
     uint64_t off = 0;
-    for (const std::string& p : paths_) {
-      Fd in = OpenForRead(p);
+    for (const Fd& in : inputs) {
       off += CopyRange(in, 0, out, off, UINT64_MAX);
     }
     out.Sync();

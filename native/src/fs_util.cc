@@ -94,6 +94,13 @@ Fd OpenForRead(const std::string& path) {
   return Fd(fd, path);
 }
 
+void RefuseSameFile(const Fd& in, const std::string& out_path) {
+  struct stat a, b;
+  if (::fstat(in.get(), &a) != 0) ThrowIo("fstat", errno, in.path());
+  if (::stat(out_path.c_str(), &b) != 0) return;  // a missing output cannot be the input
+  if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) ThrowIo("open", EINVAL, out_path);
+}
+
 Fd OpenForWrite(const std::string& path, bool truncate, bool readable) {
   int flags = O_CREAT | (readable ? O_RDWR : O_WRONLY) | O_CLOEXEC | (truncate ? O_TRUNC : 0);
   int fd;

@@ -40,6 +40,9 @@ class Fd {
 };
 
 Fd OpenForRead(const std::string& path);
+// Throws ERR_IO (EINVAL) when `out_path` names the same file as `in`: opening it for output
+// would truncate the input before it is read.
+void RefuseSameFile(const Fd& in, const std::string& out_path);
 // O_CREAT|O_WRONLY|O_CLOEXEC, mode 0644 (less the umask); `truncate` adds O_TRUNC.
 Fd OpenForWrite(const std::string& path, bool truncate, bool readable = false);
 

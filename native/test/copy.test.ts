@@ -46,8 +46,27 @@ describe('split / concat', () => {
     expect(readFileSync(dst).length).toBe(0);
   });
 
-  it('reports a missing input as ERR_IO with its path', async () => {
+  it('refuses to write over one of its own inputs', async () => {
+    const victim = tmp.file('victim');
+    writeFileSync(victim, data);
+    await expect(b.concat([src, victim], victim)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      errno: 22,
+      path: victim,
+    });
+    await expect(b.split(victim, tmp.file('s2'), victim, 10)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      path: victim,
+    });
+    expect(readFileSync(victim).equals(data)).toBe(true);
+  });
+
+  it('reports a missing input as ERR_IO with its path and leaves dst alone', async () => {
     const missing = tmp.file('missing-part');
+    const keep = tmp.file('keep');
+    writeFileSync(keep, 'previous');
+    await expect(b.concat([src, missing], keep)).rejects.toMatchObject({ code: 'ERR_IO' });
+    expect(readFileSync(keep, 'utf8')).toBe('previous');
     await expect(b.concat([src, missing], tmp.file('c'))).rejects.toMatchObject({
       code: 'ERR_IO',
       syscall: 'open',

@@ -167,6 +167,20 @@ describe('decryptFile failures', () => {
     ).rejects.toMatchObject({ code: 'ERR_IO', syscall: 'open', errno: 2, path: dst });
   });
 
+  it('refuses to decrypt or encrypt a file onto itself', async () => {
+    const src = tmp.file('self');
+    const sealed = nodeEncrypt(patternBytes(5000, 2));
+    writeFileSync(src, sealed);
+    await expect(
+      b.decryptFile(src, src, key, iv, { threads: 2, srcOffset: 0 }),
+    ).rejects.toMatchObject({ code: 'ERR_IO', errno: 22, path: src });
+    await expect(b.encryptFile(src, src, key, iv, { dstOffset: 0 })).rejects.toMatchObject({
+      code: 'ERR_IO',
+      path: src,
+    });
+    expect(readFileSync(src).equals(sealed)).toBe(true);
+  });
+
   it('creates outputs with mode 0644 less the umask', async () => {
     const src = tmp.file('mode-src');
     writeFileSync(src, 'abc');
