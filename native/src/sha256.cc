@@ -20,7 +20,7 @@ namespace sluice {
 namespace {
 
 constexpr size_t kDigestLen = 32;
-constexpr size_t kReadBuffer = 4 * 1024 * 1024;
+constexpr size_t kWindow = 4 * 1024 * 1024;
 
 class Digest {
  public:
@@ -46,16 +46,17 @@ class Digest {
   EVP_MD_CTX* ctx_;
 };
 
-// Hashes up to `len` bytes of `in` from `offset`, stopping early at end of file.
-void HashRange(const Fd& in, uint64_t offset, uint64_t len, AlignedBuffer& buf, uint8_t* out) {
+// Hashes up to `len` bytes of `in` from `offset`, stopping at end of file. The file is mapped
+// window by window (no copy out of the page cache, flat RSS).
+void HashRange(const Fd& in, uint64_t offset, uint64_t len, uint8_t* out) {
+  const uint64_t size = in.Size();
+  const uint64_t end = offset >= size ? offset : offset + std::min(len, size - offset);
   Digest d;
-  uint64_t done = 0;
-  while (done < len) {
-    size_t want = static_cast<size_t>(std::min<uint64_t>(len - done, buf.size()));
-    size_t n = in.PreadFull(buf.data(), want, offset + done);
-    d.Update(buf.data(), n);
-    done += n;
-    if (n < want) break;
+  for (uint64_t off = offset; off < end; off += kWindow) {
+    const size_t n = static_cast<size_t>(std::min<uint64_t>(kWindow, end - off));
+    Mapping window(in, off, n, false);
+    window.Populate(false);
+    d.Update(window.data(), n);
   }
   d.Final(out);
 }
@@ -95,9 +96,7 @@ class Sha256FileJob : public PromiseWorker {
   void Run() override {
     Fd in = OpenForRead(path_);
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
-    AlignedBuffer buf(kReadBuffer);
-    HashRange(in, offset_, length_ < 0 ? UINT64_MAX : static_cast<uint64_t>(length_), buf,
-              digest_);
+    HashRange(in, offset_, length_ < 0 ? UINT64_MAX : static_cast<uint64_t>(length_), digest_);
   }
   Napi::Value Result(Napi::Env env) override {
     return Napi::Buffer<uint8_t>::Copy(env, digest_, kDigestLen);
@@ -132,12 +131,11 @@ class Sha256FileChunksJob : public PromiseWorker {
         static_cast<size_t>(std::min<uint64_t>(count, std::max(2u, std::thread::hardware_concurrency())));
     ParallelFor(threads, [&](size_t) {
       try {
-        AlignedBuffer buf(static_cast<size_t>(std::min<uint64_t>(chunk_, kReadBuffer)));
         uint64_t i;
         while (!failed.load(std::memory_order_relaxed) && (i = next.fetch_add(1)) < count) {
           const uint64_t off = offset_ + i * chunk_;
           const uint64_t len = std::min<uint64_t>(chunk_, size - off);
-          HashRange(in, off, len, buf, digests_.data() + i * kDigestLen);
+          HashRange(in, off, len, digests_.data() + i * kDigestLen);
         }
       } catch (...) {
         failed = true;
