@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SIGNING_KEY_FILE } from './auth/keys.js';
 import { isApiError } from './errors.js';
 import { initAdmin } from './initAdmin.js';
+import { LOCK_FILE } from './stores/dataDirLock.js';
 import { METADATA_FILE } from './stores/metadataStore.js';
 import {
   addUser,
@@ -156,7 +157,9 @@ describe('restart on the same data directory', () => {
     });
     expect(refreshed.status).toBe(200);
     expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
-    expect((await readdir(dataDir)).sort()).toEqual([SIGNING_KEY_FILE, METADATA_FILE].sort());
+    expect((await readdir(dataDir)).sort()).toEqual(
+      [SIGNING_KEY_FILE, METADATA_FILE, LOCK_FILE].sort(),
+    );
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
   });
 });
@@ -239,6 +242,15 @@ describe('initAdmin', () => {
     const { accessToken } = await login(s.url, 'root@example.test');
     const users = await call(s.url, 'GET', '/users', { token: accessToken });
     expect((users.body as { users: unknown[] }).users).toHaveLength(1);
+  });
+
+  it('refuses while a server holds the data directory, and a second server cannot start', async () => {
+    const s = await start();
+    await expect(initAdmin(s.dataDir, 'late@example.test', PASSWORD)).rejects.toThrow(
+      /in use by process/,
+    );
+    await expect(startServer({ dataDir: s.dataDir })).rejects.toThrow(/in use by process/);
+    expect(s.server.store.listUsers()).toEqual([]);
   });
 
   it('has no default password: a weak one is refused and nothing is created', async () => {

@@ -75,7 +75,8 @@ export interface SluiceServer {
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
   routes: readonly RouteInfo[];
-  /** Stops accepting connections, lets in-flight requests end, and flushes the metadata file. */
+  /** Stops accepting connections, lets in-flight requests end, writes the metadata file and
+   * releases the data directory. */
   close(): Promise<void>;
 }
 
@@ -84,6 +85,19 @@ export async function createServer(options: ServerOptions): Promise<SluiceServer
   const scrypt = options.scrypt ?? DEFAULT_SCRYPT_PARAMS;
   validateScryptParams(scrypt);
   const store = await MetadataStore.open(options.dataDir);
+  try {
+    return await build(options, scrypt, store);
+  } catch (e) {
+    await store.close();
+    throw e;
+  }
+}
+
+async function build(
+  options: ServerOptions,
+  scrypt: ScryptParams,
+  store: MetadataStore,
+): Promise<SluiceServer> {
   const keys = await loadOrCreateSigningKeys(options.dataDir);
   const tokens = new TokenService(store, keys, {
     issuer: options.issuer ?? 'sluice',
@@ -139,7 +153,7 @@ export async function createServer(options: ServerOptions): Promise<SluiceServer
     routes,
     async close() {
       await app.close();
-      await store.flush();
+      await store.close();
     },
   };
 }

@@ -7,7 +7,7 @@ import { MetadataStore } from './stores/metadataStore.js';
 /**
  * Creates the first ApiAdmin in `dataDir` (there is no default account or password). Refuses with
  * ERR_CONFLICT when an ApiAdmin already exists: later admins are created through `POST /users`.
- * Run it while no server is using the data directory (the server owns the metadata file).
+ * Fails while a server holds the data directory (its lock): the server owns the metadata file.
  */
 export async function initAdmin(
   dataDir: string,
@@ -16,18 +16,21 @@ export async function initAdmin(
   options: { scrypt?: ScryptParams } = {},
 ): Promise<PublicUser> {
   const store = await MetadataStore.open(dataDir);
-  const user = await createUser(
-    store,
-    { email, password, role: 'ApiAdmin' },
-    {
-      ...options,
-      precondition: (draft) => {
-        if (Object.values(draft.users).some((u) => u.role === 'ApiAdmin')) {
-          throw new ApiError('ERR_CONFLICT', 'an ApiAdmin already exists in this data directory');
-        }
+  try {
+    const user = await createUser(
+      store,
+      { email, password, role: 'ApiAdmin' },
+      {
+        ...options,
+        precondition: (draft) => {
+          if (Object.values(draft.users).some((u) => u.role === 'ApiAdmin')) {
+            throw new ApiError('ERR_CONFLICT', 'an ApiAdmin already exists in this data directory');
+          }
+        },
       },
-    },
-  );
-  await store.flush();
-  return toPublicUser(user);
+    );
+    return toPublicUser(user);
+  } finally {
+    await store.close();
+  }
 }

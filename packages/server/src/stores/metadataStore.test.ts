@@ -1,9 +1,12 @@
+import { spawnSync } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUser } from '../auth/userAccounts.js';
 import { ApiError } from '../errors.js';
 import { removeDir, TEST_SCRYPT, tempDir } from '../test-helpers.js';
+import { LOCK_FILE } from './dataDirLock.js';
 import { METADATA_FILE, MetadataStore } from './metadataStore.js';
 
 const dirs: string[] = [];
@@ -12,14 +15,17 @@ async function newDir(): Promise<string> {
   dirs.push(d);
   return join(d, 'data');
 }
+const cleanupStores: MetadataStore[] = [];
 afterEach(async () => {
+  await Promise.all(cleanupStores.splice(0).map((s) => s.close()));
   await Promise.all(dirs.splice(0).map(removeDir));
 });
 
 describe('MetadataStore', () => {
   it('creates the data directory 0700 and the metadata file 0600', async () => {
     const dir = await newDir();
-    await MetadataStore.open(dir);
+    const store = await MetadataStore.open(dir);
+    cleanupStores.push(store);
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(dir, METADATA_FILE))).mode & 0o777).toBe(0o600);
     const saved = JSON.parse(await readFile(join(dir, METADATA_FILE), 'utf8'));
@@ -39,6 +45,7 @@ describe('MetadataStore', () => {
         ),
       ),
     );
+    await store.close();
     expect(await readdir(dir)).toEqual([METADATA_FILE]);
     const reopened = await MetadataStore.open(dir);
     expect(
@@ -76,6 +83,7 @@ describe('MetadataStore', () => {
         }),
       ),
     );
+    await store.close();
     const reopened = await MetadataStore.open(dir);
     expect(reopened.getRefreshFamily('counter')?.currentHash).toBe('40');
   });
@@ -108,18 +116,43 @@ describe('MetadataStore', () => {
       { email: 'kept@example.test', password: 'a long enough password', role: 'Admin' },
       { scrypt: TEST_SCRYPT },
     );
+    await store.close();
     await writeFile(join(dir, `.${METADATA_FILE}.deadbeef.tmp`), '{"half":');
     const reopened = await MetadataStore.open(dir);
     expect(reopened.findUserByEmail('kept@example.test')?.role).toBe('Admin');
-    expect(await readdir(dir)).toEqual([METADATA_FILE]);
+    expect((await readdir(dir)).sort()).toEqual([METADATA_FILE, LOCK_FILE].sort());
   });
 
   it('refuses to start over a corrupt metadata file instead of silently emptying it', async () => {
     const dir = await newDir();
-    await MetadataStore.open(dir);
+    await (await MetadataStore.open(dir)).close();
     await writeFile(join(dir, METADATA_FILE), '{"version": 1, "users": ');
     await expect(MetadataStore.open(dir)).rejects.toThrow(/not valid JSON/);
     await writeFile(join(dir, METADATA_FILE), '{"version": 2}');
     await expect(MetadataStore.open(dir)).rejects.toThrow(/not a version 1/);
+  });
+
+  it('holds the data directory: a second open fails until the first store closes', async () => {
+    const dir = await newDir();
+    const first = await MetadataStore.open(dir);
+    await expect(MetadataStore.open(dir)).rejects.toThrow(/in use by process/);
+    await first.close();
+    await expect(first.mutate(() => {})).rejects.toThrow(/closed/);
+    const second = await MetadataStore.open(dir);
+    cleanupStores.push(second);
+    expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
+  });
+
+  it('takes over a lock left by a process that has exited', async () => {
+    const dir = await newDir();
+    await (await MetadataStore.open(dir)).close();
+    const gone = spawnSync(process.execPath, ['-e', '']).pid;
+    await writeFile(
+      join(dir, LOCK_FILE),
+      JSON.stringify({ pid: gone, hostname: hostname(), startedAt: new Date(0).toISOString() }),
+    );
+    const store = await MetadataStore.open(dir);
+    cleanupStores.push(store);
+    expect(JSON.parse(await readFile(join(dir, LOCK_FILE), 'utf8')).pid).toBe(process.pid);
   });
 });

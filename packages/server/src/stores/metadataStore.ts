@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Role } from '../auth/permissions.js';
 import { isRole } from '../auth/permissions.js';
 import { atomicWriteFile, isTempFileOf } from './atomicWriteFile.js';
+import { acquireDataDirLock, type DataDirLock } from './dataDirLock.js';
 
 export const METADATA_FILE = 'metadata.json';
 
@@ -58,30 +59,39 @@ export class MetadataStore {
   readonly path: string;
   private state: MetadataState;
   private queue: Promise<unknown> = Promise.resolve();
+  private readonly lock: DataDirLock;
+  private closed = false;
 
-  private constructor(dataDir: string, state: MetadataState) {
+  private constructor(dataDir: string, state: MetadataState, lock: DataDirLock) {
     this.dataDir = dataDir;
     this.path = join(dataDir, METADATA_FILE);
     this.state = state;
+    this.lock = lock;
   }
 
   /** Opens (creating the directory and an empty store if needed) the store in `dataDir`. */
   static async open(dataDir: string): Promise<MetadataStore> {
     await ensureDataDir(dataDir);
-    const path = join(dataDir, METADATA_FILE);
-    // Temp files are only ever left by a crash mid-write; the target still holds the last commit.
-    for (const name of await readdir(dataDir)) {
-      if (isTempFileOf(path, name)) await unlink(join(dataDir, name)).catch(() => {});
-    }
-    let state: MetadataState;
+    const lock = await acquireDataDirLock(dataDir);
     try {
-      state = parseState(await readFile(path, 'utf8'), path);
+      const path = join(dataDir, METADATA_FILE);
+      // Temp files are only left by a crash mid-write; the target still holds the last commit.
+      for (const name of await readdir(dataDir)) {
+        if (isTempFileOf(path, name)) await unlink(join(dataDir, name)).catch(() => {});
+      }
+      let state: MetadataState;
+      try {
+        state = parseState(await readFile(path, 'utf8'), path);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+        state = emptyState();
+        await atomicWriteFile(path, serialise(state));
+      }
+      return new MetadataStore(dataDir, state, lock);
     } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
-      state = emptyState();
-      await atomicWriteFile(path, serialise(state));
+      await lock.release();
+      throw e;
     }
-    return new MetadataStore(dataDir, state);
   }
 
   /** The committed state. Treat it as read-only: change it only through `mutate`. */
@@ -114,6 +124,7 @@ export class MetadataStore {
    * nothing changes and the error reaches the caller.
    */
   mutate<T>(fn: (draft: MetadataState) => T | Promise<T>): Promise<T> {
+    if (this.closed) return Promise.reject(new Error('metadata store is closed'));
     const run = this.queue.then(async () => {
       const draft = structuredClone(this.state);
       const result = await fn(draft);
@@ -128,6 +139,14 @@ export class MetadataStore {
   /** Resolves once every queued mutation has been written. */
   async flush(): Promise<void> {
     await this.queue;
+  }
+
+  /** Writes what is queued, refuses further mutations and releases the data directory. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.queue;
+    await this.lock.release();
   }
 }
 
