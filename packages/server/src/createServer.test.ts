@@ -164,6 +164,32 @@ describe('restart on the same data directory', () => {
   });
 });
 
+describe('metadata written through the API', () => {
+  it('20 concurrent POST /users are all persisted, atomically', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const first = await startServer({ dataDir });
+    await addUser(first, 'boss@example.test', 'Admin');
+    const { accessToken } = await login(first.url, 'boss@example.test');
+    const emails = Array.from({ length: 20 }, (_, i) => `device${i}@example.test`);
+    const results = await Promise.all(
+      emails.map((email) =>
+        call(first.url, 'POST', '/users', {
+          token: accessToken,
+          json: { email, password: PASSWORD, role: 'Operator' },
+        }),
+      ),
+    );
+    expect(results.map((r) => r.status)).toEqual(emails.map(() => 201));
+    await first.close();
+    expect((await readdir(dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+    const onDisk = JSON.parse(await readFile(join(dataDir, METADATA_FILE), 'utf8'));
+    const stored = Object.values(onDisk.users).map((u) => (u as { email: string }).email);
+    expect(stored.sort()).toEqual(['boss@example.test', ...emails].sort());
+    expect((await stat(join(dataDir, METADATA_FILE))).mode & 0o777).toBe(0o600);
+  });
+});
+
 describe('logs', () => {
   it('never contain passwords, tokens, hashes or key material', async () => {
     const lines: string[] = [];

@@ -11,8 +11,14 @@ export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 60 * 60;
 export const CLOCK_SKEW_SECONDS = 60;
 /** `typ` header of access tokens (RFC 9068), so no other JWT we sign can pass as one. */
 export const ACCESS_TOKEN_TYPE = 'at+jwt';
-/** Rotated-out refresh tokens remembered per family for reuse detection. */
-const PREVIOUS_HASHES_KEPT = 32;
+/**
+ * Rotated-out refresh tokens remembered per family for reuse detection (two hours of 15-minute
+ * refreshes), each as the first 128 bits of its SHA-256: the metadata file is rewritten on every
+ * refresh, so families must stay small.
+ */
+export const PREVIOUS_HASHES_KEPT = 8;
+/** Logins kept per user; the oldest families beyond this are dropped (their tokens stop working). */
+export const MAX_FAMILIES_PER_USER = 50;
 
 export interface TokenOptions {
   issuer: string;
@@ -123,7 +129,7 @@ export class TokenService {
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.refreshTokenTtlSeconds * 1000).toISOString();
     await this.store.mutate((draft) => {
-      pruneFamilies(draft, now);
+      pruneFamilies(draft, now, user.id);
       draft.refreshFamilies[familyId] = {
         id: familyId,
         userId: user.id,
@@ -161,7 +167,7 @@ export class TokenService {
         throw invalidRefresh('refresh token expired');
       }
       if (family.currentHash !== presented) {
-        if (!family.previousHashes.includes(presented)) throw invalidRefresh();
+        if (!family.previousHashes.includes(shortHash(presented))) throw invalidRefresh();
         family.revokedAt = now.toISOString();
         family.revokedReason = 'reuse';
         return { kind: 'reused' as const };
@@ -174,7 +180,7 @@ export class TokenService {
         family.revokedReason = 'user disabled';
         return { kind: 'disabled' as const };
       }
-      family.previousHashes = [...family.previousHashes, family.currentHash].slice(
+      family.previousHashes = [...family.previousHashes, shortHash(family.currentHash)].slice(
         -PREVIOUS_HASHES_KEPT,
       );
       family.currentHash = hashToken(next);
@@ -235,11 +241,24 @@ export function revokeUserFamilies(draft: MetadataState, userId: string, reason:
   return n;
 }
 
-/** Drops families past their absolute expiry; their tokens are refused by expiry anyway. */
-function pruneFamilies(draft: MetadataState, now: Date): void {
+/**
+ * Drops families past their absolute expiry (their tokens are refused by expiry anyway) and, for
+ * `userId` who is about to get one more, the oldest beyond MAX_FAMILIES_PER_USER - 1.
+ */
+function pruneFamilies(draft: MetadataState, now: Date, userId: string): void {
   for (const [id, f] of Object.entries(draft.refreshFamilies)) {
     if (Date.parse(f.expiresAt) <= now.getTime()) delete draft.refreshFamilies[id];
   }
+  const mine = Object.values(draft.refreshFamilies)
+    .filter((f) => f.userId === userId)
+    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  for (const f of mine.slice(0, Math.max(0, mine.length - (MAX_FAMILIES_PER_USER - 1)))) {
+    delete draft.refreshFamilies[f.id];
+  }
+}
+
+function shortHash(hexHash: string): string {
+  return hexHash.slice(0, 32);
 }
 
 function newRefreshToken(familyId: string): string {

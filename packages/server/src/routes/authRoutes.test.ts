@@ -10,6 +10,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCRYPT_PARAMS } from '../auth/passwordHash.js';
+import { MAX_FAMILIES_PER_USER, PREVIOUS_HASHES_KEPT } from '../auth/tokens.js';
 import { createUser } from '../auth/userAccounts.js';
 import {
   addUser,
@@ -282,6 +283,43 @@ describe('refresh tokens', () => {
     expect(
       (await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: other.refreshToken } }))
         .status,
+    ).toBe(200);
+  });
+
+  it(`detects reuse of any of the last ${PREVIOUS_HASHES_KEPT} rotated-out tokens`, async () => {
+    const first = await login(s.url, 'op@example.test');
+    let current = first.refreshToken;
+    for (let i = 0; i < PREVIOUS_HASHES_KEPT; i++) {
+      const r = await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: current } });
+      expect(r.status).toBe(200);
+      current = (r.body as { refreshToken: string }).refreshToken;
+    }
+    const reuse = await call(s.url, 'POST', '/token/refresh', {
+      json: { refreshToken: first.refreshToken },
+    });
+    expect(reuse.status).toBe(401);
+    expect(reuse.body).toMatchObject({ error: expect.stringContaining('reused') });
+    const after = await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: current } });
+    expect(after.status).toBe(401);
+  });
+
+  it(`keeps at most ${MAX_FAMILIES_PER_USER} logins per user, dropping the oldest`, async () => {
+    const user = await addUser(s, 'many-logins@example.test', 'Operator');
+    const sessions = [];
+    for (let i = 0; i < MAX_FAMILIES_PER_USER + 1; i++) {
+      sessions.push(await s.server.tokens.startSession(user));
+    }
+    const families = Object.values(s.server.store.snapshot().refreshFamilies).filter(
+      (f) => f.userId === user.id,
+    );
+    expect(families).toHaveLength(MAX_FAMILIES_PER_USER);
+    const oldest = sessions[0]?.refreshToken;
+    const newest = sessions.at(-1)?.refreshToken;
+    expect(
+      (await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: oldest } })).status,
+    ).toBe(401);
+    expect(
+      (await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: newest } })).status,
     ).toBe(200);
   });
 

@@ -27,7 +27,8 @@ export interface RefreshFamily {
   userId: string;
   /** SHA-256 (hex) of the refresh token that is valid now. */
   currentHash: string;
-  /** SHA-256 of recently rotated-out tokens, newest last: presenting one of them is reuse. */
+  /** First 128 bits (hex) of the SHA-256 of recently rotated-out tokens, newest last:
+   * presenting one of them is reuse. */
   previousHashes: string[];
   createdAt: string;
   rotatedAt: string;
