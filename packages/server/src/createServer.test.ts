@@ -164,6 +164,27 @@ describe('restart on the same data directory', () => {
   });
 });
 
+describe('token lifetimes', () => {
+  it('a refresh token dies with its family at refreshTokenTtlSeconds, however often refreshed', async () => {
+    const s = await start({ refreshTokenTtlSeconds: 2, accessTokenTtlSeconds: 60 });
+    await addUser(s, 'short@example.test', 'Operator');
+    const session = await login(s.url, 'short@example.test');
+    expect(session.expiresIn).toBe(60);
+    const r = await call(s.url, 'POST', '/token/refresh', {
+      json: { refreshToken: session.refreshToken },
+    });
+    expect(r.status).toBe(200);
+    const next = r.body as { refreshToken: string; refreshExpiresAt: string };
+    expect(next.refreshExpiresAt).toBe(session.refreshExpiresAt);
+    await new Promise((resolve) => setTimeout(resolve, 2100));
+    const late = await call(s.url, 'POST', '/token/refresh', {
+      json: { refreshToken: next.refreshToken },
+    });
+    expect(late.status).toBe(401);
+    expect(late.body).toEqual({ error: 'refresh token expired', code: 'ERR_UNAUTHORIZED' });
+  });
+});
+
 describe('metadata written through the API', () => {
   it('20 concurrent POST /users are all persisted, atomically', async () => {
     const dataDir = await tempDir();
