@@ -60,6 +60,23 @@ void Fd::PwriteFull(const void* buf, size_t len, uint64_t offset) const {
   }
 }
 
+bool Fd::TryPwriteDirect(const void* buf, size_t len, uint64_t offset) const {
+  auto* p = static_cast<const uint8_t*>(buf);
+  size_t done = 0;
+  while (done < len) {
+    ssize_t n = ::pwrite(fd_, p + done, len - done, static_cast<off_t>(offset + done));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EINVAL) return false;
+      ThrowIo("write", errno, path_);
+    }
+    done += static_cast<size_t>(n);
+    // A short direct write leaves the rest unaligned; let the caller finish it buffered.
+    if (done < len && done % kDirectAlign != 0) return false;
+  }
+  return true;
+}
+
 void Fd::Truncate(uint64_t size) const {
   if (::ftruncate(fd_, static_cast<off_t>(size)) != 0) ThrowIo("ftruncate", errno, path_);
 }
@@ -99,6 +116,16 @@ void RefuseSameFile(const Fd& in, const std::string& out_path) {
   if (::fstat(in.get(), &a) != 0) ThrowIo("fstat", errno, in.path());
   if (::stat(out_path.c_str(), &b) != 0) return;  // a missing output cannot be the input
   if (a.st_dev == b.st_dev && a.st_ino == b.st_ino) ThrowIo("open", EINVAL, out_path);
+}
+
+Fd OpenDirect(const std::string& path) {
+  // Lets the tests cover the page-cache path on filesystems that do have O_DIRECT.
+  if (std::getenv("SLUICE_NATIVE_NO_DIRECT") != nullptr) return Fd();
+  int fd;
+  do {
+    fd = ::open(path.c_str(), O_WRONLY | O_DIRECT | O_CLOEXEC);
+  } while (fd < 0 && errno == EINTR);
+  return fd < 0 ? Fd() : Fd(fd, path);
 }
 
 Fd OpenForWrite(const std::string& path, bool truncate, bool readable) {

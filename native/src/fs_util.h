@@ -26,6 +26,9 @@ class Fd {
   // Reads until `len` bytes or end of file; returns the count read.
   size_t PreadFull(void* buf, size_t len, uint64_t offset) const;
   void PwriteFull(const void* buf, size_t len, uint64_t offset) const;
+  // O_DIRECT write of whole, aligned sectors. False (nothing reliable written) when the
+  // filesystem turns the direct write down with EINVAL, so the caller can write it buffered.
+  bool TryPwriteDirect(const void* buf, size_t len, uint64_t offset) const;
   void Truncate(uint64_t size) const;
   // Sets the size to `size`, allocating blocks for [from, size) up front where the filesystem
   // can, so a full disk fails here (ENOSPC) instead of later inside a mapped write.
@@ -40,6 +43,11 @@ class Fd {
 };
 
 Fd OpenForRead(const std::string& path);
+// Buffer, length and offset alignment used for O_DIRECT writes.
+constexpr uint64_t kDirectAlign = 4096;
+// A second, O_DIRECT descriptor for an existing output; an empty Fd when the filesystem has no
+// O_DIRECT (the caller then writes through the page cache).
+Fd OpenDirect(const std::string& path);
 // Throws ERR_IO (EINVAL) when `out_path` names the same file as `in`: opening it for output
 // would truncate the input before it is read.
 void RefuseSameFile(const Fd& in, const std::string& out_path);

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { binding, MiB, patternBytes, small, tempDir } from './helpers.js';
 
 const b = binding();
@@ -39,6 +39,27 @@ describe('encryptFile / decryptFile round trips', () => {
         const dec = await b.decryptFile(sealed, out, key, iv, { threads, srcOffset: 16 });
         expect(dec).toEqual({ bytesRead: expected.length, bytesWritten: size });
         expect(statSync(out).size).toBe(size);
+        expect(readFileSync(out).equals(plain)).toBe(true);
+      }
+    });
+  }
+});
+
+describe('decryptFile through the page cache (no O_DIRECT)', () => {
+  beforeAll(() => {
+    process.env.SLUICE_NATIVE_NO_DIRECT = '1';
+  });
+  afterAll(() => {
+    delete process.env.SLUICE_NATIVE_NO_DIRECT;
+  });
+  for (const size of [0, 1, 15, 16, 17, 4 * MiB - 1, 4 * MiB + 1, 8 * MiB + 1, 12 * MiB + 7]) {
+    it(`${size} bytes`, async () => {
+      const plain = patternBytes(size, size + 5);
+      const sealed = tmp.file(`pc-sealed-${size}`);
+      writeFileSync(sealed, Buffer.concat([iv, nodeEncrypt(plain)]));
+      for (const threads of [1, 2, 3]) {
+        const out = tmp.file(`pc-out-${size}-${threads}`);
+        await b.decryptFile(sealed, out, key, iv, { threads, srcOffset: 16 });
         expect(readFileSync(out).equals(plain)).toBe(true);
       }
     });
