@@ -132,7 +132,7 @@ describe('docs/FORMAT.md vectors', () => {
     const num_ = (s: string) => Number(s.replace(/\s/g, ''));
     const rows = [
       ...doc.matchAll(
-        /^\| (small|chunk \d) \| \[([\d ]+), ([\d ]+)\) \| \[([\d ]+), ([\d ]+)\)[^|]*\| (?:[\d, ]+→ \[([\d ]+), ([\d ]+)\)|—)/gm,
+        /^\|\s*(small|chunk \d)\s*\|\s*\[([\d ]+), ([\d ]+)\)\s*\|\s*\[([\d ]+), ([\d ]+)\)[^|]*\|\s*(?:[\d, ]+→ \[([\d ]+), ([\d ]+)\)|—)/gm,
       ),
     ].map((m) => ({
       lo: num_(m[2] as string),
