@@ -20,10 +20,12 @@ namespace sluice {
 namespace {
 
 // CBC encryption is sequential, so the AES thread must never wait on memory management or I/O.
-// A preparing thread maps the next windows of source and destination and faults them in (the
-// destination's pages are allocated there, where a full disk shows up as an error rather than
-// a SIGBUS); the AES thread encrypts straight from one mapping into the other; a releasing
-// thread unmaps finished windows and starts their writeback.
+// A preparing thread maps (and faults in) the next windows of the source; the AES thread
+// encrypts from there into the slot's output; a releasing thread writes the output out and
+// frees the slot. Output goes to disk with O_DIRECT where the filesystem allows it (no
+// page-cache allocation for the fresh file, flat RSS); otherwise the destination is mapped
+// too, its pages allocated by the preparing thread (a full disk shows up there as an error
+// rather than a SIGBUS) and its writeback started as each window is released.
 constexpr size_t kSlotSize = 8 * 1024 * 1024;  // a multiple of 16
 constexpr size_t kSlots = 3;
 
@@ -41,7 +43,8 @@ enum class SlotState { kFree, kPrepared, kEncrypted };
 
 struct Slot {
   std::unique_ptr<Mapping> input;
-  std::unique_ptr<Mapping> output;
+  std::unique_ptr<Mapping> output;   // page-cache path
+  std::unique_ptr<AlignedBuffer> buf;  // O_DIRECT path: carried-over bytes, then ciphertext
   size_t in_len = 0;
   size_t out_len = 0;
   uint64_t out_off = 0;
@@ -94,15 +97,28 @@ class EncryptFileJob : public PromiseWorker {
   void Run() override {
     EncryptFileBaton& b = *b_;
     Fd in = OpenForRead(b.src);
-    // Read-write because the destination is mapped; bytes before dstOffset are kept.
+    // Read-write because the destination may be mapped; bytes before dstOffset are kept.
     RefuseSameFile(in, b.dst);
     Fd out = OpenForWrite(b.dst, false, true);
+    Fd direct = OpenDirect(b.dst);
+    const bool use_direct = direct.get() >= 0;
     // The source is encrypted as it is when opened: `size` bytes.
     const uint64_t size = in.Size();
     const uint64_t ct_len = (size / kBlock + 1) * kBlock;
-    out.Truncate(b.dst_offset);  // drop the old contents after dstOffset...
-    out.Truncate(b.dst_offset + ct_len);  // ...then size it for the new ciphertext
+    const uint64_t end = b.dst_offset + ct_len;
+    out.Truncate(b.dst_offset);  // drop the old contents after dstOffset, then size for the new
+    out.Reserve(b.dst_offset, use_direct ? (end + kDirectAlign - 1) & ~(kDirectAlign - 1) : end);
     ::posix_fadvise(in.get(), 0, 0, POSIX_FADV_SEQUENTIAL);
+
+    // Direct writes cover whole aligned sectors: each one starts with the `lead` bytes left over
+    // from the previous slot (at first, the bytes already in dst before dstOffset).
+    const size_t lead = static_cast<size_t>(b.dst_offset % kDirectAlign);
+    uint64_t direct_pos = b.dst_offset - lead;
+    uint8_t carry[kDirectAlign];
+    size_t carry_len = lead;
+    if (use_direct && lead > 0 && out.PreadFull(carry, lead, direct_pos) != lead) {
+      std::memset(carry, 0, lead);
+    }
 
     CipherCtx ctx;
     if (EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_cbc(), nullptr, b.key, b.iv) != 1) {
@@ -132,8 +148,12 @@ class EncryptFileJob : public PromiseWorker {
         s.out_off = b.dst_offset + off;
         s.input = std::make_unique<Mapping>(in, off, s.in_len, false);
         s.input->Populate(false);
-        s.output = std::make_unique<Mapping>(out, s.out_off, s.out_len, true);
-        s.output->Populate(true);
+        if (use_direct) {
+          if (!s.buf) s.buf = std::make_unique<AlignedBuffer>(kSlotSize + 2 * kDirectAlign);
+        } else {
+          s.output = std::make_unique<Mapping>(out, s.out_off, s.out_len, true);
+          s.output->Populate(true);
+        }
         p.Set(i, SlotState::kPrepared);
       }
     });
@@ -143,10 +163,27 @@ class EncryptFileJob : public PromiseWorker {
         if (!p.Wait(i, SlotState::kEncrypted)) return;
         Slot& s = p.slot(i);
         s.input.reset();
-        s.output.reset();
-        // Start writeback now so the closing fsync has little left to wait for.
-        ::sync_file_range(out.get(), static_cast<off_t>(s.out_off), static_cast<off_t>(s.out_len),
-                          SYNC_FILE_RANGE_WRITE);
+        if (use_direct) {
+          uint8_t* data = s.buf->data();
+          std::memcpy(data, carry, carry_len);
+          const size_t total = carry_len + s.out_len;
+          size_t span = total - total % kDirectAlign;
+          if (s.last) {  // pad to a whole sector; the closing truncate cuts it off
+            span = (total + kDirectAlign - 1) & ~(kDirectAlign - 1);
+            std::memset(data + total, 0, span - total);
+          }
+          if (!direct.TryPwriteDirect(data, span, direct_pos)) {
+            out.PwriteFull(data, s.last ? total : span, direct_pos);
+          }
+          carry_len = s.last ? 0 : total - span;
+          std::memcpy(carry, data + span, carry_len);
+          direct_pos += span;
+        } else {
+          s.output.reset();
+          // Start writeback now so the closing fsync has little left to wait for.
+          ::sync_file_range(out.get(), static_cast<off_t>(s.out_off),
+                            static_cast<off_t>(s.out_len), SYNC_FILE_RANGE_WRITE);
+        }
         p.Set(i, SlotState::kFree);
       }
     });
@@ -155,14 +192,15 @@ class EncryptFileJob : public PromiseWorker {
         const size_t i = k % kSlots;
         if (!p.Wait(i, SlotState::kPrepared)) return;
         Slot& s = p.slot(i);
-        uint8_t* dst = s.output->data();
+        // The carry is the same size before every slot but the last, so the ciphertext can be
+        // placed right after it without knowing the previous slot's leftovers.
+        uint8_t* dst = use_direct ? s.buf->data() + lead : s.output->data();
         size_t n = CipherUpdateLarge(ctx.get(), s.input->data(), s.in_len, dst);
         if (s.last) {
           int fin = 0;
           if (EVP_EncryptFinal_ex(ctx.get(), dst + n, &fin) != 1) {
             ThrowCrypto("EVP_EncryptFinal_ex failed");
           }
-          n += static_cast<size_t>(fin);
         }
         p.Set(i, SlotState::kEncrypted);
       }
@@ -181,6 +219,10 @@ class EncryptFileJob : public PromiseWorker {
     if (releaser.joinable()) releaser.join();
     if (std::exception_ptr e = p.error()) std::rethrow_exception(e);
 
+    if (use_direct) {
+      direct.Close();
+      out.Truncate(end);
+    }
     out.Sync();
     out.Close();
     b.bytes_read = size;

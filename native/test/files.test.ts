@@ -45,7 +45,7 @@ describe('encryptFile / decryptFile round trips', () => {
   }
 });
 
-describe('decryptFile through the page cache (no O_DIRECT)', () => {
+describe('encryptFile / decryptFile through the page cache (no O_DIRECT)', () => {
   beforeAll(() => {
     process.env.SLUICE_NATIVE_NO_DIRECT = '1';
   });
@@ -55,8 +55,12 @@ describe('decryptFile through the page cache (no O_DIRECT)', () => {
   for (const size of [0, 1, 15, 16, 17, 4 * MiB - 1, 4 * MiB + 1, 8 * MiB + 1, 12 * MiB + 7]) {
     it(`${size} bytes`, async () => {
       const plain = patternBytes(size, size + 5);
+      const src = tmp.file(`pc-plain-${size}`);
       const sealed = tmp.file(`pc-sealed-${size}`);
-      writeFileSync(sealed, Buffer.concat([iv, nodeEncrypt(plain)]));
+      writeFileSync(src, plain);
+      writeFileSync(sealed, Buffer.concat([iv, Buffer.alloc(100, 3)]));
+      await b.encryptFile(src, sealed, key, iv, { dstOffset: 16 });
+      expect(readFileSync(sealed).equals(Buffer.concat([iv, nodeEncrypt(plain)]))).toBe(true);
       for (const threads of [1, 2, 3]) {
         const out = tmp.file(`pc-out-${size}-${threads}`);
         await b.decryptFile(sealed, out, key, iv, { threads, srcOffset: 16 });
