@@ -26,7 +26,9 @@ export interface CipherContext {
 }
 
 export interface FileResult {
+  /** Bytes consumed from `src`: the plaintext (encryptFile) or the ciphertext after srcOffset (decryptFile). */
   bytesRead: number;
+  /** Bytes produced in `dst`: the ciphertext after dstOffset (encryptFile) or the plaintext (decryptFile). */
   bytesWritten: number;
 }
 
@@ -48,7 +50,11 @@ export interface Binding {
   /** OpenSSL version string the addon is running against (the node binary's). */
   readonly opensslVersion: string;
   createCipher(mode: 'encrypt' | 'decrypt', key: Buffer, iv: Buffer): CipherContext;
-  /** Pipelined file→file encryption (reading, AES and writing overlap). fsyncs dst before resolving. */
+  /**
+   * Pipelined file→file encryption (reading, AES and writing overlap). fsyncs dst before resolving.
+   * Encrypts the `src` size seen when it is opened; `src` must not shrink meanwhile (ERR_IO).
+   * Refuses (ERR_IO, errno EINVAL) a `dst` that is `src` itself.
+   */
   encryptFile(
     src: string,
     dst: string,
@@ -56,7 +62,11 @@ export interface Binding {
     iv: Buffer,
     opts: EncryptFileOptions,
   ): Promise<FileResult>;
-  /** Parallel file→file decryption; validates PKCS#7 and writes exactly the plaintext. fsyncs dst. */
+  /**
+   * Parallel file→file decryption; validates PKCS#7 (from the last block, before `dst` is
+   * created or touched) and writes exactly the plaintext. fsyncs dst. Output is written with
+   * O_DIRECT where the filesystem supports it, so it does not fill the page cache.
+   */
   decryptFile(
     src: string,
     dst: string,
@@ -77,12 +87,15 @@ export interface Binding {
     out: Buffer,
     opts: { threads: number },
   ): Promise<number>;
-  /** Copies src[0, smallSize) to smallPath and src[smallSize, end) to bigPath (copy_file_range when possible). fsyncs both. */
+  /** Copies src[0, smallSize) to smallPath and src[smallSize, end) to bigPath (copy_file_range when possible). fsyncs both.
+   *  smallSize past the end of src gives the whole file as the small part and an empty big part. */
   split(src: string, smallPath: string, bigPath: string, smallSize: number): Promise<void>;
-  /** Writes the concatenation of `paths` to dst (copy_file_range when possible). fsyncs dst. */
+  /** Writes the concatenation of `paths` to dst (copy_file_range when possible). fsyncs dst.
+   *  Every input is opened before dst is truncated, so a missing input leaves dst untouched. */
   concat(paths: string[], dst: string): Promise<void>;
   sha256(data: Buffer): Promise<Buffer>;
-  /** SHA-256 of `length` bytes of the file starting at `offset` (length -1 → to end of file). */
+  /** SHA-256 of `length` bytes of the file starting at `offset` (length -1 → to end of file;
+   *  a range running past the end is hashed up to the end). */
   sha256File(path: string, offset: number, length: number): Promise<Buffer>;
   /** SHA-256 of each consecutive `chunkSize` slice of the file from `offset` to its end (last may be short). */
   sha256FileChunks(path: string, offset: number, chunkSize: number): Promise<Buffer[]>;
