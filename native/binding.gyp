@@ -33,7 +33,6 @@
       'configurations': {
         'Release': {
           'cflags': ['-O3'],
-          'cflags_cc': ['-O3'],
         },
         'Debug': {
           'cflags': ['-g', '-O1'],

@@ -33,7 +33,7 @@ class DecryptChunkJob : public PromiseWorker {
  protected:
   void Run() override {
     const size_t blocks = len_ / kBlock;
-    size_t parts = threads_;
+    size_t parts = threads_ > 0 ? threads_ : 1;
     if (parts > 1 && len_ / parts < kMinSegment) parts = len_ / kMinSegment > 1 ? len_ / kMinSegment : 1;
     if (parts > blocks) parts = blocks > 0 ? blocks : 1;
     ParallelFor(parts, [&](size_t i) {

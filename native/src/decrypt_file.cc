@@ -82,7 +82,7 @@ class DecryptFileJob : public PromiseWorker {
     const uint64_t windows = (ct_len + kWindow - 1) / kWindow;
     std::atomic<uint64_t> next{0};
     std::atomic<bool> failed{false};
-    size_t threads = b.threads;
+    size_t threads = b.threads > 0 ? b.threads : 1;
     if (threads > windows) threads = static_cast<size_t>(windows);
     ParallelFor(threads, [&](size_t) {
       try {

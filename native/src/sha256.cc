@@ -121,6 +121,7 @@ class Sha256FileChunksJob : public PromiseWorker {
  protected:
   void Run() override {
     Fd in = OpenForRead(path_);
+    if (chunk_ == 0) ThrowIo("read", EINVAL, path_);  // the facade never sends 0; never divide by it
     const uint64_t size = in.Size();
     const uint64_t span = size > offset_ ? size - offset_ : 0;
     const uint64_t count = (span + chunk_ - 1) / chunk_;

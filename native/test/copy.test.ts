@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { binding, MiB, patternBytes, small, tempDir } from './helpers.js';
 
@@ -44,6 +45,25 @@ describe('split / concat', () => {
     expect(readFileSync(dst).equals(Buffer.concat(parts.map((p) => readFileSync(p))))).toBe(true);
     await b.concat([], dst);
     expect(readFileSync(dst).length).toBe(0);
+  });
+
+  it('falls back to read/write across filesystems (tmpfs → tmpdir)', async (ctx) => {
+    if (!existsSync('/dev/shm')) ctx.skip();
+    const shm = mkdtempSync('/dev/shm/sluice-native-');
+    try {
+      const other = join(shm, 'src');
+      writeFileSync(other, data);
+      const s = tmp.file('xfs-small');
+      const g = tmp.file('xfs-big');
+      await b.split(other, s, g, 1000);
+      expect(readFileSync(s).equals(data.subarray(0, 1000))).toBe(true);
+      expect(readFileSync(g).equals(data.subarray(1000))).toBe(true);
+      const joined = join(shm, 'joined');
+      await b.concat([s, g], joined);
+      expect(readFileSync(joined).equals(data)).toBe(true);
+    } finally {
+      rmSync(shm, { recursive: true, force: true });
+    }
   });
 
   it('refuses to write over one of its own inputs', async () => {
@@ -122,6 +142,13 @@ describe('sha256File / sha256FileChunks', () => {
       }
     }
     expect(await b.sha256FileChunks(file, size, MiB)).toEqual([]);
+  });
+
+  it('rejects a zero chunk size instead of crashing', async () => {
+    await expect(b.sha256FileChunks(file, 0, 0)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      errno: 22,
+    });
   });
 
   it('reports a missing file as ERR_IO', async () => {
