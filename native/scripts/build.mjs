@@ -1,7 +1,7 @@
 // Builds the addon with node-gyp against the headers that sit next to the running node binary,
 // so no header download is ever attempted. Usage: node scripts/build.mjs [--debug [--sanitize]]
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, renameSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -48,4 +48,13 @@ run([
   `-Dsanitize=${sanitize ? 1 : 0}`,
 ]);
 run(['build', ...common, ...(debug ? ['--debug'] : []), '--jobs=max']);
-console.log(`build: ${join(root, 'build', debug ? 'Debug' : 'Release', 'sluice_native.node')}`);
+let out = join(root, 'build', debug ? 'Debug' : 'Release', 'sluice_native.node');
+if (sanitize) {
+  // A sanitizer build aborts any process that did not preload libasan, so it must never sit
+  // where the loader looks by default (build/Debug): it is reached only via SLUICE_NATIVE_PATH.
+  const dest = join(root, 'build', 'Sanitize', 'sluice_native.node');
+  mkdirSync(dirname(dest), { recursive: true });
+  renameSync(out, dest);
+  out = dest;
+}
+console.log(`build: ${out}`);

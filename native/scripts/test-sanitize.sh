@@ -24,7 +24,7 @@ status=0
 env \
   SLUICE_SANITIZE=1 \
   SLUICE_TEST_SCALE=small \
-  SLUICE_NATIVE_PATH="$PWD/build/Debug/sluice_native.node" \
+  SLUICE_NATIVE_PATH="$PWD/build/Sanitize/sluice_native.node" \
   LD_PRELOAD="$asan $ubsan" \
   ASAN_OPTIONS="detect_leaks=0:halt_on_error=1:abort_on_error=0:log_path=$logs/asan" \
   UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1:log_path=$logs/ubsan" \
