@@ -8,7 +8,22 @@ export type SluiceErrorCode =
   | 'ERR_NATIVE_UNAVAILABLE'
   | 'ERR_ABORTED'
   | 'ERR_BAD_BLOB'
-  | 'ERR_BAD_MANIFEST';
+  | 'ERR_BAD_MANIFEST'
+  | 'ERR_BAD_ENVELOPE'
+  | 'ERR_DEVICE_NOT_BOUND'
+  | 'ERR_BAD_REQUEST'
+  | 'ERR_UNAUTHORIZED'
+  | 'ERR_FORBIDDEN'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_CONFLICT'
+  | 'ERR_TOO_LARGE'
+  | 'ERR_RATE_LIMITED'
+  | 'ERR_SERVER'
+  | 'ERR_NETWORK'
+  | 'ERR_BAD_RESPONSE'
+  | 'ERR_TOKEN_INVALID'
+  | 'ERR_NOT_LOGGED_IN'
+  | 'ERR_INSECURE_FILE';
 
 export interface SluiceErrorOptions {
   cause?: unknown;

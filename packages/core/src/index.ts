@@ -32,6 +32,18 @@ export {
   type PlainPiece,
 } from './format/blobChunkDecryptor.js';
 export {
+  deriveEnvelopeKey,
+  ENVELOPE_KDF,
+  ENVELOPE_VERSION,
+  type EnvelopePayload,
+  type EnvelopeResource,
+  envelopeAad,
+  envelopeSalt,
+  openEnvelope,
+  type SealedEnvelope,
+  sealEnvelope,
+} from './format/envelope.js';
+export {
   type BuildManifestOptions,
   buildManifest,
   chunkCount,
