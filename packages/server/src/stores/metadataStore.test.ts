@@ -29,7 +29,7 @@ describe('MetadataStore', () => {
     expect((await stat(dir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(dir, METADATA_FILE))).mode & 0o777).toBe(0o600);
     const saved = JSON.parse(await readFile(join(dir, METADATA_FILE), 'utf8'));
-    expect(saved).toEqual({ version: 1, users: {}, refreshFamilies: {} });
+    expect(saved).toEqual({ version: 1, users: {}, refreshFamilies: {}, resources: {} });
   });
 
   it('persists every one of 50 concurrent creates and leaves no temp file', async () => {

@@ -1,5 +1,6 @@
 import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { Manifest } from '@sluice/core';
 import type { Role } from '../auth/permissions.js';
 import { isRole } from '../auth/permissions.js';
 import { atomicWriteFile, isTempFileOf } from './atomicWriteFile.js';
@@ -38,14 +39,45 @@ export interface RefreshFamily {
   revokedReason: string | null;
 }
 
+/** One upload of a resource. Blob ids name files in the blob store, never user input. */
+export interface ResourceVersion {
+  version: number;
+  manifest: Manifest;
+  smallBlobId: string;
+  /** The big part in the local blob store, or null when only the CDN holds it (`cdnKey`). */
+  bigBlobId: string | null;
+  cdnKey: string | null;
+  /** The data key under the master key (see stores/masterKey.ts); never stored in plaintext. */
+  wrappedDataKey: string;
+  createdAt: string;
+  /** User id of the uploader. */
+  uploadedBy: string;
+}
+
+export interface ResourceRecord {
+  /** Random; part of the data keys' aad and of ETags, so a re-created resource differs. */
+  id: string;
+  folder: string;
+  name: string;
+  /** Oldest first; the last one is the latest. */
+  versions: ResourceVersion[];
+}
+
 export interface MetadataState {
   version: 1;
   users: Record<string, UserRecord>;
   refreshFamilies: Record<string, RefreshFamily>;
+  /** Keyed by `resourceKey(folder, name)`. */
+  resources: Record<string, ResourceRecord>;
 }
 
 function emptyState(): MetadataState {
-  return { version: 1, users: {}, refreshFamilies: {} };
+  return { version: 1, users: {}, refreshFamilies: {}, resources: {} };
+}
+
+/** The key of a resource in `MetadataState.resources` (folder and name are validated names). */
+export function resourceKey(folder: string, name: string): string {
+  return `${folder}/${name}`;
 }
 
 /**
@@ -111,6 +143,17 @@ export class MetadataStore {
 
   listUsers(): UserRecord[] {
     return Object.values(this.state.users).sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+  }
+
+  getResource(folder: string, name: string): ResourceRecord | undefined {
+    const key = resourceKey(folder, name);
+    return Object.hasOwn(this.state.resources, key) ? this.state.resources[key] : undefined;
+  }
+
+  listResources(folder: string): ResourceRecord[] {
+    return Object.values(this.state.resources)
+      .filter((r) => r.folder === folder)
+      .sort((a, b) => a.name.localeCompare(b.name));
   }
 
   getRefreshFamily(id: string): RefreshFamily | undefined {
@@ -188,6 +231,11 @@ function parseState(text: string, path: string): MetadataState {
     if (typeof u?.id !== 'string' || typeof u.email !== 'string' || !isRole(u.role)) {
       throw new Error(`${path} holds a malformed user record`);
     }
+  }
+  // Files written before resources existed have no `resources` yet.
+  if (s.resources === undefined) s.resources = {};
+  if (typeof s.resources !== 'object' || s.resources === null) {
+    throw new Error(`${path} holds a malformed resources table`);
   }
   return s as MetadataState;
 }

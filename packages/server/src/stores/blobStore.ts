@@ -1,0 +1,93 @@
+import { randomBytes } from 'node:crypto';
+import { createWriteStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+
+export const BLOBS_DIR = 'blobs';
+const TEMP_DIR = '.tmp';
+const BLOB_ID = /^[0-9a-f]{32}$/;
+
+/** A blob written to the temp area and not yet committed; `discard` is safe to call twice. */
+export interface PendingBlob {
+  readonly path: string;
+  /** Bytes written. */
+  readonly size: number;
+  discard(): Promise<void>;
+}
+
+/**
+ * Small and big parts as files in `<dataDir>/blobs/`, named by random ids (never by user input).
+ * Uploads stream into `blobs/.tmp/`, are fsynced and renamed into place on commit, so a blob
+ * file is always complete; a crash leaves only temp files, removed on the next open.
+ */
+export class BlobStore {
+  readonly dir: string;
+  readonly tempDir: string;
+
+  private constructor(dir: string) {
+    this.dir = dir;
+    this.tempDir = join(dir, TEMP_DIR);
+  }
+
+  static async open(dataDir: string): Promise<BlobStore> {
+    const store = new BlobStore(join(dataDir, BLOBS_DIR));
+    await mkdir(store.tempDir, { recursive: true, mode: 0o700 });
+    await chmod(store.dir, 0o700);
+    for (const name of await readdir(store.tempDir)) {
+      await rm(join(store.tempDir, name), { force: true, recursive: true });
+    }
+    return store;
+  }
+
+  /** The file of a committed blob; throws for anything that is not a blob id. */
+  path(id: string): string {
+    if (!BLOB_ID.test(id)) throw new Error('invalid blob id');
+    return join(this.dir, id);
+  }
+
+  /** Streams `source` (through `transforms`, e.g. a size limit) into a temp file and fsyncs it. */
+  async receive(source: Readable, ...transforms: Transform[]): Promise<PendingBlob> {
+    const path = join(this.tempDir, randomBytes(16).toString('hex'));
+    const discard = () => rm(path, { force: true });
+    try {
+      await pipeline([
+        source,
+        ...transforms,
+        createWriteStream(path, { flags: 'wx', mode: 0o600 }),
+      ]);
+      const handle = await open(path, 'r+');
+      try {
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      return { path, size: (await stat(path)).size, discard };
+    } catch (e) {
+      await discard();
+      throw e;
+    }
+  }
+
+  /** Moves a received blob into place under a new id. */
+  async commit(pending: PendingBlob): Promise<string> {
+    const id = randomBytes(16).toString('hex');
+    await rename(pending.path, this.path(id));
+    await syncDir(this.dir);
+    return id;
+  }
+
+  async remove(id: string): Promise<void> {
+    await rm(this.path(id), { force: true });
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r');
+  try {
+    await handle.sync();
+  } finally {
+    await handle.close();
+  }
+}
