@@ -72,3 +72,26 @@ export {
   sealFile,
 } from './format/sealedBlob.js';
 export { smallPartSize } from './format/smallPartSize.js';
+export type { AccessClaims } from './session/accessToken.js';
+export {
+  BadRequest,
+  Conflict,
+  Forbidden,
+  HttpError,
+  type HttpErrorDetails,
+  httpErrorFor,
+  isHttpError,
+  NetworkError,
+  NotFound,
+  RateLimited,
+  ServerError,
+  TooLarge,
+  Unauthorized,
+} from './session/httpErrors.js';
+export {
+  type RequestOptions,
+  Session,
+  type SessionBody,
+  type SessionOptions,
+  type SessionUser,
+} from './session/session.js';
