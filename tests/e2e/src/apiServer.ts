@@ -1,6 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SluiceError } from '@sluice/core';
 import {
   createServer,
   initAdmin,
@@ -89,4 +90,24 @@ export async function createUserViaApi(
     body: JSON.stringify({ email, password, role }),
   });
   if (res.status !== 201) throw new Error(`creating ${email} answered ${res.status}`);
+}
+
+/** The SluiceError `p` rejects with (any other outcome fails the test). */
+export async function rejection(p: Promise<unknown>): Promise<SluiceError> {
+  try {
+    await p;
+  } catch (e) {
+    if (e instanceof SluiceError) return e;
+    throw e;
+  }
+  throw new Error('expected a rejection');
+}
+
+/** A fetch that records every call (method and path) before passing it on. */
+export function countingFetch(calls: string[], inner: typeof fetch = fetch): typeof fetch {
+  return (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    calls.push(`${init?.method ?? 'GET'} ${url.pathname}`);
+    return inner(input, init);
+  };
 }

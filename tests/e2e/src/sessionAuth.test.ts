@@ -1,13 +1,6 @@
 import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  Forbidden,
-  isSluiceError,
-  Session,
-  SluiceError,
-  type SluiceError as SluiceErrorType,
-  Unauthorized,
-} from '@sluice/core';
+import { Forbidden, isSluiceError, Session, Unauthorized } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
@@ -15,6 +8,7 @@ import {
   type ApiServer,
   createUserViaApi,
   PASSWORD,
+  rejection,
   removeDir,
   type StartOptions,
   startApi,
@@ -38,16 +32,6 @@ async function start(options: StartOptions = {}): Promise<ApiServer> {
     await close();
   };
   return api;
-}
-
-async function rejection(p: Promise<unknown>): Promise<SluiceErrorType> {
-  try {
-    await p;
-  } catch (e) {
-    if (e instanceof SluiceError) return e;
-    throw e;
-  }
-  throw new Error('expected a rejection');
 }
 
 const logins = (api: ApiServer) =>
