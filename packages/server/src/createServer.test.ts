@@ -4,7 +4,9 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { SIGNING_KEY_FILE } from './auth/keys.js';
 import { isApiError } from './errors.js';
 import { initAdmin } from './initAdmin.js';
+import { BLOBS_DIR } from './stores/blobStore.js';
 import { LOCK_FILE } from './stores/dataDirLock.js';
+import { MASTER_KEY_FILE } from './stores/masterKey.js';
 import { METADATA_FILE } from './stores/metadataStore.js';
 import {
   addUser,
@@ -158,7 +160,7 @@ describe('restart on the same data directory', () => {
     expect(refreshed.status).toBe(200);
     expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
     expect((await readdir(dataDir)).sort()).toEqual(
-      [SIGNING_KEY_FILE, METADATA_FILE, LOCK_FILE].sort(),
+      [SIGNING_KEY_FILE, METADATA_FILE, LOCK_FILE, MASTER_KEY_FILE, BLOBS_DIR].sort(),
     );
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
   });

@@ -12,9 +12,12 @@ import {
 import { TokenService } from './auth/tokens.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { authRoutes } from './routes/authRoutes.js';
+import { DEFAULT_BIG_PART_LIMIT, resourceRoutes } from './routes/resourceRoutes.js';
 import { installRouteGuard, type RouteInfo } from './routes/routeGuard.js';
 import { userRoutes } from './routes/userRoutes.js';
 import type { ServerContext } from './serverContext.js';
+import { BlobStore } from './stores/blobStore.js';
+import { loadOrCreateMasterKey } from './stores/masterKey.js';
 import { MetadataStore } from './stores/metadataStore.js';
 
 /** Largest JSON body accepted by default (user administration and login need far less). */
@@ -61,6 +64,8 @@ export interface ServerOptions {
   loginLimits?: LoginLimits;
   /** scrypt parameters for new password hashes (default N=2^15, r=8, p=1). */
   scrypt?: ScryptParams;
+  /** Largest big part an upload may carry, in bytes (default 64 GiB; small parts: 16 MiB). */
+  bigPartLimit?: number;
   /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
   trustProxy?: boolean | string | string[];
 }
@@ -71,6 +76,7 @@ export interface SluiceServer {
   /** The check every route uses, for other services in the same process. */
   guardRequest: GuardRequest;
   store: MetadataStore;
+  blobs: BlobStore;
   keys: SigningKeys;
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
@@ -110,6 +116,12 @@ async function build(
       : { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds }),
   });
   const guardRequest = createGuard(store, tokens);
+  const bigPartLimit = options.bigPartLimit ?? DEFAULT_BIG_PART_LIMIT;
+  if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
+    throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
+  }
+  const blobs = await BlobStore.open(options.dataDir);
+  const masterKey = await loadOrCreateMasterKey(options.dataDir);
   const ctx: ServerContext = {
     store,
     keys,
@@ -118,6 +130,9 @@ async function build(
     limiter: new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS),
     scrypt,
     dummyPasswordHash: await hashPassword(randomBytes(32).toString('base64url'), scrypt),
+    blobs,
+    masterKey,
+    bigPartLimit,
   };
 
   const app = Fastify({
@@ -143,11 +158,13 @@ async function build(
   const routes = installRouteGuard(app, guardRequest);
   await app.register(authRoutes, ctx);
   await app.register(userRoutes, ctx);
+  await app.register(resourceRoutes, ctx);
 
   return {
     app,
     guardRequest,
     store,
+    blobs,
     keys,
     tokens,
     routes,
@@ -175,8 +192,11 @@ interface ErrorAnswer {
   retryAfterSeconds?: number;
 }
 
+/** Status → code for errors that carry only a status; the first (generic) code of a status wins. */
 const STATUS_CODES: Readonly<Record<number, ApiErrorCode>> = Object.fromEntries(
-  Object.entries(API_ERROR_STATUS).map(([code, status]) => [status, code as ApiErrorCode]),
+  Object.entries(API_ERROR_STATUS)
+    .reverse()
+    .map(([code, status]) => [status, code as ApiErrorCode]),
 );
 
 /**

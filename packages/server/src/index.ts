@@ -47,11 +47,17 @@ export {
 } from './createServer.js';
 export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './errors.js';
 export { initAdmin } from './initAdmin.js';
+export { RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
+export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './routes/resourceRoutes.js';
 export type { RouteInfo, RouteOperation } from './routes/routeGuard.js';
+export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';
+export { MASTER_KEY_FILE } from './stores/masterKey.js';
 export {
   METADATA_FILE,
   type MetadataState,
   MetadataStore,
   type RefreshFamily,
+  type ResourceRecord,
+  type ResourceVersion,
   type UserRecord,
 } from './stores/metadataStore.js';

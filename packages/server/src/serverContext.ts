@@ -3,6 +3,7 @@ import type { SigningKeys } from './auth/keys.js';
 import type { LoginLimiter } from './auth/loginLimiter.js';
 import type { ScryptParams } from './auth/passwordHash.js';
 import type { TokenService } from './auth/tokens.js';
+import type { BlobStore } from './stores/blobStore.js';
 import type { MetadataStore } from './stores/metadataStore.js';
 
 /** What every route module is given: the stores and services of one server. */
@@ -15,4 +16,10 @@ export interface ServerContext {
   scrypt: ScryptParams;
   /** A hash of a random password, checked for unknown emails so they cost as much as known ones. */
   dummyPasswordHash: string;
+  /** Small and big parts. */
+  blobs: BlobStore;
+  /** Encrypts the data keys at rest (`master.key`). */
+  masterKey: Buffer;
+  /** Largest big part accepted by an upload, in bytes. */
+  bigPartLimit: number;
 }

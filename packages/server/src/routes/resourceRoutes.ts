@@ -1,0 +1,480 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { Transform, type TransformCallback } from 'node:stream';
+import multipart, { type Multipart } from '@fastify/multipart';
+import {
+  deriveEnvelopeKey,
+  envelopeAad,
+  isSluiceError,
+  type Manifest,
+  sealEnvelope,
+  sha256FileChunks,
+  validateManifest,
+} from '@sluice/core';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { verifyPassword } from '../auth/passwordHash.js';
+import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
+import { ApiError } from '../errors.js';
+import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
+import { checkResourceName } from '../resources/resourceName.js';
+import type { ServerContext } from '../serverContext.js';
+import type { PendingBlob } from '../stores/blobStore.js';
+import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
+import { type ResourceRecord, type ResourceVersion, resourceKey } from '../stores/metadataStore.js';
+
+const MiB = 1024 * 1024;
+/** Largest small part accepted (the split rule keeps it far below this in practice). */
+export const SMALL_PART_LIMIT = 16 * MiB;
+/** Default largest big part the embedded store accepts (`ServerOptions.bigPartLimit`). */
+export const DEFAULT_BIG_PART_LIMIT = 64 * 1024 * MiB;
+/** The manifest of a 64 GiB part in 8 MiB chunks is about 0.6 MB of JSON. */
+const FIELD_LIMIT = 4 * MiB;
+const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
+const CDN_KEY_PATTERN = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._/-]{1,1024}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+const DEVICE_NOT_BOUND_MESSAGE =
+  'this account is bound to another device; ask an admin to reset the device binding (POST /users/:id/reset-device)';
+
+type FolderRequest = FastifyRequest<{ Params: { folder: string } }>;
+
+/** Fails the stream with 413 once more than `limit` bytes pass. */
+class SizeLimit extends Transform {
+  private seen = 0;
+  constructor(
+    private readonly limit: number,
+    private readonly what: string,
+  ) {
+    super();
+  }
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.seen += chunk.length;
+    if (this.seen > this.limit) {
+      done(new ApiError('ERR_TOO_LARGE', `${this.what} exceeds ${this.limit} bytes`));
+      return;
+    }
+    done(null, chunk);
+  }
+}
+
+interface ReceivedUpload {
+  fields: Partial<Record<'name' | 'manifest' | 'dataKey' | 'cdnKey', unknown>>;
+  small?: PendingBlob;
+  big?: PendingBlob;
+}
+
+const FIELD_NAMES = new Set(['name', 'manifest', 'dataKey', 'cdnKey']);
+
+/** Streams the multipart body: fields into memory (bounded), file parts into temp blobs. */
+async function receiveUpload(
+  request: FastifyRequest,
+  ctx: ServerContext,
+  received: ReceivedUpload,
+): Promise<void> {
+  const parts = request.parts({
+    limits: {
+      fileSize: Math.max(SMALL_PART_LIMIT, ctx.bigPartLimit) + 1,
+      fieldSize: FIELD_LIMIT,
+      files: 2,
+      fields: 4,
+      parts: 6,
+    },
+  });
+  // After a failure the remaining parts are dropped unread (destroying a file stream ends the
+  // parse), so the answer goes out at once.
+  let failure: unknown;
+  try {
+    for await (const part of parts) {
+      if (failure !== undefined) {
+        if (part.type === 'file') part.file.destroy();
+        continue;
+      }
+      try {
+        await receivePart(part, ctx, received);
+      } catch (e) {
+        failure = e;
+        if (part.type === 'file' && !part.file.destroyed) part.file.destroy();
+      }
+    }
+  } catch (e) {
+    failure ??= e;
+  }
+  if (failure !== undefined) {
+    // The parser is unpiped by now; read and drop the rest of the body so that the client,
+    // still sending, gets to read the answer (HTTP/1.1 clients rarely read before they finish).
+    request.raw.resume();
+    throw failure;
+  }
+}
+
+async function receivePart(
+  part: Multipart,
+  ctx: ServerContext,
+  received: ReceivedUpload,
+): Promise<void> {
+  if (part.type === 'field') {
+    if (!FIELD_NAMES.has(part.fieldname)) {
+      throw new ApiError('ERR_BAD_REQUEST', `unknown field ${part.fieldname.slice(0, 64)}`);
+    }
+    if (part.valueTruncated) {
+      throw new ApiError('ERR_TOO_LARGE', `field ${part.fieldname} exceeds ${FIELD_LIMIT} bytes`);
+    }
+    const key = part.fieldname as keyof ReceivedUpload['fields'];
+    if (received.fields[key] !== undefined) {
+      throw new ApiError('ERR_BAD_REQUEST', `field ${key} given twice`);
+    }
+    received.fields[key] = part.value;
+    // Refuse a bad name before any file part is stored.
+    if (key === 'name') checkResourceName(part.value, 'name');
+    return;
+  }
+  const which = part.fieldname;
+  if (which !== 'small' && which !== 'big') {
+    throw new ApiError('ERR_BAD_REQUEST', `unknown file part ${which.slice(0, 64)}`);
+  }
+  if (received[which] !== undefined) {
+    throw new ApiError('ERR_BAD_REQUEST', `file part ${which} given twice`);
+  }
+  const limit = which === 'small' ? SMALL_PART_LIMIT : ctx.bigPartLimit;
+  received[which] = await ctx.blobs.receive(part.file, new SizeLimit(limit, `${which} part`));
+}
+
+function parseManifestField(value: unknown): Manifest {
+  let parsed = value;
+  if (typeof value === 'string') {
+    try {
+      parsed = JSON.parse(value);
+    } catch {
+      throw new ApiError('ERR_BAD_REQUEST', 'manifest is not valid JSON');
+    }
+  }
+  try {
+    return validateManifest(parsed);
+  } catch (e) {
+    if (isSluiceError(e, 'ERR_BAD_MANIFEST')) throw new ApiError('ERR_BAD_REQUEST', e.message);
+    throw e;
+  }
+}
+
+function parseDataKeyField(value: unknown): Buffer {
+  if (typeof value !== 'string' || !BASE64.test(value.trim())) {
+    throw new ApiError('ERR_BAD_REQUEST', 'dataKey must be base64');
+  }
+  const key = Buffer.from(value.trim(), 'base64');
+  if (key.length !== 32) throw new ApiError('ERR_BAD_REQUEST', 'dataKey must be 32 bytes');
+  return key;
+}
+
+/** Throws 400 unless the big part is exactly the one the manifest describes. */
+async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void> {
+  if (big.size !== manifest.bigSize) {
+    throw new ApiError(
+      'ERR_BAD_REQUEST',
+      `big part is ${big.size} bytes; the manifest says ${manifest.bigSize}`,
+    );
+  }
+  const digests = await sha256FileChunks(big.path, manifest.chunkSize);
+  const bad = digests.findIndex((d, i) => d.toString('hex') !== manifest.chunks[i]);
+  if (bad !== -1 || digests.length !== manifest.chunks.length) {
+    throw new ApiError(
+      'ERR_BAD_REQUEST',
+      `big part chunk ${bad === -1 ? digests.length : bad} does not match the manifest's digest`,
+    );
+  }
+}
+
+function latest(resource: ResourceRecord): ResourceVersion {
+  const v = resource.versions.at(-1);
+  if (v === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+  return v;
+}
+
+/** Strong validator of a version's big part: the resource id, version and chunk digests. */
+function bigPartEtag(resource: ResourceRecord, version: ResourceVersion): string {
+  const h = createHash('sha256')
+    .update(`${resource.id}|${version.version}|${version.manifest.chunks.join(',')}`)
+    .digest('base64url');
+  return `"${h.slice(0, 32)}"`;
+}
+
+/** Resources: upload (multipart), device envelope, list, delete and the big part over HTTP. */
+export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
+  await app.register(multipart);
+
+  const folderOf = (request: FolderRequest) => checkResourceName(request.params.folder, 'folder');
+
+  const findResource = (folder: string, name: string): ResourceRecord => {
+    const resource = ctx.store.getResource(folder, name);
+    if (resource === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+    return resource;
+  };
+
+  app.post<{ Params: { folder: string } }>(
+    '/resources/:folder',
+    { config: { operation: 'resources.upload' } },
+    async (request, reply) => {
+      const folder = folderOf(request);
+      if (!request.isMultipart()) {
+        throw new ApiError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send multipart/form-data');
+      }
+      const received: ReceivedUpload = { fields: {} };
+      const committed: string[] = [];
+      try {
+        await receiveUpload(request, ctx, received);
+        const { fields, small, big } = received;
+        const name = checkResourceName(fields.name, 'name');
+        if (fields.manifest === undefined)
+          throw new ApiError('ERR_BAD_REQUEST', 'manifest missing');
+        const manifest = parseManifestField(fields.manifest);
+        const dataKey = parseDataKeyField(fields.dataKey);
+        let cdnKey: string | null = null;
+        if (fields.cdnKey !== undefined) {
+          if (typeof fields.cdnKey !== 'string' || !CDN_KEY_PATTERN.test(fields.cdnKey)) {
+            throw new ApiError('ERR_BAD_REQUEST', 'invalid cdnKey');
+          }
+          cdnKey = fields.cdnKey;
+        }
+        if (small === undefined) throw new ApiError('ERR_BAD_REQUEST', 'file part small missing');
+        if (small.size !== manifest.smallSize) {
+          throw new ApiError(
+            'ERR_BAD_REQUEST',
+            `small part is ${small.size} bytes; the manifest says ${manifest.smallSize}`,
+          );
+        }
+        if (big === undefined && cdnKey === null) {
+          throw new ApiError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');
+        }
+        if (big !== undefined) await checkBigPart(big, manifest);
+
+        const smallBlobId = await ctx.blobs.commit(small);
+        committed.push(smallBlobId);
+        const bigBlobId = big === undefined ? null : await ctx.blobs.commit(big);
+        if (bigBlobId !== null) committed.push(bigBlobId);
+        const uploadedBy = request.user?.id ?? '';
+        const version = await ctx.store.mutate((draft) => {
+          const key = resourceKey(folder, name);
+          const existing = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
+          const resource = existing ?? { id: randomUUID(), folder, name, versions: [] };
+          draft.resources[key] = resource;
+          const number = (resource.versions.at(-1)?.version ?? 0) + 1;
+          resource.versions.push({
+            version: number,
+            manifest,
+            smallBlobId,
+            bigBlobId,
+            cdnKey,
+            wrappedDataKey: wrapDataKey(ctx.masterKey, dataKey, dataKeyAad(resource.id, number)),
+            createdAt: new Date().toISOString(),
+            uploadedBy,
+          });
+          return number;
+        });
+        committed.length = 0;
+        dataKey.fill(0);
+        request.log.info(
+          { event: 'resource.uploaded', folder, name, version, by: uploadedBy },
+          'resource uploaded',
+        );
+        return reply.status(201).send({ folder, name, version });
+      } finally {
+        await Promise.all([
+          received.small?.discard(),
+          received.big?.discard(),
+          ...committed.map((id) => ctx.blobs.remove(id)),
+        ]);
+      }
+    },
+  );
+
+  app.post<{
+    Params: { folder: string };
+    Body: { fileName: string; password: string; hardware: string };
+  }>(
+    '/resources/get/:folder',
+    {
+      config: { operation: 'resources.get' },
+      schema: {
+        body: {
+          type: 'object',
+          required: ['fileName', 'password', 'hardware'],
+          properties: {
+            fileName: { type: 'string', maxLength: 1024 },
+            password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 },
+            hardware: { type: 'string', maxLength: 1024 },
+          },
+        },
+      },
+    },
+    async (request) => {
+      const folder = folderOf(request);
+      const name = checkResourceName(request.body.fileName, 'name');
+      const { password, hardware } = request.body;
+      if (!HARDWARE_PATTERN.test(hardware)) {
+        throw new ApiError('ERR_BAD_REQUEST', 'hardware must be the device hardware hash');
+      }
+      const user = ctx.store.getUser(request.user?.id ?? '');
+      if (user === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+      // The password unlocks the envelope: guessing it here is limited like a login.
+      const wait = ctx.limiter.admit(request.ip, user.email);
+      if (wait !== undefined) {
+        throw new ApiError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
+          retryAfterSeconds: wait,
+        });
+      }
+      if (!(await verifyPassword(password, user.passwordHash))) {
+        ctx.limiter.failed(user.email);
+        request.log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
+        throw new ApiError('ERR_UNAUTHORIZED', 'wrong password');
+      }
+      ctx.limiter.succeeded(user.email);
+      const resource = findResource(folder, name);
+      const version = latest(resource);
+
+      if (user.boundHardwareHash !== hardware) {
+        await ctx.store
+          .mutate((draft) => {
+            const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
+            if (u === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+            if (u.boundHardwareHash === hardware) return;
+            if (u.boundHardwareHash !== null) {
+              throw new ApiError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
+            }
+            u.boundHardwareHash = hardware;
+            u.updatedAt = new Date().toISOString();
+          })
+          .catch((e: unknown) => {
+            request.log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
+            throw e;
+          });
+        request.log.info({ event: 'device.bound', userId: user.id }, 'device bound');
+      }
+
+      const small = await readFile(ctx.blobs.path(version.smallBlobId));
+      const dataKey = unwrapDataKey(
+        ctx.masterKey,
+        version.wrappedDataKey,
+        dataKeyAad(resource.id, version.version),
+      );
+      const key = await deriveEnvelopeKey(user.email, password, hardware);
+      const described = { folder, name, version: version.version };
+      try {
+        const envelope = sealEnvelope(
+          key,
+          { resource: described, manifest: version.manifest, dataKey, small },
+          envelopeAad(described),
+        );
+        request.log.info(
+          { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
+          'envelope issued',
+        );
+        return { ...envelope, resource: described };
+      } finally {
+        key.fill(0);
+        dataKey.fill(0);
+      }
+    },
+  );
+
+  app.get<{ Params: { folder: string } }>(
+    '/resources/:folder',
+    { config: { operation: 'resources.list' } },
+    async (request) => {
+      const folder = folderOf(request);
+      return {
+        folder,
+        resources: ctx.store.listResources(folder).map((r) => {
+          const v = latest(r);
+          return {
+            name: r.name,
+            version: v.version,
+            versions: r.versions.length,
+            blobSize: v.manifest.blobSize,
+            smallSize: v.manifest.smallSize,
+            bigSize: v.manifest.bigSize,
+            bigStored: v.bigBlobId !== null,
+            createdAt: v.createdAt,
+          };
+        }),
+      };
+    },
+  );
+
+  app.delete<{ Params: { folder: string; name: string } }>(
+    '/resources/:folder/:name',
+    { config: { operation: 'resources.delete' } },
+    async (request, reply) => {
+      const folder = checkResourceName(request.params.folder, 'folder');
+      const name = checkResourceName(request.params.name, 'name');
+      const removed = await ctx.store.mutate((draft) => {
+        const key = resourceKey(folder, name);
+        const r = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
+        if (r === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+        delete draft.resources[key];
+        return r;
+      });
+      // The metadata no longer points at them: a crash here only leaves unreferenced files.
+      for (const v of removed.versions) {
+        await ctx.blobs.remove(v.smallBlobId);
+        if (v.bigBlobId !== null) await ctx.blobs.remove(v.bigBlobId);
+      }
+      request.log.info(
+        { event: 'resource.deleted', folder, name, by: request.user?.id },
+        'resource deleted',
+      );
+      return reply.status(204).send();
+    },
+  );
+
+  app.get<{ Params: { folder: string; name: string }; Querystring: { version?: string } }>(
+    '/resources/:folder/:name/big',
+    { config: { operation: 'resources.get' } },
+    async (request, reply) => {
+      const folder = checkResourceName(request.params.folder, 'folder');
+      const name = checkResourceName(request.params.name, 'name');
+      const resource = findResource(folder, name);
+      let version = latest(resource);
+      const wanted = request.query.version;
+      if (wanted !== undefined) {
+        if (typeof wanted !== 'string' || !/^[1-9][0-9]{0,8}$/.test(wanted)) {
+          throw new ApiError('ERR_BAD_REQUEST', 'version must be a positive integer');
+        }
+        const found = resource.versions.find((v) => v.version === Number(wanted));
+        if (found === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such version');
+        version = found;
+      }
+      if (version.bigBlobId === null) {
+        throw new ApiError('ERR_NOT_FOUND', 'this version keeps its big part on the CDN only');
+      }
+      const size = version.manifest.bigSize;
+      const etag = bigPartEtag(resource, version);
+      reply.header('etag', etag);
+      reply.header('accept-ranges', 'bytes');
+      reply.header('cache-control', 'private, no-cache');
+      if (ifNoneMatchHits(request.headers['if-none-match'], etag)) {
+        return reply.status(304).send();
+      }
+      const ifRange = request.headers['if-range'];
+      const rangeHeader = request.headers.range;
+      const range =
+        rangeHeader !== undefined && (ifRange === undefined || ifRange === etag)
+          ? parseRange(rangeHeader, size)
+          : undefined;
+      if (range === 'unsatisfiable') {
+        reply.header('content-range', `bytes */${size}`);
+        return reply.status(416).send({
+          error: `range ${rangeHeader?.slice(0, 64)} is outside the ${size}-byte big part`,
+          code: 'ERR_RANGE_NOT_SATISFIABLE',
+        });
+      }
+      const path = ctx.blobs.path(version.bigBlobId);
+      reply.type('application/octet-stream');
+      if (range === undefined) {
+        reply.header('content-length', String(size));
+        return reply.status(200).send(createReadStream(path));
+      }
+      reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
+      reply.header('content-length', String(range.end - range.start + 1));
+      return reply.status(206).send(createReadStream(path, { start: range.start, end: range.end }));
+    },
+  );
+}
