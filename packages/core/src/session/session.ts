@@ -207,6 +207,7 @@ export class Session {
     options?: RequestOptions & { raw?: false },
   ): Promise<T>;
   request(method: string, path: string, options: RequestOptions & { raw: true }): Promise<Response>;
+  request(method: string, path: string, options?: RequestOptions): Promise<unknown>;
   async request(method: string, path: string, options: RequestOptions = {}): Promise<unknown> {
     const { signal } = options;
     throwIfAborted(signal);
@@ -341,7 +342,14 @@ export class Session {
     if (typeof accessToken !== 'string' || typeof nextRefresh !== 'string') {
       throw new SluiceError('ERR_BAD_RESPONSE', `${this.apiUrl} answered a login without tokens`);
     }
-    const claims = await this.verify(accessToken, signal);
+    let claims: AccessClaims;
+    try {
+      claims = await this.verify(accessToken, signal);
+    } catch (e) {
+      // The server already rotated our refresh token; what came back cannot be trusted.
+      if (isSluiceError(e, 'ERR_TOKEN_INVALID') && epoch === this.epoch) this.tokens = undefined;
+      throw e;
+    }
     if (epoch !== this.epoch) throw notLoggedIn('logged out while signing in');
     const lifetime = (claims.exp - claims.iat) * 1000;
     this.tokens = {
