@@ -583,3 +583,78 @@ describe('DELETE /resources/{folder}/{name}', () => {
     expect(list.body).toEqual({ folder: 'models', resources: [] });
   });
 });
+
+describe('concurrency, media types and logs', () => {
+  it('concurrent uploads of one name get distinct consecutive versions', async () => {
+    const replies = await Promise.all(
+      [1, 2, 3, 4].map(() => upload(tokens.Admin, 'extra', fieldsOf(sealed, 'same.bin'))),
+    );
+    expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201]);
+    expect(replies.map((r) => r.body.version).sort()).toEqual([1, 2, 3, 4]);
+    expect(s.server.store.getResource('extra', 'same.bin')?.versions).toHaveLength(4);
+  });
+
+  it('two devices racing for a fresh account: one is bound, the other refused', async () => {
+    await addUser(s, 'race@example.test', 'Operator');
+    const token = (await login(s.url, 'race@example.test')).accessToken;
+    const replies = await Promise.all(
+      [HW_A, HW_B].map((hardware) =>
+        call(s.url, 'POST', '/resources/get/extra', {
+          token,
+          json: { fileName: 'same.bin', password: PASSWORD, hardware },
+        }),
+      ),
+    );
+    expect(replies.map((r) => r.status).sort()).toEqual([200, 403]);
+  });
+
+  it('an upload that is not multipart is 415; a bad hardware hash is 400', async () => {
+    const r = await call(s.url, 'POST', '/resources/extra', {
+      token: tokens.Admin,
+      json: { name: 'x.bin' },
+    });
+    expect(r.status).toBe(415);
+    const hw = await call(s.url, 'POST', '/resources/get/extra', {
+      token: tokens.Admin,
+      json: { fileName: 'same.bin', password: PASSWORD, hardware: 'has space' },
+    });
+    expect(hw.status).toBe(400);
+  });
+
+  it('logs the events without passwords, data keys or hardware hashes', async () => {
+    const lines: string[] = [];
+    const logged = await startServer({
+      loginLimits: LIMITS,
+      logger: { level: 'info', stream: { write: (line: string) => lines.push(line) } },
+    });
+    const previous = s;
+    try {
+      await addUser(logged, 'logged@example.test', 'ResourceUploader');
+      const token = (await login(logged.url, 'logged@example.test')).accessToken;
+      s = logged;
+      expect((await upload(token, 'logs', fieldsOf(sealed, 'l.bin'))).status).toBe(201);
+      for (const password of [PASSWORD, `${PASSWORD}-wrong`]) {
+        await call(logged.url, 'POST', '/resources/get/logs', {
+          token,
+          json: { fileName: 'l.bin', password, hardware: HW_A },
+        });
+      }
+      const text = lines.join('');
+      expect(text).toContain('resource.uploaded');
+      expect(text).toContain('envelope.issued');
+      expect(text).toContain('envelope.badPassword');
+      for (const secret of [
+        PASSWORD,
+        HW_A,
+        sealed.dataKey.toString('base64'),
+        sealed.dataKey.toString('hex'),
+      ]) {
+        expect(text).not.toContain(secret);
+      }
+    } finally {
+      s = previous;
+      await logged.close();
+      await removeDir(logged.dataDir);
+    }
+  });
+});
