@@ -121,6 +121,14 @@ async function build(
     throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
   }
   const blobs = await BlobStore.open(options.dataDir);
+  const referenced = new Set(
+    Object.values(store.snapshot().resources).flatMap((r) =>
+      r.versions.flatMap((v) =>
+        v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
+      ),
+    ),
+  );
+  const orphans = await blobs.removeUnreferenced(referenced);
   const masterKey = await loadOrCreateMasterKey(options.dataDir);
   const ctx: ServerContext = {
     store,
@@ -155,6 +163,12 @@ async function build(
       .send({ error: `no route ${request.method} ${path.slice(0, 200)}`, code: 'ERR_NOT_FOUND' });
   });
 
+  if (orphans.length > 0) {
+    app.log.warn(
+      { event: 'blobs.orphansRemoved', count: orphans.length },
+      'unreferenced blobs removed',
+    );
+  }
   const routes = installRouteGuard(app, guardRequest);
   await app.register(authRoutes, ctx);
   await app.register(userRoutes, ctx);

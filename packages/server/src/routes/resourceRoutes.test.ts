@@ -312,7 +312,11 @@ describe('upload and device envelope', () => {
   it('the server restarted between upload and download still serves (master key persisted)', async () => {
     const dataDir = s.dataDir;
     await s.close();
+    // A blob stored by an upload that crashed before it was recorded.
+    const orphan = join(dataDir, 'blobs', 'f'.repeat(32));
+    await writeFile(orphan, 'left by a crash');
     await startOn(dataDir);
+    expect(await blobFiles()).not.toContain('f'.repeat(32));
     const r = await getEnvelope('Operator', 'models', 'detector.onnx');
     expect(r.status).toBe(200);
     expect((await openReply('Operator', r.body)).resource.version).toBe(2);

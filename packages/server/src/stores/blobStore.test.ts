@@ -48,6 +48,17 @@ describe('BlobStore', () => {
     expect(await readdir(blobs.tempDir)).toEqual([]);
   });
 
+  it('removes committed blobs nobody references, and nothing else', async () => {
+    const d = await tempDir();
+    dirs.push(d);
+    const blobs = await BlobStore.open(d);
+    const kept = await blobs.commit(await blobs.receive(Readable.from([Buffer.from('kept')])));
+    const orphan = await blobs.commit(await blobs.receive(Readable.from([Buffer.from('lost')])));
+    await writeFile(join(blobs.dir, 'not-a-blob'), 'x');
+    expect(await blobs.removeUnreferenced(new Set([kept]))).toEqual([orphan]);
+    expect((await readdir(blobs.dir)).sort()).toEqual(['.tmp', kept, 'not-a-blob'].sort());
+  });
+
   it('refuses paths that are not blob ids', async () => {
     const d = await tempDir();
     dirs.push(d);

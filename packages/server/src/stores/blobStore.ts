@@ -78,6 +78,22 @@ export class BlobStore {
     return id;
   }
 
+  /**
+   * Removes committed blobs that `referenced` does not name: left by a crash between storing an
+   * upload and recording it, or between forgetting a resource and deleting its files. Only call
+   * it while no upload is in flight (at start).
+   */
+  async removeUnreferenced(referenced: ReadonlySet<string>): Promise<string[]> {
+    const removed: string[] = [];
+    for (const name of await readdir(this.dir)) {
+      if (BLOB_ID.test(name) && !referenced.has(name)) {
+        await rm(join(this.dir, name), { force: true });
+        removed.push(name);
+      }
+    }
+    return removed;
+  }
+
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
   }
