@@ -209,6 +209,44 @@ describe('Session login', () => {
     expect(api.hitCount('POST /token/refresh')).toBe(1);
   });
 
+  it('re-authenticates only once when the server keeps answering 401', async () => {
+    const api = await start({
+      beforeListen: (server) => {
+        server.app.get('/always-401', { config: { operation: 'me' } }, async (_req, reply) =>
+          reply.status(401).send({ error: 'session revoked', code: 'ERR_UNAUTHORIZED' }),
+        );
+      },
+    });
+    const session = new Session({ apiUrl: api.url });
+    session.setCredentials(ADMIN_EMAIL, PASSWORD);
+    await session.login();
+    const e = await rejection(session.request('GET', '/always-401'));
+    expect(e).toBeInstanceOf(Unauthorized);
+    expect((e as Unauthorized).serverMessage).toBe('session revoked');
+    expect(api.hitCount('GET /always-401')).toBe(2);
+    expect(api.hitCount('POST /token/refresh')).toBe(1);
+  });
+
+  it('logout while a refresh is under way revokes the refreshed login', async () => {
+    const api = await start();
+    const session = new Session({ apiUrl: api.url });
+    session.setCredentials(ADMIN_EMAIL, PASSWORD);
+    await session.login();
+    // The refresh itself may resolve or report that the session was logged out meanwhile.
+    const refreshing = session.refresh().then(
+      (user) => user.email,
+      (e: { code?: string }) => e.code,
+    );
+    await session.logout();
+    expect([ADMIN_EMAIL, 'ERR_NOT_LOGGED_IN']).toContain(await refreshing);
+    expect(api.hitCount('POST /token/refresh')).toBe(1);
+    const live = Object.values(api.server.store.snapshot().refreshFamilies).filter(
+      (f) => f.revokedAt === null,
+    );
+    expect(live).toHaveLength(0);
+    expect(session.user).toBeNull();
+  });
+
   it('403 ERR_DEVICE_NOT_BOUND is a Forbidden with that code and triggers no re-authentication', async () => {
     const api = await start({
       beforeListen: (server) => {
