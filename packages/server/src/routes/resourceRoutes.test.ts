@@ -59,6 +59,7 @@ async function sealRandom(dir: string, size = 150_000): Promise<Sealed> {
 }
 
 interface UploadFields {
+  cdnKey?: string;
   name?: string;
   manifest?: unknown;
   dataKey?: string;
@@ -139,6 +140,7 @@ function formOf(f: UploadFields): FormData {
   if (f.name !== undefined) form.append('name', f.name);
   if (f.manifest !== undefined) form.append('manifest', JSON.stringify(f.manifest));
   if (f.dataKey !== undefined) form.append('dataKey', f.dataKey);
+  if (f.cdnKey !== undefined) form.append('cdnKey', f.cdnKey);
   if (f.small !== undefined) form.append('small', new Blob([f.small]), 'small');
   if (f.big !== undefined) form.append('big', new Blob([f.big]), 'big');
   return form;
@@ -585,6 +587,38 @@ describe('DELETE /resources/{folder}/{name}', () => {
     expect(big.status).toBe(404);
     const list = await call(s.url, 'GET', '/resources/models', { token: tokens.Operator });
     expect(list.body).toEqual({ folder: 'models', resources: [] });
+  });
+});
+
+describe('big part on the CDN only', () => {
+  it('accepts a cdnKey instead of the big part; the envelope works, the big route is 404', async () => {
+    const up = await upload(tokens.Admin, 'cdn', {
+      ...fieldsOf(sealed, 'remote.bin'),
+      big: undefined,
+      cdnKey: 'models/remote.bin/v1.big',
+    });
+    expect(up.status).toBe(201);
+    const version = s.server.store.getResource('cdn', 'remote.bin')?.versions[0];
+    expect(version).toMatchObject({ bigBlobId: null, cdnKey: 'models/remote.bin/v1.big' });
+    const list = await call(s.url, 'GET', '/resources/cdn', { token: tokens.Operator });
+    expect(list.body).toMatchObject({ resources: [{ name: 'remote.bin', bigStored: false }] });
+    const payload = await openReply(
+      'Operator',
+      (await getEnvelope('Operator', 'cdn', 'remote.bin')).body,
+    );
+    expect(payload.small).toEqual(sealed.small);
+    const big = await call(s.url, 'GET', '/resources/cdn/remote.bin/big', {
+      token: tokens.Operator,
+    });
+    expect(big.status).toBe(404);
+    for (const cdnKey of ['../escape', 'a/../b', '/abs', 'a b', '']) {
+      const bad = await upload(tokens.Admin, 'cdn', {
+        ...fieldsOf(sealed, 'bad-cdn.bin'),
+        big: undefined,
+        cdnKey,
+      });
+      expect(bad.status, cdnKey).toBe(400);
+    }
   });
 });
 

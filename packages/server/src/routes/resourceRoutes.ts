@@ -31,7 +31,7 @@ export const DEFAULT_BIG_PART_LIMIT = 64 * 1024 * MiB;
 /** The manifest of a 64 GiB part in 8 MiB chunks is about 0.6 MB of JSON. */
 const FIELD_LIMIT = 4 * MiB;
 const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
-const CDN_KEY_PATTERN = /^(?!.*(?:^|\/)\.\.?(?:\/|$))[A-Za-z0-9._/-]{1,1024}$/;
+const CDN_KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 const DEVICE_NOT_BOUND_MESSAGE =
   'this account is bound to another device; ask an admin to reset the device binding (POST /users/:id/reset-device)';
@@ -139,6 +139,15 @@ async function receivePart(
   received[which] = await ctx.blobs.receive(part.file, new SizeLimit(limit, `${which} part`));
 }
 
+/** A relative object key: `/`-separated names, none empty, `.` or `..`, at most 1024 chars. */
+function isCdnKey(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length <= 1024 &&
+    value.split('/').every((segment) => CDN_KEY_SEGMENT.test(segment))
+  );
+}
+
 function parseManifestField(value: unknown): Manifest {
   let parsed = value;
   if (typeof value === 'string') {
@@ -229,7 +238,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         const dataKey = parseDataKeyField(fields.dataKey);
         let cdnKey: string | null = null;
         if (fields.cdnKey !== undefined) {
-          if (typeof fields.cdnKey !== 'string' || !CDN_KEY_PATTERN.test(fields.cdnKey)) {
+          if (!isCdnKey(fields.cdnKey)) {
             throw new ApiError('ERR_BAD_REQUEST', 'invalid cdnKey');
           }
           cdnKey = fields.cdnKey;
