@@ -61,6 +61,7 @@ function testRoutes(failures: number) {
     };
     server.app.get('/flaky', { config }, flaky);
     server.app.post('/flaky', { config }, flaky);
+    server.app.put('/flaky', { config }, flaky);
     server.app.get('/broken', { config }, async () => {
       throw new Error('database on fire');
     });
@@ -117,6 +118,33 @@ describe('Session retries', () => {
     expect(api.hitCount('POST /flaky')).toBe(1);
     const ok = await session.request('POST', '/flaky', { auth: false, json: {}, idempotent: true });
     expect(ok).toEqual({ ok: true });
+  });
+
+  it('replays a body factory on retry, and never retries a one-shot stream body', async () => {
+    const api = await start({ beforeListen: testRoutes(1) });
+    const session = adminSession(api);
+    const headers = { 'content-type': 'application/json' };
+    let made = 0;
+    const body = () => {
+      made += 1;
+      return JSON.stringify({ n: made });
+    };
+    const ok = await session.request('POST', '/flaky', {
+      auth: false,
+      idempotent: true,
+      headers,
+      body,
+    });
+    expect(ok).toEqual({ ok: true });
+    expect(made).toBe(2);
+
+    const again = await start({ beforeListen: testRoutes(1) });
+    const stream = new Blob(['{}']).stream();
+    const e = await rejection(
+      adminSession(again).request('PUT', '/flaky', { auth: false, headers, body: stream }),
+    );
+    expect(e).toBeInstanceOf(ServerError);
+    expect(again.hitCount('PUT /flaky')).toBe(1);
   });
 
   it('does not retry 4xx', async () => {
