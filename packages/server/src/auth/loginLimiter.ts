@@ -57,6 +57,15 @@ export class LoginLimiter {
     return undefined;
   }
 
+  /**
+   * The wait for an account over its failure limit, or undefined. Counts nothing: for password
+   * checks outside login (the device envelope), which busy clients make many times a minute.
+   */
+  accountWait(account: string, now = Date.now()): number | undefined {
+    const wait = this.waitFor(this.byAccount, account, this.limits.perAccount, now);
+    return wait > 0 ? wait : undefined;
+  }
+
   failed(account: string, now = Date.now()): void {
     this.bump(this.byAccount, account, this.limits.perAccount, now);
   }

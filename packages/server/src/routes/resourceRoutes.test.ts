@@ -646,6 +646,39 @@ describe('concurrency, media types and logs', () => {
     expect(replies.map((r) => r.status).sort()).toEqual([200, 403]);
   });
 
+  it('wrong envelope passwords count against the account; busy correct clients are not limited', async () => {
+    const limited = await startServer({
+      loginLimits: {
+        perAddress: { limit: 5, windowSeconds: 60 },
+        perAccount: { limit: 3, windowSeconds: 60 },
+      },
+    });
+    try {
+      await addUser(limited, 'busy@example.test', 'ResourceUploader');
+      const token = (await login(limited.url, 'busy@example.test')).accessToken;
+      const previous = s;
+      s = limited;
+      try {
+        expect((await upload(token, 'busy', fieldsOf(sealed, 'b.bin'))).status).toBe(201);
+      } finally {
+        s = previous;
+      }
+      const get = (password: string) =>
+        call(limited.url, 'POST', '/resources/get/busy', {
+          token,
+          json: { fileName: 'b.bin', password, hardware: HW_A },
+        });
+      for (let i = 0; i < 8; i++) expect((await get(PASSWORD)).status).toBe(200);
+      for (let i = 0; i < 3; i++) expect((await get(`${PASSWORD}-guess${i}`)).status).toBe(401);
+      const blocked = await get(PASSWORD);
+      expect(blocked.status).toBe(429);
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0);
+    } finally {
+      await limited.close();
+      await removeDir(limited.dataDir);
+    }
+  });
+
   it('an upload that is not multipart is 415; a bad hardware hash is 400', async () => {
     const r = await call(s.url, 'POST', '/resources/extra', {
       token: tokens.Admin,

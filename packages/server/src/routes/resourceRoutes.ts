@@ -323,8 +323,9 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       }
       const user = ctx.store.getUser(request.user?.id ?? '');
       if (user === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
-      // The password unlocks the envelope: guessing it here is limited like a login.
-      const wait = ctx.limiter.admit(request.ip, user.email);
+      // The password unlocks the envelope: wrong guesses count against the account as in a
+      // login, but batch clients fetching many envelopes are not limited per address.
+      const wait = ctx.limiter.accountWait(user.email);
       if (wait !== undefined) {
         throw new ApiError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
           retryAfterSeconds: wait,
