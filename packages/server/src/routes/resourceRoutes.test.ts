@@ -493,9 +493,18 @@ describe('roles', () => {
         token: tokens[role],
       });
       expect(big.status).toBe(200);
+      const hardware = s.server.store.getUser(ids[role])?.boundHardwareHash ?? HW_A;
+      const envelope = await getEnvelope(role, 'roles', 'Admin.bin', hardware);
+      expect(envelope.status, role).toBe(200);
+      expect((await openReply(role, envelope.body, hardware)).small).toEqual(sealed.small);
     }
     expect((await call(s.url, 'GET', '/resources/roles')).status).toBe(401);
     expect((await call(s.url, 'GET', '/resources/roles/Admin.bin/big')).status).toBe(401);
+    const anonymous = await call(s.url, 'POST', '/resources/get/roles', {
+      json: { fileName: 'Admin.bin', password: PASSWORD, hardware: HW_A },
+    });
+    expect(anonymous.status).toBe(401);
+    expect((await call(s.url, 'DELETE', '/resources/roles/Admin.bin')).status).toBe(401);
     expect((await upload('not-a-token', 'roles', fieldsOf(sealed, 'x.bin'))).status).toBe(401);
     expect(Object.keys(s.server.store.snapshot().resources).sort()).toEqual([
       'models/detector.onnx',
