@@ -234,10 +234,13 @@ export class Session {
       const refused =
         error.status === 401 ||
         (error.status === 403 && error.serverCode !== 'ERR_DEVICE_NOT_BOUND');
-      if (auth && refused && !reauthenticated && replayable && token !== undefined) {
-        reauthenticated = true;
+      if (auth && refused && !reauthenticated && token !== undefined) {
+        // Even a stream body that cannot be resent leaves a renewed token for the next call.
         this.expire(token);
-        continue;
+        if (replayable) {
+          reauthenticated = true;
+          continue;
+        }
       }
       if (error.status >= 500 && idempotent && attempt < this.retries) {
         await this.backoff(attempt, error.retryAfterSeconds, signal);
