@@ -17,8 +17,8 @@ afterEach(async () => {
   for (const fn of cleanup.splice(0).reverse()) await fn();
 });
 
-async function setup(): Promise<{ api: ApiServer; file: string; dir: string }> {
-  const api = await startApi({ accessTokenTtlSeconds: 900 });
+async function setup(ttl = 900): Promise<{ api: ApiServer; file: string; dir: string }> {
+  const api = await startApi({ accessTokenTtlSeconds: ttl });
   const dir = await tempDir('sluice-auth-');
   cleanup.push(async () => {
     await api.close();
@@ -81,6 +81,19 @@ describe('Session saveAuth', () => {
     const next = new Session({ apiUrl: api.url, saveAuth: file, authExpiryThreshold: 0 });
     await next.refresh();
     expect(api.hitCount('POST /token/refresh')).toBe(2);
+  });
+
+  it('an expired saved access token is renewed with the saved refresh token, no login', async () => {
+    const { api, file } = await setup(1);
+    const session = new Session({ apiUrl: api.url, saveAuth: file });
+    session.setCredentials(ADMIN_EMAIL, PASSWORD);
+    const first = await session.login();
+    await new Promise((r) => setTimeout(r, 1500));
+    const reloaded = new Session({ apiUrl: api.url, saveAuth: file, authExpiryThreshold: 0 });
+    await reloaded.request('GET', '/me');
+    expect(api.hitCount('POST /login')).toBe(1);
+    expect(api.hitCount('POST /token/refresh')).toBe(1);
+    expect(reloaded.user?.exp).toBeGreaterThan(first.exp);
   });
 
   it('a reloaded token that fails verification is not used; its refresh token is', async () => {
