@@ -10,10 +10,17 @@ import { isSluiceError, type SluiceErrorCode } from './errors.js';
 
 export const MiB = 1024 * 1024;
 
+const tempDirs: string[] = [];
+// Registered once per test file (each file imports this module afresh). A hook registered from
+// inside tempDir() would be lost when tempDir() is called from a beforeAll.
+afterAll(async () => {
+  for (const dir of tempDirs.splice(0)) await rm(dir, { recursive: true, force: true });
+});
+
 /** A fresh temp directory removed after the test file. */
 export async function tempDir(): Promise<string> {
   const dir = await mkdtemp(join(tmpdir(), 'sluice-core-'));
-  afterAll(() => rm(dir, { recursive: true, force: true }));
+  tempDirs.push(dir);
   return dir;
 }
 
