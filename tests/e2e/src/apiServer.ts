@@ -9,6 +9,7 @@ import {
   type ServerOptions,
   type SluiceServer,
 } from '@sluice/server';
+import { afterEach } from 'vitest';
 
 /** Cheaper than the server default so suites with many logins stay fast; same format. */
 export const TEST_SCRYPT: ScryptParams = { logN: 12, r: 8, p: 1 };
@@ -110,4 +111,35 @@ export function countingFetch(calls: string[], inner: typeof fetch = fetch): typ
     calls.push(`${init?.method ?? 'GET'} ${url.pathname}`);
     return inner(input, init);
   };
+}
+
+const cleanups: (() => Promise<void>)[] = [];
+// Registered once per test file (each file imports this module afresh).
+afterEach(async () => {
+  for (const fn of cleanups.splice(0).reverse()) await fn();
+});
+
+/** Runs `fn` after the current test; the last registered runs first. */
+export function onCleanup(fn: () => Promise<void>): void {
+  cleanups.push(fn);
+}
+
+/**
+ * startApi for one test: `close()` may be called by the test (it is idempotent); after the test
+ * the server is closed if still open and its data directory removed.
+ */
+export async function startForTest(options: StartOptions = {}): Promise<ApiServer> {
+  const api = await startApi(options);
+  let open = true;
+  const close = api.close;
+  api.close = async () => {
+    if (!open) return;
+    open = false;
+    await close();
+  };
+  onCleanup(async () => {
+    await api.close();
+    await removeDir(api.dataDir);
+  });
+  return api;
 }

@@ -2,7 +2,7 @@ import { unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Forbidden, isSluiceError, Session, Unauthorized } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
   type ApiServer,
@@ -10,36 +10,15 @@ import {
   PASSWORD,
   rejection,
   removeDir,
-  type StartOptions,
-  startApi,
+  startForTest,
 } from './apiServer.js';
-
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function start(options: StartOptions = {}): Promise<ApiServer> {
-  const api = await startApi(options);
-  let closed = false;
-  cleanup.push(async () => {
-    if (!closed) await api.close();
-    if (options.dataDir === undefined) await removeDir(api.dataDir);
-  });
-  const close = api.close;
-  api.close = async () => {
-    closed = true;
-    await close();
-  };
-  return api;
-}
 
 const logins = (api: ApiServer) =>
   api.hitCount('POST /login') + api.hitCount('POST /token/refresh');
 
 describe('Session login', () => {
   it('logs in, exposes the claims of the verified token and calls authenticated routes', async () => {
-    const api = await start();
+    const api = await startForTest();
     await createUserViaApi(api, 'op@example.com', 'Operator');
     api.hits.clear();
     const session = new Session({ apiUrl: api.url });
@@ -59,7 +38,7 @@ describe('Session login', () => {
   });
 
   it('logs in on the first request when only credentials were given', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: `${api.url}/` });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     const me = await session.request<{ user: { role: string } }>('GET', '/me');
@@ -68,7 +47,7 @@ describe('Session login', () => {
   });
 
   it('wrong password: Unauthorized with status, method and URL, and never the password', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     const wrong = 'Tr0ub4dor&3-not-it';
     session.setCredentials(ADMIN_EMAIL, wrong);
@@ -90,7 +69,7 @@ describe('Session login', () => {
   });
 
   it('a request without credentials or tokens fails with ERR_NOT_LOGGED_IN and sends nothing', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     const e = await rejection(session.request('GET', '/me'));
     expect(e.code).toBe('ERR_NOT_LOGGED_IN');
@@ -98,7 +77,7 @@ describe('Session login', () => {
   });
 
   it('renews a token about to expire before the next request (refresh, no new login)', async () => {
-    const api = await start({ accessTokenTtlSeconds: 3 });
+    const api = await startForTest({ accessTokenTtlSeconds: 3 });
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 1 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     const first = await session.login();
@@ -114,7 +93,7 @@ describe('Session login', () => {
   });
 
   it('never renews on every request when the threshold exceeds the token lifetime', async () => {
-    const api = await start({ accessTokenTtlSeconds: 30 });
+    const api = await startForTest({ accessTokenTtlSeconds: 30 });
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 60 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     for (let i = 0; i < 5; i++) await session.request('GET', '/me');
@@ -122,7 +101,7 @@ describe('Session login', () => {
   });
 
   it('twenty concurrent requests refused with 401 after a server key change: one refresh for all', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
@@ -130,7 +109,7 @@ describe('Session login', () => {
     // The server loses its signing key (README: issued tokens stop working, clients refresh).
     await api.close();
     await unlink(join(api.dataDir, SIGNING_KEY_FILE));
-    const again = await start({ dataDir: api.dataDir, port: api.port });
+    const again = await startForTest({ dataDir: api.dataDir, port: api.port });
     const results = await Promise.all(
       Array.from({ length: 20 }, () => session.request<{ user: { email: string } }>('GET', '/me')),
     );
@@ -146,7 +125,7 @@ describe('Session login', () => {
   });
 
   it('twenty concurrent requests with an expiring token share one refresh', async () => {
-    const api = await start({ accessTokenTtlSeconds: 2 });
+    const api = await startForTest({ accessTokenTtlSeconds: 2 });
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 1 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
@@ -158,7 +137,7 @@ describe('Session login', () => {
   });
 
   it('falls back to a login with the credentials when the refresh token was revoked', async () => {
-    const api = await start({ accessTokenTtlSeconds: 2 });
+    const api = await startForTest({ accessTokenTtlSeconds: 2 });
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 1 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
@@ -173,7 +152,7 @@ describe('Session login', () => {
   });
 
   it('an explicit refresh the server refuses is Unauthorized and drops the tokens', async () => {
-    const api = await start({ accessTokenTtlSeconds: 2 });
+    const api = await startForTest({ accessTokenTtlSeconds: 2 });
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 1 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
@@ -188,7 +167,7 @@ describe('Session login', () => {
   });
 
   it('explicit refresh without a login fails with ERR_NOT_LOGGED_IN', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     const e = await rejection(session.refresh());
     expect(e.code).toBe('ERR_NOT_LOGGED_IN');
@@ -196,7 +175,7 @@ describe('Session login', () => {
   });
 
   it('a 403 re-authenticates once, then surfaces as Forbidden', async () => {
-    const api = await start();
+    const api = await startForTest();
     await createUserViaApi(api, 'op@example.com', 'Operator');
     const session = new Session({ apiUrl: api.url });
     session.setCredentials('op@example.com', PASSWORD);
@@ -210,7 +189,7 @@ describe('Session login', () => {
   });
 
   it('re-authenticates only once when the server keeps answering 401', async () => {
-    const api = await start({
+    const api = await startForTest({
       beforeListen: (server) => {
         server.app.get('/always-401', { config: { operation: 'me' } }, async (_req, reply) =>
           reply.status(401).send({ error: 'session revoked', code: 'ERR_UNAUTHORIZED' }),
@@ -228,7 +207,7 @@ describe('Session login', () => {
   });
 
   it('logout while a refresh is under way revokes the refreshed login', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
@@ -248,7 +227,7 @@ describe('Session login', () => {
   });
 
   it('403 ERR_DEVICE_NOT_BOUND is a Forbidden with that code and triggers no re-authentication', async () => {
-    const api = await start({
+    const api = await startForTest({
       beforeListen: (server) => {
         server.app.get('/device-check', { config: { operation: 'me' } }, async (_req, reply) =>
           reply.status(403).send({
@@ -271,7 +250,7 @@ describe('Session login', () => {
   });
 
   it('logout revokes the refresh token on the server and forgets the credentials', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = new Session({ apiUrl: api.url });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();

@@ -10,39 +10,15 @@ import {
   TooLarge,
 } from '@sluice/core';
 import type { SluiceServer } from '@sluice/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
   type ApiServer,
   countingFetch,
   PASSWORD,
   rejection,
-  removeDir,
-  type StartOptions,
-  startApi,
+  startForTest,
 } from './apiServer.js';
-
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-/** Starts a server; `close()` may be called by the test, cleanup closes whatever is still open. */
-async function start(options: StartOptions = {}): Promise<ApiServer> {
-  const api = await startApi(options);
-  let open = true;
-  const close = api.close;
-  api.close = async () => {
-    if (!open) return;
-    open = false;
-    await close();
-  };
-  cleanup.push(async () => {
-    await api.close();
-    if (options.dataDir === undefined) await removeDir(api.dataDir);
-  });
-  return api;
-}
 
 /** Public test routes: `/flaky` fails with 503 `failures` times, `/broken` always with 500. */
 function testRoutes(failures: number) {
@@ -90,14 +66,14 @@ const adminSession = (
 
 describe('Session retries', () => {
   it('retries an idempotent GET on 5xx until it succeeds', async () => {
-    const api = await start({ beforeListen: testRoutes(2) });
+    const api = await startForTest({ beforeListen: testRoutes(2) });
     const session = adminSession(api);
     expect(await session.request('GET', '/flaky', { auth: false })).toEqual({ ok: true });
     expect(api.hitCount('GET /flaky')).toBe(3);
   });
 
   it('gives up after `retries` extra attempts with a ServerError', async () => {
-    const api = await start({ beforeListen: testRoutes(0) });
+    const api = await startForTest({ beforeListen: testRoutes(0) });
     const session = adminSession(api, { retries: 2 });
     const e = await rejection(session.request('GET', '/broken', { auth: false }));
     expect(e).toBeInstanceOf(ServerError);
@@ -109,7 +85,7 @@ describe('Session retries', () => {
   });
 
   it('never retries a POST on 5xx unless told it is idempotent', async () => {
-    const api = await start({ beforeListen: testRoutes(1) });
+    const api = await startForTest({ beforeListen: testRoutes(1) });
     const session = adminSession(api);
     const e = await rejection(session.request('POST', '/flaky', { auth: false, json: {} }));
     expect(e).toBeInstanceOf(ServerError);
@@ -121,7 +97,7 @@ describe('Session retries', () => {
   });
 
   it('replays a body factory on retry, and never retries a one-shot stream body', async () => {
-    const api = await start({ beforeListen: testRoutes(1) });
+    const api = await startForTest({ beforeListen: testRoutes(1) });
     const session = adminSession(api);
     const headers = { 'content-type': 'application/json' };
     let made = 0;
@@ -138,7 +114,7 @@ describe('Session retries', () => {
     expect(ok).toEqual({ ok: true });
     expect(made).toBe(2);
 
-    const again = await start({ beforeListen: testRoutes(1) });
+    const again = await startForTest({ beforeListen: testRoutes(1) });
     const stream = new Blob(['{}']).stream();
     const e = await rejection(
       adminSession(again).request('PUT', '/flaky', { auth: false, headers, body: stream }),
@@ -148,7 +124,7 @@ describe('Session retries', () => {
   });
 
   it('does not retry 4xx', async () => {
-    const api = await start();
+    const api = await startForTest();
     const calls: string[] = [];
     const session = adminSession(api, { fetch: countingFetch(calls) });
     const e = await rejection(session.request('GET', '/no/such/route'));
@@ -165,7 +141,7 @@ describe('Session retries', () => {
   });
 
   it('retries network errors for GET, not for POST, and reports NetworkError with status 0', async () => {
-    const api = await start();
+    const api = await startForTest();
     await api.close();
     const calls: string[] = [];
     const counted = adminSession(api, { retries: 2, fetch: countingFetch(calls) });
@@ -181,11 +157,11 @@ describe('Session retries', () => {
   });
 
   it('survives a server restart between two calls (same data directory and port)', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api);
     await session.request('GET', '/me');
     await api.close();
-    const again = await start({ dataDir: api.dataDir, port: api.port });
+    const again = await startForTest({ dataDir: api.dataDir, port: api.port });
     const me = await session.request<{ user: { email: string } }>('GET', '/me');
     expect(me.user.email).toBe(ADMIN_EMAIL);
     // Same key, same refresh families: the token is still good, no new login.
@@ -193,20 +169,20 @@ describe('Session retries', () => {
   });
 
   it('rides out a server that is down while the request is made, through backoff', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api, { retries: 6, retryBaseMs: 100 });
     await session.login();
     await api.close();
     const pending = session.request<{ user: { email: string } }>('GET', '/me');
     await new Promise((r) => setTimeout(r, 150));
-    await start({ dataDir: api.dataDir, port: api.port });
+    await startForTest({ dataDir: api.dataDir, port: api.port });
     expect((await pending).user.email).toBe(ADMIN_EMAIL);
   });
 });
 
 describe('Session aborts', () => {
   it('aborting mid-request rejects with ERR_ABORTED at once and does not retry', async () => {
-    const api = await start({ beforeListen: testRoutes(0) });
+    const api = await startForTest({ beforeListen: testRoutes(0) });
     const session = adminSession(api);
     const controller = new AbortController();
     const t0 = Date.now();
@@ -220,7 +196,7 @@ describe('Session aborts', () => {
   });
 
   it('aborting during the backoff stops the retries', async () => {
-    const api = await start({ beforeListen: testRoutes(0) });
+    const api = await startForTest({ beforeListen: testRoutes(0) });
     const session = adminSession(api, { retryBaseMs: 4000, retryMaxMs: 4000 });
     const controller = new AbortController();
     setTimeout(() => controller.abort(), 200);
@@ -234,7 +210,7 @@ describe('Session aborts', () => {
   });
 
   it('an already aborted signal sends nothing; login and logout honour it too', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api);
     const signal = AbortSignal.abort();
     expect((await rejection(session.request('GET', '/me', { signal }))).code).toBe('ERR_ABORTED');
@@ -245,7 +221,7 @@ describe('Session aborts', () => {
   });
 
   it("one caller's abort does not fail the others waiting on the same login", async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api);
     const controller = new AbortController();
     const aborted = session.request('GET', '/me', { signal: controller.signal });
@@ -259,7 +235,7 @@ describe('Session aborts', () => {
 
 describe('Session errors', () => {
   it('maps 400, 409 and 413 from the admin API to typed errors', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api);
     const bad = await rejection(session.request('POST', '/users', { json: { email: 'x@y.z' } }));
     expect(bad).toBeInstanceOf(BadRequest);
@@ -280,7 +256,7 @@ describe('Session errors', () => {
   });
 
   it('maps 429 to RateLimited with the Retry-After seconds', async () => {
-    const api = await start({
+    const api = await startForTest({
       loginLimits: {
         perAccount: { limit: 1, windowSeconds: 60 },
         perAddress: { limit: 100, windowSeconds: 60 },
@@ -297,7 +273,7 @@ describe('Session errors', () => {
   });
 
   it('returns the raw Response on request, and refuses paths that leave the API', async () => {
-    const api = await start();
+    const api = await startForTest();
     const session = adminSession(api);
     const res = await session.request('GET', '/.well-known/jwks.json', { raw: true, auth: false });
     expect(res.status).toBe(200);

@@ -1,30 +1,22 @@
 import { chmod, mkdir, readdir, readFile, stat, symlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Session } from '@sluice/core';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
   type ApiServer,
+  onCleanup,
   PASSWORD,
   rejection,
   removeDir,
-  startApi,
+  startForTest,
   tempDir,
 } from './apiServer.js';
 
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
 async function setup(ttl = 900): Promise<{ api: ApiServer; file: string; dir: string }> {
-  const api = await startApi({ accessTokenTtlSeconds: ttl });
+  const api = await startForTest({ accessTokenTtlSeconds: ttl });
   const dir = await tempDir('sluice-auth-');
-  cleanup.push(async () => {
-    await api.close();
-    await removeDir(api.dataDir);
-    await removeDir(dir);
-  });
+  onCleanup(() => removeDir(dir));
   return { api, file: join(dir, 'config', 'auth.json'), dir };
 }
 

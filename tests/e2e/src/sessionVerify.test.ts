@@ -2,7 +2,7 @@ import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Session } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
   type ApiServer,
@@ -10,24 +10,8 @@ import {
   initDataDir,
   PASSWORD,
   rejection,
-  removeDir,
-  type StartOptions,
-  startApi,
+  startForTest,
 } from './apiServer.js';
-
-const cleanup: (() => Promise<void>)[] = [];
-afterEach(async () => {
-  for (const fn of cleanup.splice(0).reverse()) await fn();
-});
-
-async function start(options: StartOptions = {}): Promise<ApiServer> {
-  const api = await startApi(options);
-  cleanup.push(async () => {
-    await api.close();
-    await removeDir(api.dataDir);
-  });
-  return api;
-}
 
 /** A man in the middle: logins meant for the real API are answered by `other`. */
 function loginsAnsweredBy(other: ApiServer, calls: string[] = []): typeof fetch {
@@ -40,8 +24,8 @@ function loginsAnsweredBy(other: ApiServer, calls: string[] = []): typeof fetch 
 
 describe('Session token verification', () => {
   it('refuses a token signed by another server: ERR_TOKEN_INVALID after one JWKS refetch', async () => {
-    const api = await start();
-    const impostor = await start();
+    const api = await startForTest();
+    const impostor = await startForTest();
     const calls: string[] = [];
     const session = new Session({ apiUrl: api.url, fetch: loginsAnsweredBy(impostor, calls) });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
@@ -56,7 +40,7 @@ describe('Session token verification', () => {
   });
 
   it('refuses a token whose payload was altered after signing', async () => {
-    const api = await start();
+    const api = await startForTest();
     const tamper: typeof fetch = async (input, init) => {
       const res = await fetch(input, init);
       if (new URL(String(input)).pathname !== '/login') return res;
@@ -76,11 +60,11 @@ describe('Session token verification', () => {
   });
 
   it('checks iss and aud even when the signature is good', async () => {
-    const api = await start();
+    const api = await startForTest();
     // Same signing key, different issuer (a staging server sharing the key file, say).
     const dataDir = await initDataDir();
     await copyFile(join(api.dataDir, SIGNING_KEY_FILE), join(dataDir, SIGNING_KEY_FILE));
-    const staging = await start({ dataDir, issuer: 'sluice-staging' });
+    const staging = await startForTest({ dataDir, issuer: 'sluice-staging' });
     const session = new Session({ apiUrl: api.url, fetch: loginsAnsweredBy(staging) });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     const e = await rejection(session.login());
@@ -104,7 +88,7 @@ describe('Session token verification', () => {
   });
 
   it('refuses tokens when the server publishes no JWKS, unless verification is turned off', async () => {
-    const api = await start();
+    const api = await startForTest();
     const noJwks: typeof fetch = (input, init) => {
       const url = new URL(String(input));
       if (url.pathname === '/.well-known/jwks.json') url.pathname = '/no-such-jwks';
