@@ -1,2 +1,3 @@
-// Filled in by the end-to-end (#3) and CDN (#4) issues; the package exists so the workspace layout is fixed.
-export {};
+export { CdnError, type CdnErrorCode, isCdnError } from './cdnError.js';
+export type { Downloader, DownloadOptions, DownloadProgress } from './downloader.js';
+export { HttpRangeDriver, type HttpRangeDriverOptions } from './httpRangeDriver.js';

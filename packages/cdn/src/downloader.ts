@@ -1,0 +1,30 @@
+/** Progress of a download: bytes handed to `onChunk` so far, out of `total`. */
+export interface DownloadProgress {
+  loaded: number;
+  total: number;
+  chunks: number;
+}
+
+export interface DownloadOptions {
+  /** Where the object is (an HTTP(S) URL for the range driver, an object key for S3). */
+  url: string;
+  /** Total size of the object in bytes. */
+  size: number;
+  /** Bytes per chunk; the last chunk may be shorter. */
+  chunkSize: number;
+  /** Ranged requests in flight at once (default 8). Memory is bounded by concurrency × chunkSize. */
+  concurrency?: number;
+  /** Extra request headers (e.g. Authorization). */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+  /** Called once per chunk as it arrives, in any order; awaited before the worker fetches more. */
+  onChunk: (index: number, data: Buffer) => Promise<void>;
+  onProgress?: (progress: DownloadProgress) => void;
+  /** Retries per chunk after the first attempt, on network errors, 5xx and short bodies (default 4). */
+  retries?: number;
+}
+
+/** A transport that fetches a big object as parallel ranged chunks. */
+export interface Downloader {
+  download(options: DownloadOptions): Promise<void>;
+}

@@ -1,0 +1,304 @@
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { isCdnError } from './cdnError.js';
+import { HttpRangeDriver } from './httpRangeDriver.js';
+
+interface RangeServer {
+  url: string;
+  requests: number;
+  maxInFlight: number;
+  server: Server;
+}
+
+/**
+ * A loopback file server with Range support. `hook` may answer a request itself (return true)
+ * before the normal 206 path runs; it gets the parsed range and the per-range request count.
+ */
+async function startRangeServer(
+  file: Buffer,
+  options: {
+    etag?: () => string | undefined;
+    hook?: (req: IncomingMessage, res: ServerResponse, start: number, seen: number) => boolean;
+    delayMs?: number;
+  } = {},
+): Promise<RangeServer> {
+  const seenPerStart = new Map<number, number>();
+  let inFlight = 0;
+  const state = { url: '', requests: 0, maxInFlight: 0, server: undefined as unknown as Server };
+  const server = createServer((req, res) => {
+    state.requests++;
+    inFlight++;
+    state.maxInFlight = Math.max(state.maxInFlight, inFlight);
+    res.on('close', () => inFlight--);
+    const match = /^bytes=(\d+)-(\d+)$/.exec(req.headers.range ?? '');
+    const start = Number(match?.[1] ?? 0);
+    const end = Math.min(Number(match?.[2] ?? file.length - 1), file.length - 1);
+    const seen = (seenPerStart.get(start) ?? 0) + 1;
+    seenPerStart.set(start, seen);
+    const respond = () => {
+      if (options.hook?.(req, res, start, seen)) return;
+      const etag = options.etag?.();
+      if (etag !== undefined) {
+        const ifMatch = req.headers['if-match'];
+        if (ifMatch !== undefined && ifMatch !== etag) {
+          res.writeHead(412).end();
+          return;
+        }
+        res.setHeader('etag', etag);
+      }
+      if (!match) {
+        res.writeHead(200, { 'content-length': file.length }).end(file);
+        return;
+      }
+      res.writeHead(206, {
+        'content-length': end - start + 1,
+        'content-range': `bytes ${start}-${end}/${file.length}`,
+      });
+      res.end(file.subarray(start, end + 1));
+    };
+    if (options.delayMs) setTimeout(respond, options.delayMs);
+    else respond();
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  state.server = server;
+  state.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/file`;
+  servers.push(server);
+  return state;
+}
+
+const servers: Server[] = [];
+afterEach(async () => {
+  for (const s of servers.splice(0)) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
+});
+
+const driver = new HttpRangeDriver({ backoffMs: 5, maxBackoffMs: 50 });
+
+/** Downloads into a buffer assembled from chunk indexes; records the order they arrived in. */
+async function fetchAll(
+  url: string,
+  size: number,
+  chunkSize: number,
+  extra: { concurrency?: number; signal?: AbortSignal } = {},
+) {
+  const out = Buffer.alloc(size);
+  const order: number[] = [];
+  await driver.download({
+    url,
+    size,
+    chunkSize,
+    ...extra,
+    onChunk: async (index, data) => {
+      order.push(index);
+      data.copy(out, index * chunkSize);
+    },
+  });
+  return { out, order };
+}
+
+describe('HttpRangeDriver', () => {
+  it('reassembles the whole file from chunks that arrive in any order', async () => {
+    const file = randomBytes(1_000_003);
+    const srv = await startRangeServer(file, {
+      // Random per-request delay so chunks complete out of order.
+      hook: (_req, res, start) => {
+        if (start === 0) {
+          // the first chunk is slow
+          const body = file.subarray(0, 65536);
+          setTimeout(() => {
+            res.writeHead(206, {
+              'content-length': body.length,
+              'content-range': `bytes 0-65535/${file.length}`,
+            });
+            res.end(body);
+          }, 100);
+          return true;
+        }
+        return false;
+      },
+    });
+    const progress: number[] = [];
+    const out = Buffer.alloc(file.length);
+    const order: number[] = [];
+    await driver.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 65536,
+      concurrency: 4,
+      onChunk: async (index, data) => {
+        order.push(index);
+        data.copy(out, index * 65536);
+      },
+      onProgress: (p) => progress.push(p.loaded),
+    });
+    expect(out.equals(file)).toBe(true);
+    expect(order).toHaveLength(Math.ceil(file.length / 65536));
+    expect(new Set(order).size).toBe(order.length);
+    expect(order[0]).not.toBe(0);
+    expect(progress.at(-1)).toBe(file.length);
+  });
+
+  it('never has more than `concurrency` requests in flight', async () => {
+    const file = randomBytes(40 * 4096);
+    const srv = await startRangeServer(file, { delayMs: 10 });
+    const { out } = await fetchAll(srv.url, file.length, 4096, { concurrency: 3 });
+    expect(out.equals(file)).toBe(true);
+    expect(srv.maxInFlight).toBe(3);
+    expect(srv.requests).toBe(40);
+  });
+
+  it('awaits onChunk before fetching more (backpressure)', async () => {
+    const file = randomBytes(20 * 1024);
+    const srv = await startRangeServer(file);
+    let pending = 0;
+    let maxPending = 0;
+    await driver.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 1024,
+      concurrency: 2,
+      onChunk: async () => {
+        pending++;
+        maxPending = Math.max(maxPending, pending);
+        await new Promise((r) => setTimeout(r, 5));
+        pending--;
+      },
+    });
+    expect(maxPending).toBeLessThanOrEqual(2);
+    expect(srv.requests).toBe(20);
+  });
+
+  it('retries a chunk whose first two requests get 503', async () => {
+    const file = randomBytes(10 * 1000);
+    const srv = await startRangeServer(file, {
+      hook: (_req, res, start, seen) => {
+        if (start === 3000 && seen <= 2) {
+          res.writeHead(503).end('busy');
+          return true;
+        }
+        return false;
+      },
+    });
+    const { out } = await fetchAll(srv.url, file.length, 1000);
+    expect(out.equals(file)).toBe(true);
+    expect(srv.requests).toBe(12);
+  });
+
+  it('fails with ERR_NETWORK once the retries are used up', async () => {
+    const file = randomBytes(4000);
+    const srv = await startRangeServer(file, {
+      hook: (_req, res, start) => {
+        if (start === 1000) {
+          res.writeHead(500).end();
+          return true;
+        }
+        return false;
+      },
+    });
+    const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_NETWORK')).toBe(true);
+  });
+
+  it('recovers from a connection reset in the middle of a body', async () => {
+    const file = randomBytes(8 * 50_000);
+    let reset = false;
+    const srv = await startRangeServer(file, {
+      hook: (_req, res, start) => {
+        if (start === 100_000 && !reset) {
+          reset = true;
+          res.writeHead(206, {
+            'content-length': 50_000,
+            'content-range': `bytes 100000-149999/${file.length}`,
+          });
+          res.write(file.subarray(100_000, 120_000), () => res.socket?.destroy());
+          return true;
+        }
+        return false;
+      },
+    });
+    const { out } = await fetchAll(srv.url, file.length, 50_000);
+    expect(reset).toBe(true);
+    expect(out.equals(file)).toBe(true);
+  });
+
+  it('rejects a server that ignores Range (200)', async () => {
+    const file = randomBytes(5000);
+    const srv = await startRangeServer(file, {
+      hook: (_req, res) => {
+        res.writeHead(200, { 'content-length': file.length }).end(file);
+        return true;
+      },
+    });
+    const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_RANGE_NOT_SUPPORTED')).toBe(true);
+  });
+
+  it('rejects a wrong Content-Range', async () => {
+    const file = randomBytes(5000);
+    const srv = await startRangeServer(file, {
+      hook: (_req, res, start) => {
+        if (start !== 2000) return false;
+        res.writeHead(206, { 'content-range': `bytes 0-999/${file.length}` });
+        res.end(file.subarray(0, 1000));
+        return true;
+      },
+    });
+    const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_BAD_RESPONSE')).toBe(true);
+  });
+
+  it('stops promptly on abort with ERR_ABORTED and no further chunks', async () => {
+    const file = randomBytes(200 * 1024);
+    const srv = await startRangeServer(file, { delayMs: 20 });
+    const controller = new AbortController();
+    let afterAbort = 0;
+    let chunks = 0;
+    const started = Date.now();
+    const err = await driver
+      .download({
+        url: srv.url,
+        size: file.length,
+        chunkSize: 1024,
+        concurrency: 2,
+        signal: controller.signal,
+        onChunk: async () => {
+          if (controller.signal.aborted) afterAbort++;
+          if (++chunks === 3) controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(Date.now() - started).toBeLessThan(1000);
+    expect(afterAbort).toBe(0);
+    expect(chunks).toBeLessThan(200);
+  });
+
+  it('sends If-Match and fails with ERR_SOURCE_CHANGED when the ETag changes', async () => {
+    const file = randomBytes(30 * 1000);
+    let served = 0;
+    const ifMatch: (string | undefined)[] = [];
+    const srv = await startRangeServer(file, {
+      etag: () => (served++ < 10 ? '"v1"' : '"v2"'),
+      hook: (req) => {
+        ifMatch.push(req.headers['if-match'] as string | undefined);
+        return false;
+      },
+    });
+    const err = await fetchAll(srv.url, file.length, 1000, { concurrency: 1 }).catch(
+      (e: unknown) => e,
+    );
+    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+    expect(ifMatch.slice(1)).toContain('"v1"');
+  });
+
+  it('accepts a constant ETag', async () => {
+    const file = randomBytes(10 * 1000);
+    const srv = await startRangeServer(file, { etag: () => '"same"' });
+    const { out } = await fetchAll(srv.url, file.length, 1000, { concurrency: 3 });
+    expect(out.equals(file)).toBe(true);
+  });
+});
