@@ -6,6 +6,11 @@ export interface HttpRangeDriverOptions {
   backoffMs?: number;
   /** Upper bound of one retry delay in ms (default 2000). */
   maxBackoffMs?: number;
+  /**
+   * The fetch to use (default the global one). A rejection with a `TypeError` counts as a network
+   * error and is retried; any other rejection ends the download with that error.
+   */
+  fetch?: typeof globalThis.fetch;
 }
 
 /** A failure worth another attempt of the same chunk (network error, 5xx, short body). */
@@ -20,10 +25,12 @@ class Transient extends Error {}
 export class HttpRangeDriver implements Downloader {
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
+  readonly #fetch: typeof globalThis.fetch;
 
   constructor(options: HttpRangeDriverOptions = {}) {
     this.#backoffMs = options.backoffMs ?? 100;
     this.#maxBackoffMs = options.maxBackoffMs ?? 2000;
+    this.#fetch = options.fetch ?? globalThis.fetch;
   }
 
   async download(options: DownloadOptions): Promise<void> {
@@ -152,9 +159,9 @@ export class HttpRangeDriver implements Downloader {
     if (knownEtag !== undefined) headers['if-match'] = knownEtag;
     let res: Response;
     try {
-      res = await fetch(url, { headers, signal });
+      res = await this.#fetch(url, { headers, signal });
     } catch (e) {
-      if (signal.aborted) throw e;
+      if (signal.aborted || !(e instanceof TypeError)) throw e;
       throw new Transient(describe(e), { cause: e });
     }
     try {

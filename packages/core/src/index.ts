@@ -72,6 +72,18 @@ export {
   sealFile,
 } from './format/sealedBlob.js';
 export { smallPartSize } from './format/smallPartSize.js';
+export {
+  type LoadBigSmallOptions,
+  type LoadProgress,
+  type LoadResult,
+  loadBigSmallResource,
+  manifestDigest,
+} from './resources/loadBigSmallResource.js';
+export {
+  DEFAULT_SMALL_SIZE_KB,
+  type UploadBigSmallOptions,
+  uploadBigSmallResource,
+} from './resources/uploadBigSmallResource.js';
 export type { AccessClaims } from './session/accessToken.js';
 export {
   BadRequest,

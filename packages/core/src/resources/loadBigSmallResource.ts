@@ -1,0 +1,337 @@
+import { createHash } from 'node:crypto';
+import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Downloader } from '@sluice/cdn';
+import { abortError, throwIfAborted } from '../crypto/abort.js';
+import { tempPathFor } from '../crypto/atomicOutput.js';
+import { SluiceError } from '../errors.js';
+import {
+  BlobChunkDecryptor,
+  chunkBlobOffset,
+  type PlainPiece,
+} from '../format/blobChunkDecryptor.js';
+import {
+  deriveEnvelopeKey,
+  type EnvelopeResource,
+  envelopeAad,
+  openEnvelope,
+} from '../format/envelope.js';
+import { chunkLength, type Manifest, verifyChunk } from '../format/manifest.js';
+import { isHttpError } from '../session/httpErrors.js';
+import type { Session } from '../session/session.js';
+
+export interface LoadProgress {
+  /** Sealed-blob bytes checked and decrypted so far (small part included). */
+  loaded: number;
+  /** Sealed-blob bytes in all. */
+  total: number;
+}
+
+export interface LoadBigSmallOptions {
+  /** A file path (written beside, renamed into place when complete) or 'buffer'. */
+  to: string;
+  /** The user's password: it unlocks the device envelope together with the hardware hash. */
+  password: string;
+  /** This device's hardware hash. */
+  hardware: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: LoadProgress) => void;
+  /** Keep verified big parts in `cacheDir/<sha256 of the manifest>.big` and reuse them. */
+  cacheDir?: string;
+  /** Ranged requests in flight for the big part (default 8). */
+  concurrency?: number;
+  /** Transport for the big part (default: the API's own big-part route over HTTP ranges). */
+  downloader?: Downloader;
+  /** Where `downloader` finds the big part (default the API's big-part URL of this version). */
+  bigUrl?: string;
+}
+
+export interface LoadResult {
+  resource: EnvelopeResource;
+  /** Plaintext bytes. */
+  size: number;
+  /** Whether the big part came from the local cache. */
+  fromCache: boolean;
+}
+
+/** Destination of plaintext pieces: a temp file (pwrite) or a buffer. */
+interface Sink {
+  write(piece: PlainPiece): Promise<void>;
+}
+
+/**
+ * Fetches a big/small resource as a bound device: the device envelope from the API, the big part
+ * from the cache (when every chunk digest matches) or over HTTP ranges. Every chunk is verified
+ * against the manifest before it is decrypted at its offset. A file output appears at `to` only
+ * when complete; on any failure there is neither a file at `to` nor a temp file beside it.
+ */
+export function loadBigSmallResource(
+  session: Session,
+  name: string,
+  folder: string,
+  options: LoadBigSmallOptions & { to: 'buffer' },
+): Promise<LoadResult & { data: Buffer }>;
+export function loadBigSmallResource(
+  session: Session,
+  name: string,
+  folder: string,
+  options: LoadBigSmallOptions,
+): Promise<LoadResult & { path?: string; data?: Buffer }>;
+export async function loadBigSmallResource(
+  session: Session,
+  name: string,
+  folder: string,
+  options: LoadBigSmallOptions,
+): Promise<LoadResult & { path?: string; data?: Buffer }> {
+  const { signal, to } = options;
+  if (typeof to !== 'string' || to === '') throw new TypeError("to must be a path or 'buffer'");
+  throwIfAborted(signal);
+  const withSignal = signal ? { signal } : {};
+  const sealed = await session.request<Record<string, unknown>>(
+    'POST',
+    `/resources/get/${encodeURIComponent(folder)}`,
+    {
+      json: { fileName: name, password: options.password, hardware: options.hardware },
+      ...withSignal,
+    },
+  );
+  const resource = readResource(sealed.resource);
+  const email = session.user?.email;
+  if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');
+  const envelopeKey = await deriveEnvelopeKey(email, options.password, options.hardware);
+  let payload: ReturnType<typeof openEnvelope>;
+  try {
+    payload = openEnvelope(envelopeKey, sealed, envelopeAad(resource));
+  } finally {
+    envelopeKey.fill(0);
+  }
+  const { manifest, dataKey, small } = payload;
+  try {
+    throwIfAborted(signal);
+    const blobSize = manifest === null ? small.length : manifest.blobSize;
+    if (to === 'buffer') {
+      const out = Buffer.alloc(blobSize);
+      const sink: Sink = {
+        write: async (p) => {
+          p.data.copy(out, p.offset);
+        },
+      };
+      const { size, fromCache } = await decryptInto(sink);
+      return { resource, size, fromCache, data: out.subarray(0, size) };
+    }
+    const tmp = tempPathFor(to);
+    let fh: FileHandle | undefined;
+    try {
+      fh = await open(tmp, 'wx', 0o600);
+      const handle = fh;
+      const sink: Sink = {
+        write: async (p) => {
+          let done = 0;
+          while (done < p.data.length) {
+            const { bytesWritten } = await handle.write(
+              p.data,
+              done,
+              p.data.length - done,
+              p.offset + done,
+            );
+            done += bytesWritten;
+          }
+        },
+      };
+      const { size, fromCache } = await decryptInto(sink);
+      await handle.truncate(size);
+      await handle.sync();
+      await handle.close();
+      fh = undefined;
+      throwIfAborted(signal);
+      await rename(tmp, to);
+      return { resource, size, fromCache, path: to };
+    } catch (e) {
+      await fh?.close().catch(() => {});
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  } catch (e) {
+    throw toLoadError(e, signal);
+  } finally {
+    dataKey.fill(0);
+  }
+
+  /** Decrypts the small part and the big part (cache or download) into `sink`. */
+  async function decryptInto(sink: Sink): Promise<{ size: number; fromCache: boolean }> {
+    const total = manifest === null ? small.length : manifest.blobSize;
+    let decryptor = new BlobChunkDecryptor(total, dataKey);
+    let loaded = 0;
+    // One push at a time: a push decrypts blocks that cross into pieces pushed before it.
+    let turn: Promise<unknown> = Promise.resolve();
+    const push = async (offset: number, data: Buffer) => {
+      const d = decryptor;
+      const pieces = turn.then(() => d.push(offset, data));
+      turn = pieces.catch(() => {});
+      for (const piece of await pieces) await sink.write(piece);
+      loaded += data.length;
+      options.onProgress?.({ loaded, total });
+    };
+    await push(0, small);
+    let fromCache = false;
+    if (manifest !== null) {
+      const cachePath =
+        options.cacheDir === undefined
+          ? undefined
+          : join(options.cacheDir, `${manifestDigest(manifest)}.big`);
+      if (cachePath !== undefined) fromCache = await fromCacheFile(cachePath, manifest, push);
+      if (!fromCache) {
+        // Start over: the cache may have fed some chunks before one failed its digest.
+        decryptor = new BlobChunkDecryptor(total, dataKey);
+        loaded = 0;
+        await push(0, small);
+        await download(manifest, cachePath, push);
+      }
+    }
+    const size = decryptor.plainSize;
+    if (!decryptor.complete || size === undefined) {
+      throw new SluiceError('ERR_BAD_BLOB', 'the resource did not decrypt completely');
+    }
+    return { size, fromCache };
+  }
+
+  async function download(
+    m: Manifest,
+    cachePath: string | undefined,
+    push: (offset: number, data: Buffer) => Promise<void>,
+  ): Promise<void> {
+    const path = `/resources/${encodeURIComponent(folder)}/${encodeURIComponent(name)}/big?version=${resource.version}`;
+    const downloader = options.downloader ?? (await sessionRangeDriver(session, path));
+    const url = options.bigUrl ?? `${session.apiUrl.replace(/\/+$/, '')}${path}`;
+    let cache: { fh: FileHandle; tmp: string } | undefined;
+    if (cachePath !== undefined && options.cacheDir !== undefined) {
+      await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
+      const tmp = tempPathFor(cachePath);
+      cache = { fh: await open(tmp, 'wx', 0o600), tmp };
+    }
+    try {
+      await downloader.download({
+        url,
+        size: m.bigSize,
+        chunkSize: m.chunkSize,
+        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+        ...withSignal,
+        onChunk: async (index, data) => {
+          verifyChunk(m, index, data);
+          if (cache !== undefined) await cache.fh.write(data, 0, data.length, index * m.chunkSize);
+          await push(chunkBlobOffset(m, index), data);
+        },
+      });
+      if (cache !== undefined) {
+        await cache.fh.sync();
+        await cache.fh.close();
+        const { tmp } = cache;
+        cache = undefined;
+        await rename(tmp, cachePath as string);
+      }
+    } finally {
+      if (cache !== undefined) {
+        await cache.fh.close().catch(() => {});
+        await rm(cache.tmp, { force: true });
+      }
+    }
+  }
+}
+
+/**
+ * Feeds the cached big part through `push` chunk by chunk, each checked against the manifest.
+ * False when there is no usable cache file (missing, wrong size or a chunk that does not match);
+ * a corrupt cache file is removed.
+ */
+async function fromCacheFile(
+  path: string,
+  m: Manifest,
+  push: (offset: number, data: Buffer) => Promise<void>,
+): Promise<boolean> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r');
+  } catch {
+    return false;
+  }
+  let intact = true;
+  try {
+    if ((await fh.stat()).size !== m.bigSize) {
+      intact = false;
+    } else {
+      for (let i = 0; i < m.chunks.length; i++) {
+        const data = Buffer.alloc(chunkLength(m, i));
+        const { bytesRead } = await fh.read(data, 0, data.length, i * m.chunkSize);
+        try {
+          if (bytesRead !== data.length) throw new Error('short read');
+          verifyChunk(m, i, data);
+        } catch {
+          intact = false;
+          break;
+        }
+        await push(chunkBlobOffset(m, i), data);
+      }
+    }
+  } finally {
+    await fh.close();
+  }
+  if (!intact) await rm(path, { force: true });
+  return intact;
+}
+
+/** The cache key of a big part: SHA-256 of its manifest's JSON. */
+export function manifestDigest(m: Manifest): string {
+  return createHash('sha256').update(JSON.stringify(m)).digest('hex');
+}
+
+/** An HttpRangeDriver whose requests go through the session (fresh token, one re-login on 401). */
+async function sessionRangeDriver(session: Session, path: string): Promise<Downloader> {
+  // Loaded on first use: the crypto and format parts of core work without the transport installed.
+  const { HttpRangeDriver } = await import('@sluice/cdn');
+  return new HttpRangeDriver({
+    fetch: async (_url, init) => {
+      try {
+        return await session.request('GET', path, {
+          raw: true,
+          idempotent: false,
+          headers: (init?.headers ?? {}) as Record<string, string>,
+          ...(init?.signal ? { signal: init.signal } : {}),
+        });
+      } catch (e) {
+        if (isHttpError(e, 'ERR_NETWORK')) throw new TypeError(e.message, { cause: e });
+        // Let the driver apply its own rules to these: retry a 5xx, stop on a changed source.
+        if (isHttpError(e) && (e.status >= 500 || e.status === 412)) {
+          return new Response(null, { status: e.status });
+        }
+        throw e;
+      }
+    },
+  });
+}
+
+function readResource(v: unknown): EnvelopeResource {
+  const r = v as Partial<EnvelopeResource> | null;
+  if (
+    typeof r !== 'object' ||
+    r === null ||
+    typeof r.folder !== 'string' ||
+    typeof r.name !== 'string' ||
+    typeof r.version !== 'number'
+  ) {
+    throw new SluiceError('ERR_BAD_ENVELOPE', 'device envelope rejected: no resource description');
+  }
+  return { folder: r.folder, name: r.name, version: r.version };
+}
+
+function toLoadError(e: unknown, signal: AbortSignal | undefined): unknown {
+  if (signal?.aborted) return abortError(signal);
+  // A CdnError, recognised by name (core loads @sluice/cdn lazily).
+  const err = e as { name?: unknown; code?: unknown; message?: unknown } | null;
+  if (err?.name !== 'CdnError' || typeof err.code !== 'string') return e;
+  const message = String(err.message);
+  if (err.code === 'ERR_ABORTED') return new SluiceError('ERR_ABORTED', message, { cause: e });
+  if (err.code === 'ERR_NETWORK') return new SluiceError('ERR_NETWORK', message, { cause: e });
+  return new SluiceError('ERR_BAD_RESPONSE', `big part download failed: ${message}`, {
+    cause: e,
+  });
+}
