@@ -1,0 +1,197 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  type EnvelopeResource,
+  loadBigSmallResource,
+  Session,
+  type Session as SessionType,
+  uploadBigSmallResource,
+} from '@sluice/core';
+import { describe, expect, it } from 'vitest';
+import {
+  type ApiServer,
+  createUserViaApi,
+  onCleanup,
+  PASSWORD,
+  rejection,
+  removeDir,
+  startForTest,
+  tempDir,
+} from './apiServer.js';
+
+const MiB = 1024 * 1024;
+const UPLOADER = 'uploader@example.com';
+const DEVICE_USER = 'device@example.com';
+const HW_A = createHash('sha256').update('device A').digest('hex');
+const HW_B = createHash('sha256').update('device B').digest('hex');
+
+const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+
+async function sessionFor(api: ApiServer, email: string): Promise<SessionType> {
+  const s = new Session({ apiUrl: api.url });
+  s.setCredentials(email, PASSWORD);
+  await s.login();
+  return s;
+}
+
+interface World {
+  api: ApiServer;
+  work: string;
+  plain: Buffer;
+  resource: EnvelopeResource;
+  device: SessionType;
+  uploader: SessionType;
+}
+
+/** A server with an uploader and a device user, and a random ~20 MiB file pushed in 1 MiB chunks. */
+async function world(size = 20 * MiB + 12_345): Promise<World> {
+  const api = await startForTest();
+  const work = await tempDir('sluice-res-');
+  onCleanup(() => removeDir(work));
+  await createUserViaApi(api, UPLOADER, 'ResourceUploader');
+  await createUserViaApi(api, DEVICE_USER, 'Operator');
+  const plain = randomBytes(size);
+  const src = join(work, 'model.bin');
+  await writeFile(src, plain);
+  const uploader = await sessionFor(api, UPLOADER);
+  const resource = await uploadBigSmallResource(uploader, src, 'model.bin', 'models', {
+    chunkSize: MiB,
+  });
+  const device = await sessionFor(api, DEVICE_USER);
+  return { api, work, plain, resource, device, uploader };
+}
+
+const pull = (w: World, extra: Partial<Parameters<typeof loadBigSmallResource>[3]> = {}) =>
+  loadBigSmallResource(w.device, 'model.bin', 'models', {
+    to: join(w.work, 'out.bin'),
+    password: PASSWORD,
+    hardware: HW_A,
+    ...extra,
+  });
+
+async function exists(p: string): Promise<boolean> {
+  return stat(p).then(
+    () => true,
+    () => false,
+  );
+}
+
+/** Names in `dir` that look like sluice temp files. */
+async function temps(dir: string): Promise<string[]> {
+  return (await readdir(dir)).filter((n) => n.includes('.sluice-'));
+}
+
+describe('big/small resources end to end', () => {
+  it('uploads, then pulls to a path and to a buffer with the same SHA-256', async () => {
+    const w = await world();
+    expect(w.resource).toEqual({ folder: 'models', name: 'model.bin', version: 1 });
+    const seen: number[] = [];
+    const r = await pull(w, { onProgress: (p) => seen.push(p.loaded) });
+    expect(r.size).toBe(w.plain.length);
+    expect(r.fromCache).toBe(false);
+    expect(sha(await readFile(join(w.work, 'out.bin')))).toBe(sha(w.plain));
+    expect(((await stat(join(w.work, 'out.bin'))).mode & 0o777).toString(8)).toBe('600');
+    expect(seen.length).toBeGreaterThan(20);
+    expect(w.api.hitCount('GET /resources/models/model.bin/big')).toBeGreaterThanOrEqual(19);
+
+    const b = await pull(w, { to: 'buffer' });
+    expect(sha(b.data as Buffer)).toBe(sha(w.plain));
+    expect(await temps(w.work)).toEqual([]);
+  });
+
+  it('refuses a second device with ERR_DEVICE_NOT_BOUND and writes nothing', async () => {
+    const w = await world(3 * MiB);
+    await pull(w, { to: 'buffer' });
+    const out = join(w.work, 'other.bin');
+    const err = await rejection(pull(w, { hardware: HW_B, to: out }));
+    expect(err.name).toBe('SluiceError');
+    expect((err as { status?: number }).status).toBe(403);
+    expect((err as { serverCode?: string }).serverCode).toBe('ERR_DEVICE_NOT_BOUND');
+    expect(await exists(out)).toBe(false);
+    expect(await temps(w.work)).toEqual([]);
+  });
+
+  it('refuses a wrong password with Unauthorized and writes nothing', async () => {
+    const w = await world(3 * MiB);
+    const out = join(w.work, 'out.bin');
+    const err = await rejection(pull(w, { password: 'not the password' }));
+    expect(err.code).toBe('ERR_UNAUTHORIZED');
+    expect(await exists(out)).toBe(false);
+    expect(await temps(w.work)).toEqual([]);
+  });
+
+  it('answers NotFound for a deleted resource', async () => {
+    const w = await world(3 * MiB);
+    await w.uploader.request('DELETE', '/resources/models/model.bin');
+    const err = await rejection(pull(w));
+    expect(err.code).toBe('ERR_NOT_FOUND');
+    expect(await exists(join(w.work, 'out.bin'))).toBe(false);
+  });
+
+  it('uses an intact cache, re-downloads over a tampered one and repairs it', async () => {
+    const w = await world(6 * MiB + 7);
+    const cacheDir = join(w.work, 'cache');
+    const first = await pull(w, { cacheDir, to: 'buffer' });
+    expect(first.fromCache).toBe(false);
+    const files = (await readdir(cacheDir)).filter((n) => n.endsWith('.big'));
+    expect(files).toHaveLength(1);
+    const cacheFile = join(cacheDir, files[0] as string);
+    const good = await readFile(cacheFile);
+
+    const bigGets = () => w.api.hitCount('GET /resources/models/model.bin/big');
+    const before = bigGets();
+    const cached = await pull(w, { cacheDir });
+    expect(cached.fromCache).toBe(true);
+    expect(bigGets()).toBe(before);
+    expect(sha(await readFile(join(w.work, 'out.bin')))).toBe(sha(w.plain));
+
+    const tampered = Buffer.from(good);
+    tampered[3 * MiB + 100] = (tampered[3 * MiB + 100] ?? 0) ^ 1;
+    await writeFile(cacheFile, tampered);
+    const again = await pull(w, { cacheDir, to: join(w.work, 'again.bin') });
+    expect(again.fromCache).toBe(false);
+    expect(bigGets()).toBeGreaterThan(before);
+    expect(sha(await readFile(join(w.work, 'again.bin')))).toBe(sha(w.plain));
+    expect((await readFile(cacheFile)).equals(good)).toBe(true);
+    expect(await temps(cacheDir)).toEqual([]);
+    // The cache is named after the manifest of this version.
+    expect(files[0]).toMatch(/^[0-9a-f]{64}\.big$/);
+  });
+
+  it('stops on abort with ERR_ABORTED, leaving neither output nor temp files', async () => {
+    const w = await world();
+    const cacheDir = join(w.work, 'cache');
+    const controller = new AbortController();
+    const out = join(w.work, 'out.bin');
+    const t0 = Date.now();
+    const err = await rejection(
+      pull(w, {
+        cacheDir,
+        concurrency: 2,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.loaded > 4 * MiB) controller.abort();
+        },
+      }),
+    );
+    expect(err.code).toBe('ERR_ABORTED');
+    expect(Date.now() - t0).toBeLessThan(5000);
+    expect(await exists(out)).toBe(false);
+    expect(await temps(w.work)).toEqual([]);
+    expect(await readdir(cacheDir)).toEqual([]);
+    // Sockets of the aborted range requests stay open on the server until its keep-alive timeout
+    // (about 70 s); drop them so the server closes at once.
+    w.api.server.app.server.closeAllConnections();
+  });
+
+  it('still serves after the server restarts between upload and pull', async () => {
+    const w = await world(5 * MiB);
+    const { port, dataDir } = w.api;
+    await w.api.close();
+    const api2 = await startForTest({ port, dataDir });
+    expect(api2.port).toBe(port);
+    const r = await pull(w, { to: 'buffer' });
+    expect(sha(r.data as Buffer)).toBe(sha(w.plain));
+  });
+});
