@@ -128,21 +128,13 @@ class DecryptFileJob : public PromiseWorker {
         throw;
       }
     });
-    if (direct.get() >= 0) {
-      direct.Close();
-      out.Truncate(pt_len);
-    }
-    out.Sync();
-    out.Close();
+    FinishOutput(out, direct, pt_len);
     b.bytes_read = ct_len;
     b.bytes_written = pt_len;
   }
 
   Napi::Value Result(Napi::Env env) override {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("bytesRead", static_cast<double>(b_->bytes_read));
-    r.Set("bytesWritten", static_cast<double>(b_->bytes_written));
-    return r;
+    return FileResultValue(env, b_->bytes_read, b_->bytes_written);
   }
 
  private:

@@ -219,21 +219,13 @@ class EncryptFileJob : public PromiseWorker {
     if (releaser.joinable()) releaser.join();
     if (std::exception_ptr e = p.error()) std::rethrow_exception(e);
 
-    if (use_direct) {
-      direct.Close();
-      out.Truncate(end);
-    }
-    out.Sync();
-    out.Close();
+    FinishOutput(out, direct, end);
     b.bytes_read = size;
     b.bytes_written = ct_len;
   }
 
   Napi::Value Result(Napi::Env env) override {
-    Napi::Object r = Napi::Object::New(env);
-    r.Set("bytesRead", static_cast<double>(b_->bytes_read));
-    r.Set("bytesWritten", static_cast<double>(b_->bytes_written));
-    return r;
+    return FileResultValue(env, b_->bytes_read, b_->bytes_written);
   }
 
  private:

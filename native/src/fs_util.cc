@@ -184,4 +184,13 @@ void Mapping::Populate(bool write) const {
   if (errno != EINVAL) ThrowIo("madvise", errno, path_);
 }
 
+void FinishOutput(Fd& out, Fd& direct, uint64_t size) {
+  if (direct.get() >= 0) {
+    direct.Close();
+    out.Truncate(size);
+  }
+  out.Sync();
+  out.Close();
+}
+
 }  // namespace sluice

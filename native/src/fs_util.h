@@ -48,6 +48,10 @@ constexpr uint64_t kDirectAlign = 4096;
 // A second, O_DIRECT descriptor for an existing output; an empty Fd when the filesystem has no
 // O_DIRECT (the caller then writes through the page cache).
 Fd OpenDirect(const std::string& path);
+
+// Ends a file→file output: a direct descriptor (if open) is closed and the file cut back to
+// `size` (O_DIRECT wrote whole sectors), then the output is fsynced and closed.
+void FinishOutput(Fd& out, Fd& direct, uint64_t size);
 // Throws ERR_IO (EINVAL) when `out_path` names the same file as `in`: opening it for output
 // would truncate the input before it is read.
 void RefuseSameFile(const Fd& in, const std::string& out_path);

@@ -50,4 +50,12 @@ class PromiseWorker : public Napi::AsyncWorker {
   JobError error_;
 };
 
+// The resolution value of the file→file operations: {bytesRead, bytesWritten}.
+inline Napi::Value FileResultValue(Napi::Env env, uint64_t bytes_read, uint64_t bytes_written) {
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("bytesRead", static_cast<double>(bytes_read));
+  r.Set("bytesWritten", static_cast<double>(bytes_written));
+  return r;
+}
+
 }  // namespace sluice
