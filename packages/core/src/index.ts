@@ -73,6 +73,17 @@ export {
 } from './format/sealedBlob.js';
 export { smallPartSize } from './format/smallPartSize.js';
 export {
+  canonicalHardware,
+  HARDWARE_FACTORS,
+  HARDWARE_FORMAT,
+  type HardwareFactor,
+  type HardwareInfo,
+  hardwareHash,
+  hardwareInfo,
+  hashCanonicalHardware,
+  normaliseFactor,
+} from './hardware/hardwareInfo.js';
+export {
   type LoadBigSmallOptions,
   type LoadProgress,
   type LoadResult,
