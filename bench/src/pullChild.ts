@@ -1,0 +1,68 @@
+// One push or one pull as a client in a fresh process: `node pullChild.js` with a JSON job on
+// stdin (so the password is in no process listing). Logs in first, then times only the
+// operation itself, and prints one JSON line: seconds, and the process's peak RSS (VmHWM, which
+// unlike getrusage's maxrss is not inherited from the parent across fork and exec).
+import { readFileSync } from 'node:fs';
+import { loadBigSmallResource, Session, uploadBigSmallResource } from '@sluice/core';
+
+export type PullChildJob =
+  | (Login & { op: 'push'; src: string; tempDir: string })
+  | (Login & { op: 'pull'; to: string; hardware: string });
+
+interface Login {
+  apiUrl: string;
+  email: string;
+  password: string;
+  name: string;
+  folder: string;
+}
+
+export interface PullChildResult {
+  seconds: number;
+  peakRssMb: number;
+  /** Pulled plaintext bytes, or the pushed resource's version. */
+  size?: number;
+  version?: number;
+  /** Seconds from the start of a pull to its first progress event (envelope + KDF + small part). */
+  firstProgressSeconds?: number;
+}
+
+async function readStdin(): Promise<string> {
+  let text = '';
+  for await (const d of process.stdin) text += d;
+  return text;
+}
+
+const job = JSON.parse(await readStdin()) as PullChildJob;
+const session = new Session({ apiUrl: job.apiUrl });
+session.setCredentials(job.email, job.password);
+await session.login();
+
+const t0 = process.hrtime.bigint();
+const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
+let result: Omit<PullChildResult, 'peakRssMb'>;
+if (job.op === 'push') {
+  const r = await uploadBigSmallResource(session, job.src, job.name, job.folder, {
+    tempDir: job.tempDir,
+  });
+  result = { seconds: since(), version: r.version };
+} else {
+  let firstProgressSeconds: number | undefined;
+  const r = await loadBigSmallResource(session, job.name, job.folder, {
+    to: job.to,
+    password: job.password,
+    hardware: job.hardware,
+    onProgress: () => {
+      firstProgressSeconds ??= since();
+    },
+  });
+  result = {
+    seconds: since(),
+    size: r.size,
+    ...(firstProgressSeconds === undefined ? {} : { firstProgressSeconds }),
+  };
+}
+const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
+if (!hwm) throw new Error('VmHWM not found in /proc/self/status');
+const out: PullChildResult = { ...result, peakRssMb: Number(hwm[1]) / 1024 };
+process.stdout.write(`${JSON.stringify(out)}\n`);
