@@ -90,6 +90,7 @@ export {
   loadBigSmallResource,
   manifestDigest,
 } from './resources/loadBigSmallResource.js';
+export { checkResourceName, RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
 export {
   DEFAULT_SMALL_SIZE_KB,
   type UploadBigSmallOptions,

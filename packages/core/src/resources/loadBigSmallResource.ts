@@ -19,6 +19,7 @@ import {
 import { chunkLength, type Manifest, verifyChunk } from '../format/manifest.js';
 import { isHttpError } from '../session/httpErrors.js';
 import type { Session } from '../session/session.js';
+import { checkResourceName } from './resourceName.js';
 
 export interface LoadProgress {
   /** Sealed-blob bytes checked and decrypted so far (small part included). */
@@ -85,6 +86,8 @@ export async function loadBigSmallResource(
 ): Promise<LoadResult & { path?: string; data?: Buffer }> {
   const { signal, to } = options;
   if (typeof to !== 'string' || to === '') throw new TypeError("to must be a path or 'buffer'");
+  checkResourceName(folder, 'folder');
+  checkResourceName(name, 'name');
   throwIfAborted(signal);
   const withSignal = signal ? { signal } : {};
   const sealed = await session.request<Record<string, unknown>>(

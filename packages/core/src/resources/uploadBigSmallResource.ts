@@ -7,6 +7,7 @@ import type { EnvelopeResource } from '../format/envelope.js';
 import { DEFAULT_CHUNK_SIZE } from '../format/manifest.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
 import type { Session } from '../session/session.js';
+import { checkResourceName } from './resourceName.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
 export const DEFAULT_SMALL_SIZE_KB = 1024;
@@ -34,6 +35,8 @@ export async function uploadBigSmallResource(
   options: UploadBigSmallOptions = {},
 ): Promise<EnvelopeResource> {
   const { signal } = options;
+  checkResourceName(folder, 'folder');
+  checkResourceName(name, 'name');
   throwIfAborted(signal);
   const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'sluice-upload-'));
   let key: Buffer | undefined;
