@@ -91,6 +91,7 @@ export {
   manifestDigest,
 } from './resources/loadBigSmallResource.js';
 export { checkResourceName, RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
+export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
 export {
   DEFAULT_SMALL_SIZE_KB,
   type UploadBigSmallOptions,

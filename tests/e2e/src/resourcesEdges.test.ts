@@ -3,7 +3,13 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBigSmallResource, Session, uploadBigSmallResource } from '@sluice/core';
+import {
+  loadBigSmallResource,
+  loadBytes,
+  Session,
+  uploadBigSmallResource,
+  uploadFile,
+} from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
 import { describe, expect, it } from 'vitest';
 import {
@@ -223,5 +229,54 @@ describe('resources: hostile folder and file names', () => {
     expect(list.resources.map((r) => r.name)).toEqual(['m.bin']);
     const blobs = (await readdir(join(w.api.dataDir, 'blobs'))).filter((n) => n !== '.tmp');
     expect(blobs).toHaveLength(2);
+  });
+});
+
+describe('resources: small resources and limits', () => {
+  it('uploadFile from bytes and loadBytes round-trip a small config through the envelope', async () => {
+    const api = await startForTest();
+    await createUserViaApi(api, UPLOADER, 'ResourceUploader');
+    await createUserViaApi(api, DEVICE_USER, 'Operator');
+    const uploader = await signedIn(api, UPLOADER);
+    const config = Buffer.from(JSON.stringify({ threshold: 0.42, labels: ['cat', 'dog'] }));
+    const v1 = await uploadFile(uploader, config, 'config.json', 'configs');
+    const v2 = await uploadFile(
+      uploader,
+      Buffer.from('{"threshold":0.5}'),
+      'config.json',
+      'configs',
+    );
+    expect([v1.version, v2.version]).toEqual([1, 2]);
+    const device = await signedIn(api, DEVICE_USER);
+    const got = await loadBytes(device, 'config.json', 'configs', {
+      password: PASSWORD,
+      hardware: HW,
+    });
+    expect(got.toString()).toBe('{"threshold":0.5}');
+    // The bytes never sit on the server in plaintext.
+    const blobs = join(api.dataDir, 'blobs');
+    for (const f of (await readdir(blobs)).filter((n) => n !== '.tmp')) {
+      expect((await readFile(join(blobs, f))).includes('threshold')).toBe(false);
+    }
+  });
+
+  it('an upload over the server limit is TooLarge (413) and nothing is stored', async () => {
+    const w = await pushed(64 * 1024, { bigPartLimit: 4 * MiB });
+    const src = join(w.work, 'big.bin');
+    await writeFile(src, randomBytes(6 * MiB));
+    const err = await rejection(uploadBigSmallResource(w.uploader, src, 'big.bin', 'models'));
+    expect(err.code).toBe('ERR_TOO_LARGE');
+    expect((err as { status?: number }).status).toBe(413);
+    const list = await w.uploader.request<{ resources: { name: string }[] }>(
+      'GET',
+      '/resources/models',
+    );
+    expect(list.resources.map((r) => r.name)).toEqual(['m.bin']);
+    const blobs = (await readdir(join(w.api.dataDir, 'blobs'))).filter((n) => n !== '.tmp');
+    expect(blobs).toHaveLength(2);
+    expect(await readdir(join(w.api.dataDir, 'blobs', '.tmp'))).toEqual([]);
+    // The server still answers a normal request.
+    const me = await w.uploader.request<{ user: { email: string } }>('GET', '/me');
+    expect(me.user.email).toBe(UPLOADER);
   });
 });
