@@ -1,20 +1,35 @@
 import { parseArgs } from 'node:util';
-import { isSluiceError } from '@sluice/core';
 import { type Command, EXIT, type Io, UsageError } from './command.js';
 import { concatCommand } from './commands/concat.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { encryptCommand } from './commands/encrypt.js';
+import { loginCommand } from './commands/login.js';
+import { logoutCommand } from './commands/logout.js';
+import { lsCommand } from './commands/ls.js';
+import { pullCommand } from './commands/pull.js';
+import { pushCommand } from './commands/push.js';
+import { rmCommand } from './commands/rm.js';
+import { serveCommand } from './commands/serve.js';
 import { splitCommand } from './commands/split.js';
+import { userCommand } from './commands/user.js';
 
 export const commands: Command[] = [
+  loginCommand,
+  logoutCommand,
+  pushCommand,
+  pullCommand,
+  lsCommand,
+  rmCommand,
+  userCommand,
+  serveCommand,
+  doctorCommand,
   demoCommand,
   encryptCommand,
   decryptCommand,
   splitCommand,
   concatCommand,
-  doctorCommand,
 ];
 
 const defaultIo: Io = {
@@ -84,11 +99,16 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.err(`sluice ${command.name}: ${(err as Error).message}\n\n${commandHelp(command)}`);
       return EXIT.usage;
     }
-    if (isSluiceError(err)) {
-      io.err(`sluice ${command.name}: ${err.code}: ${err.message}`);
-      return EXIT.failed;
-    }
-    io.err(`sluice ${command.name}: ${(err as Error)?.message ?? String(err)}`);
+    io.err(`sluice: ${describeFailure(err)}`);
     return EXIT.failed;
   }
+}
+
+/** One line: the message, then the code when the error has one (SluiceError, ApiError, errno). */
+function describeFailure(err: unknown): string {
+  if (typeof err !== 'object' || err === null) return String(err);
+  const { message, code } = err as { message?: unknown; code?: unknown };
+  const text = typeof message === 'string' && message !== '' ? message : String(err);
+  const firstLine = text.split('\n')[0] ?? text;
+  return typeof code === 'string' ? `${firstLine} (${code})` : firstLine;
 }

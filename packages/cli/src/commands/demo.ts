@@ -1,175 +1,248 @@
-import { randomFillSync } from 'node:crypto';
-import { mkdtemp, open, rm, stat } from 'node:fs/promises';
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, open, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import {
   backend,
+  hardwareHash,
   isSluiceError,
-  joinAndOpen,
-  type Manifest,
+  loadBigSmallResource,
+  Session,
   SluiceError,
-  sealAndSplit,
   sha256File,
-  sha256FileChunks,
+  uploadBigSmallResource,
 } from '@sluice/core';
-import { type Command, EXIT, UsageError } from '../command.js';
+import { createServer, initAdmin, type SluiceServer } from '@sluice/server';
+import { type Command, EXIT } from '../command.js';
+import { formatSize, MiB, mbPerSec, parseSize } from '../units.js';
 
-const MiB = 1024 * 1024;
+interface Step {
+  step: string;
+  ms: number;
+  detail: string;
+  mbPerSec?: number;
+}
+
+const FOLDER = 'demo';
+const NAME = 'model.bin';
 
 export const demoCommand: Command = {
   name: 'demo',
-  summary: 'Run the protection scheme end to end on this machine on a generated pseudo-model',
-  usage: '[--size 512MiB] [--dir DIR] [--json]',
+  summary: 'Run the whole system on this machine: server, push, device pull, wrong device refused',
+  usage: '[--size 512MiB] [--keep] [--dir DIR] [--json]',
   help: [
-    '  --size SIZE   pseudo-model size (KiB, MiB, GiB); default 512MiB',
-    '  --dir DIR     work directory (default: a new temp dir, removed afterwards)',
-    '  --json        print one JSON object with every step and its timing',
+    '  --size SIZE  pseudo-model size (KiB, MiB, GiB); default 512MiB',
+    '  --keep       keep the work directory (server data, model, pulled copy) and print its path',
+    '  --dir DIR    create the work directory under DIR (default the OS temp directory)',
+    '  --json       print one JSON object with every step instead of the step lines',
+    '',
+    'Starts the embedded server in-process on a free loopback port with a fresh data directory,',
+    'creates an admin, an uploader and a device user, pushes a generated model as the uploader,',
+    "pulls it as the device user bound to this machine's hardware hash, checks the SHA-256, and",
+    'shows a second device refused (403 ERR_DEVICE_NOT_BOUND). Exit 0 only if every step held.',
   ],
-  options: { size: { type: 'string' }, dir: { type: 'string' }, json: { type: 'boolean' } },
+  options: {
+    size: { type: 'string' },
+    keep: { type: 'boolean' },
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+  },
   positionals: [0, 0],
   async run(values, _positionals, io) {
     const size = parseSize(String(values.size ?? '512MiB'));
     const dir = await mkdtemp(
       join(typeof values.dir === 'string' ? values.dir : tmpdir(), 'sluice-demo-'),
     );
-    const steps: { step: string; ms: number; detail: string }[] = [];
-    const say = (step: string, ms: number, detail: string) => {
-      steps.push({ step, ms: Math.round(ms), detail });
-      if (!values.json)
-        io.err(`${step.padEnd(10)} ${String(Math.round(ms)).padStart(6)} ms  ${detail}`);
+    const controller = new AbortController();
+    const onSignal = () => controller.abort(new Error('interrupted'));
+    process.once('SIGINT', onSignal);
+    const signal = controller.signal;
+    const steps: Step[] = [];
+    const say = (s: Step) => {
+      steps.push(s);
+      if (!values.json) {
+        const rate = s.mbPerSec === undefined ? '' : `  ${s.mbPerSec.toFixed(0)} MB/s`;
+        io.out(`${s.step.padEnd(14)} ${String(s.ms).padStart(6)} ms  ${s.detail}${rate}`);
+      }
     };
     const timed = async <T>(fn: () => Promise<T>): Promise<[T, number]> => {
       const t0 = performance.now();
       const r = await fn();
-      return [r, performance.now() - t0];
+      return [r, Math.round(performance.now() - t0)];
     };
-    const rate = (ms: number) => `${(size / 1e6 / (ms / 1000)).toFixed(0)} MB/s`;
+    let server: SluiceServer | undefined;
+    const started = performance.now();
     try {
       const b = backend();
-      if (!values.json)
-        io.err(
-          `sluice demo: ${formatSize(size)} pseudo-model, ${b.kind} crypto backend (${b.reason})`,
-        );
-      const model = join(dir, 'model.bin');
-      const [, genMs] = await timed(() => writePseudoModel(model, size));
-      say('generate', genMs, `${model} (${formatSize(size)})`);
-      const [plainDigest, hashMs] = await timed(() => sha256File(model));
-      say('hash', hashMs, `plaintext SHA-256 ${plainDigest.toString('hex')}`);
+      if (!values.json) {
+        io.out(`sluice demo: ${formatSize(size)} pseudo-model, ${b.kind} crypto (${b.reason})`);
+      }
+      const model = join(dir, NAME);
+      const [sourceDigest, genMs] = await timed(() => writePseudoModel(model, size, signal));
+      say({
+        step: 'generate',
+        ms: genMs,
+        detail: `${formatSize(size)} pseudo-model, SHA-256 ${sourceDigest.slice(0, 16)}…`,
+        mbPerSec: mbPerSec(size, genMs),
+      });
 
-      const [sealed, sealMs] = await timed(() => sealAndSplit(model, { dir, smallSizeKB: 1024 }));
-      const m = sealed.manifest;
-      say(
-        'seal',
-        sealMs,
-        `fresh data key; blob ${m.blobSize} bytes → small ${m.smallSize} + big ${m.bigSize} in ${m.chunks.length} chunks of ${formatSize(m.chunkSize)} (${rate(sealMs)})`,
-      );
+      const dataDir = join(dir, 'server-data');
+      const adminEmail = 'admin@demo.sluice';
+      const adminPassword = secret();
+      const [url, serverMs] = await timed(async () => {
+        await initAdmin(dataDir, adminEmail, adminPassword);
+        server = await createServer({ dataDir });
+        return server.app.listen({ host: '127.0.0.1', port: 0 });
+      });
+      say({ step: 'server', ms: serverMs, detail: `embedded server on ${url}, ApiAdmin created` });
 
-      const [, verifyMs] = await timed(() => verifyBigPart(sealed.bigPath, m));
-      say(
-        'verify',
-        verifyMs,
-        `every big-part chunk matches its manifest digest (${rate(verifyMs)})`,
-      );
+      const uploader = { email: 'uploader@demo.sluice', password: secret() };
+      const device = { email: 'device@demo.sluice', password: secret() };
+      const [, usersMs] = await timed(async () => {
+        const admin = await loggedIn(url, adminEmail, adminPassword, signal);
+        for (const [u, role] of [
+          [uploader, 'ResourceUploader'],
+          [device, 'Operator'],
+        ] as const) {
+          await admin.request('POST', '/users', { json: { ...u, role }, signal });
+        }
+        await admin.logout(signal);
+      });
+      say({
+        step: 'users',
+        ms: usersMs,
+        detail: `${uploader.email} (ResourceUploader), ${device.email} (Operator) via POST /users`,
+      });
 
-      const out = join(dir, 'model.out');
-      const [, openMs] = await timed(() =>
-        joinAndOpen(sealed.smallPath, sealed.bigPath, out, sealed.key),
+      const [created, pushMs] = await timed(async () => {
+        const session = await loggedIn(url, uploader.email, uploader.password, signal);
+        return uploadBigSmallResource(session, model, NAME, FOLDER, { tempDir: dir, signal });
+      });
+      say({
+        step: 'push',
+        ms: pushMs,
+        detail: `sealed with a fresh data key, uploaded as ${created.folder}/${created.name} v${created.version}`,
+        mbPerSec: mbPerSec(size, pushMs),
+      });
+
+      const hardware = await hardwareHash();
+      const deviceSession = await loggedIn(url, device.email, device.password, signal);
+      const out = join(dir, 'pulled.bin');
+      const [pulled, pullMs] = await timed(() =>
+        loadBigSmallResource(deviceSession, NAME, FOLDER, {
+          to: out,
+          password: device.password,
+          hardware,
+          signal,
+        }),
       );
-      const outDigest = await sha256File(out);
-      if (!outDigest.equals(plainDigest))
+      say({
+        step: 'pull',
+        ms: pullMs,
+        detail: `device ${hardware.slice(0, 12)}… bound on first pull, envelope opened, ${formatSize(pulled.size)} verified chunk by chunk and decrypted`,
+        mbPerSec: mbPerSec(pulled.size, pullMs),
+      });
+
+      const [outDigest, verifyMs] = await timed(async () =>
+        (await sha256File(out)).toString('hex'),
+      );
+      if (outDigest !== sourceDigest || pulled.size !== size) {
+        throw new SluiceError('ERR_BAD_DECRYPT', 'demo: the pulled model differs from the source');
+      }
+      say({
+        step: 'verify',
+        ms: verifyMs,
+        detail: 'SHA-256 of the pulled plaintext equals the source',
+        mbPerSec: mbPerSec(size, verifyMs),
+      });
+
+      const otherDevice = randomBytes(32).toString('hex');
+      const refusedPath = join(dir, 'refused.bin');
+      const [refusal, refusedMs] = await timed(() =>
+        loadBigSmallResource(deviceSession, NAME, FOLDER, {
+          to: refusedPath,
+          password: device.password,
+          hardware: otherDevice,
+          signal,
+        }).then(
+          () => undefined,
+          (e: unknown) => e,
+        ),
+      );
+      if (!isSluiceError(refusal, 'ERR_DEVICE_NOT_BOUND') || existsSync(refusedPath)) {
         throw new SluiceError(
-          'ERR_BAD_DECRYPT',
-          'demo: the reassembled model differs from the original',
+          'ERR_FORBIDDEN',
+          `demo: a second device was not refused as it should be (${describe(refusal)})`,
         );
-      say(
-        'open',
-        openMs,
-        `small + big reassembled and decrypted; SHA-256 matches (${rate(openMs)})`,
-      );
+      }
+      say({
+        step: 'second device',
+        ms: refusedMs,
+        detail: `device ${otherDevice.slice(0, 12)}… refused: 403 ERR_DEVICE_NOT_BOUND, nothing written`,
+      });
 
-      // A tampered big part must be refused by its chunk digest, not decrypted into garbage.
-      const fh = await open(sealed.bigPath, 'r+');
-      await fh.write(Buffer.from([0xff ^ (await firstByte(sealed.bigPath))]), 0, 1, 0);
-      await fh.close();
-      const refused = await verifyBigPart(sealed.bigPath, m).then(
-        () => false,
-        (e) => isSluiceError(e, 'ERR_CHUNK_DIGEST'),
-      );
-      if (!refused) throw new Error('demo: a tampered big part was not detected');
-      say('tamper', 0, 'one flipped byte in the big part → ERR_CHUNK_DIGEST, refused');
-
-      if (values.json) io.out(JSON.stringify({ ok: true, sizeBytes: size, backend: b, steps }));
-      else io.err('sluice demo: every step held');
+      const totalMs = Math.round(performance.now() - started);
+      if (values.json) {
+        io.out(JSON.stringify({ ok: true, sizeBytes: size, backend: b, url, steps, totalMs, dir }));
+      } else {
+        if (values.keep) io.out(`kept ${dir}`);
+        io.out(`demo: ok (${(totalMs / 1000).toFixed(1)} s)`);
+      }
       return EXIT.ok;
     } finally {
-      if (typeof values.dir !== 'string') await rm(dir, { recursive: true, force: true });
+      process.off('SIGINT', onSignal);
+      await server?.close();
+      if (!values.keep) await rm(dir, { recursive: true, force: true });
     }
   },
 };
 
-async function verifyBigPart(bigPath: string, m: Manifest): Promise<void> {
-  const digests = await sha256FileChunks(bigPath, m.chunkSize);
-  if (digests.length !== m.chunks.length)
-    throw new SluiceError(
-      'ERR_CHUNK_DIGEST',
-      `big part has ${digests.length} chunks, manifest ${m.chunks.length}`,
-    );
-  digests.forEach((d, i) => {
-    if (d.toString('hex') !== m.chunks[i])
-      throw new SluiceError(
-        'ERR_CHUNK_DIGEST',
-        `big-part chunk ${i} does not match its manifest digest`,
-      );
-  });
+function secret(): string {
+  return randomBytes(24).toString('base64url');
 }
 
-async function firstByte(path: string): Promise<number> {
-  const fh = await open(path, 'r');
-  try {
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, 0);
-    return b[0] as number;
-  } finally {
-    await fh.close();
-  }
+async function loggedIn(
+  url: string,
+  email: string,
+  password: string,
+  signal: AbortSignal,
+): Promise<Session> {
+  const session = new Session({ apiUrl: url });
+  session.setCredentials(email, password);
+  await session.login(signal);
+  return session;
 }
 
-/** Random-looking bytes, as a real model's weights are: AES gains nothing from repetition. */
-async function writePseudoModel(path: string, size: number): Promise<void> {
-  const fh = await open(path, 'w');
-  const buf = Buffer.allocUnsafe(8 * MiB);
+function describe(e: unknown): string {
+  if (e === undefined) return 'the pull succeeded';
+  if (isSluiceError(e)) return `${e.code}: ${e.message}`;
+  return String(e);
+}
+
+/**
+ * Random-looking bytes, as real weights are (AES gains nothing from repetition): an AES-256-CTR
+ * keystream under a throwaway key, hashed as it is written. Returns the hex SHA-256.
+ */
+async function writePseudoModel(path: string, size: number, signal: AbortSignal): Promise<string> {
+  const cipher = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
+  const zeros = Buffer.alloc(8 * MiB);
+  const hash = createHash('sha256');
+  const fh = await open(path, 'wx', 0o600);
   try {
     for (let done = 0; done < size; ) {
-      const n = Math.min(buf.length, size - done);
-      randomFillSync(buf, 0, n);
-      await fh.write(buf, 0, n);
+      signal.throwIfAborted();
+      const n = Math.min(zeros.length, size - done);
+      const block = cipher.update(zeros.subarray(0, n));
+      hash.update(block);
+      let written = 0;
+      while (written < block.length) {
+        written += (await fh.write(block, written, block.length - written)).bytesWritten;
+      }
       done += n;
     }
   } finally {
     await fh.close();
   }
-  if ((await stat(path)).size !== size) throw new Error('demo: short write of the pseudo-model');
-}
-
-const UNITS: Record<string, number> = {
-  b: 1,
-  kib: 1024,
-  k: 1024,
-  mib: MiB,
-  m: MiB,
-  gib: 1024 * MiB,
-  g: 1024 * MiB,
-};
-
-function parseSize(text: string): number {
-  const m = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = m ? UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`bad size '${text}' (try 512MiB or 2GiB)`);
-  return Number(m[1]) * unit;
-}
-
-function formatSize(n: number): string {
-  if (n >= 1024 * MiB) return `${(n / (1024 * MiB)).toFixed(2)} GiB`;
-  if (n >= MiB) return `${(n / MiB).toFixed(1)} MiB`;
-  return `${n} bytes`;
+  return hash.digest('hex');
 }

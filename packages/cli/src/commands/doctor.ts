@@ -1,27 +1,116 @@
-import { backend } from '@sluice/core';
-import { type Command, EXIT } from '../command.js';
+import { backend, hardwareInfo, Session } from '@sluice/core';
+import { type Command, EXIT, UsageError } from '../command.js';
+import { readConfig } from '../config.js';
+
+/** Clock skew beyond which token expiry checks start to misfire. */
+const SKEW_WARN_SECONDS = 30;
+
+interface ServerCheck {
+  url: string;
+  reachable: boolean;
+  status?: number;
+  latencyMs?: number;
+  /** Server clock minus local clock, seconds (from the `Date` header: ±1 s resolution). */
+  clockSkewSeconds?: number;
+  error?: string;
+}
 
 export const doctorCommand: Command = {
   name: 'doctor',
-  summary: 'Report the crypto backend in use and why, and the runtime it runs on',
-  usage: '[--json]',
-  help: ['  --json  print one JSON object'],
-  options: { json: { type: 'boolean' } },
+  summary: 'Check this machine: crypto backend, hardware hash, server reachability and clock skew',
+  usage: '[--server URL] [--json]',
+  help: [
+    '  --server URL  check this server (default: the one `sluice login` stored, if any)',
+    '  --json        print one JSON object',
+    '',
+    'Exit 1 when a server was to be checked and could not be reached.',
+  ],
+  options: { server: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [0, 0],
   async run(values, _positionals, io) {
     const b = backend();
+    const hw = await hardwareInfo();
+    const serverUrl =
+      typeof values.server === 'string' ? normaliseUrl(values.server) : readConfig()?.server;
+    const server = serverUrl === undefined ? undefined : await checkServer(serverUrl);
+    const warnings: string[] = [];
+    if (
+      server?.clockSkewSeconds !== undefined &&
+      Math.abs(server.clockSkewSeconds) > SKEW_WARN_SECONDS
+    ) {
+      warnings.push(
+        `clock skew ${server.clockSkewSeconds} s with ${server.url} exceeds ${SKEW_WARN_SECONDS} s: ` +
+          "fix this machine's time (NTP), or tokens will be refused as expired or not yet valid",
+      );
+    }
     const report = {
       backend: b.kind,
       reason: b.reason,
       node: process.version,
       openssl: process.versions.openssl,
       platform: `${process.platform}-${process.arch}`,
+      hardware: { hash: hw.hash, source: hw.source, factors: hw.factors },
+      ...(server === undefined ? {} : { server }),
+      warnings,
     };
     if (values.json) io.out(JSON.stringify(report));
     else {
       io.out(`crypto backend  ${report.backend} (${report.reason})`);
       io.out(`node            ${report.node}, OpenSSL ${report.openssl}, ${report.platform}`);
+      io.out(
+        `hardware hash   ${hw.hash}${hw.source === 'env' ? ' (from SLUICE_HARDWARE_HASH)' : ''}`,
+      );
+      for (const [name, value] of Object.entries(hw.factors)) {
+        io.out(`  ${name.padEnd(20)}${value}`);
+      }
+      if (server === undefined) io.out('server          none (log in, or pass --server URL)');
+      else if (!server.reachable)
+        io.out(`server          ${server.url} UNREACHABLE: ${server.error}`);
+      else {
+        io.out(
+          `server          ${server.url} reachable, ${server.latencyMs} ms (HTTP ${server.status})`,
+        );
+        io.out(
+          `clock skew      ${server.clockSkewSeconds === undefined ? 'unknown (no Date header)' : `${server.clockSkewSeconds} s`}`,
+        );
+      }
+      for (const w of warnings) io.err(`warning: ${w}`);
     }
-    return EXIT.ok;
+    return server !== undefined && !server.reachable ? EXIT.failed : EXIT.ok;
   },
 };
+
+function normaliseUrl(url: string): string {
+  try {
+    return new Session({ apiUrl: url }).apiUrl;
+  } catch {
+    throw new UsageError(`--server must be an http(s) URL, got '${url}'`);
+  }
+}
+
+/** One unauthenticated GET of the JWKS: a route every sluice server answers without a token. */
+async function checkServer(url: string): Promise<ServerCheck> {
+  const target = `${url.replace(/\/+$/, '')}/.well-known/jwks.json`;
+  const t0 = performance.now();
+  try {
+    const res = await fetch(target, { signal: AbortSignal.timeout(10_000) });
+    const latencyMs = Math.round(performance.now() - t0);
+    // The Date header is stamped while the request is served: compare it with the midpoint.
+    const localMid = Date.now() - latencyMs / 2;
+    await res.arrayBuffer();
+    const date = res.headers.get('date');
+    const serverTime = date === null ? Number.NaN : Date.parse(date);
+    return {
+      url,
+      reachable: true,
+      status: res.status,
+      latencyMs,
+      ...(Number.isNaN(serverTime)
+        ? {}
+        : { clockSkewSeconds: Math.round((serverTime - localMid) / 1000) }),
+    };
+  } catch (e) {
+    const cause = (e as { cause?: { code?: string } }).cause?.code;
+    return { url, reachable: false, error: cause ?? (e as Error).message };
+  }
+}
