@@ -21,6 +21,8 @@ export type SluiceErrorCode =
   | 'ERR_SERVER'
   | 'ERR_NETWORK'
   | 'ERR_BAD_RESPONSE'
+  | 'ERR_SOURCE_CHANGED'
+  | 'ERR_CDN'
   | 'ERR_TOKEN_INVALID'
   | 'ERR_NOT_LOGGED_IN'
   | 'ERR_INSECURE_FILE';

@@ -334,7 +334,17 @@ function toLoadError(e: unknown, signal: AbortSignal | undefined): unknown {
   const message = String(err.message);
   if (err.code === 'ERR_ABORTED') return new SluiceError('ERR_ABORTED', message, { cause: e });
   if (err.code === 'ERR_NETWORK') return new SluiceError('ERR_NETWORK', message, { cause: e });
-  return new SluiceError('ERR_BAD_RESPONSE', `big part download failed: ${message}`, {
-    cause: e,
-  });
+  if (err.code === 'ERR_SOURCE_CHANGED') {
+    return new SluiceError(
+      'ERR_SOURCE_CHANGED',
+      `the big part changed on the CDN during the download: ${message}`,
+      { cause: e },
+    );
+  }
+  if (err.code === 'ERR_NOT_FOUND') {
+    return new SluiceError('ERR_NOT_FOUND', `big part missing on the CDN: ${message}`, {
+      cause: e,
+    });
+  }
+  return new SluiceError('ERR_CDN', `big part download failed: ${message}`, { cause: e });
 }
