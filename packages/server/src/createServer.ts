@@ -10,6 +10,7 @@ import {
   validateScryptParams,
 } from './auth/passwordHash.js';
 import { TokenService } from './auth/tokens.js';
+import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { authRoutes } from './routes/authRoutes.js';
 import { DEFAULT_BIG_PART_LIMIT, resourceRoutes } from './routes/resourceRoutes.js';
@@ -22,6 +23,9 @@ import { MetadataStore } from './stores/metadataStore.js';
 
 /** Largest JSON body accepted by default (user administration and login need far less). */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** How long `close()` lets in-flight requests run by default before it cuts them off. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
 /** Log fields that could ever hold a secret; pino replaces them wherever they appear. */
 export const LOG_REDACT_PATHS = [
@@ -68,6 +72,11 @@ export interface ServerOptions {
   bigPartLimit?: number;
   /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
   trustProxy?: boolean | string | string[];
+  /**
+   * How long `close()` lets in-flight requests (uploads, big-part downloads) run before it
+   * destroys their connections, in ms (default 30 s).
+   */
+  shutdownGraceMs?: number;
 }
 
 export interface SluiceServer {
@@ -81,8 +90,11 @@ export interface SluiceServer {
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
   routes: readonly RouteInfo[];
-  /** Stops accepting connections, lets in-flight requests end, writes the metadata file and
-   * releases the data directory. */
+  /**
+   * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
+   * `shutdownGraceMs`, then destroys their connections), writes the metadata file and releases
+   * the data directory. Calling it again returns the same promise.
+   */
   close(): Promise<void>;
 }
 
@@ -120,6 +132,10 @@ async function build(
   if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
     throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
   }
+  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
+    throw new RangeError(`shutdownGraceMs must be an integer ≥ 0, got ${shutdownGraceMs}`);
+  }
   const blobs = await BlobStore.open(options.dataDir);
   const referenced = new Set(
     Object.values(store.snapshot().resources).flatMap((r) =>
@@ -149,6 +165,7 @@ async function build(
     trustProxy: options.trustProxy ?? false,
     exposeHeadRoutes: false,
   });
+  const drainer = new ConnectionDrainer(app.server);
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, message, retryAfterSeconds } = describeError(error, app);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
@@ -174,6 +191,27 @@ async function build(
   await app.register(userRoutes, ctx);
   await app.register(resourceRoutes, ctx);
 
+  let closed: Promise<void> | undefined;
+  const close = async (): Promise<void> => {
+    const fastifyClosed = app.close();
+    drainer.drain();
+    const cutOff = setTimeout(() => {
+      const cut = drainer.destroyAll();
+      if (cut > 0) {
+        app.log.warn(
+          { event: 'shutdown.cutOff', requests: cut, graceMs: shutdownGraceMs },
+          'requests still running at the end of the shutdown grace period were cut off',
+        );
+      }
+    }, shutdownGraceMs);
+    try {
+      await fastifyClosed;
+    } finally {
+      clearTimeout(cutOff);
+    }
+    await store.close();
+  };
+
   return {
     app,
     guardRequest,
@@ -182,9 +220,9 @@ async function build(
     keys,
     tokens,
     routes,
-    async close() {
-      await app.close();
-      await store.close();
+    close() {
+      closed ??= close();
+      return closed;
     },
   };
 }

@@ -41,6 +41,7 @@ export {
 export {
   createServer,
   DEFAULT_BODY_LIMIT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
   type LoggerOptions,
   type ServerOptions,
   type SluiceServer,
