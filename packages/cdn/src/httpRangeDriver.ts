@@ -1,4 +1,5 @@
-import { CdnError, isCdnError } from './cdnError.js';
+import { CdnError } from './cdnError.js';
+import { chunkedDownload, describe, Transient } from './chunkedDownload.js';
 import type { Downloader, DownloadOptions } from './downloader.js';
 
 export interface HttpRangeDriverOptions {
@@ -12,9 +13,6 @@ export interface HttpRangeDriverOptions {
    */
   fetch?: typeof globalThis.fetch;
 }
-
-/** A failure worth another attempt of the same chunk (network error, 5xx, short body). */
-class Transient extends Error {}
 
 /**
  * Downloads an object that an HTTP(S) server serves with `Range` support, as parallel ranged GETs:
@@ -34,115 +32,19 @@ export class HttpRangeDriver implements Downloader {
   }
 
   async download(options: DownloadOptions): Promise<void> {
-    const { url, size, chunkSize, onChunk, onProgress, signal } = options;
-    const concurrency = options.concurrency ?? 8;
-    const retries = options.retries ?? 4;
-    if (!Number.isSafeInteger(size) || size < 0) {
-      throw new CdnError('ERR_INVALID_ARG', `size must be a non-negative integer, got ${size}`);
-    }
-    if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
-      throw new CdnError(
-        'ERR_INVALID_ARG',
-        `chunkSize must be a positive integer, got ${chunkSize}`,
-      );
-    }
-    if (!Number.isSafeInteger(concurrency) || concurrency <= 0) {
-      throw new CdnError(
-        'ERR_INVALID_ARG',
-        `concurrency must be a positive integer, got ${concurrency}`,
-      );
-    }
-    if (!Number.isSafeInteger(retries) || retries < 0) {
-      throw new CdnError(
-        'ERR_INVALID_ARG',
-        `retries must be a non-negative integer, got ${retries}`,
-      );
-    }
-    if (signal?.aborted) throw abortedError(signal);
-
-    const chunks = Math.ceil(size / chunkSize);
-    // Internal controller: stops every worker's request on the first failure or on the caller's abort.
-    const stop = new AbortController();
-    const onAbort = () => stop.abort();
-    signal?.addEventListener('abort', onAbort, { once: true });
-
-    let failure: unknown;
+    const { url, size } = options;
     let etag: string | undefined;
-    let loaded = 0;
-    let done = 0;
-    function* indexes(): Generator<number> {
-      for (let i = 0; i < chunks; i++) yield i;
-    }
-    const queue = indexes();
-
-    const fetchChunk = async (index: number): Promise<Buffer> => {
-      const start = index * chunkSize;
-      const end = Math.min(size, start + chunkSize) - 1;
-      for (let attempt = 0; ; attempt++) {
-        try {
-          return await this.#fetchRange(
-            url,
-            start,
-            end,
-            size,
-            options.headers,
-            etag,
-            stop.signal,
-            (e) => {
-              etag ??= e;
-              return etag;
-            },
-          );
-        } catch (e) {
-          if (stop.signal.aborted) throw e;
-          if (!(e instanceof Transient) || attempt >= retries) {
-            if (e instanceof Transient) {
-              throw new CdnError(
-                'ERR_NETWORK',
-                `chunk ${index} of ${url} failed after ${attempt + 1} attempts: ${e.message}`,
-                { cause: e.cause ?? e },
-              );
-            }
-            throw e;
-          }
-          const delay = Math.min(this.#maxBackoffMs, this.#backoffMs * 2 ** attempt);
-          await sleep(delay * (0.5 + Math.random() / 2), stop.signal);
-        }
-      }
+    const recordEtag = (e: string) => {
+      etag ??= e;
+      return etag;
     };
-
-    const worker = async (): Promise<void> => {
-      for (const index of queue) {
-        if (stop.signal.aborted) return;
-        const data = await fetchChunk(index);
-        if (stop.signal.aborted) return;
-        await onChunk(index, data);
-        loaded += data.length;
-        done++;
-        onProgress?.({ loaded, total: size, chunks: done });
-      }
-    };
-
-    const workers = Array.from({ length: Math.min(concurrency, chunks) }, () =>
-      worker().catch((e: unknown) => {
-        failure ??= e;
-        stop.abort();
-      }),
-    );
-    try {
-      await Promise.all(workers);
-    } finally {
-      signal?.removeEventListener('abort', onAbort);
-    }
-    if (signal?.aborted) throw abortedError(signal);
-    if (failure !== undefined) {
-      if (isCdnError(failure) || !(failure instanceof Error) || failure.name !== 'AbortError') {
-        throw failure;
-      }
-      throw new CdnError('ERR_NETWORK', `download of ${url} failed: ${failure.message}`, {
-        cause: failure,
-      });
-    }
+    await chunkedDownload(options, {
+      what: url,
+      backoffMs: this.#backoffMs,
+      maxBackoffMs: this.#maxBackoffMs,
+      fetchRange: (start, end, signal) =>
+        this.#fetchRange(url, start, end, size, options.headers, etag, signal, recordEtag),
+    });
   }
 
   async #fetchRange(
@@ -224,32 +126,4 @@ export class HttpRangeDriver implements Downloader {
       if (!res.bodyUsed) await res.body?.cancel().catch(() => {});
     }
   }
-}
-
-function abortedError(signal: AbortSignal): CdnError {
-  return new CdnError('ERR_ABORTED', 'download aborted', { cause: signal.reason });
-}
-
-function describe(e: unknown): string {
-  if (!(e instanceof Error)) return String(e);
-  const cause = e.cause instanceof Error ? `: ${e.cause.message}` : '';
-  return `${e.message}${cause}`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) {
-      reject(signal.reason);
-      return;
-    }
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
