@@ -37,7 +37,22 @@ describe('sluice CLI', () => {
   it('prints help for the tool and for every command', () => {
     const top = sluice('--help');
     expect(top.code).toBe(0);
-    for (const name of ['demo', 'encrypt', 'decrypt', 'split', 'concat', 'doctor']) {
+    for (const name of [
+      'login',
+      'logout',
+      'push',
+      'pull',
+      'ls',
+      'rm',
+      'user',
+      'serve',
+      'doctor',
+      'demo',
+      'encrypt',
+      'decrypt',
+      'split',
+      'concat',
+    ]) {
       expect(top.stdout).toContain(name);
       const r = sluice(name, '--help');
       expect(r.code, name).toBe(0);
@@ -148,18 +163,39 @@ describe('sluice CLI', () => {
     expect(report.reason.length).toBeGreaterThan(0);
   });
 
-  it('demo runs the scheme end to end and says so', () => {
-    const r = sluice('demo', '--size', '12MiB', '--json');
+  it('demo runs the embedded server end to end and says so', () => {
+    const r = sluice('demo', '--size', '8MiB');
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^demo: ok /);
+    for (const step of ['generate', 'server', 'users', 'push', 'pull', 'verify', 'second device']) {
+      expect(r.stdout).toMatch(new RegExp(`^${step} +\\d+ ms`, 'm'));
+    }
+    expect(r.stdout).toContain('ERR_DEVICE_NOT_BOUND');
+  });
+
+  it('demo --json lists every step and leaves no work directory behind', () => {
+    const r = sluice('demo', '--size', '1MiB', '--json', '--dir', dir);
     expect(r.code, r.stderr).toBe(0);
     const result = JSON.parse(r.stdout);
     expect(result.ok).toBe(true);
     expect(result.steps.map((s: { step: string }) => s.step)).toEqual([
       'generate',
-      'hash',
-      'seal',
+      'server',
+      'users',
+      'push',
+      'pull',
       'verify',
-      'open',
-      'tamper',
+      'second device',
     ]);
+    expect(existsSync(result.dir)).toBe(false);
+  });
+
+  it('usage errors of the server commands exit 2', () => {
+    expect(sluice('pull', 'only-folder').code).toBe(2);
+    expect(sluice('user', 'frobnicate', 'a@b.c').code).toBe(2);
+    expect(sluice('user', 'create', 'a@b.c').stderr).toContain('--role is required');
+    expect(sluice('serve', '--init-only').code).toBe(2);
+    expect(sluice('serve', '--port', 'eighty').code).toBe(2);
+    expect(sluice('demo', '--size', 'huge').code).toBe(2);
   });
 });

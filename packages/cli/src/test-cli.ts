@@ -1,0 +1,99 @@
+// Runs the built `sluice` binary in a child process, asynchronously, so a server in the same test
+// process (or in another child) keeps answering while the CLI talks to it.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+export const bin = fileURLToPath(new URL('../bin/sluice.js', import.meta.url));
+
+/** Variables a developer's shell may hold that would change what the CLI does under test. */
+const SCRUBBED = [
+  'SLUICE_PASSWORD',
+  'SLUICE_NEW_PASSWORD',
+  'SLUICE_ADMIN_PASSWORD',
+  'SLUICE_HARDWARE_HASH',
+  'SLUICE_CONFIG_DIR',
+  'SLUICE_SERVER',
+  'SLUICE_DATA_DIR',
+  'XDG_CONFIG_HOME',
+];
+
+export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SCRUBBED) delete env[name];
+  for (const [k, v] of Object.entries(extra)) {
+    if (v === undefined) delete env[k];
+    else env[k] = v;
+  }
+  return env;
+}
+
+export interface RunResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+export interface RunOptions {
+  env?: Record<string, string | undefined>;
+  /** Written to stdin, which is then closed (stdin is always closed: never a TTY). */
+  input?: string;
+}
+
+export function start(args: string[], options: RunOptions = {}): ChildProcess {
+  const child = spawn(process.execPath, [bin, ...args], {
+    env: cliEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  child.stdin?.end(options.input ?? '');
+  return child;
+}
+
+export function finished(child: ChildProcess): Promise<RunResult> {
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.setEncoding('utf8').on('data', (d: string) => {
+    stdout += d;
+  });
+  child.stderr?.setEncoding('utf8').on('data', (d: string) => {
+    stderr += d;
+  });
+  return new Promise((resolve, reject) => {
+    child.on('error', reject);
+    child.on('close', (code, signal) => resolve({ code, signal, stdout, stderr }));
+  });
+}
+
+export function run(args: string[], options: RunOptions = {}): Promise<RunResult> {
+  return finished(start(args, options));
+}
+
+/** Resolves with the URL from `sluice serve`'s `listening on URL` line on stderr. */
+export function listeningUrl(child: ChildProcess, timeoutMs = 30_000): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let seen = '';
+    const timer = setTimeout(() => {
+      cleanup();
+      reject(new Error(`serve printed no URL within ${timeoutMs} ms; stderr: ${seen}`));
+    }, timeoutMs);
+    const onData = (d: Buffer | string) => {
+      seen += String(d);
+      const m = /listening on (http:\/\/\S+)/.exec(seen);
+      if (m?.[1]) {
+        cleanup();
+        resolve(m[1]);
+      }
+    };
+    const onExit = (code: number | null) => {
+      cleanup();
+      reject(new Error(`serve exited (${code}) before listening; stderr: ${seen}`));
+    };
+    const cleanup = () => {
+      clearTimeout(timer);
+      child.stderr?.off('data', onData);
+      child.off('exit', onExit);
+    };
+    child.stderr?.on('data', onData);
+    child.on('exit', onExit);
+  });
+}
