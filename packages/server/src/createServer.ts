@@ -10,9 +10,11 @@ import {
   validateScryptParams,
 } from './auth/passwordHash.js';
 import { TokenService } from './auth/tokens.js';
+import { type CdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { authRoutes } from './routes/authRoutes.js';
+import { cdnConfigRoutes } from './routes/cdnConfigRoutes.js';
 import { DEFAULT_BIG_PART_LIMIT, resourceRoutes } from './routes/resourceRoutes.js';
 import { installRouteGuard, type RouteInfo } from './routes/routeGuard.js';
 import { userRoutes } from './routes/userRoutes.js';
@@ -44,6 +46,8 @@ export const LOG_REDACT_PATHS = [
   '*.refreshToken',
   'token',
   '*.token',
+  'secretAccessKey',
+  '*.secretAccessKey',
 ];
 
 export interface LoggerOptions {
@@ -77,6 +81,11 @@ export interface ServerOptions {
    * destroys their connections, in ms (default 30 s).
    */
   shutdownGraceMs?: number;
+  /**
+   * Where big parts live for clients: `{kind: 'http'}` (default: this API's big-part route) or
+   * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
+   */
+  cdn?: CdnConfig;
 }
 
 export interface SluiceServer {
@@ -132,6 +141,7 @@ async function build(
   if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
     throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
   }
+  const cdn = resolveCdnConfig(options.cdn);
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw new RangeError(`shutdownGraceMs must be an integer ≥ 0, got ${shutdownGraceMs}`);
@@ -157,6 +167,7 @@ async function build(
     blobs,
     masterKey,
     bigPartLimit,
+    cdn,
   };
 
   const app = Fastify({
@@ -190,6 +201,7 @@ async function build(
   await app.register(authRoutes, ctx);
   await app.register(userRoutes, ctx);
   await app.register(resourceRoutes, ctx);
+  await app.register(cdnConfigRoutes, ctx);
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {

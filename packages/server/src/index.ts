@@ -39,6 +39,14 @@ export {
   type PublicUser,
 } from './auth/userAccounts.js';
 export {
+  type CdnConfig,
+  cdnObjectKey,
+  type HttpCdnConfig,
+  type PublicCdnConfig,
+  type S3CdnConfig,
+  type S3Credentials,
+} from './cdn/cdnConfig.js';
+export {
   createServer,
   DEFAULT_BODY_LIMIT,
   DEFAULT_SHUTDOWN_GRACE_MS,
@@ -49,6 +57,7 @@ export {
 export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './errors.js';
 export { initAdmin } from './initAdmin.js';
 export { RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
+export { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE } from './routes/cdnConfigRoutes.js';
 export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './routes/resourceRoutes.js';
 export type { RouteInfo, RouteOperation } from './routes/routeGuard.js';
 export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';

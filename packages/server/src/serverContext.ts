@@ -3,6 +3,7 @@ import type { SigningKeys } from './auth/keys.js';
 import type { LoginLimiter } from './auth/loginLimiter.js';
 import type { ScryptParams } from './auth/passwordHash.js';
 import type { TokenService } from './auth/tokens.js';
+import type { ResolvedCdnConfig } from './cdn/cdnConfig.js';
 import type { BlobStore } from './stores/blobStore.js';
 import type { MetadataStore } from './stores/metadataStore.js';
 
@@ -22,4 +23,6 @@ export interface ServerContext {
   masterKey: Buffer;
   /** Largest big part accepted by an upload, in bytes. */
   bigPartLimit: number;
+  /** Where clients put and get big parts; the keys only ever leave in a device envelope. */
+  cdn: ResolvedCdnConfig;
 }

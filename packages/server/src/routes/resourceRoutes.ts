@@ -13,7 +13,8 @@ import {
   validateManifest,
 } from '@sluice/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { verifyPassword } from '../auth/passwordHash.js';
+import { bindDevice, checkHardware } from '../auth/deviceBinding.js';
+import { checkEnvelopePassword } from '../auth/envelopePassword.js';
 import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
 import { ApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
@@ -30,11 +31,8 @@ export const SMALL_PART_LIMIT = 16 * MiB;
 export const DEFAULT_BIG_PART_LIMIT = 64 * 1024 * MiB;
 /** The manifest of a 64 GiB part in 8 MiB chunks is about 0.6 MB of JSON. */
 const FIELD_LIMIT = 4 * MiB;
-const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
 const CDN_KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-const DEVICE_NOT_BOUND_MESSAGE =
-  'this account is bound to another device; ask an admin to reset the device binding (POST /users/:id/reset-device)';
 
 type FolderRequest = FastifyRequest<{ Params: { folder: string } }>;
 
@@ -317,47 +315,12 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
     async (request) => {
       const folder = folderOf(request);
       const name = checkResourceName(request.body.fileName, 'name');
-      const { password, hardware } = request.body;
-      if (!HARDWARE_PATTERN.test(hardware)) {
-        throw new ApiError('ERR_BAD_REQUEST', 'hardware must be the device hardware hash');
-      }
-      const user = ctx.store.getUser(request.user?.id ?? '');
-      if (user === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
-      // The password unlocks the envelope: wrong guesses count against the account as in a
-      // login, but batch clients fetching many envelopes are not limited per address.
-      const wait = ctx.limiter.accountWait(user.email);
-      if (wait !== undefined) {
-        throw new ApiError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
-          retryAfterSeconds: wait,
-        });
-      }
-      if (!(await verifyPassword(password, user.passwordHash))) {
-        ctx.limiter.failed(user.email);
-        request.log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
-        throw new ApiError('ERR_UNAUTHORIZED', 'wrong password');
-      }
-      ctx.limiter.succeeded(user.email);
+      const hardware = checkHardware(request.body.hardware);
+      const { password } = request.body;
+      const user = await checkEnvelopePassword(ctx, request, password);
       const resource = findResource(folder, name);
       const version = latest(resource);
-
-      if (user.boundHardwareHash !== hardware) {
-        await ctx.store
-          .mutate((draft) => {
-            const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
-            if (u === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
-            if (u.boundHardwareHash === hardware) return;
-            if (u.boundHardwareHash !== null) {
-              throw new ApiError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
-            }
-            u.boundHardwareHash = hardware;
-            u.updatedAt = new Date().toISOString();
-          })
-          .catch((e: unknown) => {
-            request.log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
-            throw e;
-          });
-        request.log.info({ event: 'device.bound', userId: user.id }, 'device bound');
-      }
+      await bindDevice(ctx, request, user, hardware);
 
       const small = await readFile(ctx.blobs.path(version.smallBlobId));
       const dataKey = unwrapDataKey(

@@ -1,0 +1,47 @@
+import type { FastifyRequest } from 'fastify';
+import { ApiError } from '../errors.js';
+import type { ServerContext } from '../serverContext.js';
+import type { UserRecord } from '../stores/metadataStore.js';
+
+/** What a device sends as `hardware`: its hardware hash (see docs/FORMAT.md). */
+export const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
+
+export const DEVICE_NOT_BOUND_MESSAGE =
+  'this account is bound to another device; ask an admin to reset the device binding (POST /users/:id/reset-device)';
+
+/** Throws 400 unless `hardware` looks like a hardware hash. */
+export function checkHardware(hardware: string): string {
+  if (!HARDWARE_PATTERN.test(hardware)) {
+    throw new ApiError('ERR_BAD_REQUEST', 'hardware must be the device hardware hash');
+  }
+  return hardware;
+}
+
+/**
+ * Binds `hardware` to the account on its first envelope; afterwards any other hardware hash is
+ * 403 ERR_DEVICE_NOT_BOUND until an admin resets the binding.
+ */
+export async function bindDevice(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  user: UserRecord,
+  hardware: string,
+): Promise<void> {
+  if (user.boundHardwareHash === hardware) return;
+  await ctx.store
+    .mutate((draft) => {
+      const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
+      if (u === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+      if (u.boundHardwareHash === hardware) return;
+      if (u.boundHardwareHash !== null) {
+        throw new ApiError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
+      }
+      u.boundHardwareHash = hardware;
+      u.updatedAt = new Date().toISOString();
+    })
+    .catch((e: unknown) => {
+      request.log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
+      throw e;
+    });
+  request.log.info({ event: 'device.bound', userId: user.id }, 'device bound');
+}

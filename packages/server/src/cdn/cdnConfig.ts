@@ -1,0 +1,159 @@
+import { DEFAULT_CHUNK_SIZE } from '@sluice/core';
+
+/** One S3 key pair. Never logged and never sent in the clear. */
+export interface S3Credentials {
+  accessKeyId: string;
+  secretAccessKey: string;
+}
+
+/** Big parts from this API's own big-part route (the embedded default). */
+export interface HttpCdnConfig {
+  kind: 'http';
+  /** Chunk size clients should cut big parts into (default 8 MiB). */
+  chunkSize?: number;
+}
+
+/** Big parts in an S3-compatible store (Ceph RGW, MinIO, AWS S3), path-style. */
+export interface S3CdnConfig {
+  kind: 's3';
+  /** `http(s)://host[:port]`, no path. */
+  endpoint: string;
+  region: string;
+  bucket: string;
+  /** `/`-separated key prefix; an upload's `cdnKey` is stored at `<prefix>/<cdnKey>`. */
+  prefix?: string;
+  chunkSize?: number;
+  /** Read-only keys, handed to every device user in the CDN-config envelope. */
+  downloader: S3Credentials;
+  /** Read-write keys, handed only to roles that may upload and ask for them. */
+  uploader: S3Credentials;
+}
+
+export type CdnConfig = HttpCdnConfig | S3CdnConfig;
+
+/** The CDN settings anyone signed in may read (`GET /cdn-config`): no keys. */
+export type PublicCdnConfig =
+  | { kind: 'http'; chunkSize: number }
+  | {
+      kind: 's3';
+      endpoint: string;
+      region: string;
+      bucket: string;
+      prefix: string | null;
+      chunkSize: number;
+    };
+
+/** A checked config with its defaults filled in. */
+export type ResolvedCdnConfig =
+  | { kind: 'http'; chunkSize: number }
+  | (Omit<S3CdnConfig, 'prefix' | 'chunkSize'> & { prefix: string | null; chunkSize: number });
+
+const KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
+// S3 bucket naming rules (lower case, 3–63 characters, no leading or trailing dot or dash).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
+const MAX_CHUNK_SIZE = 512 * 1024 * 1024;
+
+/** A `/`-separated relative key: no empty, `.` or `..` segment, at most 1024 characters. */
+export function isObjectKey(value: unknown): value is string {
+  return (
+    typeof value === 'string' &&
+    value.length <= 1024 &&
+    value.split('/').every((segment) => KEY_SEGMENT.test(segment))
+  );
+}
+
+/** Where the CDN holds the object of `key` (the config's prefix, then the key). */
+export function cdnObjectKey(prefix: string | null, key: string): string {
+  return prefix === null ? key : `${prefix}/${key}`;
+}
+
+function nonEmpty(value: unknown, name: string): string {
+  if (typeof value !== 'string' || value.trim() === '' || value.length > 1024) {
+    throw new TypeError(`cdn.${name} must be a non-empty string`);
+  }
+  return value;
+}
+
+function credentials(value: unknown, name: string): S3Credentials {
+  const c = value as Partial<S3Credentials> | null | undefined;
+  if (typeof c !== 'object' || c === null) {
+    throw new TypeError(`cdn.${name} must be {accessKeyId, secretAccessKey}`);
+  }
+  // The messages name the field, never its value.
+  return {
+    accessKeyId: nonEmpty(c.accessKeyId, `${name}.accessKeyId`),
+    secretAccessKey: nonEmpty(c.secretAccessKey, `${name}.secretAccessKey`),
+  };
+}
+
+/** Checks an S3 endpoint: an http(s) origin, nothing after it. */
+export function checkEndpoint(value: unknown, name: string): string {
+  const text = nonEmpty(value, name);
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`${name} must be an http(s) URL`);
+  }
+  if (
+    (url.protocol !== 'http:' && url.protocol !== 'https:') ||
+    url.username !== '' ||
+    url.password !== '' ||
+    url.search !== '' ||
+    url.hash !== '' ||
+    (url.pathname !== '/' && url.pathname !== '')
+  ) {
+    throw new TypeError(`${name} must be an http(s) origin without credentials, path or query`);
+  }
+  return url.origin;
+}
+
+/** Checks a bucket name against the S3 rules. */
+export function checkBucket(value: unknown, name: string): string {
+  if (typeof value !== 'string' || !BUCKET.test(value) || value.includes('..')) {
+    throw new TypeError(`${name} must be a valid S3 bucket name`);
+  }
+  return value;
+}
+
+/** Checks an optional key prefix; undefined or empty means none. */
+export function checkPrefix(value: unknown, name: string): string | null {
+  if (value === undefined || value === '') return null;
+  if (!isObjectKey(value)) {
+    throw new TypeError(`${name} must be /-separated names without empty, . or .. segments`);
+  }
+  return value;
+}
+
+/** Validates the `cdn` server option (default: `{kind: 'http'}`) and fills in defaults. */
+export function resolveCdnConfig(config: CdnConfig | undefined): ResolvedCdnConfig {
+  const c: CdnConfig = config ?? { kind: 'http' };
+  const chunkSize = c.chunkSize ?? DEFAULT_CHUNK_SIZE;
+  if (
+    !Number.isSafeInteger(chunkSize) ||
+    chunkSize <= 0 ||
+    chunkSize % 16 !== 0 ||
+    chunkSize > MAX_CHUNK_SIZE
+  ) {
+    throw new RangeError(`cdn.chunkSize must be a positive multiple of 16 up to 512 MiB`);
+  }
+  if (c.kind === 'http') return { kind: 'http', chunkSize };
+  if (c.kind !== 's3') throw new TypeError(`cdn.kind must be 'http' or 's3'`);
+  return {
+    kind: 's3',
+    endpoint: checkEndpoint(c.endpoint, 'cdn.endpoint'),
+    region: nonEmpty(c.region, 'region'),
+    bucket: checkBucket(c.bucket, 'cdn.bucket'),
+    prefix: checkPrefix(c.prefix, 'cdn.prefix'),
+    chunkSize,
+    downloader: credentials(c.downloader, 'downloader'),
+    uploader: credentials(c.uploader, 'uploader'),
+  };
+}
+
+/** The part of the config without keys. */
+export function publicCdnConfig(config: ResolvedCdnConfig): PublicCdnConfig {
+  if (config.kind === 'http') return { kind: 'http', chunkSize: config.chunkSize };
+  const { endpoint, region, bucket, prefix, chunkSize } = config;
+  return { kind: 's3', endpoint, region, bucket, prefix, chunkSize };
+}
