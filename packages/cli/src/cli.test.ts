@@ -167,10 +167,20 @@ describe('sluice CLI', () => {
     const r = sluice('demo', '--size', '8MiB');
     expect(r.code, r.stderr).toBe(0);
     expect(r.stdout.trim().split('\n').at(-1)).toMatch(/^demo: ok /);
-    for (const step of ['generate', 'server', 'users', 'push', 'pull', 'verify', 'second device']) {
+    for (const step of [
+      'generate',
+      'server',
+      'users',
+      'push',
+      'pull',
+      'verify',
+      'second device',
+      'tampered CDN',
+    ]) {
       expect(r.stdout).toMatch(new RegExp(`^${step} +\\d+ ms`, 'm'));
     }
     expect(r.stdout).toContain('ERR_DEVICE_NOT_BOUND');
+    expect(r.stdout).toContain('ERR_CHUNK_DIGEST');
   });
 
   it('demo --json lists every step and leaves no work directory behind', () => {
@@ -186,6 +196,7 @@ describe('sluice CLI', () => {
       'pull',
       'verify',
       'second device',
+      'tampered CDN',
     ]);
     expect(existsSync(result.dir)).toBe(false);
   });

@@ -14,7 +14,15 @@ import {
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { finished, listeningUrl, type RunResult, run, start } from './test-cli.js';
+import {
+  finished,
+  hasScript,
+  listeningUrl,
+  type RunResult,
+  run,
+  runOnTty,
+  start,
+} from './test-cli.js';
 
 const ADMIN = 'admin@example.com';
 const ADMIN_PASSWORD = 'admin password 12345';
@@ -176,6 +184,29 @@ describe('sluice against a server started with `sluice serve`', () => {
     expect(report.mbPerSec).toBeGreaterThan(0);
     expect(sha(out)).toBe(sha(model));
   });
+
+  it.skipIf(!hasScript)(
+    'on a terminal: the password prompt does not echo, pull draws a progress bar',
+    async () => {
+      const login = await runOnTty(['login', '--server', url, '--email', DEVICE], {
+        env: { SLUICE_CONFIG_DIR: configOf('tty') },
+        answers: [[/password for device@example\.com: /, PASSWORD]],
+      });
+      expect(login.code, login.stdout).toBe(0);
+      expect(login.stdout).toContain('logged in to');
+      expect(login.stdout).not.toContain(PASSWORD);
+
+      const out = join(dir, 'tty.bin');
+      const pull = await runOnTty(['pull', 'models', 'm1', '-o', out], {
+        env: { SLUICE_CONFIG_DIR: configOf('tty'), SLUICE_HARDWARE_HASH: DEVICE_A },
+        answers: [[/password: /, PASSWORD]],
+      });
+      expect(pull.code, pull.stdout).toBe(0);
+      expect(pull.stdout).toMatch(/\rmodels\/m1 \[#{30}\] 100% 3\.0 MiB \/ 3\.0 MiB/);
+      expect(pull.stdout).not.toContain(PASSWORD);
+      expect(sha(out)).toBe(sha(model));
+    },
+  );
 
   it('pull with --cache reuses the verified big part the second time', async () => {
     const cache = join(dir, 'cache');

@@ -1,6 +1,6 @@
 // Runs the built `sluice` binary in a child process, asynchronously, so a server in the same test
 // process (or in another child) keeps answering while the CLI talks to it.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 
 export const bin = fileURLToPath(new URL('../bin/sluice.js', import.meta.url));
@@ -96,4 +96,41 @@ export function listeningUrl(child: ChildProcess, timeoutMs = 30_000): Promise<s
     child.stderr?.on('data', onData);
     child.on('exit', onExit);
   });
+}
+
+/** Whether util-linux `script` is here to give the CLI a terminal. */
+export const hasScript = (() => {
+  try {
+    return execFileSync('script', ['--version'], { encoding: 'utf8' }).includes('util-linux');
+  } catch {
+    return false;
+  }
+})();
+
+/**
+ * Runs the CLI on a pseudo-terminal (util-linux `script`): stdin, stdout and stderr are a TTY.
+ * `answers` are typed, in order, each once its prompt has appeared in the output.
+ */
+export function runOnTty(
+  args: string[],
+  options: { env?: Record<string, string | undefined>; answers?: [RegExp, string][] } = {},
+): Promise<RunResult> {
+  const quoted = [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
+  const child = spawn('script', ['-qefc', quoted.join(' '), '/dev/null'], {
+    env: cliEnv(options.env),
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  const pending = [...(options.answers ?? [])];
+  let typed = 0;
+  let seen = '';
+  child.stdout?.on('data', (d: Buffer | string) => {
+    seen += String(d);
+    const next = pending[0];
+    if (next?.[0].test(seen.slice(typed))) {
+      pending.shift();
+      typed = seen.length;
+      child.stdin?.write(`${next[1]}\r`);
+    }
+  });
+  return finished(child);
 }

@@ -40,7 +40,8 @@ export const demoCommand: Command = {
     'Starts the embedded server in-process on a free loopback port with a fresh data directory,',
     'creates an admin, an uploader and a device user, pushes a generated model as the uploader,',
     "pulls it as the device user bound to this machine's hardware hash, checks the SHA-256, and",
-    'shows a second device refused (403 ERR_DEVICE_NOT_BOUND). Exit 0 only if every step held.',
+    'shows a second device refused (403 ERR_DEVICE_NOT_BOUND) and a tampered big part refused',
+    '(ERR_CHUNK_DIGEST). Exit 0 only if every step held.',
   ],
   options: {
     size: { type: 'string' },
@@ -182,6 +183,32 @@ export const demoCommand: Command = {
         detail: `device ${otherDevice.slice(0, 12)}… refused: 403 ERR_DEVICE_NOT_BOUND, nothing written`,
       });
 
+      // The big part as the CDN stores it, one byte flipped: the chunk digest must catch it.
+      const tamperedPath = join(dir, 'tampered.bin');
+      const [tamperError, tamperMs] = await timed(async () => {
+        await flipStoredBigPartByte(server as SluiceServer);
+        return loadBigSmallResource(deviceSession, NAME, FOLDER, {
+          to: tamperedPath,
+          password: device.password,
+          hardware,
+          signal,
+        }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      });
+      if (!isSluiceError(tamperError, 'ERR_CHUNK_DIGEST') || existsSync(tamperedPath)) {
+        throw new SluiceError(
+          'ERR_CHUNK_DIGEST',
+          `demo: a tampered big part was not refused as it should be (${describe(tamperError)})`,
+        );
+      }
+      say({
+        step: 'tampered CDN',
+        ms: tamperMs,
+        detail: 'one flipped byte in the stored big part → ERR_CHUNK_DIGEST, nothing written',
+      });
+
       const totalMs = Math.round(performance.now() - started);
       if (values.json) {
         io.out(JSON.stringify({ ok: true, sizeBytes: size, backend: b, url, steps, totalMs, dir }));
@@ -197,6 +224,28 @@ export const demoCommand: Command = {
     }
   },
 };
+
+/** Flips one byte in the middle of the stored big part of the demo model (latest version). */
+async function flipStoredBigPartByte(server: SluiceServer): Promise<void> {
+  const record = Object.values(server.store.snapshot().resources).find(
+    (r) => r.folder === FOLDER && r.name === NAME,
+  );
+  const blobId = record?.versions.at(-1)?.bigBlobId;
+  if (blobId === undefined || blobId === null) {
+    throw new SluiceError('ERR_NOT_FOUND', 'demo: the server holds no big part to tamper with');
+  }
+  const fh = await open(server.blobs.path(blobId), 'r+');
+  try {
+    const { size } = await fh.stat();
+    const at = Math.floor(size / 2);
+    const byte = Buffer.alloc(1);
+    await fh.read(byte, 0, 1, at);
+    byte[0] = (byte[0] as number) ^ 0x01;
+    await fh.write(byte, 0, 1, at);
+  } finally {
+    await fh.close();
+  }
+}
 
 function secret(): string {
   return randomBytes(24).toString('base64url');
