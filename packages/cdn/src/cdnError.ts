@@ -6,7 +6,10 @@ export type CdnErrorCode =
   | 'ERR_BAD_RESPONSE'
   | 'ERR_HTTP'
   | 'ERR_NETWORK'
-  | 'ERR_INVALID_ARG';
+  | 'ERR_INVALID_ARG'
+  | 'ERR_NOT_FOUND'
+  | 'ERR_ACCESS_DENIED'
+  | 'ERR_IO';
 
 /** The transport's error. `status` is set when an HTTP response caused it. */
 export class CdnError extends Error {

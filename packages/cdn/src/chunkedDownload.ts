@@ -30,8 +30,7 @@ export async function chunkedDownload(
 ): Promise<void> {
   const { size, chunkSize, onChunk, onProgress, signal } = options;
   const concurrency = options.concurrency ?? 8;
-  const retries = options.retries ?? 4;
-  validate(size, chunkSize, concurrency, retries);
+  validateDownloadOptions(options);
   if (signal?.aborted) throw abortedError(signal);
 
   const chunks = Math.ceil(size / chunkSize);
@@ -64,7 +63,7 @@ export async function chunkedDownload(
       } catch (e) {
         if (stop.signal.aborted) throw e;
         if (!(e instanceof Transient)) throw e;
-        if (attempt >= retries) {
+        if (attempt >= (options.retries ?? 4)) {
           throw new CdnError(
             'ERR_NETWORK',
             `chunk ${index} of ${plan.what} failed after ${attempt + 1} attempts: ${e.message}`,
@@ -112,7 +111,9 @@ export async function chunkedDownload(
   }
 }
 
-function validate(size: number, chunkSize: number, concurrency: number, retries: number): void {
+/** Throws ERR_INVALID_ARG for a size, chunk size, concurrency or retry count out of range. */
+export function validateDownloadOptions(options: DownloadOptions): void {
+  const { size, chunkSize, concurrency = 8, retries = 4 } = options;
   if (!Number.isSafeInteger(size) || size < 0) {
     throw new CdnError('ERR_INVALID_ARG', `size must be a non-negative integer, got ${size}`);
   }

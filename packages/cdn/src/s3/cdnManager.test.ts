@@ -1,0 +1,460 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { inspect } from 'node:util';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isCdnError } from '../cdnError.js';
+import {
+  adminClient,
+  deleteBucket,
+  openMultipartUploads,
+  s3TestEnv,
+  testSettings,
+  uniqueBucket,
+} from '../testS3.js';
+import { CdnManager, type S3RequestInfo } from './cdnManager.js';
+
+const env = s3TestEnv();
+const bucket = uniqueBucket('sluice-cdn');
+const tmpDirs: string[] = [];
+const managers: CdnManager[] = [];
+const admin = env ? adminClient(env) : undefined;
+
+afterAll(async () => {
+  for (const m of managers.splice(0)) m.destroy();
+  if (admin) {
+    await deleteBucket(admin, bucket);
+    admin.destroy();
+  }
+  for (const d of tmpDirs.splice(0)) await rm(d, { recursive: true, force: true });
+});
+
+async function tempDir(): Promise<string> {
+  const d = await mkdtemp(join(tmpdir(), 'sluice-cdn-s3-'));
+  tmpDirs.push(d);
+  return d;
+}
+
+/** A manager on the test bucket; `requests` records every S3 attempt it makes. */
+function manager(overrides: { settings?: object; options?: object } = {}) {
+  if (!env) throw new Error('unreachable: S3 tests are skipped without env');
+  const requests: S3RequestInfo[] = [];
+  const m = new CdnManager(
+    { ...testSettings(env, bucket), ...overrides.settings },
+    {
+      backoffMs: 20,
+      maxBackoffMs: 200,
+      onRequest: (r) => requests.push(r),
+      ...overrides.options,
+    },
+  );
+  managers.push(m);
+  return { m, requests, gets: () => requests.filter((r) => r.command === 'GetObjectCommand') };
+}
+
+async function put(key: string, body: Buffer): Promise<void> {
+  await admin?.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+}
+
+/** Downloads into a buffer; returns it and the chunk indexes in arrival order. */
+async function fetchAll(
+  m: CdnManager,
+  key: string,
+  size: number,
+  chunkSize: number,
+  concurrency = 4,
+) {
+  const out = Buffer.alloc(size);
+  const order: number[] = [];
+  await m.download({
+    url: key,
+    size,
+    chunkSize,
+    concurrency,
+    onChunk: async (index, data) => {
+      order.push(index);
+      data.copy(out, index * chunkSize);
+    },
+  });
+  return { out, order };
+}
+
+describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
+  beforeAll(async () => {
+    await manager().m.ensureBucket();
+  });
+
+  it('round-trips 1 GiB: multipart upload from a file, parallel ranged download, same SHA-256', async () => {
+    const dir = await tempDir();
+    const src = join(dir, 'big.bin');
+    const size = 1024 * 1024 * 1024;
+    const piece = 8 * 1024 * 1024;
+    const hashIn = createHash('sha256');
+    const fh = await open(src, 'w');
+    for (let off = 0; off < size; off += piece) {
+      const data = randomBytes(piece);
+      hashIn.update(data);
+      await fh.write(data, 0, piece, off);
+    }
+    await fh.close();
+    const { m, requests } = manager();
+    const progress: number[] = [];
+    const up = await m.upload('big/one-gib.bin', src, {
+      partSize: 16 * 1024 * 1024,
+      onProgress: (p) => progress.push(p.loaded),
+    });
+    expect(up.size).toBe(size);
+    expect(up.etag).toMatch(/^".+-64"$/); // a multipart ETag, taken from HeadObject
+    expect(progress.at(-1)).toBe(size);
+    expect(requests.filter((r) => r.command === 'UploadPartCommand').length).toBe(64);
+    await rm(src);
+
+    const dst = join(dir, 'big.out');
+    const out = await open(dst, 'w');
+    let inFlight = 0;
+    let maxInFlight = 0;
+    let lastProgress = 0;
+    await m.download({
+      url: 'big/one-gib.bin',
+      size,
+      chunkSize: 8 * 1024 * 1024,
+      concurrency: 8,
+      onChunk: async (index, data) => {
+        inFlight++;
+        maxInFlight = Math.max(maxInFlight, inFlight);
+        await out.write(data, 0, data.length, index * 8 * 1024 * 1024);
+        inFlight--;
+      },
+      onProgress: (p) => {
+        lastProgress = p.loaded;
+      },
+    });
+    await out.close();
+    expect(lastProgress).toBe(size);
+    expect(maxInFlight).toBeLessThanOrEqual(8);
+    const hashOut = createHash('sha256');
+    for await (const chunk of createReadStream(dst)) hashOut.update(chunk as Buffer);
+    expect(hashOut.digest('hex')).toBe(hashIn.digest('hex'));
+    await rm(dst);
+    await m.remove('big/one-gib.bin');
+  });
+
+  it('downloads a many-chunk object with the read-only keys, one GET per chunk', async () => {
+    const data = randomBytes(1024 * 1024 + 3);
+    await put('small/many.bin', data);
+    const { m, gets } = manager();
+    const { out, order } = await fetchAll(m, 'small/many.bin', data.length, 4096, 8);
+    expect(out.equals(data)).toBe(true);
+    expect(order).toHaveLength(257);
+    expect(new Set(order).size).toBe(257);
+    expect(gets()).toHaveLength(257);
+    expect(gets().every((r) => r.range?.startsWith('bytes='))).toBe(true);
+  });
+
+  it('downloads empty and one-byte objects', async () => {
+    await put('small/empty.bin', Buffer.alloc(0));
+    await put('small/one.bin', Buffer.from([42]));
+    const { m } = manager();
+    expect((await fetchAll(m, 'small/empty.bin', 0, 1024)).order).toEqual([]);
+    const one = await fetchAll(m, 'small/one.bin', 1, 1024);
+    expect([...one.out]).toEqual([42]);
+  });
+
+  it('resumes an aborted download, fetching only the chunks it did not deliver', async () => {
+    const chunkSize = 64 * 1024;
+    const data = randomBytes(64 * chunkSize);
+    await put('resume/obj.bin', data);
+    const dir = await tempDir();
+    const resumeFile = join(dir, 'obj.resume');
+    const outFile = join(dir, 'obj.out');
+    await writeFile(outFile, Buffer.alloc(0));
+    const fh = await open(outFile, 'r+');
+    const first = manager();
+    const controller = new AbortController();
+    const delivered1: number[] = [];
+    const err = await first.m
+      .download({
+        url: 'resume/obj.bin',
+        size: data.length,
+        chunkSize,
+        concurrency: 4,
+        resumeFile,
+        signal: controller.signal,
+        onChunk: async (index, chunk) => {
+          await fh.write(chunk, 0, chunk.length, index * chunkSize);
+          delivered1.push(index);
+          if (delivered1.length === 30) controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    const state = JSON.parse(await readFile(resumeFile, 'utf8')) as { done: number[] };
+    expect(state.done.sort((a, b) => a - b)).toEqual([...delivered1].sort((a, b) => a - b));
+
+    const second = manager();
+    const delivered2: number[] = [];
+    await second.m.download({
+      url: 'resume/obj.bin',
+      size: data.length,
+      chunkSize,
+      concurrency: 4,
+      resumeFile,
+      onChunk: async (index, chunk) => {
+        await fh.write(chunk, 0, chunk.length, index * chunkSize);
+        delivered2.push(index);
+      },
+    });
+    await fh.close();
+    expect(delivered2.filter((i) => delivered1.includes(i))).toEqual([]);
+    expect(delivered1.length + delivered2.length).toBe(64);
+    expect(second.gets()).toHaveLength(64 - delivered1.length);
+    expect((await readFile(outFile)).equals(data)).toBe(true);
+    await expect(stat(resumeFile)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('ignores a resume file of another version of the object', async () => {
+    const chunkSize = 64 * 1024;
+    const data = randomBytes(8 * chunkSize);
+    await put('resume/other.bin', data);
+    const dir = await tempDir();
+    const resumeFile = join(dir, 'other.resume');
+    const { m, gets } = manager();
+    const head = await m.exists('resume/other.bin');
+    await writeFile(
+      resumeFile,
+      JSON.stringify({
+        version: 1,
+        source: `${env?.endpoint}/${bucket}/resume/other.bin`,
+        etag: '"an-older-version"',
+        size: data.length,
+        chunkSize,
+        done: [0, 1, 2, 3],
+      }),
+    );
+    expect(head?.etag).not.toBe('"an-older-version"');
+    const out = Buffer.alloc(data.length);
+    await m.download({
+      url: 'resume/other.bin',
+      size: data.length,
+      chunkSize,
+      resumeFile,
+      onChunk: async (index, chunk) => {
+        chunk.copy(out, index * chunkSize);
+      },
+    });
+    expect(out.equals(data)).toBe(true);
+    expect(gets()).toHaveLength(8);
+  });
+
+  it('fails with ERR_SOURCE_CHANGED when the object is replaced during the download', async () => {
+    const chunkSize = 64 * 1024;
+    await put('changing.bin', randomBytes(32 * chunkSize));
+    const { m } = manager();
+    let seen = 0;
+    const err = await m
+      .download({
+        url: 'changing.bin',
+        size: 32 * chunkSize,
+        chunkSize,
+        concurrency: 2,
+        onChunk: async () => {
+          if (++seen === 3) await put('changing.bin', randomBytes(32 * chunkSize));
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+    expect(seen).toBeLessThan(32);
+  });
+
+  it('fails with ERR_SOURCE_CHANGED when the object is not the expected size', async () => {
+    await put('sized.bin', randomBytes(10_000));
+    const { m } = manager();
+    const err = await fetchAll(m, 'sized.bin', 20_000, 4096).catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+  });
+
+  it('stops a download promptly on abort, cancelling the GETs in flight', async () => {
+    const chunkSize = 1024 * 1024;
+    await put('abort.bin', randomBytes(32 * chunkSize));
+    const { m } = manager();
+    const controller = new AbortController();
+    let chunks = 0;
+    let afterAbort = 0;
+    const started = Date.now();
+    const err = await m
+      .download({
+        url: 'abort.bin',
+        size: 32 * chunkSize,
+        chunkSize,
+        concurrency: 2,
+        signal: controller.signal,
+        onChunk: async () => {
+          if (controller.signal.aborted) afterAbort++;
+          if (++chunks === 2) controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(afterAbort).toBe(0);
+    expect(chunks).toBeLessThan(32);
+    expect(Date.now() - started).toBeLessThan(2000);
+  });
+
+  it('reports wrong keys with the endpoint and bucket, never the secret', async () => {
+    if (!env) return;
+    const secret = `wrong-${randomBytes(16).toString('hex')}`;
+    const { m, requests } = manager({
+      settings: {
+        downloader: { accessKeyId: env.readAccessKeyId, secretAccessKey: secret },
+        uploader: { accessKeyId: 'SLUICENOSUCHKEY00000', secretAccessKey: secret },
+      },
+    });
+    const errors = [
+      await m.exists('small/many.bin').catch((e: unknown) => e),
+      await fetchAll(m, 'small/many.bin', 1024 * 1024 + 3, 65536).catch((e: unknown) => e),
+      await m.upload('denied.bin', randomBytes(1000)).catch((e: unknown) => e),
+    ];
+    for (const e of errors) {
+      expect(isCdnError(e, 'ERR_ACCESS_DENIED')).toBe(true);
+      const err = e as Error;
+      expect(err.message).toContain(env.endpoint);
+      expect(err.message).toContain(bucket);
+      for (const text of [
+        err.message,
+        err.stack,
+        JSON.stringify(err),
+        inspect(err, { depth: 8 }),
+      ]) {
+        expect(text).not.toContain(secret);
+      }
+    }
+    expect((errors[0] as Error).message).toContain('downloader');
+    expect((errors[2] as Error).message).toContain('uploader');
+    // a refusal is not retried chunk by chunk
+    expect(requests.filter((r) => r.command === 'GetObjectCommand').length).toBeLessThanOrEqual(8);
+  });
+
+  it('refuses writes with the read-only keys', async () => {
+    if (!env) return;
+    const readKeys = { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey };
+    const { m } = manager({ settings: { uploader: readKeys, downloader: readKeys } });
+    const err = await m.upload('read-only.bin', randomBytes(100)).catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_ACCESS_DENIED')).toBe(true);
+    expect(await manager().m.exists('read-only.bin')).toBeNull();
+  });
+
+  it('leaves no incomplete multipart upload behind when an upload is aborted', async () => {
+    const { m, requests } = manager();
+    const controller = new AbortController();
+    let produced = 0;
+    const source = new Readable({
+      read() {
+        // 64 MiB, produced slowly so the abort lands mid-upload
+        if (produced >= 64 * 1024 * 1024) return this.push(null);
+        produced += 1024 * 1024;
+        setTimeout(() => this.push(randomBytes(1024 * 1024)), 5);
+      },
+    });
+    const started = Date.now();
+    const err = await m
+      .upload('aborted.bin', source, {
+        partSize: 5 * 1024 * 1024,
+        signal: controller.signal,
+        onProgress: (p) => {
+          if (p.loaded >= 10 * 1024 * 1024) controller.abort();
+        },
+      })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(produced).toBeLessThan(64 * 1024 * 1024);
+    const commands = requests.map((r) => r.command);
+    expect(commands).toContain('CreateMultipartUploadCommand');
+    expect(commands).toContain('AbortMultipartUploadCommand');
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(await openMultipartUploads(admin ?? adminClient(env as never), bucket)).toEqual([]);
+    expect(await m.exists('aborted.bin')).toBeNull();
+  });
+
+  it('leaves no incomplete multipart upload behind when the source fails', async () => {
+    const { m, requests } = manager();
+    let produced = 0;
+    const source = new Readable({
+      read() {
+        if (produced >= 12 * 1024 * 1024) {
+          this.destroy(new Error('disk went away'));
+          return;
+        }
+        produced += 1024 * 1024;
+        this.push(randomBytes(1024 * 1024));
+      },
+    });
+    const err = await m
+      .upload('failed.bin', source, { partSize: 5 * 1024 * 1024 })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_IO')).toBe(true);
+    expect((err as Error).message).toContain('disk went away');
+    expect(requests.map((r) => r.command)).toContain('AbortMultipartUploadCommand');
+    expect(await openMultipartUploads(admin ?? adminClient(env as never), bucket)).toEqual([]);
+    expect(await m.exists('failed.bin')).toBeNull();
+  });
+
+  it('uploads a buffer and a stream, reports size and ETag, opens ranges, removes', async () => {
+    const { m } = manager();
+    const data = randomBytes(300_000);
+    const a = await m.upload('ops/buffer.bin', data);
+    expect(a).toEqual({ key: 'ops/buffer.bin', size: data.length, etag: expect.any(String) });
+    expect(await m.exists('ops/buffer.bin')).toEqual({ size: data.length, etag: a.etag });
+    const b = await m.upload('ops/stream.bin', Readable.from([data.subarray(0, 1000)]));
+    expect(b.size).toBe(1000);
+
+    const range = await m.openRead('ops/buffer.bin', { range: { start: 1000, end: 1999 } });
+    const parts: Buffer[] = [];
+    for await (const p of range) parts.push(p as Buffer);
+    expect(Buffer.concat(parts).equals(data.subarray(1000, 2000))).toBe(true);
+
+    await m.remove('ops/buffer.bin');
+    expect(await m.exists('ops/buffer.bin')).toBeNull();
+    await m.remove('ops/buffer.bin'); // already gone: fine
+  });
+
+  it('reports a missing object as ERR_NOT_FOUND (or null from exists)', async () => {
+    const { m } = manager();
+    expect(await m.exists('nope.bin')).toBeNull();
+    const errors = [
+      await m.openRead('nope.bin').catch((e: unknown) => e),
+      await fetchAll(m, 'nope.bin', 10, 4).catch((e: unknown) => e),
+      await m
+        .download({
+          url: 'nope.bin',
+          size: 10,
+          chunkSize: 4,
+          resumeFile: join(await tempDir(), 'r'),
+          onChunk: async () => {},
+        })
+        .catch((e: unknown) => e),
+    ];
+    for (const e of errors) {
+      expect(isCdnError(e, 'ERR_NOT_FOUND')).toBe(true);
+      expect((e as Error).message).toContain('nope.bin');
+    }
+  });
+
+  it('ensureBucket is idempotent and creates a missing bucket', async () => {
+    if (!env || !admin) return;
+    const other = uniqueBucket('sluice-cdn-eb');
+    const m = new CdnManager(testSettings(env, other));
+    managers.push(m);
+    try {
+      await m.ensureBucket();
+      await m.ensureBucket();
+      await m.upload('x', Buffer.from('x'));
+      expect(await m.exists('x')).toEqual({ size: 1, etag: expect.any(String) });
+    } finally {
+      await deleteBucket(admin, other);
+    }
+  });
+});
