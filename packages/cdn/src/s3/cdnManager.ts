@@ -63,6 +63,7 @@ export interface CdnManagerOptions {
   onRequest?: (request: S3RequestInfo) => void;
 }
 
+/** `url` is the object key; `headers` do not apply to S3 and are ignored. */
 export interface S3DownloadOptions extends DownloadOptions {
   /**
    * A small state file recording the chunks already handed to `onChunk`. A download started again
