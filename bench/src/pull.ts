@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { backend, blobSize, DEFAULT_SMALL_SIZE_KB, smallPartSize } from '@sluice/core';
 import type { PullChildJob, PullChildResult } from './pullChild.js';
 import { bigPartPath, type PullServer, startPullServer } from './pullServer.js';
+import type { PullStage, PullStagesJob, PullStagesResult } from './pullStages.js';
 import { machineInfo, writeBenchmarkSection } from './report.js';
 import { formatBytes, median, parseArgs, parseSize, run, timeIt } from './util.js';
 
@@ -94,10 +95,10 @@ async function sha256Of(path: string): Promise<string> {
   return hash.digest('hex');
 }
 
-/** Runs pullChild.js with `job` on stdin; resolves with the JSON line it prints. */
-function client(job: PullChildJob): Promise<PullChildResult> {
+/** Runs `node SCRIPT` with `job` as JSON on stdin; resolves with the JSON line it prints. */
+function child<T>(script: string, job: object): Promise<T> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [new URL('./pullChild.js', import.meta.url).pathname], {
+    const proc = spawn(process.execPath, [new URL(script, import.meta.url).pathname], {
       stdio: ['pipe', 'pipe', 'inherit'],
     });
     children.add(proc);
@@ -108,17 +109,25 @@ function client(job: PullChildJob): Promise<PullChildResult> {
     proc.on('error', reject);
     proc.on('close', (code) => {
       children.delete(proc);
-      if (code !== 0) reject(new Error(`pullChild (${job.op}) exited with ${code}`));
-      else resolve(JSON.parse(out) as PullChildResult);
+      if (code !== 0) reject(new Error(`${script} exited with ${code}`));
+      else resolve(JSON.parse(out) as T);
     });
     proc.stdin?.end(JSON.stringify(job));
   });
 }
+const client = (job: PullChildJob) => child<PullChildResult>('./pullChild.js', job);
 
-interface Series {
-  seconds: number[];
+/** CPU seconds this process (the server) spends while `fn` runs. */
+async function serverCpu(fn: () => Promise<void>): Promise<number> {
+  const c0 = process.cpuUsage();
+  await fn();
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
 }
+
 const fmt = (xs: number[]) => xs.map((t) => t.toFixed(2)).join(' ');
+const med = (xs: number[]) => Math.round(median(xs) * 100) / 100;
+const STAGES: PullStage[] = ['transport', 'verify', 'decrypt'];
 
 async function main(): Promise<void> {
   const chosen = backend();
@@ -138,8 +147,13 @@ async function main(): Promise<void> {
   const login = { apiUrl: api.url, password: api.password, name: NAME, folder: FOLDER };
 
   log('push (fresh client process) vs cp + fsync, interleaved:');
-  const push: Series = { seconds: [] };
-  const cp: Series = { seconds: [] };
+  const push = {
+    seconds: [] as number[],
+    rssMb: [] as number[],
+    cpu: [] as number[],
+    serverCpu: [] as number[],
+  };
+  const cp: number[] = [];
   let version = 0;
   for (let i = 0; i < reps; i++) {
     // One version on the server at a time (each push would otherwise keep another copy).
@@ -147,18 +161,26 @@ async function main(): Promise<void> {
     await rm(paths.cp, { force: true });
     const contenders = [
       async () => {
-        const r = await client({
-          ...login,
-          op: 'push',
-          email: UPLOADER,
-          src: paths.src,
-          tempDir: paths.uploadTmp,
-        });
+        let r: PullChildResult | undefined;
+        push.serverCpu.push(
+          await serverCpu(async () => {
+            r = await client({
+              ...login,
+              op: 'push',
+              email: UPLOADER,
+              src: paths.src,
+              tempDir: paths.uploadTmp,
+            });
+          }),
+        );
+        if (r === undefined) throw new Error('no push result');
         push.seconds.push(r.seconds);
+        push.rssMb.push(r.peakRssMb);
+        push.cpu.push(r.cpuSeconds);
         version = r.version ?? 0;
       },
       async () => {
-        cp.seconds.push(
+        cp.push(
           await timeIt(async () => {
             await run('cp', [paths.src, paths.cp]);
             await fsyncPath(paths.cp);
@@ -170,16 +192,19 @@ async function main(): Promise<void> {
     for (const c of contenders) await c();
   }
   await rm(paths.cp, { force: true });
-  log(`  push          ${fmt(push.seconds)} s`);
-  log(`  cp + fsync    ${fmt(cp.seconds)} s`);
+  log(`  push          ${fmt(push.seconds)} s  (peak RSS ${fmt(push.rssMb)} MB)`);
+  log(`  cp + fsync    ${fmt(cp)} s`);
 
   log('pull (fresh client process) vs curl + fsync of the big part, interleaved:');
-  const pull: Series & { rssMb: number[]; firstProgress: number[] } = {
-    seconds: [],
-    rssMb: [],
-    firstProgress: [],
+  const pull = {
+    seconds: [] as number[],
+    rssMb: [] as number[],
+    cpu: [] as number[],
+    serverCpu: [] as number[],
+    first: [] as number[],
+    tail: [] as number[],
   };
-  const curl: Series = { seconds: [] };
+  const curl = { seconds: [] as number[], serverCpu: [] as number[] };
   const url = `${api.url}${bigPartPath(FOLDER, NAME, version)}`;
   for (let i = 0; i < reps; i++) {
     await rm(paths.pulled, { force: true });
@@ -190,23 +215,35 @@ async function main(): Promise<void> {
     });
     const contenders = [
       async () => {
-        const r = await client({
-          ...login,
-          op: 'pull',
-          email: DEVICE,
-          to: paths.pulled,
-          hardware: HARDWARE,
-        });
+        let r: PullChildResult | undefined;
+        pull.serverCpu.push(
+          await serverCpu(async () => {
+            r = await client({
+              ...login,
+              op: 'pull',
+              email: DEVICE,
+              to: paths.pulled,
+              hardware: HARDWARE,
+            });
+          }),
+        );
+        if (r === undefined) throw new Error('no pull result');
+        if (r.size !== size) throw new Error(`pull returned ${r.size} bytes, expected ${size}`);
         pull.seconds.push(r.seconds);
         pull.rssMb.push(r.peakRssMb);
-        if (r.firstProgressSeconds !== undefined) pull.firstProgress.push(r.firstProgressSeconds);
-        if (r.size !== size) throw new Error(`pull returned ${r.size} bytes, expected ${size}`);
+        pull.cpu.push(r.cpuSeconds);
+        pull.first.push(r.firstProgressSeconds ?? Number.NaN);
+        pull.tail.push(r.seconds - (r.lastProgressSeconds ?? Number.NaN));
       },
       async () => {
-        curl.seconds.push(
-          await timeIt(async () => {
-            await run('curl', ['-s', '-f', '-o', paths.curl, '-H', `@${paths.headers}`, url]);
-            await fsyncPath(paths.curl);
+        curl.serverCpu.push(
+          await serverCpu(async () => {
+            curl.seconds.push(
+              await timeIt(async () => {
+                await run('curl', ['-s', '-f', '-o', paths.curl, '-H', `@${paths.headers}`, url]);
+                await fsyncPath(paths.curl);
+              }),
+            );
           }),
         );
         const got = (await stat(paths.curl)).size;
@@ -220,28 +257,42 @@ async function main(): Promise<void> {
     if (sha !== srcSha)
       throw new Error(`pulled SHA-256 ${sha} differs from the source's ${srcSha}`);
   }
-  log(
-    `  pull          ${fmt(pull.seconds)} s  (peak RSS ${pull.rssMb.map((m) => m.toFixed(0)).join(' ')} MB)`,
-  );
+  await rm(paths.pulled, { force: true });
+  log(`  pull          ${fmt(pull.seconds)} s  (peak RSS ${fmt(pull.rssMb)} MB)`);
   log(`  curl + fsync  ${fmt(curl.seconds)} s`);
   log(`  pulled SHA-256 matched the source in all ${reps} runs`);
+
+  let profile: Record<PullStage, PullStagesResult[]> | undefined;
+  if (args.profile) {
+    log('profile: the big part through the same driver, doing more per chunk (fresh processes):');
+    profile = { transport: [], verify: [], decrypt: [] };
+    for (let i = 0; i < reps; i++) {
+      for (const stage of STAGES) {
+        const job: PullStagesJob = { ...login, stage, email: DEVICE, hardware: HARDWARE };
+        profile[stage].push(await child<PullStagesResult>('./pullStages.js', job));
+      }
+    }
+    for (const stage of STAGES) {
+      log(`  ${stage.padEnd(10)} ${fmt(profile[stage].map((r) => r.bigSeconds))} s`);
+    }
+  }
   const loadAfter = loadavg();
 
   const mbps = (bytes: number, s: number) => Math.round(bytes / s / 1e6);
   const ratio = (a: number, b: number) => Math.round((a / b) * 100) / 100;
   const t = {
     push: median(push.seconds),
-    cp: median(cp.seconds),
+    cp: median(cp),
     pull: median(pull.seconds),
     curl: median(curl.seconds),
   };
-  const result = {
+  const result: PullResult = {
     bench: 'pull',
     sizeBytes: size,
     bigPartBytes: bigSize,
     reps,
     backend: chosen,
-    seconds: { push: push.seconds, cp: cp.seconds, pull: pull.seconds, curl: curl.seconds },
+    seconds: { push: push.seconds, cp, pull: pull.seconds, curl: curl.seconds },
     throughputMBps: {
       push: mbps(size, t.push),
       cp: mbps(size, t.cp),
@@ -252,30 +303,66 @@ async function main(): Promise<void> {
     pullVsCurl: ratio(size / t.pull, bigSize / t.curl),
     pushVsCp: ratio(t.cp, t.push),
     peakRssMb: Math.round(Math.max(...pull.rssMb)),
-    pullFirstProgressSeconds: Math.round(median(pull.firstProgress) * 100) / 100,
+    pushPeakRssMb: Math.round(Math.max(...push.rssMb)),
+    cpuSeconds: {
+      pullClient: med(pull.cpu),
+      pullServer: med(pull.serverCpu),
+      curlServer: med(curl.serverCpu),
+      pushClient: med(push.cpu),
+      pushServer: med(push.serverCpu),
+    },
+    pullPhasesSeconds: {
+      envelope: med(pull.first),
+      bigPart: med(pull.seconds.map((s, i) => s - (pull.first[i] ?? 0) - (pull.tail[i] ?? 0))),
+      fsyncRename: med(pull.tail),
+    },
+    ...(profile === undefined
+      ? {}
+      : {
+          profile: Object.fromEntries(
+            STAGES.map((st) => {
+              const rs = profile[st];
+              return [
+                st,
+                {
+                  bigSeconds: med(rs.map((r) => r.bigSeconds)),
+                  envelopeSeconds: med(rs.map((r) => r.envelopeSeconds)),
+                  cpuSeconds: med(rs.map((r) => r.cpuSeconds)),
+                  peakRssMb: Math.round(Math.max(...rs.map((r) => r.peakRssMb))),
+                },
+              ];
+            }),
+          ) as PullResult['profile'],
+        }),
     loadAverage: { before: loadBefore.map(round2), after: loadAfter.map(round2) },
+    targetsMet: { pullVsCurl: false, peakRssMb: false },
   };
-  const targets = {
-    pullVsCurl: result.pullVsCurl >= 0.8,
-    peakRssMb: result.peakRssMb < 250,
-  };
-  const full = { ...result, targetsMet: targets, machine: machineInfo() };
+  result.targetsMet = { pullVsCurl: result.pullVsCurl >= 0.8, peakRssMb: result.peakRssMb < 250 };
+  const full = { ...result, machine: machineInfo() };
   if (!args['no-write']) writeBenchmarkSection('pull', renderMarkdown(full));
   if (json) process.stdout.write(`${JSON.stringify(full)}\n`);
   else {
-    log(
-      `  throughput MB/s: push ${result.throughputMBps.push}, cp ${result.throughputMBps.cp}, pull ${result.throughputMBps.pull}, curl ${result.throughputMBps.curl}`,
-    );
+    const tp = result.throughputMBps;
+    log(`  throughput MB/s: push ${tp.push}, cp ${tp.cp}, pull ${tp.pull}, curl ${tp.curl}`);
     log(`     pushVsCp = ${result.pushVsCp}`);
-    for (const [k, ok] of Object.entries(targets)) {
-      log(`${ok ? 'met ' : 'MISS'} ${k} = ${(result as Record<string, unknown>)[k]}`);
+    for (const [k, ok] of Object.entries(result.targetsMet)) {
+      log(`${ok ? 'met ' : 'MISS'} ${k} = ${(result as unknown as Record<string, unknown>)[k]}`);
     }
   }
 }
 
 const round2 = (n: number) => Math.round(n * 100) / 100;
 
-type PullResult = {
+interface StageFigures {
+  bigSeconds: number;
+  envelopeSeconds: number;
+  cpuSeconds: number;
+  peakRssMb: number;
+}
+
+interface PullResult {
+  bench: 'pull';
+  backend: ReturnType<typeof backend>;
   sizeBytes: number;
   bigPartBytes: number;
   reps: number;
@@ -284,22 +371,30 @@ type PullResult = {
   pullVsCurl: number;
   pushVsCp: number;
   peakRssMb: number;
-  pullFirstProgressSeconds: number;
+  pushPeakRssMb: number;
+  cpuSeconds: Record<
+    'pullClient' | 'pullServer' | 'curlServer' | 'pushClient' | 'pushServer',
+    number
+  >;
+  pullPhasesSeconds: { envelope: number; bigPart: number; fsyncRename: number };
+  profile?: Record<PullStage, StageFigures>;
   loadAverage: { before: number[]; after: number[] };
-  targetsMet: Record<string, boolean>;
-  machine: { summary: string };
-};
+  targetsMet: Record<'pullVsCurl' | 'peakRssMb', boolean>;
+}
 
-function renderMarkdown(r: PullResult): string {
+function renderMarkdown(r: PullResult & { machine: { summary: string } }): string {
   const tp = r.throughputMBps;
   const s = r.seconds;
+  const c = r.cpuSeconds;
+  const ph = r.pullPhasesSeconds;
   const row = (name: string, value: string, target: string, ok?: boolean) =>
     `| ${name} | ${value} | ${target} | ${ok === undefined ? '' : ok ? 'met' : '**missed**'} |`;
-  return [
-    `## Pull (\`pnpm bench:pull --size ${formatBytes(r.sizeBytes)}\`)`,
+  const lines = [
+    `## Pull (\`pnpm bench:pull --size ${formatBytes(r.sizeBytes)}${r.profile ? ' --profile' : ''}\`)`,
     '',
     `Run ${new Date().toISOString()} on ${r.machine.summary}. Medians of ${r.reps} repetitions;`,
-    `load average (1, 5, 15 min) ${r.loadAverage.before.join(', ')} before and ${r.loadAverage.after.join(', ')} after.`,
+    `load average (1, 5, 15 min) ${r.loadAverage.before.join(', ')} before and ${r.loadAverage.after.join(', ')} after`,
+    '(other work shared the 2 cores whenever these exceed 0).',
     '',
     'The embedded default on one machine: the resource API (`createServer`, data directory on the',
     'same disk as the files) runs in the bench process on loopback; every client is a fresh Node',
@@ -307,16 +402,16 @@ function renderMarkdown(r: PullResult): string {
     'alternating which goes first. Page cache warm: the server reads the big part it has just stored.',
     '',
     '- **push**: `uploadBigSmallResource` of the generated file: encrypt with a fresh data key,',
-    '  split, chunk digests, multipart upload of small part, big part, manifest and data key to the',
-    '  server, which streams the big part to disk, fsyncs it and checks every chunk digest.',
+    '  split, chunk digests, one multipart `fetch` upload of small part, big part, manifest and data',
+    '  key; the server streams the big part to disk, fsyncs it and checks every chunk digest.',
     '  Baseline: `cp` of the same file, then fsync of the copy.',
-    `- **pull**: \`loadBigSmallResource\` to a file as the device user: device envelope (scrypt KDF),`,
-    '  the big part as 8 MiB ranged GETs, 8 in flight, each chunk checked against its manifest',
+    '- **pull**: `loadBigSmallResource` to a file as the device user: device envelope (request, scrypt',
+    '  KDF), the big part as 8 MiB ranged GETs, 8 in flight, each chunk checked against its manifest',
     '  digest, decrypted and written at its offset into a temp file, which is fsynced and renamed',
     '  into place. No local cache. Baseline: `curl -s -f -o FILE -H @headers URL` of the same big',
     `  part (one GET, ${formatBytes(r.bigPartBytes)} ciphertext) from the same server, then fsync of`,
     '  the file. After every pull the plaintext SHA-256 is checked against the source (untimed).',
-    '- **peakRssMb**: VmHWM of the pulling process (the largest of the runs), Node itself included.',
+    '- **peakRssMb**: VmHWM of the client process (the largest of the runs), Node itself included.',
     '',
     '| operation | MB/s | seconds per run |',
     '|---|---:|---|',
@@ -330,9 +425,45 @@ function renderMarkdown(r: PullResult): string {
     row('pullVsCurl', String(r.pullVsCurl), '≥ 0.8', r.targetsMet.pullVsCurl),
     row('pushVsCp', String(r.pushVsCp), '', undefined),
     row('peakRssMb (pulling process)', String(r.peakRssMb), '< 250', r.targetsMet.peakRssMb),
-    row('pull: start to first progress (s)', String(r.pullFirstProgressSeconds), '', undefined),
+    row('peak RSS of the pushing process (MB)', String(r.pushPeakRssMb), '', undefined),
     '',
-  ].join('\n');
+    'Where a pull spends its time (medians, seconds): envelope = start to first progress event',
+    '(envelope request, scrypt KDF, small part); big part = first to last progress event (ranged',
+    'GETs, verify, decrypt, pwrite); fsync + rename = last progress event to return. CPU seconds:',
+    'all threads of the client process, and the bench process (the server) during each operation.',
+    '',
+    '| pull phase | seconds |',
+    '|---|---:|',
+    `| envelope | ${ph.envelope} |`,
+    `| big part | ${ph.bigPart} |`,
+    `| fsync + rename | ${ph.fsyncRename} |`,
+    '',
+    '| CPU seconds | client | server |',
+    '|---|---:|---:|',
+    `| pull | ${c.pullClient} | ${c.pullServer} |`,
+    `| curl | (curl) | ${c.curlServer} |`,
+    `| push | ${c.pushClient} | ${c.pushServer} |`,
+    '',
+  ];
+  if (r.profile) {
+    const p = r.profile;
+    const mb = (sec: number) => Math.round(r.bigPartBytes / sec / 1e6);
+    lines.push(
+      '`--profile`: the big part through the same range driver (ranged GETs through the session,',
+      "8 MiB, 8 in flight) in fresh processes, doing more of the pull's per-chunk work each time;",
+      'the full pull adds pwrite, fsync and rename. Seconds exclude the envelope.',
+      '',
+      '| per-chunk work | big part s | MB/s | client CPU s | peak RSS MB |',
+      '|---|---:|---:|---:|---:|',
+      ...STAGES.map(
+        (st) =>
+          `| ${{ transport: 'receive only', verify: '+ SHA-256 verify', decrypt: '+ decrypt (no write)' }[st]} | ${p[st].bigSeconds} | ${mb(p[st].bigSeconds)} | ${p[st].cpuSeconds} | ${p[st].peakRssMb} |`,
+      ),
+      `| full pull (+ pwrite; fsync + rename after) | ${ph.bigPart} (+ ${ph.fsyncRename}) | ${mb(ph.bigPart + ph.fsyncRename)} | ${c.pullClient} | ${r.peakRssMb} |`,
+      '',
+    );
+  }
+  return lines.join('\n');
 }
 
 main()

@@ -25,6 +25,10 @@ export interface PullChildResult {
   version?: number;
   /** Seconds from the start of a pull to its first progress event (envelope + KDF + small part). */
   firstProgressSeconds?: number;
+  /** Seconds from the start to the last progress event (after it: truncate, fsync, rename). */
+  lastProgressSeconds?: number;
+  /** CPU seconds (user + system, all threads) of this process during the operation. */
+  cpuSeconds: number;
 }
 
 async function readStdin(): Promise<string> {
@@ -38,9 +42,10 @@ const session = new Session({ apiUrl: job.apiUrl });
 session.setCredentials(job.email, job.password);
 await session.login();
 
+const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
-let result: Omit<PullChildResult, 'peakRssMb'>;
+let result: Omit<PullChildResult, 'peakRssMb' | 'cpuSeconds'>;
 if (job.op === 'push') {
   const r = await uploadBigSmallResource(session, job.src, job.name, job.folder, {
     tempDir: job.tempDir,
@@ -48,21 +53,29 @@ if (job.op === 'push') {
   result = { seconds: since(), version: r.version };
 } else {
   let firstProgressSeconds: number | undefined;
+  let lastProgressSeconds: number | undefined;
   const r = await loadBigSmallResource(session, job.name, job.folder, {
     to: job.to,
     password: job.password,
     hardware: job.hardware,
     onProgress: () => {
-      firstProgressSeconds ??= since();
+      lastProgressSeconds = since();
+      firstProgressSeconds ??= lastProgressSeconds;
     },
   });
   result = {
     seconds: since(),
     size: r.size,
     ...(firstProgressSeconds === undefined ? {} : { firstProgressSeconds }),
+    ...(lastProgressSeconds === undefined ? {} : { lastProgressSeconds }),
   };
 }
 const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
 if (!hwm) throw new Error('VmHWM not found in /proc/self/status');
-const out: PullChildResult = { ...result, peakRssMb: Number(hwm[1]) / 1024 };
+const cpu = process.cpuUsage(cpu0);
+const out: PullChildResult = {
+  ...result,
+  cpuSeconds: (cpu.user + cpu.system) / 1e6,
+  peakRssMb: Number(hwm[1]) / 1024,
+};
 process.stdout.write(`${JSON.stringify(out)}\n`);
