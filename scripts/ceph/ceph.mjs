@@ -10,8 +10,10 @@ import { execFile, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import {
   closeSync,
+  existsSync,
   mkdirSync,
   openSync,
+  readdirSync,
   readFileSync,
   renameSync,
   rmSync,
@@ -140,7 +142,7 @@ osd data = ${dir}/osd
 osd objectstore = bluestore
 bluestore block path = ${dir}/osd-block
 bluestore block create = true
-bluestore block size = 21474836480
+bluestore block size = 34359738368
 bluestore block db create = false
 bluestore block wal create = false
 osd memory target = 536870912
@@ -154,6 +156,9 @@ rgw thread pool size = 64
 rgw data = ${dir}/rgw
 rgw dns name = 127.0.0.1
 rgw enable usage log = false
+# reclaim deleted objects' space within a minute, not after the default two hours
+rgw gc obj min wait = 30
+rgw gc processor period = 30
 `;
 }
 
@@ -304,13 +309,21 @@ export async function startCeph({ dir, rgwPort, monPort } = {}) {
   const installed = await ensureCephInstalled();
   if (!installed.ok) throw new Error(`Ceph is not available: ${installed.reason}`);
   const conf = join(dir, 'ceph.conf');
-  const running = readJson(join(dir, PIDS_FILE), {});
-  if (Object.values(running).some((pid) => ownsPid(dir, pid))) {
-    throw new Error(`a cluster from ${dir} is still running; stop it first`);
-  }
   let conn = readJson(join(dir, CONNECTION_FILE), null);
+  const running = readJson(join(dir, PIDS_FILE), {});
+  const alive = ['mon', 'osd', 'rgw'].filter((name) => ownsPid(dir, running[name]));
+  if (conn?.initialized && alive.length === 3 && (await rgwAnswers(conn.endpoint))) {
+    // already up: hand out the running cluster (so `start` can be repeated)
+    return handle(dir, conn, () => startRgwDaemon(dir, conf, conn.endpoint));
+  }
+  if (alive.length > 0) await stopCeph(dir);
   const fresh = conn === null;
   if (fresh) {
+    // never wipe a directory that is not (the remains of) one of these clusters
+    const entries = existsSync(dir) ? readdirSync(dir) : [];
+    if (entries.length > 0 && !entries.includes('ceph.conf')) {
+      throw new Error(`${dir} is not empty and holds no Ceph test cluster; use an empty directory`);
+    }
     rmSync(dir, { recursive: true, force: true });
     for (const sub of ['mon', 'osd', 'rgw', 'run', 'log'])
       mkdirSync(join(dir, sub), { recursive: true });
@@ -401,18 +414,7 @@ async function boot(dir, conf, conn, fresh) {
     osd,
   );
 
-  const endpoint = conn.endpoint;
-  const startRgw = async () => {
-    const rgw = spawnDaemon(dir, 'rgw', 'radosgw', ['-f', '-c', conf, '-n', 'client.rgw']);
-    await waitFor(
-      'radosgw to answer HTTP',
-      () => rgwAnswers(endpoint),
-      60_000,
-      dir,
-      'client.rgw.log',
-      rgw,
-    );
-  };
+  const startRgw = () => startRgwDaemon(dir, conf, conn.endpoint);
   await startRgw();
 
   if (!conn.initialized) {
@@ -451,6 +453,18 @@ async function boot(dir, conf, conn, fresh) {
     writeJsonAtomic(join(dir, CONNECTION_FILE), conn);
   }
   return handle(dir, conn, startRgw);
+}
+
+async function startRgwDaemon(dir, conf, endpoint) {
+  const rgw = spawnDaemon(dir, 'rgw', 'radosgw', ['-f', '-c', conf, '-n', 'client.rgw']);
+  await waitFor(
+    'radosgw to answer HTTP',
+    () => rgwAnswers(endpoint),
+    60_000,
+    dir,
+    'client.rgw.log',
+    rgw,
+  );
 }
 
 function handle(dir, conn, startRgw) {
