@@ -22,5 +22,5 @@ export function startCeph(options: {
   monPort?: number;
 }): Promise<CephCluster>;
 export function stopCeph(dir: string): Promise<void>;
-export function ensureCephInstalled(): Promise<{ ok: true } | { ok: false; reason: string }>;
+export function ensureCephInstalled(): Promise<true | { ok: false; reason: string }>;
 export function testEnv(cluster: CephCluster): Record<string, string>;

@@ -49,12 +49,12 @@ function missingBinaries() {
 }
 
 /**
- * Installs the Debian packages when a binary is missing. Resolves `{ok: true}` when Ceph is usable,
+ * Installs the Debian packages when a binary is missing. Resolves `true` when Ceph is usable,
  * `{ok: false, reason}` when it cannot be installed here (no apt-get, not root and no sudo, or the
  * install failed).
  */
 export async function ensureCephInstalled() {
-  if (missingBinaries().length === 0) return { ok: true };
+  if (missingBinaries().length === 0) return true;
   if (which('apt-get') === null) {
     return { ok: false, reason: `no apt-get to install ${PACKAGES.join(' ')}` };
   }
@@ -82,7 +82,7 @@ export async function ensureCephInstalled() {
   const still = missingBinaries();
   if (still.length > 0)
     return { ok: false, reason: `still missing after install: ${still.join(' ')}` };
-  return { ok: true };
+  return true;
 }
 
 /** A port that was free a moment ago on 127.0.0.1 (the kernel picks it). */
@@ -307,7 +307,7 @@ export async function startCeph({ dir, rgwPort, monPort } = {}) {
   if (!dir) throw new Error('startCeph: dir is required');
   dir = resolve(dir);
   const installed = await ensureCephInstalled();
-  if (!installed.ok) throw new Error(`Ceph is not available: ${installed.reason}`);
+  if (installed !== true) throw new Error(`Ceph is not available: ${installed.reason}`);
   const conf = join(dir, 'ceph.conf');
   let conn = readJson(join(dir, CONNECTION_FILE), null);
   const running = readJson(join(dir, PIDS_FILE), {});
@@ -529,7 +529,7 @@ async function main(argv) {
   }
   if (command === 'install') {
     const r = await ensureCephInstalled();
-    if (!r.ok) {
+    if (r !== true) {
       console.error(`ceph: ${r.reason}`);
       return 1;
     }
