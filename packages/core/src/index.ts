@@ -84,6 +84,15 @@ export {
   normaliseFactor,
 } from './hardware/hardwareInfo.js';
 export {
+  CDN_CONFIG_AAD,
+  type CdnConfig,
+  type CdnConfigRequest,
+  type CdnKeys,
+  cdnObjectKey,
+  fetchCdnConfig,
+  publicCdnConfig,
+} from './resources/cdnConfig.js';
+export {
   type LoadBigSmallOptions,
   type LoadProgress,
   type LoadResult,
@@ -92,6 +101,7 @@ export {
 } from './resources/loadBigSmallResource.js';
 export { checkResourceName, RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
 export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
+export type { UploadProgress } from './resources/uploadBigSmallResource.js';
 export {
   DEFAULT_SMALL_SIZE_KB,
   type UploadBigSmallOptions,

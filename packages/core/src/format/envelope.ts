@@ -31,6 +31,11 @@ export interface EnvelopePayload {
   dataKey: Buffer;
   /** The small part: the first bytes of the sealed blob. */
   small: Buffer;
+  /**
+   * Where the S3 CDN holds the big part (relative to the CDN config's prefix); absent or null
+   * when the API itself serves it.
+   */
+  cdnKey?: string | null;
 }
 
 /** The wire (JSON) form; binary fields are standard base64. */
@@ -128,6 +133,7 @@ export function sealEnvelope(
       manifest,
       dataKey: Buffer.from(dataKey).toString('base64'),
       small: Buffer.from(payload.small).toString('base64'),
+      ...(typeof payload.cdnKey === 'string' ? { cdnKey: payload.cdnKey } : {}),
     }),
     'utf8',
   );
@@ -216,7 +222,16 @@ export function openEnvelope(
     }
     const dataKey = Buffer.from(p.dataKey, 'base64');
     if (dataKey.length !== KEY_BYTES) throw new RangeError('dataKey must be 32 bytes');
-    return { resource, manifest, dataKey, small: Buffer.from(p.small, 'base64') };
+    if (p.cdnKey !== undefined && p.cdnKey !== null && typeof p.cdnKey !== 'string') {
+      throw new TypeError('cdnKey must be a string or null');
+    }
+    return {
+      resource,
+      manifest,
+      dataKey,
+      small: Buffer.from(p.small, 'base64'),
+      cdnKey: typeof p.cdnKey === 'string' ? p.cdnKey : null,
+    };
   } catch (err) {
     throw badEnvelope('authentic but malformed payload', err);
   } finally {

@@ -19,6 +19,7 @@ import {
 import { chunkLength, type Manifest, verifyChunk } from '../format/manifest.js';
 import { isHttpError } from '../session/httpErrors.js';
 import type { Session } from '../session/session.js';
+import { type CdnConfig, cdnObjectKey, fetchCdnConfig } from './cdnConfig.js';
 import { checkResourceName } from './resourceName.js';
 
 export interface LoadProgress {
@@ -45,6 +46,11 @@ export interface LoadBigSmallOptions {
   downloader?: Downloader;
   /** Where `downloader` finds the big part (default the API's big-part URL of this version). */
   bigUrl?: string;
+  /**
+   * The CDN settings with read keys, when the caller already has them (e.g. a batch sharing one
+   * `fetchCdnConfig`). By default they are fetched when a resource's big part is on an S3 CDN.
+   */
+  cdn?: CdnConfig;
 }
 
 export interface LoadResult {
@@ -108,7 +114,7 @@ export async function loadBigSmallResource(
   } finally {
     envelopeKey.fill(0);
   }
-  const { manifest, dataKey, small } = payload;
+  const { manifest, dataKey, small, cdnKey } = payload;
   try {
     throwIfAborted(signal);
     const blobSize = manifest === null ? small.length : manifest.blobSize;
@@ -198,14 +204,52 @@ export async function loadBigSmallResource(
     return { size, fromCache };
   }
 
+  /** The S3 CDN that holds this version's big part, with the account's read keys. */
+  async function s3Source(key: string): Promise<{ downloader: Downloader; url: string }> {
+    const config =
+      options.cdn ??
+      (await fetchCdnConfig(session, {
+        password: options.password,
+        hardware: options.hardware,
+        ...withSignal,
+      }));
+    if (config.kind !== 's3') {
+      throw new SluiceError(
+        'ERR_BAD_RESPONSE',
+        `the big part is on an S3 CDN but the server's CDN config is '${config.kind}'`,
+      );
+    }
+    if (config.downloader === undefined) {
+      throw new SluiceError('ERR_CDN', 'the CDN config holds no read keys');
+    }
+    const { CdnManager } = await import('@sluice/cdn');
+    const downloader = new CdnManager({
+      endpoint: config.endpoint,
+      region: config.region,
+      bucket: config.bucket,
+      downloader: config.downloader,
+    });
+    return { downloader, url: cdnObjectKey(config, key) };
+  }
+
   async function download(
     m: Manifest,
     cachePath: string | undefined,
     push: (offset: number, data: Buffer) => Promise<void>,
   ): Promise<void> {
     const path = `/resources/${encodeURIComponent(folder)}/${encodeURIComponent(name)}/big?version=${resource.version}`;
-    const downloader = options.downloader ?? (await sessionRangeDriver(session, path));
-    const url = options.bigUrl ?? `${session.apiUrl.replace(/\/+$/, '')}${path}`;
+    const { downloader, url } =
+      options.downloader !== undefined
+        ? {
+            downloader: options.downloader,
+            url: options.bigUrl ?? `${session.apiUrl.replace(/\/+$/, '')}${path}`,
+          }
+        : typeof cdnKey === 'string'
+          ? await s3Source(cdnKey)
+          : {
+              downloader: await sessionRangeDriver(session, path),
+              url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
+            };
     let cache: { fh: FileHandle; tmp: string } | undefined;
     if (cachePath !== undefined && options.cacheDir !== undefined) {
       await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });

@@ -1,31 +1,55 @@
+import { randomBytes } from 'node:crypto';
 import { openAsBlob } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { throwIfAborted } from '../crypto/abort.js';
+import { tempPathFor } from '../crypto/atomicOutput.js';
+import { SluiceError } from '../errors.js';
 import type { EnvelopeResource } from '../format/envelope.js';
 import { DEFAULT_CHUNK_SIZE } from '../format/manifest.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
 import type { Session } from '../session/session.js';
+import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
+import { manifestDigest } from './loadBigSmallResource.js';
 import { checkResourceName } from './resourceName.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
 export const DEFAULT_SMALL_SIZE_KB = 1024;
 
+export interface UploadProgress {
+  /** Big-part bytes sent so far. */
+  loaded: number;
+  total: number;
+}
+
 export interface UploadBigSmallOptions {
   /** Cap of the small part in KiB (default 1024); see docs/FORMAT.md for the split rule. */
   smallSizeKB?: number;
-  /** Big-part chunk size, a positive multiple of 16 (default 8 MiB). */
+  /** Big-part chunk size, a positive multiple of 16 (default: the server's CDN chunk size). */
   chunkSize?: number;
   /** Directory for the sealed parts while they are sent (default the OS temp directory). */
   tempDir?: string;
+  /**
+   * Password and hardware hash of the uploading account: needed only when the server keeps big
+   * parts on an S3 CDN, to open the envelope that carries the uploader keys.
+   */
+  password?: string;
+  hardware?: string;
+  /** The CDN settings with uploader keys, when the caller already has them. */
+  cdn?: CdnConfig;
+  /** Also keep the sealed big part in this local cache (as a later pull would). */
+  cacheDir?: string;
   signal?: AbortSignal;
+  onProgress?: (progress: UploadProgress) => void;
 }
 
 /**
- * Seals `path` with a fresh data key, splits it and uploads the small part, the big part, the
- * manifest and the data key as a new version of `folder/name`. The parts are streamed from temp
- * files, which are removed whatever happens.
+ * Seals `path` with a fresh data key, splits it and uploads it as a new version of
+ * `folder/name`: the big part to the CDN first (the API itself in the embedded default, else the
+ * S3 CDN its `/cdn-config` names), then the small part, the manifest and the data key to the API.
+ * A failure anywhere registers nothing (a big part already on S3 is removed again). The sealed
+ * parts live in temp files that are removed whatever happens.
  */
 export async function uploadBigSmallResource(
   session: Session,
@@ -35,23 +59,49 @@ export async function uploadBigSmallResource(
   options: UploadBigSmallOptions = {},
 ): Promise<EnvelopeResource> {
   const { signal } = options;
+  const withSignal = signal ? { signal } : {};
   checkResourceName(folder, 'folder');
   checkResourceName(name, 'name');
   throwIfAborted(signal);
+  const cdn = await uploaderCdnConfig(session, options);
   const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'sluice-upload-'));
   let key: Buffer | undefined;
   try {
     const sealed = await sealAndSplit(path, {
       paths: { small: join(dir, 'small'), big: join(dir, 'big') },
       smallSizeKB: options.smallSizeKB ?? DEFAULT_SMALL_SIZE_KB,
-      chunkSize: options.chunkSize ?? DEFAULT_CHUNK_SIZE,
-      ...(signal ? { signal } : {}),
+      chunkSize: options.chunkSize ?? cdn.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      ...withSignal,
     });
     key = sealed.key;
     const dataKey = sealed.key.toString('base64');
     const manifest = JSON.stringify(sealed.manifest);
+    const total = sealed.manifest.bigSize;
     const small = await openAsBlob(sealed.smallPath);
-    const big = await openAsBlob(sealed.bigPath);
+
+    let bigField: { cdnKey: string } | { big: Blob };
+    let removeFromCdn: (() => Promise<void>) | undefined;
+    if (cdn.kind === 's3') {
+      const { CdnManager } = await import('@sluice/cdn');
+      const manager = new CdnManager({
+        endpoint: cdn.endpoint,
+        region: cdn.region,
+        bucket: cdn.bucket,
+        ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
+      });
+      const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
+      const objectKey = cdnObjectKey(cdn, cdnKey);
+      await manager.upload(objectKey, sealed.bigPath, {
+        ...withSignal,
+        ...(options.onProgress
+          ? { onProgress: (p) => options.onProgress?.({ loaded: p.loaded, total }) }
+          : {}),
+      });
+      removeFromCdn = () => manager.remove(objectKey);
+      bigField = { cdnKey };
+    } else {
+      bigField = { big: await openAsBlob(sealed.bigPath) };
+    }
     // A fresh FormData per attempt: the file parts are read lazily from disk each time.
     const form = () => {
       const f = new FormData();
@@ -59,17 +109,73 @@ export async function uploadBigSmallResource(
       f.append('manifest', manifest);
       f.append('dataKey', dataKey);
       f.append('small', small, 'small');
-      f.append('big', big, 'big');
+      if ('cdnKey' in bigField) f.append('cdnKey', bigField.cdnKey);
+      else f.append('big', bigField.big, 'big');
       return f;
     };
-    const created = await session.request<EnvelopeResource>(
-      'POST',
-      `/resources/${encodeURIComponent(folder)}`,
-      { body: form, ...(signal ? { signal } : {}) },
-    );
+    let created: EnvelopeResource;
+    try {
+      created = await session.request<EnvelopeResource>(
+        'POST',
+        `/resources/${encodeURIComponent(folder)}`,
+        { body: form, ...withSignal },
+      );
+    } catch (e) {
+      // Nothing was registered: do not leave an unreachable big part on the CDN.
+      await removeFromCdn?.().catch(() => {});
+      throw e;
+    }
+    if (cdn.kind === 'http') options.onProgress?.({ loaded: total, total });
+    if (options.cacheDir !== undefined) {
+      await intoCache(sealed.bigPath, options.cacheDir, manifestDigest(sealed.manifest));
+    }
     return { folder: created.folder, name: created.name, version: created.version };
   } finally {
     key?.fill(0);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The server's CDN config; for S3, with the uploader keys from the device envelope. */
+async function uploaderCdnConfig(
+  session: Session,
+  options: UploadBigSmallOptions,
+): Promise<CdnConfig> {
+  const signal = options.signal ? { signal: options.signal } : {};
+  if (options.cdn !== undefined) return options.cdn;
+  const config = await publicCdnConfig(session, signal);
+  if (config.kind === 'http') return config;
+  if (options.password === undefined || options.hardware === undefined) {
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `this server keeps big parts on an S3 CDN (${config.endpoint}): pass password and hardware so the uploader keys can be fetched`,
+    );
+  }
+  const full = await fetchCdnConfig(session, {
+    password: options.password,
+    hardware: options.hardware,
+    write: true,
+    ...signal,
+  });
+  if (full.kind !== 's3' || full.uploader === undefined) {
+    throw new SluiceError('ERR_CDN', 'the server sent no uploader keys for its S3 CDN');
+  }
+  return full;
+}
+
+/** Moves (or copies, across file systems) a verified big part into the cache, atomically. */
+async function intoCache(bigPath: string, cacheDir: string, digest: string): Promise<void> {
+  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
+  const target = join(cacheDir, `${digest}.big`);
+  const tmp = tempPathFor(target);
+  try {
+    await rename(bigPath, tmp).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EXDEV') throw e;
+      await copyFile(bigPath, tmp);
+    });
+    await rename(tmp, target);
+  } catch (e) {
+    await rm(tmp, { force: true });
+    throw e;
   }
 }
