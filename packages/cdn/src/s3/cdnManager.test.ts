@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
-import { mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdtemp, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -214,6 +214,53 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     expect(second.gets()).toHaveLength(64 - delivered1.length);
     expect((await readFile(outFile)).equals(data)).toBe(true);
     await expect(stat(resumeFile)).rejects.toThrow(/ENOENT/);
+  });
+
+  it('resumes from the state a crash would leave (the last batch written mid-download)', async () => {
+    const chunkSize = 16 * 1024;
+    const data = randomBytes(96 * chunkSize);
+    await put('resume/crash.bin', data);
+    const dir = await tempDir();
+    const resumeFile = join(dir, 'crash.resume');
+    const crashed = join(dir, 'crash.snapshot');
+    const out = Buffer.alloc(data.length);
+    const delivered: number[] = [];
+    await manager().m.download({
+      url: 'resume/crash.bin',
+      size: data.length,
+      chunkSize,
+      concurrency: 4,
+      resumeFile,
+      onChunk: async (index, chunk) => {
+        chunk.copy(out, index * chunkSize);
+        delivered.push(index);
+        // what is on disk at this moment is all a killed process would leave behind
+        if (delivered.length === 50) await copyFile(resumeFile, crashed).catch(() => {});
+      },
+    });
+    const snapshot = JSON.parse(await readFile(crashed, 'utf8')) as { done: number[] };
+    expect(snapshot.done.length).toBeGreaterThan(0);
+    expect(snapshot.done.length).toBeLessThanOrEqual(50);
+    expect(snapshot.done.every((i) => delivered.slice(0, 50).includes(i))).toBe(true);
+
+    // the restarted process: the output holds the recorded chunks only
+    const restarted = Buffer.alloc(data.length);
+    for (const i of snapshot.done)
+      out.copy(restarted, i * chunkSize, i * chunkSize, (i + 1) * chunkSize);
+    await copyFile(crashed, resumeFile);
+    const second = manager();
+    await second.m.download({
+      url: 'resume/crash.bin',
+      size: data.length,
+      chunkSize,
+      concurrency: 4,
+      resumeFile,
+      onChunk: async (index, chunk) => {
+        chunk.copy(restarted, index * chunkSize);
+      },
+    });
+    expect(restarted.equals(data)).toBe(true);
+    expect(second.gets()).toHaveLength(96 - snapshot.done.length);
   });
 
   it('ignores a resume file of another version of the object', async () => {
