@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { CdnManager } from '@sluice/cdn';
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
 import { createGuard, type GuardRequest } from './auth/guardRequest.js';
 import { loadOrCreateSigningKeys, type SigningKeys } from './auth/keys.js';
@@ -10,7 +11,7 @@ import {
   validateScryptParams,
 } from './auth/passwordHash.js';
 import { TokenService } from './auth/tokens.js';
-import { type CdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
+import { type CdnConfig, type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { authRoutes } from './routes/authRoutes.js';
@@ -22,6 +23,8 @@ import type { ServerContext } from './serverContext.js';
 import { BlobStore } from './stores/blobStore.js';
 import { loadOrCreateMasterKey } from './stores/masterKey.js';
 import { MetadataStore } from './stores/metadataStore.js';
+import type { PartStorage } from './stores/partStorage.js';
+import { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';
 
 /** Largest JSON body accepted by default (user administration and login need far less). */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -86,6 +89,11 @@ export interface ServerOptions {
    * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
    */
   cdn?: CdnConfig;
+  /**
+   * Where the server keeps small parts (and big parts uploaded through the API): the data
+   * directory (default) or an S3 bucket of its own. Metadata stays in the data directory.
+   */
+  storage?: { kind: 'file' } | S3StorageConfig;
 }
 
 export interface SluiceServer {
@@ -94,7 +102,10 @@ export interface SluiceServer {
   /** The check every route uses, for other services in the same process. */
   guardRequest: GuardRequest;
   store: MetadataStore;
+  /** The data directory's blob files (with S3 storage only its temp area is used). */
   blobs: BlobStore;
+  /** Where small and big parts are kept: `blobs`, or the S3 bucket of the `storage` option. */
+  storage: PartStorage;
   keys: SigningKeys;
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
@@ -111,10 +122,18 @@ export interface SluiceServer {
 export async function createServer(options: ServerOptions): Promise<SluiceServer> {
   const scrypt = options.scrypt ?? DEFAULT_SCRYPT_PARAMS;
   validateScryptParams(scrypt);
+  const cdn = resolveCdnConfig(options.cdn);
+  const storageKind: unknown = options.storage?.kind ?? 'file';
+  if (storageKind !== 'file' && storageKind !== 's3') {
+    throw new TypeError(`storage.kind must be 'file' or 's3'`);
+  }
   const store = await MetadataStore.open(options.dataDir);
+  // What build() opened before it failed (S3 clients), released with the store.
+  const opened: (() => Promise<void>)[] = [];
   try {
-    return await build(options, scrypt, store);
+    return await build(options, scrypt, store, cdn, opened);
   } catch (e) {
+    for (const release of opened.reverse()) await release().catch(() => {});
     await store.close();
     throw e;
   }
@@ -124,6 +143,8 @@ async function build(
   options: ServerOptions,
   scrypt: ScryptParams,
   store: MetadataStore,
+  cdn: ResolvedCdnConfig,
+  opened: (() => Promise<void>)[],
 ): Promise<SluiceServer> {
   const keys = await loadOrCreateSigningKeys(options.dataDir);
   const tokens = new TokenService(store, keys, {
@@ -141,12 +162,24 @@ async function build(
   if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
     throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
   }
-  const cdn = resolveCdnConfig(options.cdn);
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw new RangeError(`shutdownGraceMs must be an integer ≥ 0, got ${shutdownGraceMs}`);
   }
   const blobs = await BlobStore.open(options.dataDir);
+  const storage =
+    options.storage?.kind === 's3' ? await S3PartStore.open(options.storage, blobs) : blobs;
+  opened.push(() => storage.close());
+  const cdnObjects =
+    cdn.kind === 's3'
+      ? new CdnManager({
+          endpoint: cdn.endpoint,
+          region: cdn.region,
+          bucket: cdn.bucket,
+          uploader: cdn.uploader,
+        })
+      : null;
+  opened.push(async () => cdnObjects?.destroy());
   const referenced = new Set(
     Object.values(store.snapshot().resources).flatMap((r) =>
       r.versions.flatMap((v) =>
@@ -154,7 +187,7 @@ async function build(
       ),
     ),
   );
-  const orphans = await blobs.removeUnreferenced(referenced);
+  const orphans = await storage.removeUnreferenced(referenced);
   const masterKey = await loadOrCreateMasterKey(options.dataDir);
   const ctx: ServerContext = {
     store,
@@ -164,10 +197,11 @@ async function build(
     limiter: new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS),
     scrypt,
     dummyPasswordHash: await hashPassword(randomBytes(32).toString('base64url'), scrypt),
-    blobs,
+    blobs: storage,
     masterKey,
     bigPartLimit,
     cdn,
+    cdnObjects,
   };
 
   const app = Fastify({
@@ -221,6 +255,7 @@ async function build(
     } finally {
       clearTimeout(cutOff);
     }
+    for (const release of opened.reverse()) await release();
     await store.close();
   };
 
@@ -229,6 +264,7 @@ async function build(
     guardRequest,
     store,
     blobs,
+    storage,
     keys,
     tokens,
     routes,

@@ -71,3 +71,5 @@ export {
   type ResourceVersion,
   type UserRecord,
 } from './stores/metadataStore.js';
+export type { PartStorage, PendingBlob } from './stores/partStorage.js';
+export { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';

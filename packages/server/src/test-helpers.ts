@@ -93,3 +93,53 @@ export async function login(url: string, email: string, password = PASSWORD): Pr
   if (r.status !== 200) throw new Error(`login of ${email} failed with ${r.status}: ${r.text}`);
   return r.body as LoginBody;
 }
+
+/** The S3 store the S3 tests run against (a Ceph RGW started by scripts/ceph/ceph.mjs). */
+export interface S3TestEnv {
+  endpoint: string;
+  region: string;
+  accessKeyId: string;
+  secretAccessKey: string;
+  readAccessKeyId: string;
+  readSecretAccessKey: string;
+}
+
+/**
+ * The SLUICE_TEST_S3_* variables, or undefined when they are absent: the caller skips its S3
+ * tests and this prints one line saying how to enable them. With CI=true it throws instead.
+ */
+export function s3TestEnv(): S3TestEnv | undefined {
+  process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+  const e = process.env;
+  const endpoint = e.SLUICE_TEST_S3_ENDPOINT;
+  const accessKeyId = e.SLUICE_TEST_S3_ACCESS_KEY;
+  const secretAccessKey = e.SLUICE_TEST_S3_SECRET_KEY;
+  const enable =
+    'to run them: eval "$(node scripts/ceph/ceph.mjs start --dir /tmp/sluice-ceph)" (or set SLUICE_TEST_S3_ENDPOINT, _REGION, _ACCESS_KEY, _SECRET_KEY for an existing store)';
+  if (!endpoint || !accessKeyId || !secretAccessKey) {
+    if (e.CI === 'true') {
+      throw new Error(
+        `SLUICE_TEST_S3_* are not set and CI=true: S3 tests never skip in CI; ${enable}`,
+      );
+    }
+    console.warn(`server S3 tests skipped: SLUICE_TEST_S3_ENDPOINT is not set; ${enable}`);
+    return undefined;
+  }
+  return {
+    endpoint,
+    region: e.SLUICE_TEST_S3_REGION || 'us-east-1',
+    accessKeyId,
+    secretAccessKey,
+    readAccessKeyId: e.SLUICE_TEST_S3_READ_ACCESS_KEY || accessKeyId,
+    readSecretAccessKey: e.SLUICE_TEST_S3_READ_SECRET_KEY || secretAccessKey,
+  };
+}
+
+/** A bucket name no other test run uses. */
+export function uniqueBucket(prefix: string): string {
+  return `${prefix}-${process.pid}-${Date.now().toString(36)}-${randomSuffix()}`;
+}
+
+function randomSuffix(): string {
+  return Math.random().toString(36).slice(2, 8);
+}

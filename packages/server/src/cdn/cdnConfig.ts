@@ -67,19 +67,20 @@ export function cdnObjectKey(prefix: string | null, key: string): string {
   return prefix === null ? key : `${prefix}/${key}`;
 }
 
-function nonEmpty(value: unknown, name: string): string {
+/** Checks a required setting; the message names the field (`name`), never its value. */
+export function nonEmpty(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.trim() === '' || value.length > 1024) {
-    throw new TypeError(`cdn.${name} must be a non-empty string`);
+    throw new TypeError(`${name} must be a non-empty string`);
   }
   return value;
 }
 
-function credentials(value: unknown, name: string): S3Credentials {
+/** Checks a key pair; messages name the field, never a key. */
+export function credentialsOf(value: unknown, name: string): S3Credentials {
   const c = value as Partial<S3Credentials> | null | undefined;
   if (typeof c !== 'object' || c === null) {
-    throw new TypeError(`cdn.${name} must be {accessKeyId, secretAccessKey}`);
+    throw new TypeError(`${name} must be {accessKeyId, secretAccessKey}`);
   }
-  // The messages name the field, never its value.
   return {
     accessKeyId: nonEmpty(c.accessKeyId, `${name}.accessKeyId`),
     secretAccessKey: nonEmpty(c.secretAccessKey, `${name}.secretAccessKey`),
@@ -142,12 +143,12 @@ export function resolveCdnConfig(config: CdnConfig | undefined): ResolvedCdnConf
   return {
     kind: 's3',
     endpoint: checkEndpoint(c.endpoint, 'cdn.endpoint'),
-    region: nonEmpty(c.region, 'region'),
+    region: nonEmpty(c.region, 'cdn.region'),
     bucket: checkBucket(c.bucket, 'cdn.bucket'),
     prefix: checkPrefix(c.prefix, 'cdn.prefix'),
     chunkSize,
-    downloader: credentials(c.downloader, 'downloader'),
-    uploader: credentials(c.uploader, 'uploader'),
+    downloader: credentialsOf(c.downloader, 'cdn.downloader'),
+    uploader: credentialsOf(c.uploader, 'cdn.uploader'),
   };
 }
 

@@ -1,6 +1,4 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { createReadStream } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { Transform, type TransformCallback } from 'node:stream';
 import multipart, { type Multipart } from '@fastify/multipart';
 import {
@@ -16,13 +14,14 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bindDevice, checkHardware } from '../auth/deviceBinding.js';
 import { checkEnvelopePassword } from '../auth/envelopePassword.js';
 import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
+import { cdnObjectKey, isObjectKey } from '../cdn/cdnConfig.js';
 import { ApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
 import { checkResourceName } from '../resources/resourceName.js';
 import type { ServerContext } from '../serverContext.js';
-import type { PendingBlob } from '../stores/blobStore.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import { type ResourceRecord, type ResourceVersion, resourceKey } from '../stores/metadataStore.js';
+import type { PendingBlob } from '../stores/partStorage.js';
 
 const MiB = 1024 * 1024;
 /** Largest small part accepted (the split rule keeps it far below this in practice). */
@@ -31,7 +30,6 @@ export const SMALL_PART_LIMIT = 16 * MiB;
 export const DEFAULT_BIG_PART_LIMIT = 64 * 1024 * MiB;
 /** The manifest of a 64 GiB part in 8 MiB chunks is about 0.6 MB of JSON. */
 const FIELD_LIMIT = 4 * MiB;
-const CDN_KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
 type FolderRequest = FastifyRequest<{ Params: { folder: string } }>;
@@ -137,15 +135,6 @@ async function receivePart(
   received[which] = await ctx.blobs.receive(part.file, new SizeLimit(limit, `${which} part`));
 }
 
-/** A relative object key: `/`-separated names, none empty, `.` or `..`, at most 1024 chars. */
-function isCdnKey(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length <= 1024 &&
-    value.split('/').every((segment) => CDN_KEY_SEGMENT.test(segment))
-  );
-}
-
 function parseManifestField(value: unknown): Manifest {
   let parsed = value;
   if (typeof value === 'string') {
@@ -186,6 +175,37 @@ async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void>
     throw new ApiError(
       'ERR_BAD_REQUEST',
       `big part chunk ${bad === -1 ? digests.length : bad} does not match the manifest's digest`,
+    );
+  }
+}
+
+/**
+ * With an S3 CDN, a `cdnKey` upload is registered only when the object is there with the
+ * manifest's size (HEAD), and no other resource claims it (deleting that one would remove it).
+ */
+async function checkCdnObject(
+  ctx: ServerContext,
+  folder: string,
+  name: string,
+  cdnKey: string,
+  manifest: Manifest,
+): Promise<void> {
+  if (ctx.cdnObjects === null || ctx.cdn.kind !== 's3') return;
+  const own = resourceKey(folder, name);
+  const claimed = Object.entries(ctx.store.snapshot().resources).some(
+    ([key, r]) => key !== own && r.versions.some((v) => v.cdnKey === cdnKey),
+  );
+  if (claimed) {
+    throw new ApiError('ERR_CONFLICT', `cdnKey ${cdnKey} belongs to another resource`);
+  }
+  const head = await ctx.cdnObjects.exists(cdnObjectKey(ctx.cdn.prefix, cdnKey));
+  if (head === null) {
+    throw new ApiError('ERR_BAD_REQUEST', `cdnKey ${cdnKey} does not exist on the CDN`);
+  }
+  if (head.size !== manifest.bigSize) {
+    throw new ApiError(
+      'ERR_BAD_REQUEST',
+      `the CDN object of cdnKey ${cdnKey} is ${head.size} bytes; the manifest says ${manifest.bigSize}`,
     );
   }
 }
@@ -236,7 +256,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         const dataKey = parseDataKeyField(fields.dataKey);
         let cdnKey: string | null = null;
         if (fields.cdnKey !== undefined) {
-          if (!isCdnKey(fields.cdnKey)) {
+          if (!isObjectKey(fields.cdnKey)) {
             throw new ApiError('ERR_BAD_REQUEST', 'invalid cdnKey');
           }
           cdnKey = fields.cdnKey;
@@ -252,6 +272,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
           throw new ApiError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');
         }
         if (big !== undefined) await checkBigPart(big, manifest);
+        if (cdnKey !== null) await checkCdnObject(ctx, folder, name, cdnKey, manifest);
 
         const smallBlobId = await ctx.blobs.commit(small);
         committed.push(smallBlobId);
@@ -322,7 +343,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       const version = latest(resource);
       await bindDevice(ctx, request, user, hardware);
 
-      const small = await readFile(ctx.blobs.path(version.smallBlobId));
+      const small = await ctx.blobs.readAll(version.smallBlobId, SMALL_PART_LIMIT);
       const dataKey = unwrapDataKey(
         ctx.masterKey,
         version.wrappedDataKey,
@@ -385,13 +406,34 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         delete draft.resources[key];
         return r;
       });
-      // The metadata no longer points at them: a crash here only leaves unreferenced files.
-      for (const v of removed.versions) {
-        await ctx.blobs.remove(v.smallBlobId);
-        if (v.bigBlobId !== null) await ctx.blobs.remove(v.bigBlobId);
+      // The metadata no longer points at them: a failure here only leaves unreferenced objects.
+      const parts = removed.versions.flatMap((v) =>
+        v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
+      );
+      const cdnKeys = new Set(
+        removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])),
+      );
+      const left: string[] = [];
+      for (const id of parts) {
+        await ctx.blobs.remove(id).catch((e: unknown) => {
+          left.push(id);
+          request.log.warn({ event: 'resource.partLeft', id, err: e }, 'stored part not removed');
+        });
+      }
+      if (ctx.cdnObjects !== null) {
+        for (const key of cdnKeys) {
+          const objectKey = cdnObjectKey(ctx.cdn.kind === 's3' ? ctx.cdn.prefix : null, key);
+          await ctx.cdnObjects.remove(objectKey).catch((e: unknown) => {
+            left.push(objectKey);
+            request.log.warn(
+              { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
+              'CDN object not removed',
+            );
+          });
+        }
       }
       request.log.info(
-        { event: 'resource.deleted', folder, name, by: request.user?.id },
+        { event: 'resource.deleted', folder, name, by: request.user?.id, left: left.length },
         'resource deleted',
       );
       return reply.status(204).send();
@@ -439,15 +481,15 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
           code: 'ERR_RANGE_NOT_SATISFIABLE',
         });
       }
-      const path = ctx.blobs.path(version.bigBlobId);
+      const body = await ctx.blobs.openRead(version.bigBlobId, range);
       reply.type('application/octet-stream');
       if (range === undefined) {
         reply.header('content-length', String(size));
-        return reply.status(200).send(createReadStream(path));
+        return reply.status(200).send(body);
       }
       reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
       reply.header('content-length', String(range.end - range.start + 1));
-      return reply.status(206).send(createReadStream(path, { start: range.start, end: range.end }));
+      return reply.status(206).send(body);
     },
   );
 }

@@ -1,28 +1,24 @@
 import { randomBytes } from 'node:crypto';
-import { createWriteStream } from 'node:fs';
-import { chmod, mkdir, open, readdir, rename, rm, stat } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { chmod, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { PartStorage, PendingBlob } from './partStorage.js';
+
+export type { PendingBlob } from './partStorage.js';
 
 export const BLOBS_DIR = 'blobs';
 const TEMP_DIR = '.tmp';
 const BLOB_ID = /^[0-9a-f]{32}$/;
-
-/** A blob written to the temp area and not yet committed; `discard` is safe to call twice. */
-export interface PendingBlob {
-  readonly path: string;
-  /** Bytes written. */
-  readonly size: number;
-  discard(): Promise<void>;
-}
 
 /**
  * Small and big parts as files in `<dataDir>/blobs/`, named by random ids (never by user input).
  * Uploads stream into `blobs/.tmp/`, are fsynced and renamed into place on commit, so a blob
  * file is always complete; a crash leaves only temp files, removed on the next open.
  */
-export class BlobStore {
+export class BlobStore implements PartStorage {
+  readonly kind = 'file' as const;
   readonly dir: string;
   readonly tempDir: string;
 
@@ -97,6 +93,22 @@ export class BlobStore {
   async remove(id: string): Promise<void> {
     await rm(this.path(id), { force: true });
   }
+
+  async readAll(id: string, maxBytes: number): Promise<Buffer> {
+    const path = this.path(id);
+    const { size } = await stat(path);
+    if (size > maxBytes) throw new Error(`blob ${id} is ${size} bytes, over ${maxBytes}`);
+    return readFile(path);
+  }
+
+  async openRead(id: string, range?: { start: number; end: number }): Promise<Readable> {
+    const path = this.path(id);
+    const handle = await open(path, 'r');
+    // Opened here so a missing file fails before any status line is sent.
+    return createReadStream(path, { fd: handle, ...(range ?? {}) });
+  }
+
+  async close(): Promise<void> {}
 }
 
 async function syncDir(dir: string): Promise<void> {
