@@ -239,8 +239,8 @@ export class CdnManager implements Downloader {
    * Uploads a file (path), stream or buffer to `key` as a multipart upload fed as the source
    * produces data (a single PUT when it fits one part). On failure or abort the multipart upload
    * is aborted, so no parts are left behind; an abort that arrives after the last part also
-   * removes the finished object. Resolves with the stored size and ETag (from HeadObject: Ceph's
-   * CompleteMultipartUpload returns none).
+   * removes the finished object. A stream source is consumed and destroyed. Resolves with the
+   * stored size and ETag (from HeadObject: Ceph's CompleteMultipartUpload returns none).
    */
   async upload(
     key: string,
@@ -277,12 +277,13 @@ export class CdnManager implements Downloader {
       );
     }
 
+    const feed = Readable.from(guarded(body, key, signal));
     const upload = new Upload({
       client,
       params: {
         Bucket: this.bucket,
         Key: key,
-        Body: Readable.from(guarded(body, key, signal)),
+        Body: feed,
         ...(contentLength === undefined ? {} : { ContentLength: contentLength }),
       },
       partSize,
@@ -302,6 +303,8 @@ export class CdnManager implements Downloader {
       if (isCdnError(e)) throw e;
       throw this.#error(e, key, 'upload', true);
     } finally {
+      // a failed upload stops reading: end the source (and the guard's abort listener) here
+      if (!feed.destroyed) feed.destroy();
       if (!body.destroyed) body.destroy();
     }
     if (signal?.aborted) {
