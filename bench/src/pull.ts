@@ -125,6 +125,35 @@ async function serverCpu(fn: () => Promise<void>): Promise<number> {
   return (c.user + c.system) / 1e6;
 }
 
+/**
+ * Runs curl under bash and returns curl's CPU seconds (user + system), read from bash's `times`
+ * (its second line is the children's). bash adds a few milliseconds of start-up to the timing.
+ */
+function curlCpu(curlArgs: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const proc = spawn('bash', ['-c', 'curl "$@" && times', 'bash', ...curlArgs], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    children.add(proc);
+    let out = '';
+    let err = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    proc.stderr.on('data', (d) => {
+      err += d;
+    });
+    proc.on('error', reject);
+    proc.on('close', (code) => {
+      children.delete(proc);
+      const m = /^(\d+)m([\d.]+)s (\d+)m([\d.]+)s$/m.exec(out.trim().split('\n')[1] ?? '');
+      if (code !== 0) reject(new Error(`curl exited with ${code}: ${err.trim()}`));
+      else if (!m) reject(new Error(`no CPU times from bash: ${out}`));
+      else resolve(Number(m[1]) * 60 + Number(m[2]) + Number(m[3]) * 60 + Number(m[4]));
+    });
+  });
+}
+
 const fmt = (xs: number[]) => xs.map((t) => t.toFixed(2)).join(' ');
 const med = (xs: number[]) => Math.round(median(xs) * 100) / 100;
 const STAGES: PullStage[] = ['transport', 'verify', 'decrypt'];
@@ -204,7 +233,7 @@ async function main(): Promise<void> {
     first: [] as number[],
     tail: [] as number[],
   };
-  const curl = { seconds: [] as number[], serverCpu: [] as number[] };
+  const curl = { seconds: [] as number[], serverCpu: [] as number[], cpu: [] as number[] };
   const url = `${api.url}${bigPartPath(FOLDER, NAME, version)}`;
   for (let i = 0; i < reps; i++) {
     await rm(paths.pulled, { force: true });
@@ -240,7 +269,9 @@ async function main(): Promise<void> {
           await serverCpu(async () => {
             curl.seconds.push(
               await timeIt(async () => {
-                await run('curl', ['-s', '-f', '-o', paths.curl, '-H', `@${paths.headers}`, url]);
+                curl.cpu.push(
+                  await curlCpu(['-s', '-f', '-o', paths.curl, '-H', `@${paths.headers}`, url]),
+                );
                 await fsyncPath(paths.curl);
               }),
             );
@@ -308,6 +339,7 @@ async function main(): Promise<void> {
       pullClient: med(pull.cpu),
       pullServer: med(pull.serverCpu),
       curlServer: med(curl.serverCpu),
+      curlClient: med(curl.cpu),
       pushClient: med(push.cpu),
       pushServer: med(push.serverCpu),
     },
@@ -373,7 +405,7 @@ interface PullResult {
   peakRssMb: number;
   pushPeakRssMb: number;
   cpuSeconds: Record<
-    'pullClient' | 'pullServer' | 'curlServer' | 'pushClient' | 'pushServer',
+    'pullClient' | 'pullServer' | 'curlClient' | 'curlServer' | 'pushClient' | 'pushServer',
     number
   >;
   pullPhasesSeconds: { envelope: number; bigPart: number; fsyncRename: number };
@@ -430,7 +462,8 @@ function renderMarkdown(r: PullResult & { machine: { summary: string } }): strin
     'Where a pull spends its time (medians, seconds): envelope = start to first progress event',
     '(envelope request, scrypt KDF, small part); big part = first to last progress event (ranged',
     'GETs, verify, decrypt, pwrite); fsync + rename = last progress event to return. CPU seconds:',
-    'all threads of the client process, and the bench process (the server) during each operation.',
+    'all threads of the client process (curl: from bash `times`), and the bench process (the',
+    'server) during each operation.',
     '',
     '| pull phase | seconds |',
     '|---|---:|',
@@ -441,7 +474,7 @@ function renderMarkdown(r: PullResult & { machine: { summary: string } }): strin
     '| CPU seconds | client | server |',
     '|---|---:|---:|',
     `| pull | ${c.pullClient} | ${c.pullServer} |`,
-    `| curl | (curl) | ${c.curlServer} |`,
+    `| curl | ${c.curlClient} | ${c.curlServer} |`,
     `| push | ${c.pushClient} | ${c.pushServer} |`,
     '',
   ];
