@@ -58,6 +58,8 @@ async function readStdinLine(): Promise<string> {
 
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo goes off before the prompt shows: whatever is typed after seeing it is never echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -77,7 +79,6 @@ function promptHidden(prompt: string): Promise<string> {
         else value += ch;
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });

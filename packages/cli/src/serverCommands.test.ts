@@ -242,9 +242,11 @@ describe('sluice against a server started with `sluice serve`', () => {
 
     const reset = await as('admin', ['user', 'reset-device', DEVICE]);
     expect(reset.code, reset.stderr).toBe(0);
-    const after = await as('device', ['pull', 'models', 'm1', '-o', out], env);
+    // -o DIR puts the file at DIR/NAME.
+    const outDir = mkdtempSync(join(dir, 'out-'));
+    const after = await as('device', ['pull', 'models', 'm1', '-o', outDir], env);
     expect(after.code, after.stderr).toBe(0);
-    expect(sha(out)).toBe(sha(model));
+    expect(sha(join(outDir, 'm1'))).toBe(sha(model));
   });
 
   it('pull with a wrong password exits 1 and writes nothing', async () => {
@@ -332,5 +334,38 @@ describe('sluice against a server started with `sluice serve`', () => {
     expect(r.stdout).not.toContain(ADMIN_PASSWORD);
     expect(r.stdout).not.toContain(PASSWORD);
     expect(existsSync(join(dataDir, 'server.lock'))).toBe(false);
+  });
+});
+
+describe('sluice serve --init-admin', () => {
+  it('needs a password from the environment (or a terminal): there is no default', async () => {
+    const r = await run(['serve', '--data', join(dir, 'no-password'), '--init-admin', ADMIN]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('SLUICE_ADMIN_PASSWORD');
+    expect(existsSync(join(dir, 'no-password', 'metadata.json'))).toBe(false);
+  });
+
+  it('--init-only creates the admin and exits; a second admin is refused with ERR_CONFLICT', async () => {
+    const fresh = join(dir, 'init-only');
+    const env = { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N };
+    const r = await run(['serve', '--data', fresh, '--init-admin', ADMIN, '--init-only'], { env });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`created ApiAdmin ${ADMIN}`);
+    expect(r.stdout).toBe('');
+    const again = await run(
+      ['serve', '--data', fresh, '--init-admin', 'other@example.com', '--init-only'],
+      { env },
+    );
+    expect(again.code).toBe(1);
+    expect(again.stderr).toMatch(/^sluice: an ApiAdmin already exists.*\(ERR_CONFLICT\)$/m);
+  });
+
+  it('a password the server would not accept is refused with ERR_BAD_REQUEST', async () => {
+    const r = await run(
+      ['serve', '--data', join(dir, 'short'), '--init-admin', ADMIN, '--init-only'],
+      { env: { SLUICE_ADMIN_PASSWORD: 'short', SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('ERR_BAD_REQUEST');
   });
 });

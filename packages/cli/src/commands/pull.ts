@@ -1,4 +1,5 @@
-import { resolve } from 'node:path';
+import { statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { hardwareHash, loadBigSmallResource, sha256File } from '@sluice/core';
 import { type Command, EXIT } from '../command.js';
 import { readPassword } from '../password.js';
@@ -11,7 +12,8 @@ export const pullCommand: Command = {
   summary: 'Download and decrypt a resource on this (bound) device',
   usage: 'FOLDER NAME [-o PATH] [--cache DIR] [--sha256] [--json] [--password-stdin]',
   help: [
-    '  -o, --output PATH  where the plaintext goes (default ./NAME); it appears only when complete',
+    '  -o, --output PATH  where the plaintext goes (default ./NAME; a directory gets DIR/NAME);',
+    '                     it appears only when complete and verified',
     '  --cache DIR        keep the verified big part in DIR and reuse it on the next pull',
     '  --sha256           also print the SHA-256 of the plaintext',
     '  --json             print one JSON line {folder,name,version,size,path,sha256?,fromCache,ms,mbPerSec}',
@@ -29,7 +31,8 @@ export const pullCommand: Command = {
   },
   positionals: [2, 2],
   async run(values, [folder = '', name = ''], io) {
-    const to = resolve(typeof values.output === 'string' ? values.output : name);
+    let to = resolve(typeof values.output === 'string' ? values.output : name);
+    if (isDirectory(to)) to = join(to, name);
     const password = await readPassword({
       env: 'SLUICE_PASSWORD',
       stdin: values['password-stdin'] === true,
@@ -80,3 +83,11 @@ export const pullCommand: Command = {
     }
   },
 };
+
+function isDirectory(path: string): boolean {
+  try {
+    return statSync(path).isDirectory();
+  } catch {
+    return false;
+  }
+}
