@@ -5,13 +5,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
-import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isCdnError } from '../cdnError.js';
 import {
   adminClient,
   deleteBucket,
   openMultipartUploads,
+  type S3TestEnv,
   s3TestEnv,
   testSettings,
   uniqueBucket,
@@ -33,6 +34,12 @@ afterAll(async () => {
   for (const d of tmpDirs.splice(0)) await rm(d, { recursive: true, force: true });
 });
 
+/** The store; the suite is skipped without it, so this never throws inside a test. */
+function store(): { env: S3TestEnv; admin: S3Client } {
+  if (!env || !admin) throw new Error('S3 tests run only with SLUICE_TEST_S3_* set');
+  return { env, admin };
+}
+
 async function tempDir(): Promise<string> {
   const d = await mkdtemp(join(tmpdir(), 'sluice-cdn-s3-'));
   tmpDirs.push(d);
@@ -41,7 +48,7 @@ async function tempDir(): Promise<string> {
 
 /** A manager on the test bucket; `requests` records every S3 attempt it makes. */
 function manager(overrides: { settings?: object; options?: object } = {}) {
-  if (!env) throw new Error('unreachable: S3 tests are skipped without env');
+  const { env } = store();
   const requests: S3RequestInfo[] = [];
   const m = new CdnManager(
     { ...testSettings(env, bucket), ...overrides.settings },
@@ -57,7 +64,7 @@ function manager(overrides: { settings?: object; options?: object } = {}) {
 }
 
 async function put(key: string, body: Buffer): Promise<void> {
-  await admin?.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
+  await store().admin.send(new PutObjectCommand({ Bucket: bucket, Key: key, Body: body }));
 }
 
 /** Downloads into a buffer; returns it and the chunk indexes in arrival order. */
@@ -275,7 +282,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
       resumeFile,
       JSON.stringify({
         version: 1,
-        source: `${env?.endpoint}/${bucket}/resume/other.bin`,
+        source: `${store().env.endpoint}/${bucket}/resume/other.bin`,
         etag: '"an-older-version"',
         size: data.length,
         chunkSize,
@@ -352,7 +359,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   });
 
   it('reports wrong keys with the endpoint and bucket, never the secret', async () => {
-    if (!env) return;
+    const { env } = store();
     const secret = `wrong-${randomBytes(16).toString('hex')}`;
     const { m, requests } = manager({
       settings: {
@@ -386,7 +393,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   });
 
   it('refuses writes with the read-only keys', async () => {
-    if (!env) return;
+    const { env } = store();
     const readKeys = { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey };
     const { m } = manager({ settings: { uploader: readKeys, downloader: readKeys } });
     const err = await m.upload('read-only.bin', randomBytes(100)).catch((e: unknown) => e);
@@ -422,7 +429,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     expect(commands).toContain('CreateMultipartUploadCommand');
     expect(commands).toContain('AbortMultipartUploadCommand');
     expect(Date.now() - started).toBeLessThan(10_000);
-    expect(await openMultipartUploads(admin ?? adminClient(env as never), bucket)).toEqual([]);
+    expect(await openMultipartUploads(store().admin, bucket)).toEqual([]);
     expect(await m.exists('aborted.bin')).toBeNull();
   });
 
@@ -445,7 +452,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     expect(isCdnError(err, 'ERR_IO')).toBe(true);
     expect((err as Error).message).toContain('disk went away');
     expect(requests.map((r) => r.command)).toContain('AbortMultipartUploadCommand');
-    expect(await openMultipartUploads(admin ?? adminClient(env as never), bucket)).toEqual([]);
+    expect(await openMultipartUploads(store().admin, bucket)).toEqual([]);
     expect(await m.exists('failed.bin')).toBeNull();
   });
 
@@ -491,7 +498,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   });
 
   it('ensureBucket is idempotent and creates a missing bucket', async () => {
-    if (!env || !admin) return;
+    const { env, admin } = store();
     const other = uniqueBucket('sluice-cdn-eb');
     const m = new CdnManager(testSettings(env, other));
     managers.push(m);
