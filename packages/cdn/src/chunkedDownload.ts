@@ -34,7 +34,7 @@ export async function chunkedDownload(
   if (signal?.aborted) throw abortedError(signal);
 
   const chunks = Math.ceil(size / chunkSize);
-  const skip = plan.skip ?? new Set<number>();
+  const skip = new Set<number>([...(plan.skip ?? []), ...(options.skip ?? [])]);
   // Internal controller: stops every worker's request on the first failure or on the caller's abort.
   const stop = new AbortController();
   const onAbort = () => stop.abort();

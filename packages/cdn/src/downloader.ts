@@ -20,6 +20,11 @@ export interface DownloadOptions {
   /** Called once per chunk as it arrives, in any order; awaited before the worker fetches more. */
   onChunk: (index: number, data: Buffer) => Promise<void>;
   onProgress?: (progress: DownloadProgress) => void;
+  /**
+   * Chunks the caller already holds (e.g. from its own resume record): they are neither fetched
+   * nor handed to `onChunk`, and count as loaded in progress events.
+   */
+  skip?: ReadonlySet<number>;
   /** Retries per chunk after the first attempt, on network errors, 5xx and short bodies (default 4). */
   retries?: number;
 }

@@ -302,3 +302,27 @@ describe('HttpRangeDriver', () => {
     expect(out.equals(file)).toBe(true);
   });
 });
+
+describe('HttpRangeDriver skip', () => {
+  it('fetches only the chunks not in `skip`, and counts the skipped ones as loaded', async () => {
+    const file = randomBytes(10 * 1000 + 7);
+    const srv = await startRangeServer(file);
+    const got = new Map<number, Buffer>();
+    const progress: number[] = [];
+    await driver.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 1000,
+      skip: new Set([0, 3, 4, 10]),
+      onChunk: async (i, data) => {
+        got.set(i, data);
+      },
+      onProgress: (p) => progress.push(p.loaded),
+    });
+    expect([...got.keys()].sort((a, b) => a - b)).toEqual([1, 2, 5, 6, 7, 8, 9]);
+    expect(srv.requests).toBe(7);
+    for (const [i, data] of got)
+      expect(data.equals(file.subarray(i * 1000, i * 1000 + 1000))).toBe(true);
+    expect(progress.at(-1)).toBe(file.length);
+  });
+});
