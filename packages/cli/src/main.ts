@@ -52,14 +52,14 @@ function topHelp(): string {
 }
 
 function commandHelp(c: Command): string {
-  return [
-    `usage: sluice ${c.name} ${c.usage}`.trimEnd(),
-    '',
-    c.summary,
-    '',
-    ...c.help,
-    '  --help  show this help',
-  ].join('\n');
+  // `usage` may hold one form per line; `help` is option lines, then after a blank line, notes.
+  const forms = c.usage
+    .split('\n')
+    .map((u, i) => `${i === 0 ? 'usage:' : '      '} sluice ${c.name} ${u}`.trimEnd());
+  const blank = c.help.indexOf('');
+  const options = blank < 0 ? c.help : c.help.slice(0, blank);
+  const notes = blank < 0 ? [] : c.help.slice(blank);
+  return [...forms, '', c.summary, '', ...options, '  --help  show this help', ...notes].join('\n');
 }
 
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {

@@ -24,8 +24,14 @@ export const userCommand: Command = {
   name: 'user',
   summary:
     'Administer users (Admin or ApiAdmin): create, disable, enable, role, reset-device, list',
-  usage:
-    'create EMAIL --role ROLE | disable EMAIL | enable EMAIL | role EMAIL ROLE | reset-device EMAIL | list [--json]',
+  usage: [
+    'create EMAIL --role ROLE [--password-stdin] [--json]',
+    'role EMAIL ROLE',
+    'disable EMAIL',
+    'enable EMAIL',
+    'reset-device EMAIL',
+    'list [--json]',
+  ].join('\n'),
   help: [
     '  --role ROLE       for create: ApiAdmin, Admin, ResourceUploader, Validator or Operator',
     "  --password-stdin  for create: read the new user's password from the first line of stdin",
