@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { constants as fsConstants } from 'node:fs';
 import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Downloader } from '@sluice/cdn';
@@ -250,38 +251,80 @@ export async function loadBigSmallResource(
               downloader: await sessionRangeDriver(session, path),
               url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
             };
-    let cache: { fh: FileHandle; tmp: string } | undefined;
+    // With a cache, verified chunks go to `<digest>.big.partial` as they arrive; a pull that was
+    // cut off (error, abort, crash) leaves it, and the next pull replays the chunks that still
+    // match their digests from it and fetches only the others.
+    let cache: { fh: FileHandle; partial: string } | undefined;
+    const skip = new Set<number>();
     if (cachePath !== undefined && options.cacheDir !== undefined) {
       await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
-      const tmp = tempPathFor(cachePath);
-      cache = { fh: await open(tmp, 'wx', 0o600), tmp };
+      const partial = `${cachePath}.partial`;
+      cache = { fh: await open(partial, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600), partial };
+      for (const i of await replayPartial(cache.fh, m, push)) skip.add(i);
     }
     try {
-      await downloader.download({
-        url,
-        size: m.bigSize,
-        chunkSize: m.chunkSize,
-        ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
-        ...withSignal,
-        onChunk: async (index, data) => {
-          verifyChunk(m, index, data);
-          if (cache !== undefined) await cache.fh.write(data, 0, data.length, index * m.chunkSize);
-          await push(chunkBlobOffset(m, index), data);
-        },
-      });
+      if (skip.size < m.chunks.length) {
+        await downloader.download({
+          url,
+          size: m.bigSize,
+          chunkSize: m.chunkSize,
+          skip,
+          ...(options.concurrency === undefined ? {} : { concurrency: options.concurrency }),
+          ...withSignal,
+          onChunk: async (index, data) => {
+            verifyChunk(m, index, data);
+            if (cache !== undefined) await writeFully(cache.fh, data, index * m.chunkSize);
+            await push(chunkBlobOffset(m, index), data);
+          },
+        });
+      }
       if (cache !== undefined) {
+        await cache.fh.truncate(m.bigSize);
         await cache.fh.sync();
         await cache.fh.close();
-        const { tmp } = cache;
+        const { partial } = cache;
         cache = undefined;
-        await rename(tmp, cachePath as string);
+        // Another process may have completed the same part first: its file is the same bytes.
+        await rename(partial, cachePath as string).catch((e: NodeJS.ErrnoException) => {
+          if (e.code !== 'ENOENT') throw e;
+        });
       }
     } finally {
-      if (cache !== undefined) {
-        await cache.fh.close().catch(() => {});
-        await rm(cache.tmp, { force: true });
-      }
+      await cache?.fh.close().catch(() => {});
     }
+  }
+}
+
+/** Pushes every chunk of a partial cache file that matches its digest; returns their indexes. */
+async function replayPartial(
+  fh: FileHandle,
+  m: Manifest,
+  push: (offset: number, data: Buffer) => Promise<void>,
+): Promise<number[]> {
+  const size = (await fh.stat()).size;
+  const found: number[] = [];
+  for (let i = 0; i < m.chunks.length; i++) {
+    const len = chunkLength(m, i);
+    if (i * m.chunkSize + len > size) break;
+    const data = Buffer.alloc(len);
+    const { bytesRead } = await fh.read(data, 0, len, i * m.chunkSize);
+    if (bytesRead !== len) break;
+    try {
+      verifyChunk(m, i, data);
+    } catch {
+      continue; // a hole or a torn write: fetched again
+    }
+    await push(chunkBlobOffset(m, i), data);
+    found.push(i);
+  }
+  return found;
+}
+
+async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
+  let done = 0;
+  while (done < data.length) {
+    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
+    done += bytesWritten;
   }
 }
 
