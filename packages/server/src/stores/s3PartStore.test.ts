@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { CdnManager } from '@sluice/cdn';
@@ -317,6 +318,45 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     token = (await login(s.url, 'up@example.test')).accessToken;
     expect((await envelope('cdn.bin')).small.equals(viaCdn.small)).toBe(true);
     expect((await envelope('big.bin')).small.equals(sealed.small)).toBe(true);
+  });
+
+  it('close() lets a download streaming from the bucket finish before it releases the store', async () => {
+    const url = new URL(s.url);
+    const { res, first } = await new Promise<{ res: IncomingMessage; first: Buffer }>(
+      (resolve, reject) => {
+        httpRequest(
+          {
+            host: url.hostname,
+            port: url.port,
+            path: '/resources/models/big.bin/big',
+            headers: { authorization: `Bearer ${token}` },
+            agent: false,
+          },
+          (r) => {
+            r.once('data', (chunk: Buffer) => {
+              r.pause();
+              resolve({ res: r, first: chunk });
+            });
+          },
+        )
+          .on('error', reject)
+          .end();
+      },
+    );
+    const dataDir = s.dataDir;
+    const closing = s.close();
+    await new Promise((r) => setTimeout(r, 200));
+    const body = await new Promise<Buffer>((resolve, reject) => {
+      const chunks = [first];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve(Buffer.concat(chunks)));
+      res.on('error', reject);
+      res.resume();
+    });
+    await closing;
+    expect(body.equals(sealed.big)).toBe(true);
+    await start(dataDir);
+    token = (await login(s.url, 'up@example.test')).accessToken;
   });
 
   it('delete removes the parts from the bucket and the big part from the CDN', async () => {
