@@ -225,7 +225,7 @@ export const demoCommand: Command = {
   },
 };
 
-/** Flips one byte in the middle of the stored big part of the demo model (latest version). */
+/** Flips one byte in the first chunk of the stored big part of the demo model (latest version). */
 async function flipStoredBigPartByte(server: SluiceServer): Promise<void> {
   const record = Object.values(server.store.snapshot().resources).find(
     (r) => r.folder === FOLDER && r.name === NAME,
@@ -237,7 +237,8 @@ async function flipStoredBigPartByte(server: SluiceServer): Promise<void> {
   const fh = await open(server.blobs.path(blobId), 'r+');
   try {
     const { size } = await fh.stat();
-    const at = Math.floor(size / 2);
+    // In the first chunk, so the refusal comes before the rest is fetched.
+    const at = Math.min(size - 1, 4096);
     const byte = Buffer.alloc(1);
     await fh.read(byte, 0, 1, at);
     byte[0] = (byte[0] as number) ^ 0x01;
