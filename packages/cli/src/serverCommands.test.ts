@@ -369,3 +369,20 @@ describe('sluice serve --init-admin', () => {
     expect(r.stderr).toContain('ERR_BAD_REQUEST');
   });
 });
+
+describe('after the server has stopped', () => {
+  it('a command fails with ERR_NETWORK on one line', async () => {
+    const r = await as('device', ['ls', 'models']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(
+      /^sluice: GET http:\/\/127\.0\.0\.1:\d+\/\S+ failed: ECONNREFUSED \(ERR_NETWORK\)\n$/,
+    );
+  });
+
+  it('logout still deletes the local tokens and says the server was not told', async () => {
+    const r = await as('admin', ['logout']);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain('could not be told');
+    expect(existsSync(join(configOf('admin'), 'auth.json'))).toBe(false);
+  });
+});
