@@ -13,8 +13,8 @@ import {
   sha256File,
   uploadBigSmallResource,
 } from '@sluice/core';
-import { createServer, initAdmin, type SluiceServer } from '@sluice/server';
 import { type Command, EXIT } from '../command.js';
+import { type DemoServer, startDemoServer } from '../demoServer.js';
 import { formatSize, MiB, mbPerSec, parseSize } from '../units.js';
 
 interface Step {
@@ -72,8 +72,8 @@ export const demoCommand: Command = {
       const r = await fn();
       return [r, Math.round(performance.now() - t0)];
     };
-    let server: SluiceServer | undefined;
-    const started = performance.now();
+    let server: DemoServer | undefined;
+    const t0 = performance.now();
     try {
       const b = backend();
       if (!values.json) {
@@ -91,12 +91,16 @@ export const demoCommand: Command = {
       const dataDir = join(dir, 'server-data');
       const adminEmail = 'admin@demo.sluice';
       const adminPassword = secret();
-      const [url, serverMs] = await timed(async () => {
-        await initAdmin(dataDir, adminEmail, adminPassword);
-        server = await createServer({ dataDir });
-        return server.app.listen({ host: '127.0.0.1', port: 0 });
+      const [started, serverMs] = await timed(() =>
+        startDemoServer({ dataDir, adminEmail, adminPassword }),
+      );
+      server = started;
+      const url = started.url;
+      say({
+        step: 'server',
+        ms: serverMs,
+        detail: `embedded server on ${url} (own thread), ApiAdmin created`,
       });
-      say({ step: 'server', ms: serverMs, detail: `embedded server on ${url}, ApiAdmin created` });
 
       const uploader = { email: 'uploader@demo.sluice', password: secret() };
       const device = { email: 'device@demo.sluice', password: secret() };
@@ -186,7 +190,7 @@ export const demoCommand: Command = {
       // The big part as the CDN stores it, one byte flipped: the chunk digest must catch it.
       const tamperedPath = join(dir, 'tampered.bin');
       const [tamperError, tamperMs] = await timed(async () => {
-        await flipStoredBigPartByte(server as SluiceServer);
+        await started.tamperBigPart(FOLDER, NAME);
         return loadBigSmallResource(deviceSession, NAME, FOLDER, {
           to: tamperedPath,
           password: device.password,
@@ -209,7 +213,7 @@ export const demoCommand: Command = {
         detail: 'one flipped byte in the stored big part → ERR_CHUNK_DIGEST, nothing written',
       });
 
-      const totalMs = Math.round(performance.now() - started);
+      const totalMs = Math.round(performance.now() - t0);
       if (values.json) {
         io.out(JSON.stringify({ ok: true, sizeBytes: size, backend: b, url, steps, totalMs, dir }));
       } else {
@@ -224,29 +228,6 @@ export const demoCommand: Command = {
     }
   },
 };
-
-/** Flips one byte in the first chunk of the stored big part of the demo model (latest version). */
-async function flipStoredBigPartByte(server: SluiceServer): Promise<void> {
-  const record = Object.values(server.store.snapshot().resources).find(
-    (r) => r.folder === FOLDER && r.name === NAME,
-  );
-  const blobId = record?.versions.at(-1)?.bigBlobId;
-  if (blobId === undefined || blobId === null) {
-    throw new SluiceError('ERR_NOT_FOUND', 'demo: the server holds no big part to tamper with');
-  }
-  const fh = await open(server.blobs.path(blobId), 'r+');
-  try {
-    const { size } = await fh.stat();
-    // In the first chunk, so the refusal comes before the rest is fetched.
-    const at = Math.min(size - 1, 4096);
-    const byte = Buffer.alloc(1);
-    await fh.read(byte, 0, 1, at);
-    byte[0] = (byte[0] as number) ^ 0x01;
-    await fh.write(byte, 0, 1, at);
-  } finally {
-    await fh.close();
-  }
-}
 
 function secret(): string {
   return randomBytes(24).toString('base64url');
