@@ -12,17 +12,18 @@ export interface PasswordSource {
 }
 
 /**
- * A password from the environment, stdin, or a no-echo prompt on the terminal; never from a
+ * A password from stdin (when asked), the environment, or a no-echo prompt on the terminal; never from a
  * command-line flag, which other users could read in the process list.
  */
 export async function readPassword(source: PasswordSource): Promise<string> {
-  const fromEnv = process.env[source.env];
-  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
+  // The flag asked for on this very command line wins over the environment.
   if (source.stdin) {
     const line = await readStdinLine();
     if (line === '') throw new UsageError('--password-stdin: stdin held no password');
     return line;
   }
+  const fromEnv = process.env[source.env];
+  if (fromEnv !== undefined && fromEnv !== '') return fromEnv;
   if (!process.stdin.isTTY) {
     throw new UsageError(
       `no password: set ${source.env}, pass --password-stdin, or run on a terminal to be asked`,

@@ -114,11 +114,12 @@ describe('sluice against a server started with `sluice serve`', () => {
     expect(promoted.code, promoted.stderr).toBe(0);
     expect(promoted.stderr).toContain('ResourceUploader');
 
-    // The new password also comes from stdin; the login proves it was the one stored.
+    // The password comes from stdin when asked, over the environment; the login proves that the
+    // password given at creation was the one stored.
     const login = await as(
       'uploader',
       ['login', '--server', url, '--email', UPLOADER, '--password-stdin'],
-      {},
+      { SLUICE_PASSWORD: 'not the one, but long enough' },
       `${PASSWORD}\n`,
     );
     expect(login.code, login.stderr).toBe(0);
