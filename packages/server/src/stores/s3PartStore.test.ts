@@ -14,6 +14,7 @@ import {
 } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { S3CdnConfig } from '../cdn/cdnConfig.js';
+import { createServer } from '../createServer.js';
 import {
   addUser,
   call,
@@ -24,6 +25,7 @@ import {
   type S3TestEnv,
   s3TestEnv,
   startServer,
+  TEST_SCRYPT,
   tempDir,
   uniqueBucket,
 } from '../test-helpers.js';
@@ -143,6 +145,19 @@ describe.skipIf(env === undefined)('S3PartStore on a real Ceph RGW', () => {
     expect(error?.message).toContain(e.endpoint);
     expect(error?.message).not.toContain(wrongSecret);
     expect(error?.message).not.toContain(e.secretAccessKey);
+
+    // The server refuses to start the same way and releases its data directory.
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const wrong = {
+      ...config,
+      credentials: { accessKeyId: e.accessKeyId, secretAccessKey: wrongSecret },
+    };
+    await expect(createServer({ dataDir, scrypt: TEST_SCRYPT, storage: wrong })).rejects.toThrow(
+      e.endpoint,
+    );
+    const ok = await createServer({ dataDir, scrypt: TEST_SCRYPT, storage: config });
+    await ok.close();
   });
 });
 
