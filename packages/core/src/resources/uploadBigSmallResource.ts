@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { openAsBlob } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import { sealAndSplit } from '../format/sealAndSplit.js';
 import type { Session } from '../session/session.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { manifestDigest } from './loadBigSmallResource.js';
+import { type MultipartPart, multipartBody } from './multipartBody.js';
 import { checkResourceName } from './resourceName.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
@@ -77,9 +77,7 @@ export async function uploadBigSmallResource(
     const dataKey = sealed.key.toString('base64');
     const manifest = JSON.stringify(sealed.manifest);
     const total = sealed.manifest.bigSize;
-    const small = await openAsBlob(sealed.smallPath);
-
-    let bigField: { cdnKey: string } | { big: Blob };
+    let bigPart: MultipartPart;
     let removeFromCdn: (() => Promise<void>) | undefined;
     if (cdn.kind === 's3') {
       const { CdnManager } = await import('@sluice/cdn');
@@ -98,27 +96,23 @@ export async function uploadBigSmallResource(
           : {}),
       });
       removeFromCdn = () => manager.remove(objectKey);
-      bigField = { cdnKey };
+      bigPart = { name: 'cdnKey', value: cdnKey };
     } else {
-      bigField = { big: await openAsBlob(sealed.bigPath) };
+      bigPart = { name: 'big', path: sealed.bigPath, filename: 'big' };
     }
-    // A fresh FormData per attempt: the file parts are read lazily from disk each time.
-    const form = () => {
-      const f = new FormData();
-      f.append('name', name);
-      f.append('manifest', manifest);
-      f.append('dataKey', dataKey);
-      f.append('small', small, 'small');
-      if ('cdnKey' in bigField) f.append('cdnKey', bigField.cdnKey);
-      else f.append('big', bigField.big, 'big');
-      return f;
-    };
+    const body = multipartBody([
+      { name: 'name', value: name },
+      { name: 'manifest', value: manifest },
+      { name: 'dataKey', value: dataKey },
+      { name: 'small', path: sealed.smallPath, filename: 'small' },
+      bigPart,
+    ]);
     let created: EnvelopeResource;
     try {
       created = await session.request<EnvelopeResource>(
         'POST',
         `/resources/${encodeURIComponent(folder)}`,
-        { body: form, ...withSignal },
+        { body: body.stream, headers: { 'content-type': body.contentType }, ...withSignal },
       );
     } catch (e) {
       // Nothing was registered: do not leave an unreachable big part on the CDN.

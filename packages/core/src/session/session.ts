@@ -11,6 +11,7 @@ import {
 import { deleteAuthFile, readAuthFile, writeAuthFile } from './authFile.js';
 import { type HttpError, httpErrorFor, isHttpError, NetworkError } from './httpErrors.js';
 import { SharedOperation } from './sharedOperation.js';
+import { streamingFetch } from './streamingFetch.js';
 
 export interface SessionOptions {
   /** Base URL of the resource API, e.g. `https://api.example.com` or `http://127.0.0.1:8080/`. */
@@ -463,7 +464,11 @@ export class Session {
     if (options.signal !== undefined) init.signal = options.signal;
     let res: Response;
     try {
-      res = await this.fetchFn(url, init);
+      // A streamed body goes over node:http unless the caller supplied its own fetch.
+      res =
+        body instanceof ReadableStream && this.fetchFn === globalThis.fetch
+          ? await streamingFetch(url, init)
+          : await this.fetchFn(url, init);
     } catch (e) {
       if (options.signal?.aborted) throw abortError(options.signal);
       throw new NetworkError({
