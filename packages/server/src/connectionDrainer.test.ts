@@ -10,6 +10,7 @@ import {
   login,
   type Running,
   removeDir,
+  runCleanup,
   startServer,
   tempDir,
 } from './test-helpers.js';
@@ -25,9 +26,7 @@ interface Sealed {
 }
 
 const cleanup: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => runCleanup(cleanup));
 
 let work: string;
 let sealed: Sealed;

@@ -143,3 +143,16 @@ export function uniqueBucket(prefix: string): string {
 function randomSuffix(): string {
   return Math.random().toString(36).slice(2, 8);
 }
+
+/** Runs every cleanup step, last registered first, even when one fails; then throws the first error. */
+export async function runCleanup(steps: (() => Promise<void>)[]): Promise<void> {
+  let first: unknown;
+  for (const step of steps.splice(0).reverse()) {
+    try {
+      await step();
+    } catch (e) {
+      first ??= e;
+    }
+  }
+  if (first !== undefined) throw first;
+}

@@ -10,6 +10,7 @@ import {
   PASSWORD,
   type Running,
   removeDir,
+  runCleanup,
   startServer,
   TEST_SCRYPT,
   tempDir,
@@ -40,9 +41,7 @@ const SECRETS = [
 ];
 
 const cleanup: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => runCleanup(cleanup));
 
 interface Fixture {
   s: Running;

@@ -22,6 +22,7 @@ import {
   PASSWORD,
   type Running,
   removeDir,
+  runCleanup,
   type S3TestEnv,
   s3TestEnv,
   startServer,
@@ -38,9 +39,7 @@ const HW = 'c3'.repeat(32);
 const env = s3TestEnv();
 
 const cleanup: (() => Promise<void>)[] = [];
-afterAll(async () => {
-  for (const f of cleanup.reverse()) await f();
-});
+afterAll(() => runCleanup(cleanup));
 
 /** Stands in while the suites are collected but skipped (no S3 env); never contacted. */
 const UNSET: S3TestEnv = {
