@@ -354,7 +354,13 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       try {
         const envelope = sealEnvelope(
           key,
-          { resource: described, manifest: version.manifest, dataKey, small },
+          {
+            resource: described,
+            manifest: version.manifest,
+            dataKey,
+            small,
+            cdnKey: version.cdnKey,
+          },
           envelopeAad(described),
         );
         request.log.info(
