@@ -41,12 +41,19 @@ stage('typecheck', () => checks.push({ name: 'typecheck', ok: run(pnpm, ['run', 
 // Native backend forced: a machine where the addon does not load fails here instead of
 // silently testing the node:crypto fallback twice.
 stage('native', () =>
-  vitestStage('native', pnpm, ['exec', 'turbo', 'run', 'test'], { SLUICE_BACKEND: 'native' }),
+  vitestStage('native', pnpm, ['exec', 'turbo', 'run', 'test', '--continue'], {
+    SLUICE_BACKEND: 'native',
+  }),
 );
 stage('node', () =>
-  vitestStage('node', pnpm, ['exec', 'turbo', 'run', 'test', '--filter=!@sluice/native'], {
-    SLUICE_BACKEND: 'node',
-  }),
+  vitestStage(
+    'node',
+    pnpm,
+    ['exec', 'turbo', 'run', 'test', '--continue', '--filter=!@sluice/native'],
+    {
+      SLUICE_BACKEND: 'node',
+    },
+  ),
 );
 stage('sanitize', () =>
   vitestStage('sanitize', 'bash', [join(root, 'native/scripts/test-sanitize.sh')], {}),

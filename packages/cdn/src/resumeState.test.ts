@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it, vi } from 'vitest';
 import { type ResumeIdentity, ResumeState } from './resumeState.js';
 
 const dirs: string[] = [];
@@ -37,8 +37,11 @@ describe('ResumeState', () => {
     await new Promise((r) => setTimeout(r, 20));
     await expect(readFile(file, 'utf8')).rejects.toThrow(/ENOENT/);
     s.record(2);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(JSON.parse(await readFile(file, 'utf8')).done).toEqual([0, 1, 2]);
+    // The third record starts the write without anyone calling flush(); it lands soon after.
+    await vi.waitFor(
+      async () => expect(JSON.parse(await readFile(file, 'utf8')).done).toEqual([0, 1, 2]),
+      { timeout: 5000, interval: 10 },
+    );
   });
 
   it('ignores a file of another ETag, size, chunk size or object, and a corrupt one', async () => {

@@ -92,9 +92,17 @@ describe('sealEnvelope / openEnvelope', () => {
     expect(env).toMatchObject({ v: 1, kdf: { alg: 'scrypt', N: 32768, r: 8, p: 1 } });
     expect(Buffer.from(env.nonce, 'base64')).toHaveLength(12);
     expect(Buffer.from(env.tag, 'base64')).toHaveLength(16);
-    expect(openEnvelope(key, env, AAD)).toEqual(p);
-    expect(openEnvelope(key, JSON.stringify(env), AAD)).toEqual(p);
+    // Without a cdnKey the big part is the API's own: the payload says so with null.
+    expect(openEnvelope(key, env, AAD)).toEqual({ ...p, cdnKey: null });
+    expect(openEnvelope(key, JSON.stringify(env), AAD)).toEqual({ ...p, cdnKey: null });
     expect(JSON.stringify(env)).not.toContain(p.dataKey.toString('base64'));
+  });
+
+  it('carries the cdnKey of a big part on the S3 CDN, authenticated with the rest', () => {
+    const p = { ...payload(), cdnKey: 'models/detector.onnx/0f1e2d3c.big' };
+    const env = sealEnvelope(key, p, AAD);
+    expect(openEnvelope(key, env, AAD)).toEqual(p);
+    expect(JSON.stringify(env)).not.toContain('detector.onnx/0f1e');
   });
 
   it('carries a null manifest and draws a fresh nonce every time', () => {

@@ -1,5 +1,4 @@
 import { createHash } from 'node:crypto';
-import si from 'systeminformation';
 
 /** Version tag that starts the canonical form; a new factor set gets a new tag. */
 export const HARDWARE_FORMAT = 'sluice-hw-v1';
@@ -125,6 +124,8 @@ async function readHardware(): Promise<HardwareInfo> {
 }
 
 async function readFactors(): Promise<Partial<Record<HardwareFactor, string>>> {
+  // Loaded on first use: it is large, and only devices need it.
+  const { default: si } = await import('systeminformation');
   const [system, board, cpu, disks, mem, os] = await Promise.all([
     si.system(),
     si.baseboard(),
