@@ -1,6 +1,8 @@
-import { backend, hardwareInfo, Session } from '@sluice/core';
+import { existsSync } from 'node:fs';
+import { backend, type CdnConfig, hardwareInfo, publicCdnConfig, Session } from '@sluice/core';
 import { type Command, EXIT, UsageError } from '../command.js';
-import { readConfig } from '../config.js';
+import { authPath, readConfig } from '../config.js';
+import { storedSession } from '../storedSession.js';
 
 /** Clock skew beyond which token expiry checks start to misfire. */
 const SKEW_WARN_SECONDS = 30;
@@ -13,6 +15,8 @@ interface ServerCheck {
   /** Server clock minus local clock, seconds (from the `Date` header: ±1 s resolution). */
   clockSkewSeconds?: number;
   error?: string;
+  /** Where big parts live (`GET /cdn-config`), when logged in to this server. */
+  cdn?: CdnConfig | { error: string };
 }
 
 export const doctorCommand: Command = {
@@ -23,6 +27,7 @@ export const doctorCommand: Command = {
     '  --server URL  check this server (default: the one `sluice login` stored, if any)',
     '  --json        print one JSON object',
     '',
+    'When logged in to that server, also shows its CDN (kind, endpoint, bucket; never keys).',
     'Exit 1 when a server was to be checked and could not be reached.',
   ],
   options: { server: { type: 'string' }, json: { type: 'boolean' } },
@@ -33,6 +38,10 @@ export const doctorCommand: Command = {
     const serverUrl =
       typeof values.server === 'string' ? normaliseUrl(values.server) : readConfig()?.server;
     const server = serverUrl === undefined ? undefined : await checkServer(serverUrl);
+    if (server?.reachable) {
+      const cdn = await checkCdn(server.url);
+      if (cdn !== undefined) server.cdn = cdn;
+    }
     const warnings: string[] = [];
     if (
       server?.clockSkewSeconds !== undefined &&
@@ -73,6 +82,7 @@ export const doctorCommand: Command = {
         io.out(
           `clock skew      ${server.clockSkewSeconds === undefined ? 'unknown (no Date header)' : `${server.clockSkewSeconds} s`}`,
         );
+        if (server.cdn !== undefined) io.out(`cdn             ${describeCdn(server.cdn)}`);
       }
       for (const w of warnings) io.err(`warning: ${w}`);
     }
@@ -113,4 +123,28 @@ async function checkServer(url: string): Promise<ServerCheck> {
     const cause = (e as { cause?: { code?: string } }).cause?.code;
     return { url, reachable: false, error: cause ?? (e as Error).message };
   }
+}
+
+/** `GET /cdn-config` with the stored login, when it is a login to `url`; else nothing. */
+async function checkCdn(url: string): Promise<ServerCheck['cdn']> {
+  const config = readConfig();
+  if (config?.server !== url || !existsSync(authPath())) return undefined;
+  try {
+    const { session } = storedSession();
+    return await publicCdnConfig(session, { signal: AbortSignal.timeout(10_000) });
+  } catch (e) {
+    const code = (e as { code?: unknown }).code;
+    // A lapsed login is not this machine's fault: say nothing rather than a false alarm.
+    if (code === 'ERR_NOT_LOGGED_IN' || code === 'ERR_UNAUTHORIZED') return undefined;
+    return { error: `${(e as Error).message}${typeof code === 'string' ? ` (${code})` : ''}` };
+  }
+}
+
+function describeCdn(cdn: NonNullable<ServerCheck['cdn']>): string {
+  if ('error' in cdn) return `unknown: ${cdn.error}`;
+  if (cdn.kind === 'http') return `http (big parts from this API), chunks of ${cdn.chunkSize} B`;
+  return (
+    `s3 ${cdn.endpoint} bucket ${cdn.bucket}${cdn.prefix ? ` prefix ${cdn.prefix}/` : ''} ` +
+    `(region ${cdn.region}), chunks of ${cdn.chunkSize} B`
+  );
 }

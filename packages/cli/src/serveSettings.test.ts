@@ -1,0 +1,201 @@
+import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import {
+  describeStores,
+  explainSettingError,
+  readServeConfigFile,
+  resolveServeSettings,
+} from './serveSettings.js';
+
+const dir = mkdtempSync(join(tmpdir(), 'sluice-serve-settings-'));
+afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+const RW = { accessKeyId: 'RWKEY', secretAccessKey: 'rw-secret-from-file' };
+const READ = { accessKeyId: 'ROKEY', secretAccessKey: 'ro-secret-from-file' };
+const FILE_SETTINGS = {
+  storage: {
+    kind: 's3',
+    endpoint: 'http://file-host:7480',
+    region: 'eu-1',
+    bucket: 'file-store',
+    credentials: RW,
+  },
+  cdn: {
+    kind: 's3',
+    endpoint: 'http://file-cdn:7480',
+    region: 'eu-1',
+    bucket: 'file-cdn',
+    prefix: 'big',
+    chunkSize: 1048576,
+    downloader: READ,
+    uploader: RW,
+  },
+  shutdownGraceMs: 5000,
+};
+
+let n = 0;
+function configFile(content: unknown, mode = 0o600): string {
+  const path = join(dir, `config-${n++}.json`);
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content));
+  chmodSync(path, mode);
+  return path;
+}
+
+describe('resolveServeSettings', () => {
+  it('is the embedded default when nothing is set', () => {
+    const s = resolveServeSettings({ env: {}, flags: {} });
+    expect(s).toEqual({ origins: new Map() });
+    expect(describeStores(s, '/d')).toEqual([
+      'small parts: /d/blobs (file storage)',
+      'big parts:   this API over HTTP (GET /resources/{folder}/{name}/big)',
+    ]);
+  });
+
+  it('takes the config file as createServer options', () => {
+    const file = configFile(FILE_SETTINGS);
+    const { origins, ...options } = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(options).toEqual(FILE_SETTINGS);
+    expect(origins.get('cdn.downloader')).toBe(`--config ${file}`);
+  });
+
+  it('the environment overrides the file, and flags override the environment', () => {
+    const file = configFile(FILE_SETTINGS);
+    const env = {
+      SLUICE_S3_ENDPOINT: 'http://env-host:1',
+      SLUICE_S3_BUCKET: 'env-store',
+      SLUICE_S3_ACCESS_KEY: 'ENVKEY',
+      SLUICE_S3_SECRET_KEY: 'env-secret',
+      SLUICE_CDN_PREFIX: 'env-prefix',
+      SLUICE_CDN_READ_ACCESS_KEY: '', // empty is unset
+    };
+    const s = resolveServeSettings({
+      file,
+      env,
+      flags: { s3Bucket: 'flag-store', cdnBucket: 'flag-cdn', shutdownGrace: '1.5' },
+    });
+    const envKeys = { accessKeyId: 'ENVKEY', secretAccessKey: 'env-secret' };
+    expect(s.storage).toEqual({
+      kind: 's3',
+      endpoint: 'http://env-host:1',
+      region: 'eu-1',
+      bucket: 'flag-store',
+      credentials: envKeys,
+    });
+    expect(s.cdn).toEqual({
+      ...FILE_SETTINGS.cdn,
+      endpoint: 'http://env-host:1',
+      bucket: 'flag-cdn',
+      prefix: 'env-prefix',
+      uploader: envKeys,
+    });
+    expect(s.shutdownGraceMs).toBe(1500);
+    expect(s.origins.get('storage.bucket')).toBe('--s3-bucket');
+    expect(s.origins.get('storage.endpoint')).toBe('SLUICE_S3_ENDPOINT');
+    expect(s.origins.get('cdn.downloader')).toBe(`--config ${file}`);
+  });
+
+  it('from the environment alone: the CDN shares endpoint, region and write keys; region defaults', () => {
+    const s = resolveServeSettings({
+      env: {
+        SLUICE_S3_ENDPOINT: 'http://127.0.0.1:7480',
+        SLUICE_S3_BUCKET: 'store',
+        SLUICE_S3_ACCESS_KEY: 'A',
+        SLUICE_S3_SECRET_KEY: 'S',
+        SLUICE_CDN_BUCKET: 'cdn',
+        SLUICE_CDN_READ_ACCESS_KEY: 'R',
+        SLUICE_CDN_READ_SECRET_KEY: 'RS',
+      },
+      flags: {},
+    });
+    expect(s.cdn).toEqual({
+      kind: 's3',
+      endpoint: 'http://127.0.0.1:7480',
+      region: 'us-east-1',
+      bucket: 'cdn',
+      downloader: { accessKeyId: 'R', secretAccessKey: 'RS' },
+      uploader: { accessKeyId: 'A', secretAccessKey: 'S' },
+    });
+    expect(describeStores(s, '/d')).toEqual([
+      'small parts: S3 http://127.0.0.1:7480 bucket store',
+      'big parts:   S3 CDN http://127.0.0.1:7480 bucket cdn (devices get read keys, uploaders write keys)',
+    ]);
+  });
+
+  it('never hands the write keys to devices: an S3 CDN without read keys is refused', () => {
+    expect(() =>
+      resolveServeSettings({
+        env: { SLUICE_S3_ACCESS_KEY: 'A', SLUICE_S3_SECRET_KEY: 'S', SLUICE_CDN_BUCKET: 'cdn' },
+        flags: { s3Endpoint: 'http://h:1' },
+      }),
+    ).toThrow(/cdn\.downloader .*SLUICE_CDN_READ_ACCESS_KEY/);
+  });
+
+  it('refuses half a key pair, and S3 settings without any bucket, naming the variable', () => {
+    expect(() =>
+      resolveServeSettings({ env: { SLUICE_S3_ACCESS_KEY: 'A' }, flags: { s3Bucket: 'b' } }),
+    ).toThrow('SLUICE_S3_ACCESS_KEY and SLUICE_S3_SECRET_KEY must be set together');
+    expect(() =>
+      resolveServeSettings({ env: { SLUICE_S3_ENDPOINT: 'http://h:1' }, flags: {} }),
+    ).toThrow(/^SLUICE_S3_ENDPOINT is set but no bucket is/);
+    expect(() => resolveServeSettings({ env: {}, flags: { shutdownGrace: '-1' } })).toThrow(
+      '--shutdown-grace must be a number of seconds',
+    );
+  });
+});
+
+describe('readServeConfigFile', () => {
+  it('refuses a file holding a secret that group or others may read, without quoting it', () => {
+    const path = configFile(FILE_SETTINGS, 0o644);
+    let err: unknown;
+    try {
+      readServeConfigFile(path);
+    } catch (e) {
+      err = e;
+    }
+    expect(err).toMatchObject({ code: 'ERR_INSECURE_FILE' });
+    expect((err as Error).message).toContain(`chmod 600 ${path}`);
+    expect((err as Error).message).toContain('mode 0644');
+    expect((err as Error).message).not.toContain('secret-from-file');
+    // Without a secret the mode does not matter.
+    expect(readServeConfigFile(configFile({ shutdownGraceMs: 1 }, 0o644))).toEqual({
+      shutdownGraceMs: 1,
+    });
+  });
+
+  it('names an unknown setting and the place of a JSON error, never the text around it', () => {
+    expect(() =>
+      readServeConfigFile(configFile({ storage: { kind: 's3', buckett: 'x' } })),
+    ).toThrow("unknown setting 'storage.buckett'");
+    const broken = configFile('{\n  "cdn": {"secretAccessKey": "hunter2-secret" oops}\n}');
+    expect(() => readServeConfigFile(broken)).toThrow(/is not valid JSON at line 2, column \d+$/);
+    expect(() => readServeConfigFile(join(dir, 'missing.json'))).toThrow(
+      /cannot read config file .*missing\.json: ENOENT/,
+    );
+  });
+});
+
+describe('explainSettingError', () => {
+  it('adds where the named setting came from, or where it can be set', () => {
+    const origins = new Map([['storage.credentials', 'SLUICE_S3_ACCESS_KEY/SLUICE_S3_SECRET_KEY']]);
+    const e = explainSettingError(
+      new TypeError('storage.credentials.secretAccessKey must be a non-empty string'),
+      origins,
+    );
+    expect(e).toMatchObject({ code: 'ERR_INVALID_ARG' });
+    expect((e as Error).message).toBe(
+      'storage.credentials.secretAccessKey must be a non-empty string (from SLUICE_S3_ACCESS_KEY/SLUICE_S3_SECRET_KEY)',
+    );
+    expect(
+      (
+        explainSettingError(
+          new TypeError('cdn.endpoint must be a non-empty string'),
+          origins,
+        ) as Error
+      ).message,
+    ).toContain('(set it with --cdn-endpoint, SLUICE_CDN_ENDPOINT');
+    const other = new Error('connect ECONNREFUSED');
+    expect(explainSettingError(other, origins)).toBe(other);
+  });
+});
