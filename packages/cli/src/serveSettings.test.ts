@@ -139,6 +139,15 @@ describe('resolveServeSettings', () => {
     expect(() =>
       resolveServeSettings({ env: { SLUICE_S3_ENDPOINT: 'http://h:1' }, flags: {} }),
     ).toThrow(/^SLUICE_S3_ENDPOINT is set but no bucket is/);
+    // Read keys without a CDN bucket would be silently unused.
+    expect(() =>
+      resolveServeSettings({
+        env: { SLUICE_CDN_READ_ACCESS_KEY: 'R', SLUICE_CDN_READ_SECRET_KEY: 'RS' },
+        flags: { s3Bucket: 'b' },
+      }),
+    ).toThrow(
+      'SLUICE_CDN_READ_ACCESS_KEY/SLUICE_CDN_READ_SECRET_KEY is set but no bucket is: set SLUICE_CDN_BUCKET',
+    );
     expect(() => resolveServeSettings({ env: {}, flags: { shutdownGrace: '-1' } })).toThrow(
       '--shutdown-grace must be a number of seconds',
     );

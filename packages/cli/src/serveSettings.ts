@@ -190,17 +190,40 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     origins.set('cdn', fileOrigin);
   }
 
-  if (storage?.kind !== 's3' && cdn?.kind !== 's3') {
-    const stray = [...endpoint, ...region, [rwKeys, rwOrigin], [readKeys, readOrigin]].find(
-      ([v]) => v !== undefined,
-    );
+  // A setting that nothing uses is a typo or a forgotten bucket: say so rather than ignore it.
+  const unused = (candidates: [unknown, string][], wanted: string) => {
+    const stray = candidates.find(([v]) => v !== undefined);
     if (stray !== undefined) {
-      throw new SluiceError(
-        'ERR_INVALID_ARG',
-        `${stray[1]} is set but no bucket is: name one with ${SERVE_ENV.bucket} (small parts) ` +
-          `and/or ${SERVE_ENV.cdnBucket} (big parts), or their flags`,
-      );
+      throw new SluiceError('ERR_INVALID_ARG', `${stray[1]} is set but no bucket is: ${wanted}`);
     }
+  };
+  const bucketFlags = '(or --s3-bucket / --cdn-bucket)';
+  if (storage?.kind !== 's3') {
+    unused(
+      [
+        [flags.s3Prefix, '--s3-prefix'],
+        [fromEnv(SERVE_ENV.prefix), SERVE_ENV.prefix],
+      ],
+      `set ${SERVE_ENV.bucket} ${bucketFlags}`,
+    );
+  }
+  if (cdn?.kind !== 's3') {
+    unused(
+      [
+        [flags.cdnEndpoint, '--cdn-endpoint'],
+        [fromEnv(SERVE_ENV.cdnEndpoint), SERVE_ENV.cdnEndpoint],
+        [flags.cdnPrefix, '--cdn-prefix'],
+        [fromEnv(SERVE_ENV.cdnPrefix), SERVE_ENV.cdnPrefix],
+        [readKeys, readOrigin],
+      ],
+      `set ${SERVE_ENV.cdnBucket} ${bucketFlags}`,
+    );
+  }
+  if (storage?.kind !== 's3' && cdn?.kind !== 's3') {
+    unused(
+      [...endpoint, ...region, [rwKeys, rwOrigin]],
+      `name one with ${SERVE_ENV.bucket} (small parts) and/or ${SERVE_ENV.cdnBucket} (big parts) ${bucketFlags}`,
+    );
   }
   if (cdn?.kind === 's3' && cdn.downloader === undefined) {
     // Never fall back to the read-write keys: every device user would get them.
