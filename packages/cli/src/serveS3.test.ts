@@ -301,6 +301,55 @@ describe.skipIf(!s3)('sluice serve --config with S3 storage and an S3 CDN (Ceph 
   });
 });
 
+describe.skipIf(!s3)('sluice serve from the environment and flags alone', () => {
+  it('serves with the buckets named by env and flags; flags win; stops on SIGTERM', async () => {
+    if (!s3 || !client) throw new Error('no S3');
+    const store = bucketName('envstore');
+    const cdn = bucketName('envcdn');
+    await client.send(new CreateBucketCommand({ Bucket: cdn }));
+    const child = start(
+      [
+        'serve',
+        '--data',
+        join(dir, 'env-data'),
+        '--port',
+        '0',
+        '--s3-bucket',
+        store,
+        '--cdn-prefix',
+        'from-flag',
+        '--shutdown-grace',
+        '0.5',
+      ],
+      {
+        env: {
+          SLUICE_S3_ENDPOINT: s3.endpoint,
+          SLUICE_S3_BUCKET: 'overridden-by-the-flag',
+          SLUICE_S3_ACCESS_KEY: s3.rw.accessKeyId,
+          SLUICE_S3_SECRET_KEY: s3.rw.secretAccessKey,
+          SLUICE_CDN_BUCKET: cdn,
+          SLUICE_CDN_PREFIX: 'from-env',
+          SLUICE_CDN_READ_ACCESS_KEY: s3.read.accessKeyId,
+          SLUICE_CDN_READ_SECRET_KEY: s3.read.secretAccessKey,
+          SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N,
+        },
+      },
+    );
+    const done = finished(child);
+    await listeningUrl(child);
+    child.kill('SIGTERM');
+    const r = await done;
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`small parts: S3 ${s3.endpoint} bucket ${store}\n`);
+    expect(r.stderr).toContain(
+      `big parts:   S3 CDN ${s3.endpoint} bucket ${cdn} prefix from-flag/`,
+    );
+    expectNoSecret(r.stdout + r.stderr);
+    // The server created its storage bucket.
+    await client.send(new HeadBucketCommand({ Bucket: store }));
+  });
+});
+
 describe('sluice serve refuses bad settings', () => {
   it('a config file holding keys with mode 0644: exit 1, says chmod 600, quotes no key', async () => {
     const config = join(dir, 'loose.json');
