@@ -326,3 +326,55 @@ describe('HttpRangeDriver skip', () => {
     expect(progress.at(-1)).toBe(file.length);
   });
 });
+
+describe('HttpRangeDriver authorization', () => {
+  it('sends fresh headers per attempt and retries a range once after a 401 renewal', async () => {
+    const file = randomBytes(4000);
+    let renewals = 0;
+    let token = 'stale';
+    const srv = await startRangeServer(file, {
+      hook: (req, res) => {
+        if (req.headers.authorization === 'Bearer good') return false;
+        res.writeHead(401).end();
+        return true;
+      },
+    });
+    const d = new HttpRangeDriver({
+      authorize: async () => ({ authorization: `Bearer ${token}` }),
+      onUnauthorized: async (sent) => {
+        expect(sent.authorization).toBe('Bearer stale');
+        renewals++;
+        token = 'good';
+        return true;
+      },
+    });
+    const parts: Buffer[] = [];
+    await d.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 1000,
+      concurrency: 1,
+      onChunk: async (i, data) => {
+        parts[i] = data;
+      },
+    });
+    expect(Buffer.concat(parts).equals(file)).toBe(true);
+    expect(renewals).toBe(1);
+    expect(srv.requests).toBe(5);
+  });
+
+  it('a 401 that renewal cannot fix ends the download with ERR_HTTP 401', async () => {
+    const srv = await startRangeServer(randomBytes(100), {
+      hook: (_req, res) => {
+        res.writeHead(401).end();
+        return true;
+      },
+    });
+    const d = new HttpRangeDriver({ onUnauthorized: async () => true });
+    const err = await d
+      .download({ url: srv.url, size: 100, chunkSize: 50, onChunk: async () => {} })
+      .catch((e: unknown) => e);
+    expect(isCdnError(err, 'ERR_HTTP')).toBe(true);
+    expect((err as { status?: number }).status).toBe(401);
+  });
+});

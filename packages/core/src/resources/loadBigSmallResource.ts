@@ -18,7 +18,6 @@ import {
   openEnvelope,
 } from '../format/envelope.js';
 import { chunkLength, type Manifest, verifyChunk } from '../format/manifest.js';
-import { isHttpError } from '../session/httpErrors.js';
 import type { Session } from '../session/session.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig } from './cdnConfig.js';
 import { checkResourceName } from './resourceName.js';
@@ -248,7 +247,7 @@ export async function loadBigSmallResource(
         : typeof cdnKey === 'string'
           ? await s3Source(cdnKey)
           : {
-              downloader: await sessionRangeDriver(session, path),
+              downloader: await sessionRangeDriver(session),
               url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
             };
     // With a cache, verified chunks go to `<digest>.big.partial` as they arrive; a pull that was
@@ -374,27 +373,18 @@ export function manifestDigest(m: Manifest): string {
   return createHash('sha256').update(JSON.stringify(m)).digest('hex');
 }
 
-/** An HttpRangeDriver whose requests go through the session (fresh token, one re-login on 401). */
-async function sessionRangeDriver(session: Session, path: string): Promise<Downloader> {
+/**
+ * An HttpRangeDriver for the API's big-part route: each range carries the session's current token;
+ * a 401 marks it refused and the range is tried once more with a renewed one.
+ */
+async function sessionRangeDriver(session: Session): Promise<Downloader> {
   // Loaded on first use: the crypto and format parts of core work without the transport installed.
   const { HttpRangeDriver } = await import('@sluice/cdn');
   return new HttpRangeDriver({
-    fetch: async (_url, init) => {
-      try {
-        return await session.request('GET', path, {
-          raw: true,
-          idempotent: false,
-          headers: (init?.headers ?? {}) as Record<string, string>,
-          ...(init?.signal ? { signal: init.signal } : {}),
-        });
-      } catch (e) {
-        if (isHttpError(e, 'ERR_NETWORK')) throw new TypeError(e.message, { cause: e });
-        // Let the driver apply its own rules to these: retry a 5xx, stop on a changed source.
-        if (isHttpError(e) && (e.status >= 500 || e.status === 412)) {
-          return new Response(null, { status: e.status });
-        }
-        throw e;
-      }
+    authorize: async (signal) => ({ authorization: await session.authorization(signal) }),
+    onUnauthorized: async (sent) => {
+      if (sent.authorization !== undefined) session.tokenRefused(sent.authorization);
+      return true;
     },
   });
 }
@@ -428,7 +418,15 @@ function toLoadError(e: unknown, signal: AbortSignal | undefined): unknown {
       { cause: e },
     );
   }
-  if (err.code === 'ERR_NOT_FOUND') {
+  const status = (e as { status?: unknown }).status;
+  if (err.code === 'ERR_HTTP' && (status === 401 || status === 403)) {
+    return new SluiceError(
+      status === 401 ? 'ERR_UNAUTHORIZED' : 'ERR_FORBIDDEN',
+      `the big part was refused: ${message}`,
+      { cause: e },
+    );
+  }
+  if (err.code === 'ERR_NOT_FOUND' || (err.code === 'ERR_HTTP' && status === 404)) {
     return new SluiceError('ERR_NOT_FOUND', `big part missing on the CDN: ${message}`, {
       cause: e,
     });

@@ -252,6 +252,22 @@ export class Session {
     }
   }
 
+  /**
+   * `Bearer <token>` with a verified access token that is not about to expire (renewed first when
+   * needed, single-flight like every request's): for transports that talk to the API directly.
+   */
+  async authorization(signal?: AbortSignal): Promise<string> {
+    return `Bearer ${await this.accessToken(signal)}`;
+  }
+
+  /**
+   * Tells the session the server refused `authorization` (a 401): the next `authorization()` or
+   * request renews the token, once, however many callers report the same one.
+   */
+  tokenRefused(authorization: string): void {
+    if (authorization.startsWith('Bearer ')) this.expire(authorization.slice(7));
+  }
+
   private currentUser(): SessionUser {
     const user = this.user;
     if (user === null) throw notLoggedIn('not logged in');
