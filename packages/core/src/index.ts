@@ -52,6 +52,7 @@ export {
   type Manifest,
   validateManifest,
   verifyChunk,
+  verifyChunkAsync,
 } from './format/manifest.js';
 export {
   joinAndOpen,

@@ -105,7 +105,8 @@ export class BlobStore implements PartStorage {
     const path = this.path(id);
     const handle = await open(path, 'r');
     // Opened here so a missing file fails before any status line is sent.
-    return createReadStream(path, { fd: handle, ...(range ?? {}) });
+    // 1 MiB reads: the 64 KiB default costs the server three times the CPU on a multi-GB part.
+    return createReadStream(path, { fd: handle, highWaterMark: 1 << 20, ...(range ?? {}) });
   }
 
   async close(): Promise<void> {}
