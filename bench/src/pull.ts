@@ -1,4 +1,4 @@
-// pnpm bench:pull [--size 2GiB] [--reps 3] [--json] [--dir DIR] [--no-write]
+// pnpm bench:pull [--size 2GiB] [--reps 3] [--json] [--dir DIR] [--no-write] [--s3]
 // The product on the embedded default, end to end: the real resource API on loopback over a
 // temp data directory (in this process), an uploader and a device user, one generated file.
 // Push (a fresh client process) vs `cp` + fsync of the same file; pull (a fresh client process,
@@ -7,12 +7,13 @@
 // pulled plaintext's SHA-256 is checked against the source after every pull. Writes the
 // `## Pull` section of docs/BENCHMARKS.md.
 import { type ChildProcess, spawn } from 'node:child_process';
-import { createCipheriv, createHash, randomBytes } from 'node:crypto';
-import { createReadStream, mkdtempSync, rmSync } from 'node:fs';
-import { mkdir, open, rm, stat, writeFile } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdir, rm, stat, writeFile } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend, blobSize, DEFAULT_SMALL_SIZE_KB, smallPartSize } from '@sluice/core';
+import { fsyncPath, jsonChild, sha256Of, writePseudoModel } from './benchFiles.js';
 import type { PullChildJob, PullChildResult } from './pullChild.js';
 import { bigPartPath, type PullServer, startPullServer } from './pullServer.js';
 import type { PullStage, PullStagesJob, PullStagesResult } from './pullStages.js';
@@ -20,13 +21,18 @@ import { machineInfo, writeBenchmarkSection } from './report.js';
 import { formatBytes, median, parseArgs, parseSize, run, timeIt } from './util.js';
 
 const args = parseArgs(process.argv.slice(2));
+if (args.s3) {
+  // The same comparison against a throwaway Ceph RGW (pullS3.ts); none of the code below runs.
+  const { pullS3 } = await import('./pullS3.js');
+  await pullS3(args);
+  process.exit();
+}
 const size = parseSize(String(args.size ?? '2GiB'));
 const reps = Number(args.reps ?? 3);
 if (!Number.isInteger(reps) || reps < 1) throw new Error(`--reps must be a positive integer`);
 const json = Boolean(args.json);
 const log = (msg: string) => process.stderr.write(`${msg}\n`);
 
-const MiB = 1024 * 1024;
 const FOLDER = 'models';
 const NAME = 'model.bin';
 const UPLOADER = 'uploader@bench.invalid';
@@ -59,61 +65,9 @@ for (const sig of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-async function fsyncPath(path: string): Promise<void> {
-  const fh = await open(path, 'r+');
-  try {
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-}
-
-/** Incompressible bytes fast: an AES-256-CTR keystream. Returns the file's SHA-256 (hex). */
-async function writePseudoModel(path: string, bytes: number): Promise<string> {
-  const ctr = createCipheriv('aes-256-ctr', randomBytes(32), randomBytes(16));
-  const zeros = Buffer.alloc(8 * MiB);
-  const hash = createHash('sha256');
-  const fh = await open(path, 'w');
-  try {
-    for (let done = 0; done < bytes; ) {
-      const n = Math.min(zeros.length, bytes - done);
-      const block = ctr.update(zeros.subarray(0, n));
-      hash.update(block);
-      await fh.write(block, 0, block.length);
-      done += n;
-    }
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  return hash.digest('hex');
-}
-
-async function sha256Of(path: string): Promise<string> {
-  const hash = createHash('sha256');
-  for await (const d of createReadStream(path, { highWaterMark: 4 * MiB })) hash.update(d);
-  return hash.digest('hex');
-}
-
 /** Runs `node SCRIPT` with `job` as JSON on stdin; resolves with the JSON line it prints. */
 function child<T>(script: string, job: object): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [new URL(script, import.meta.url).pathname], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
-    children.add(proc);
-    let out = '';
-    proc.stdout?.on('data', (d) => {
-      out += d;
-    });
-    proc.on('error', reject);
-    proc.on('close', (code) => {
-      children.delete(proc);
-      if (code !== 0) reject(new Error(`${script} exited with ${code}`));
-      else resolve(JSON.parse(out) as T);
-    });
-    proc.stdin?.end(JSON.stringify(job));
-  });
+  return jsonChild<T>(script, job, children);
 }
 const client = (job: PullChildJob) => child<PullChildResult>('./pullChild.js', job);
 

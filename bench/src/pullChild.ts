@@ -6,7 +6,8 @@ import { readFileSync } from 'node:fs';
 import { loadBigSmallResource, Session, uploadBigSmallResource } from '@sluice/core';
 
 export type PullChildJob =
-  | (Login & { op: 'push'; src: string; tempDir: string })
+  // hardware: only for a server with an S3 CDN, to fetch the uploader keys.
+  | (Login & { op: 'push'; src: string; tempDir: string; hardware?: string })
   | (Login & { op: 'pull'; to: string; hardware: string });
 
 interface Login {
@@ -49,6 +50,7 @@ let result: Omit<PullChildResult, 'peakRssMb' | 'cpuSeconds'>;
 if (job.op === 'push') {
   const r = await uploadBigSmallResource(session, job.src, job.name, job.folder, {
     tempDir: job.tempDir,
+    ...(job.hardware === undefined ? {} : { password: job.password, hardware: job.hardware }),
   });
   result = { seconds: since(), version: r.version };
 } else {

@@ -1,9 +1,10 @@
-// The embedded default for bench:pull: the real resource API on loopback over a data directory
-// inside the bench's temp dir, its first admin, and the API calls the bench makes around the
-// timed work (users, tokens, deleting the previous push).
+// The embedded default for bench:pull (with options, the S3 setup of bench:pull --s3): the real
+// resource API on loopback over a data directory inside the bench's temp dir, its first admin,
+// and the API calls the bench makes around the timed work (users, tokens, deleting the previous
+// push).
 import { randomBytes } from 'node:crypto';
 import { mkdir } from 'node:fs/promises';
-import { createServer, initAdmin } from '@sluice/server';
+import { createServer, initAdmin, type ServerOptions } from '@sluice/server';
 
 export const ADMIN_EMAIL = 'admin@bench.invalid';
 
@@ -20,11 +21,15 @@ export interface PullServer {
   close(): Promise<void>;
 }
 
-export async function startPullServer(dataDir: string): Promise<PullServer> {
+/** `options` go to `createServer` as they are (e.g. S3 storage and CDN for bench:pull --s3). */
+export async function startPullServer(
+  dataDir: string,
+  options: Omit<ServerOptions, 'dataDir'> = {},
+): Promise<PullServer> {
   await mkdir(dataDir, { recursive: true, mode: 0o700 });
   const password = randomBytes(18).toString('base64url');
   await initAdmin(dataDir, ADMIN_EMAIL, password);
-  const server = await createServer({ dataDir });
+  const server = await createServer({ ...options, dataDir });
   let url: string;
   try {
     url = await server.app.listen({ host: '127.0.0.1', port: 0 });
