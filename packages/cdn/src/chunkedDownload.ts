@@ -11,7 +11,7 @@ export interface ChunkedDownloadPlan {
   backoffMs: number;
   maxBackoffMs: number;
   /** Fetches bytes `start`..`end` (inclusive); throws `Transient` for failures worth a retry. */
-  fetchRange: (start: number, end: number, signal: AbortSignal) => Promise<Buffer>;
+  fetchRange: (start: number, end: number, signal: AbortSignal, into?: Buffer) => Promise<Buffer>;
   /** Chunk indexes already delivered by an earlier run; they are neither fetched nor passed on. */
   skip?: ReadonlySet<number>;
   /** Called after `onChunk` resolved for a chunk (also for a chunk that finished after an abort). */
@@ -54,12 +54,12 @@ export async function chunkedDownload(
   }
   const queue = indexes();
 
-  const fetchChunk = async (index: number): Promise<Buffer> => {
+  const fetchChunk = async (index: number, into?: Buffer): Promise<Buffer> => {
     const start = index * chunkSize;
     const end = Math.min(size, start + chunkSize) - 1;
     for (let attempt = 0; ; attempt++) {
       try {
-        return await plan.fetchRange(start, end, stop.signal);
+        return await plan.fetchRange(start, end, stop.signal, into?.subarray(0, end - start + 1));
       } catch (e) {
         if (stop.signal.aborted) throw e;
         if (!(e instanceof Transient)) throw e;
@@ -77,9 +77,11 @@ export async function chunkedDownload(
   };
 
   const worker = async (): Promise<void> => {
+    // With reuseBuffers, this worker's one buffer: onChunk has resolved before it is filled again.
+    const own = options.reuseBuffers ? Buffer.allocUnsafe(Math.min(chunkSize, size)) : undefined;
     for (const index of queue) {
       if (stop.signal.aborted) return;
-      const data = await fetchChunk(index);
+      const data = await fetchChunk(index, own);
       if (stop.signal.aborted) return;
       await onChunk(index, data);
       plan.onDelivered?.(index);

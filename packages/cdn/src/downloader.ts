@@ -25,6 +25,12 @@ export interface DownloadOptions {
    * nor handed to `onChunk`, and count as loaded in progress events.
    */
   skip?: ReadonlySet<number>;
+  /**
+   * Read every chunk into one buffer per worker, reused for its next chunk: `data` is then valid
+   * only until `onChunk` resolves (copy what must outlive it). Saves an allocation per chunk and
+   * most of the garbage collection of a multi-GB download.
+   */
+  reuseBuffers?: boolean;
   /** Retries per chunk after the first attempt, on network errors, 5xx and short bodies (default 4). */
   retries?: number;
 }

@@ -74,8 +74,8 @@ export class HttpRangeDriver implements Downloader {
       what: url,
       backoffMs: this.#backoffMs,
       maxBackoffMs: this.#maxBackoffMs,
-      fetchRange: (start, end, signal) =>
-        this.#fetchRange(url, start, end, size, options.headers, etag, signal, recordEtag),
+      fetchRange: (start, end, signal, into) =>
+        this.#fetchRange(url, start, end, size, options.headers, etag, signal, recordEtag, into),
     });
   }
 
@@ -83,6 +83,7 @@ export class HttpRangeDriver implements Downloader {
     url: string,
     headers: Record<string, string>,
     signal: AbortSignal,
+    into?: Buffer,
   ): Promise<RangeResponse> {
     if (this.#fetch !== undefined) {
       let res: Response;
@@ -131,7 +132,7 @@ export class HttpRangeDriver implements Downloader {
         const v = res.headers[name.toLowerCase()];
         return typeof v === 'string' ? v : Array.isArray(v) ? v.join(', ') : null;
       },
-      body: (length) => readExactly(res, length, signal),
+      body: (length) => readExactly(res, length, signal, into),
       discard: () => {
         if (!res.complete) res.destroy();
       },
@@ -147,6 +148,7 @@ export class HttpRangeDriver implements Downloader {
     knownEtag: string | undefined,
     signal: AbortSignal,
     recordEtag: (etag: string) => string,
+    into?: Buffer,
   ): Promise<Buffer> {
     for (let authRetry = 0; ; authRetry++) {
       const headers: Record<string, string> = {
@@ -155,7 +157,7 @@ export class HttpRangeDriver implements Downloader {
         range: `bytes=${start}-${end}`,
       };
       if (knownEtag !== undefined) headers['if-match'] = knownEtag;
-      const res = await this.#send(url, headers, signal);
+      const res = await this.#send(url, headers, signal, into);
       if (res.status === 401 && authRetry === 0 && this.#onUnauthorized !== undefined) {
         res.discard();
         if (await this.#onUnauthorized(headers)) continue;
@@ -230,8 +232,13 @@ export class HttpRangeDriver implements Downloader {
 }
 
 /** Reads exactly `length` bytes of `res` into one buffer; a short or broken body is Transient. */
-function readExactly(res: IncomingMessage, length: number, signal: AbortSignal): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(length);
+function readExactly(
+  res: IncomingMessage,
+  length: number,
+  signal: AbortSignal,
+  into?: Buffer,
+): Promise<Buffer> {
+  const out = into !== undefined && into.length === length ? into : Buffer.allocUnsafe(length);
   let at = 0;
   return new Promise<Buffer>((resolve, reject) => {
     const fail = (e: unknown) => {

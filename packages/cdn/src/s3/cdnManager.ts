@@ -168,8 +168,8 @@ export class CdnManager implements Downloader {
         backoffMs: this.#backoffMs,
         maxBackoffMs: this.#maxBackoffMs,
         ...(state === undefined ? {} : { skip: state.done, onDelivered: (i) => state.record(i) }),
-        fetchRange: (start, end, stop) =>
-          this.#fetchRange(key, start, end, size, etag, stop, recordEtag),
+        fetchRange: (start, end, stop, into) =>
+          this.#fetchRange(key, start, end, size, etag, stop, recordEtag, into),
       });
     } catch (e) {
       await state?.flush();
@@ -186,6 +186,7 @@ export class CdnManager implements Downloader {
     etag: string | undefined,
     signal: AbortSignal,
     recordEtag: (etag: string | undefined) => string | undefined,
+    into?: Buffer,
   ): Promise<Buffer> {
     let out: GetObjectCommandOutput;
     try {
@@ -229,7 +230,7 @@ export class CdnManager implements Downloader {
       if (!(body instanceof Readable)) {
         throw new CdnError('ERR_BAD_RESPONSE', `GetObject of ${key} returned no body stream`);
       }
-      return await readExactly(body, end - start + 1, signal);
+      return await readExactly(body, end - start + 1, signal, into);
     } finally {
       if (body instanceof Readable && !body.destroyed) body.destroy();
     }
@@ -518,8 +519,13 @@ function makeClient(
 }
 
 /** Reads exactly `length` bytes of `body`; fewer is a transient failure, more a bad response. */
-async function readExactly(body: Readable, length: number, signal: AbortSignal): Promise<Buffer> {
-  const buf = Buffer.allocUnsafe(length);
+async function readExactly(
+  body: Readable,
+  length: number,
+  signal: AbortSignal,
+  into?: Buffer,
+): Promise<Buffer> {
+  const buf = into !== undefined && into.length === length ? into : Buffer.allocUnsafe(length);
   let offset = 0;
   try {
     for await (const piece of body as AsyncIterable<Buffer>) {
