@@ -378,3 +378,26 @@ describe('HttpRangeDriver authorization', () => {
     expect((err as { status?: number }).status).toBe(401);
   });
 });
+
+describe('HttpRangeDriver reuseBuffers', () => {
+  it('hands every chunk over in one reused buffer per worker, each correct while onChunk runs', async () => {
+    // Chunks above Buffer's 4 KiB pool size, so each fresh buffer would have its own memory.
+    const file = randomBytes(5 * 10_000 + 3);
+    const srv = await startRangeServer(file);
+    const copies: Buffer[] = [];
+    const backing = new Set<ArrayBufferLike>();
+    await driver.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 10_000,
+      concurrency: 1,
+      reuseBuffers: true,
+      onChunk: async (i, data) => {
+        copies[i] = Buffer.from(data);
+        backing.add(data.buffer);
+      },
+    });
+    expect(Buffer.concat(copies).equals(file)).toBe(true);
+    expect(backing.size).toBe(1);
+  });
+});
