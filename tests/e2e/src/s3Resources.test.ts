@@ -19,6 +19,7 @@ import {
   PASSWORD,
   rejection,
   removeDir,
+  type StartOptions,
   startForTest,
   tempDir,
 } from './apiServer.js';
@@ -62,7 +63,9 @@ async function signedIn(api: ApiServer, email: string): Promise<Session> {
 }
 
 /** A server whose parts live in S3 and whose CDN is another bucket of the same RGW. */
-async function s3World(options: { downloaderSecret?: string } = {}) {
+async function s3World(
+  options: { downloaderSecret?: string; beforeListen?: StartOptions['beforeListen'] } = {},
+) {
   if (!s3) throw new Error('no S3');
   const id = randomBytes(4).toString('hex');
   const cdnBucket = `sluice-e2e-cdn-${id}`;
@@ -74,6 +77,7 @@ async function s3World(options: { downloaderSecret?: string } = {}) {
   });
   await cdnAdmin.ensureBucket();
   const api = await startForTest({
+    ...(options.beforeListen ? { beforeListen: options.beforeListen } : {}),
     storage: {
       kind: 's3',
       endpoint: s3.endpoint,
@@ -249,5 +253,64 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const shown = `${err.message}\n${err.stack}\n${JSON.stringify(err)}\n${String(err.cause)}`;
     expect(shown).not.toContain(wrongSecret);
     expect((await readdir(w.work)).sort()).toEqual(['src.bin']);
+  });
+
+  it('streams sealed parts of every shape straight to the CDN; with a cache it fills the cache too', async () => {
+    const w = await s3World();
+    // Blob boundaries around the split point and chunk edges (chunkSize 1 MiB, small part ≤ 30%).
+    const sizes = [1, 15, 16, 4095, MiB, MiB + 1, 3 * MiB - 16, 3 * MiB + 17];
+    for (const [i, size] of sizes.entries()) {
+      const plain = randomBytes(size);
+      const src = join(w.work, `src-${i}`);
+      await writeFile(src, plain);
+      const cacheDir = i % 2 === 0 ? undefined : join(w.work, 'cache');
+      await uploadBigSmallResource(w.uploader, src, `m${i}.bin`, 'models', {
+        password: PASSWORD,
+        hardware: HW_UP,
+        ...(cacheDir ? { cacheDir } : {}),
+      });
+      const got = await loadBigSmallResource(w.device, `m${i}.bin`, 'models', {
+        to: 'buffer',
+        password: PASSWORD,
+        hardware: HW,
+        ...(cacheDir ? { cacheDir } : {}),
+      });
+      expect([size, sha(got.data)]).toEqual([size, sha(plain)]);
+      // The uploader's cache already held the big part: the device (same machine) used it.
+      expect([size, got.fromCache]).toEqual([size, cacheDir !== undefined]);
+    }
+  });
+
+  it('when the API refuses the registration, the big part already on the CDN is removed', async () => {
+    const w = await s3World({
+      beforeListen: (s) => {
+        s.app.addHook('onRequest', async (req, reply) => {
+          if (req.method === 'POST' && req.url === '/resources/models') {
+            await reply.code(503).send({ error: 'maintenance', code: 'ERR_UNAVAILABLE' });
+          }
+        });
+      },
+    });
+    const src = join(w.work, 'src.bin');
+    await writeFile(src, randomBytes(3 * MiB));
+    const err = await rejection(
+      uploadBigSmallResource(w.uploader, src, 'model.bin', 'models', {
+        password: PASSWORD,
+        hardware: HW_UP,
+      }),
+    );
+    expect((err as { status?: number }).status).toBe(503);
+    const cdn = await fetchCdnConfig(w.uploader, { password: PASSWORD, hardware: HW_UP });
+    if (cdn.kind !== 's3') throw new Error('expected an S3 CDN');
+    const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+    const client = new S3Client({
+      endpoint: cdn.endpoint,
+      region: cdn.region,
+      forcePathStyle: true,
+      credentials: s3?.rw ?? { accessKeyId: '', secretAccessKey: '' },
+    });
+    const listed = await client.send(new ListObjectsV2Command({ Bucket: cdn.bucket }));
+    client.destroy();
+    expect(listed.Contents ?? []).toEqual([]);
   });
 });

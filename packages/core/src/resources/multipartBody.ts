@@ -4,7 +4,8 @@ import { Readable } from 'node:stream';
 
 export type MultipartPart =
   | { name: string; value: string }
-  | { name: string; path: string; filename: string };
+  | { name: string; path: string; filename: string }
+  | { name: string; data: Uint8Array; filename: string };
 
 export interface MultipartBody {
   contentType: string;
@@ -28,11 +29,13 @@ export function multipartBody(parts: MultipartPart[]): MultipartBody {
   async function* generate(): AsyncGenerator<Buffer> {
     for (const p of parts) {
       const disposition =
-        'path' in p
+        'filename' in p
           ? `form-data; name="${p.name}"; filename="${p.filename}"\r\ncontent-type: application/octet-stream`
           : `form-data; name="${p.name}"`;
       yield Buffer.from(`--${boundary}\r\ncontent-disposition: ${disposition}\r\n\r\n`);
-      if ('path' in p) {
+      if ('data' in p) {
+        yield Buffer.from(p.data);
+      } else if ('path' in p) {
         for await (const chunk of createReadStream(p.path, { highWaterMark: 1 << 20 })) {
           yield chunk as Buffer;
         }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Readable } from 'node:stream';
 import { throwIfAborted } from '../crypto/abort.js';
 import { tempPathFor } from '../crypto/atomicOutput.js';
 import { SluiceError } from '../errors.js';
@@ -13,6 +14,7 @@ import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from '.
 import { manifestDigest } from './loadBigSmallResource.js';
 import { type MultipartPart, multipartBody } from './multipartBody.js';
 import { checkResourceName } from './resourceName.js';
+import { sealedStream } from './sealedStream.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
 export const DEFAULT_SMALL_SIZE_KB = 1024;
@@ -64,6 +66,9 @@ export async function uploadBigSmallResource(
   checkResourceName(name, 'name');
   throwIfAborted(signal);
   const cdn = await uploaderCdnConfig(session, options);
+  if (cdn.kind === 's3' && options.cacheDir === undefined) {
+    return streamToS3(session, path, name, folder, cdn, options);
+  }
   const dir = await mkdtemp(join(options.tempDir ?? tmpdir(), 'sluice-upload-'));
   let key: Buffer | undefined;
   try {
@@ -127,6 +132,70 @@ export async function uploadBigSmallResource(
   } finally {
     key?.fill(0);
     await rm(dir, { recursive: true, force: true });
+  }
+}
+
+type S3Config = Extract<CdnConfig, { kind: 's3' }>;
+
+/**
+ * The S3 path without a local cache: the big part goes to the CDN as it is encrypted (one pass, no
+ * temp file, multipart parts in parallel), chunk digests taken on the way; then the small part,
+ * the manifest and the data key go to the API. A failure after the upload removes the object.
+ */
+async function streamToS3(
+  session: Session,
+  path: string,
+  name: string,
+  folder: string,
+  cdn: S3Config,
+  options: UploadBigSmallOptions,
+): Promise<EnvelopeResource> {
+  const { signal } = options;
+  const withSignal = signal ? { signal } : {};
+  const sealed = await sealedStream(path, {
+    smallSizeKB: options.smallSizeKB ?? DEFAULT_SMALL_SIZE_KB,
+    chunkSize: options.chunkSize ?? cdn.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    ...withSignal,
+  });
+  try {
+    const { CdnManager } = await import('@sluice/cdn');
+    const manager = new CdnManager({
+      endpoint: cdn.endpoint,
+      region: cdn.region,
+      bucket: cdn.bucket,
+      ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
+    });
+    const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
+    const objectKey = cdnObjectKey(cdn, cdnKey);
+    const total = sealed.bigSize;
+    await manager.upload(objectKey, Readable.from(sealed.big), {
+      contentLength: total,
+      ...withSignal,
+      ...(options.onProgress
+        ? { onProgress: (p) => options.onProgress?.({ loaded: p.loaded, total }) }
+        : {}),
+    });
+    try {
+      const { small, manifest } = sealed.finish();
+      const body = multipartBody([
+        { name: 'name', value: name },
+        { name: 'manifest', value: JSON.stringify(manifest) },
+        { name: 'dataKey', value: sealed.key.toString('base64') },
+        { name: 'small', data: small, filename: 'small' },
+        { name: 'cdnKey', value: cdnKey },
+      ]);
+      const created = await session.request<EnvelopeResource>(
+        'POST',
+        `/resources/${encodeURIComponent(folder)}`,
+        { body: body.stream, headers: { 'content-type': body.contentType }, ...withSignal },
+      );
+      return { folder: created.folder, name: created.name, version: created.version };
+    } catch (e) {
+      await manager.remove(objectKey).catch(() => {});
+      throw e;
+    }
+  } finally {
+    sealed.key.fill(0);
   }
 }
 

@@ -1,0 +1,112 @@
+import { createHash, randomBytes } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createEncryptStream } from '../crypto/cryptoBackend.js';
+import { SluiceError } from '../errors.js';
+import { type Manifest, validateManifest } from '../format/manifest.js';
+import { blobSize, IV_BYTES } from '../format/sealedBlob.js';
+import { smallPartSize } from '../format/smallPartSize.js';
+
+export interface SealedStream {
+  /** The fresh data key (fill it with zeros when done). */
+  key: Buffer;
+  blobSize: number;
+  smallSize: number;
+  bigSize: number;
+  /** The big part's bytes as they are encrypted; iterate it exactly once. */
+  big: AsyncIterable<Buffer>;
+  /** After `big` is exhausted: the small part and the manifest of what was produced. */
+  finish(): { small: Buffer; manifest: Manifest };
+}
+
+/**
+ * Seals `path` with a fresh data key as a stream: the sealed blob (`IV ‖ AES-256-CBC`) is cut at
+ * the split point as it is produced, the small part kept in memory (at most `smallSizeKB` KiB),
+ * the big part handed on chunk by chunk with each chunk's SHA-256 taken on the way. No temp file
+ * and one pass over the data, so an upload can run at the speed of the network.
+ */
+export async function sealedStream(
+  path: string,
+  options: { smallSizeKB: number; chunkSize: number; signal?: AbortSignal },
+): Promise<SealedStream> {
+  const plainSize = (await stat(path)).size;
+  const total = blobSize(plainSize);
+  const smallSize = smallPartSize(total, options.smallSizeKB);
+  const bigSize = total - smallSize;
+  const { chunkSize } = options;
+  const key = randomBytes(32);
+  const iv = randomBytes(IV_BYTES);
+  const small = Buffer.alloc(smallSize);
+  const digests: string[] = [];
+  let produced = 0; // blob bytes seen
+  let done = false;
+
+  async function* blob(): AsyncGenerator<Buffer> {
+    yield iv;
+    const source = createReadStream(path, {
+      highWaterMark: 1 << 20,
+      ...(options.signal ? { signal: options.signal } : {}),
+    });
+    const cipher = createEncryptStream(key, iv);
+    source.on('error', (e) => cipher.destroy(e));
+    source.pipe(cipher);
+    for await (const c of cipher) yield c as Buffer;
+  }
+
+  async function* big(): AsyncGenerator<Buffer> {
+    let hash = createHash('sha256');
+    let inChunk = 0;
+    for await (const piece of blob()) {
+      let p = piece;
+      if (produced < smallSize) {
+        const take = Math.min(smallSize - produced, p.length);
+        p.copy(small, produced, 0, take);
+        produced += take;
+        p = p.subarray(take);
+      }
+      while (p.length > 0) {
+        const take = Math.min(chunkSize - inChunk, p.length);
+        const part = p.subarray(0, take);
+        hash.update(part);
+        inChunk += take;
+        produced += take;
+        p = p.subarray(take);
+        yield part;
+        if (inChunk === chunkSize) {
+          digests.push(hash.digest('hex'));
+          hash = createHash('sha256');
+          inChunk = 0;
+        }
+      }
+    }
+    if (inChunk > 0) digests.push(hash.digest('hex'));
+    if (produced !== total) {
+      throw new SluiceError(
+        'ERR_IO',
+        `${path} changed while it was sealed: ${produced} sealed bytes, expected ${total}`,
+      );
+    }
+    done = true;
+  }
+
+  return {
+    key,
+    blobSize: total,
+    smallSize,
+    bigSize,
+    big: big(),
+    finish() {
+      if (!done) throw new Error('finish() before the big part was consumed');
+      const manifest = validateManifest({
+        version: 1,
+        algorithm: 'AES-256-CBC',
+        blobSize: total,
+        smallSize,
+        bigSize,
+        chunkSize,
+        chunks: digests,
+      });
+      return { small, manifest };
+    },
+  };
+}
