@@ -131,6 +131,23 @@ async function emptyAndDrop(cdn: CdnManager, bucket: string): Promise<void> {
   void cdn;
 }
 
+/** The objects in `bucket`, listed with the read-write test keys. */
+async function listBucket(bucket: string) {
+  const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
+  if (!s3) throw new Error('no S3');
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: s3.rw,
+  });
+  try {
+    return await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+  } finally {
+    client.destroy();
+  }
+}
+
 describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
   it('push puts the big part on the CDN first; a device pulls it from there, verified chunk by chunk', async () => {
     const w = await s3World();
@@ -171,15 +188,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     // Find the object, flip one byte in its third chunk, put it back (same size).
     const cdn = await fetchCdnConfig(w.device, { password: PASSWORD, hardware: HW });
     if (cdn.kind !== 's3') throw new Error('expected an S3 CDN');
-    const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-    const client = new S3Client({
-      endpoint: cdn.endpoint,
-      region: cdn.region,
-      forcePathStyle: true,
-      credentials: s3?.rw ?? { accessKeyId: '', secretAccessKey: '' },
-    });
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: cdn.bucket }));
-    client.destroy();
+    const listed = await listBucket(cdn.bucket);
     const key = listed.Contents?.[0]?.Key as string;
     expect(key.startsWith('models-cdn/models/model.bin/')).toBe(true);
     const chunks: Buffer[] = [];
@@ -302,15 +311,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     expect((err as { status?: number }).status).toBe(503);
     const cdn = await fetchCdnConfig(w.uploader, { password: PASSWORD, hardware: HW_UP });
     if (cdn.kind !== 's3') throw new Error('expected an S3 CDN');
-    const { S3Client, ListObjectsV2Command } = await import('@aws-sdk/client-s3');
-    const client = new S3Client({
-      endpoint: cdn.endpoint,
-      region: cdn.region,
-      forcePathStyle: true,
-      credentials: s3?.rw ?? { accessKeyId: '', secretAccessKey: '' },
-    });
-    const listed = await client.send(new ListObjectsV2Command({ Bucket: cdn.bucket }));
-    client.destroy();
+    const listed = await listBucket(cdn.bucket);
     expect(listed.Contents ?? []).toEqual([]);
   });
 });

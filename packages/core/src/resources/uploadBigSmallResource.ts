@@ -85,15 +85,7 @@ export async function uploadBigSmallResource(
     let bigPart: MultipartPart;
     let removeFromCdn: (() => Promise<void>) | undefined;
     if (cdn.kind === 's3') {
-      const { CdnManager } = await import('@sluice/cdn');
-      const manager = new CdnManager({
-        endpoint: cdn.endpoint,
-        region: cdn.region,
-        bucket: cdn.bucket,
-        ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
-      });
-      const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
-      const objectKey = cdnObjectKey(cdn, cdnKey);
+      const { manager, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
       await manager.upload(objectKey, sealed.bigPath, {
         ...withSignal,
         ...(options.onProgress
@@ -158,15 +150,7 @@ async function streamToS3(
     ...withSignal,
   });
   try {
-    const { CdnManager } = await import('@sluice/cdn');
-    const manager = new CdnManager({
-      endpoint: cdn.endpoint,
-      region: cdn.region,
-      bucket: cdn.bucket,
-      ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
-    });
-    const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
-    const objectKey = cdnObjectKey(cdn, cdnKey);
+    const { manager, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
     const total = sealed.bigSize;
     await manager.upload(objectKey, Readable.from(sealed.big), {
       contentLength: total,
@@ -197,6 +181,19 @@ async function streamToS3(
   } finally {
     sealed.key.fill(0);
   }
+}
+
+/** The uploader's CdnManager and a fresh key for a big part of `folder/name`. */
+async function cdnTarget(cdn: S3Config, folder: string, name: string) {
+  const { CdnManager } = await import('@sluice/cdn');
+  const manager = new CdnManager({
+    endpoint: cdn.endpoint,
+    region: cdn.region,
+    bucket: cdn.bucket,
+    ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
+  });
+  const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
+  return { manager, cdnKey, objectKey: cdnObjectKey(cdn, cdnKey) };
 }
 
 /** The server's CDN config; for S3, with the uploader keys from the device envelope. */
