@@ -24,9 +24,15 @@ export interface PullChildResult {
   /** Pulled plaintext bytes, or the pushed resource's version. */
   size?: number;
   version?: number;
-  /** Seconds from the start of a pull to its first progress event (envelope + KDF + small part). */
+  /**
+   * Seconds from the start to the first progress event: of a pull, envelope + KDF + small part;
+   * of a push to an S3 CDN, uploader keys + sealing (the first uploaded part).
+   */
   firstProgressSeconds?: number;
-  /** Seconds from the start to the last progress event (after it: truncate, fsync, rename). */
+  /**
+   * Seconds from the start to the last progress event: after it a pull truncates, fsyncs and
+   * renames, a push to an S3 CDN registers the version with the API.
+   */
   lastProgressSeconds?: number;
   /** CPU seconds (user + system, all threads) of this process during the operation. */
   cpuSeconds: number;
@@ -46,32 +52,31 @@ await session.login();
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
+let firstProgressSeconds: number | undefined;
+let lastProgressSeconds: number | undefined;
+const onProgress = () => {
+  lastProgressSeconds = since();
+  firstProgressSeconds ??= lastProgressSeconds;
+};
 let result: Omit<PullChildResult, 'peakRssMb' | 'cpuSeconds'>;
 if (job.op === 'push') {
   const r = await uploadBigSmallResource(session, job.src, job.name, job.folder, {
     tempDir: job.tempDir,
     ...(job.hardware === undefined ? {} : { password: job.password, hardware: job.hardware }),
+    onProgress,
   });
   result = { seconds: since(), version: r.version };
 } else {
-  let firstProgressSeconds: number | undefined;
-  let lastProgressSeconds: number | undefined;
   const r = await loadBigSmallResource(session, job.name, job.folder, {
     to: job.to,
     password: job.password,
     hardware: job.hardware,
-    onProgress: () => {
-      lastProgressSeconds = since();
-      firstProgressSeconds ??= lastProgressSeconds;
-    },
+    onProgress,
   });
-  result = {
-    seconds: since(),
-    size: r.size,
-    ...(firstProgressSeconds === undefined ? {} : { firstProgressSeconds }),
-    ...(lastProgressSeconds === undefined ? {} : { lastProgressSeconds }),
-  };
+  result = { seconds: since(), size: r.size };
 }
+if (firstProgressSeconds !== undefined) result.firstProgressSeconds = firstProgressSeconds;
+if (lastProgressSeconds !== undefined) result.lastProgressSeconds = lastProgressSeconds;
 const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
 if (!hwm) throw new Error('VmHWM not found in /proc/self/status');
 const cpu = process.cpuUsage(cpu0);
