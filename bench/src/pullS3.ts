@@ -113,6 +113,7 @@ export async function pullS3(args: Args): Promise<void> {
   };
   const onSignal = (sig: NodeJS.Signals) => {
     log(`bench:pull --s3: ${sig}, stopping Ceph and removing ${dir}`);
+    process.exitCode = 130;
     void cleanup().finally(() => process.exit(130));
   };
   process.once('SIGINT', onSignal);
@@ -354,7 +355,7 @@ export async function pullS3(args: Args): Promise<void> {
         upload: cpuMedians(upload),
       },
       pushPhasesSeconds: {
-        seal: med(pushPhases.first),
+        firstPart: med(pushPhases.first),
         upload: med(pushPhases.last.map((l, i) => l - (pushPhases.first[i] ?? 0))),
         register: med(push.seconds.map((sec, i) => sec - (pushPhases.last[i] ?? sec))),
       },
@@ -391,6 +392,8 @@ export async function pullS3(args: Args): Promise<void> {
       }
     }
   } catch (err) {
+    // After SIGINT the children were killed on purpose: their exits are no failure to report.
+    if (cleaning !== undefined) return;
     process.stderr.write(
       `bench:pull --s3 failed: ${err instanceof Error ? err.stack : String(err)}\n`,
     );
@@ -416,7 +419,7 @@ interface PullS3Result {
   pushPeakRssMb: number;
   baselinePeakRssMb: { getObject: number; upload: number };
   cpuSeconds: Record<'pull' | 'getObject' | 'push' | 'upload', CpuSplit>;
-  pushPhasesSeconds: { seal: number; upload: number; register: number };
+  pushPhasesSeconds: { firstPart: number; upload: number; register: number };
   pullPhasesSeconds: { envelope: number; bigPart: number; fsyncRename: number };
   loadAverage: { before: number[]; after: number[] };
   targetsMet: Record<'pullVsGetObject' | 'pushVsUpload' | 'peakRssMb', boolean>;
@@ -434,8 +437,8 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
   const perGiB = (cpu: number, bytes: number) => round2(cpu / (bytes / 1024 ** 3));
   const bound = (base: CpuSplit, baseBytes: number, ours: CpuSplit, ourBytes: number) =>
     round2(perGiB(total(base), baseBytes) / perGiB(total(ours), ourBytes));
-  const cpuRow = (name: string, x: CpuSplit, bytes: number) =>
-    `| ${name} | ${x.client} | ${x.server} | ${x.rgw} | ${x.osd} | ${perGiB(total(x), bytes)} |`;
+  const cpuRow = (name: string, x: CpuSplit, bytes: number, seconds: number[]) =>
+    `| ${name} | ${x.client} | ${x.server} | ${x.rgw} | ${x.osd} | ${perGiB(total(x), bytes)} | ${round2(total(x) / median(seconds))} |`;
   return [
     `## Pull from S3 (\`pnpm bench:pull --s3 --size ${formatBytes(r.sizeBytes)} --reps ${r.reps}\`)`,
     '',
@@ -452,14 +455,16 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     'interleaved with its baseline, alternating which goes first.',
     '',
     '- **push**: `uploadBigSmallResource` of the generated file: uploader keys from `/cdn-config`',
-    '  (envelope, scrypt KDF), encrypt and split into temp files, the big part to the CDN as a',
-    '  `CdnManager.upload` multipart upload (8 MiB parts, 4 in flight), then small part, manifest and',
-    '  data key to the API, which checks the object on the CDN. Baseline: a plain',
+    '  (envelope, scrypt KDF), then the file sealed as a stream straight into a `CdnManager.upload`',
+    '  multipart upload (8 MiB parts, 4 in flight; chunk digests taken on the way, no temp file),',
+    '  then small part, manifest and data key to the API, which checks the object on the CDN.',
+    '  Baseline: a plain',
     '  `@aws-sdk/lib-storage` `Upload` (its defaults: 5 MiB parts, 4 in flight) of the plaintext',
     '  file as a read stream.',
     '- **pull**: `loadBigSmallResource` to a file as the device user: device envelope (scrypt KDF),',
     '  read keys from `/cdn-config` (a second envelope and KDF), the big part as 8 MiB ranged',
-    '  `GetObject`s, 8 in flight, each chunk checked against its manifest digest, decrypted and',
+    '  `GetObject`s, 8 in flight (one reused buffer per worker), each chunk checked against its',
+    '  manifest digest, decrypted and',
     '  written at its offset into a temp file, fsynced and renamed into place. Baseline: one',
     `  \`GetObjectCommand\` of the same big part (${r.bigPartBytes} bytes of ciphertext), its body`,
     '  piped into a file, then fsync. After every pull the plaintext SHA-256 is checked against the',
@@ -482,36 +487,38 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     'Where the time goes (medians, seconds). Pull: envelope = start to the first progress event',
     '(envelope request, scrypt KDF, small part); big part = first to last progress event (read',
     'keys from `/cdn-config`, ranged GETs, verify, decrypt, pwrite); fsync + rename = the rest.',
-    'Push: seal = start to the first uploaded part (uploader keys from `/cdn-config`, encrypt and',
-    'split into temp files, chunk digests); upload = first to last upload progress event; register',
-    '= the rest (small part, manifest and data key to the API, which checks the object on the CDN).',
+    'Push: first part = start to the first uploaded part (uploader keys from `/cdn-config`, sealing',
+    'the first parts); upload = first to last upload progress event (sealing, digests and upload',
+    'overlap); register = the rest (small part, manifest and data key to the API, which checks the',
+    'object on the CDN).',
     '',
     '| pull phase | seconds | | push phase | seconds |',
     '|---|---:|---|---|---:|',
-    `| envelope | ${ph.envelope} | | seal | ${pp.seal} |`,
+    `| envelope | ${ph.envelope} | | first part | ${pp.firstPart} |`,
     `| big part | ${ph.bigPart} | | upload | ${pp.upload} |`,
     `| fsync + rename | ${ph.fsyncRename} | | register | ${pp.register} |`,
     '',
     'CPU seconds per operation (medians): the client process (all threads), the API server (the',
     'bench process), radosgw and the OSD (`/proc/PID/stat` of the daemons the script started);',
-    'the last column is the sum per GiB moved (plaintext for push and pull, the big part for',
-    'GetObject).',
+    'then their sum per GiB moved (plaintext for push and pull, the big part for GetObject) and',
+    'per second of the median run (cores kept busy).',
     '',
-    '| CPU seconds | client | API server | radosgw | OSD | all, per GiB |',
-    '|---|---:|---:|---:|---:|---:|',
-    cpuRow('pull', c.pull, r.sizeBytes),
-    cpuRow('GetObject', c.getObject, r.bigPartBytes),
-    cpuRow('push', c.push, r.sizeBytes),
-    cpuRow('Upload', c.upload, r.sizeBytes),
+    '| CPU seconds | client | API server | radosgw | OSD | all, per GiB | cores busy |',
+    '|---|---:|---:|---:|---:|---:|---:|',
+    cpuRow('pull', c.pull, r.sizeBytes, s.pull),
+    cpuRow('GetObject', c.getObject, r.bigPartBytes, s.getObject),
+    cpuRow('push', c.push, r.sizeBytes, s.push),
+    cpuRow('Upload', c.upload, r.sizeBytes, s.upload),
     '',
-    `What limits the ratios: on these ${r.machine.cores} cores the client, radosgw and the OSD`,
-    'compete for the same CPUs, so once they are saturated a throughput ratio cannot exceed the',
-    `inverse ratio of CPU per GiB: ${bound(c.getObject, r.bigPartBytes, c.pull, r.sizeBytes)} for`,
-    `pullVsGetObject (the pull's client alone spends ${perGiB(c.pull.client, r.sizeBytes)} CPU s per`,
-    `GiB on ranged GETs, SHA-256, decryption and pwrite, GetObject's ${perGiB(c.getObject.client, r.bigPartBytes)})`,
-    `and ${bound(c.upload, r.sizeBytes, c.push, r.sizeBytes)} for pushVsUpload. Parallel ranges`,
-    'only pay where a single stream leaves cores idle (latency or a per-connection limit), which',
-    'loopback on a busy 2-core machine does not.',
+    `What limits the ratios is CPU: client, API server, radosgw and the OSD share ${r.machine.cores}`,
+    'cores (with whatever else runs on the machine). Where the cores are the bottleneck, a',
+    'contender cannot move bytes faster than its baseline by more than the inverse ratio of CPU per',
+    `GiB: ${bound(c.getObject, r.bigPartBytes, c.pull, r.sizeBytes)} for the pull (its client alone`,
+    `spends ${perGiB(c.pull.client, r.sizeBytes)} CPU s per GiB on ranged GETs, SHA-256, decryption`,
+    `and pwrite, GetObject's ${perGiB(c.getObject.client, r.bigPartBytes)} on receiving and writing)`,
+    `and ${bound(c.upload, r.sizeBytes, c.push, r.sizeBytes)} for the push. Parallel ranges only pay`,
+    'where a single stream leaves cores idle (latency, a per-connection limit), which loopback on',
+    'a 2-core machine does not.',
     '',
   ].join('\n');
 }
