@@ -435,10 +435,34 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
   const pp = r.pushPhasesSeconds;
   const total = (x: CpuSplit) => x.client + x.server + x.rgw + x.osd;
   const perGiB = (cpu: number, bytes: number) => round2(cpu / (bytes / 1024 ** 3));
-  const bound = (base: CpuSplit, baseBytes: number, ours: CpuSplit, ourBytes: number) =>
-    round2(perGiB(total(base), baseBytes) / perGiB(total(ours), ourBytes));
+  const busy = (x: CpuSplit, seconds: number[]) => round2(total(x) / median(seconds));
+  /** Cores a contender must keep busy to reach `target` × its baseline's throughput. */
+  const needCores = (
+    target: number,
+    ours: CpuSplit,
+    ourBytes: number,
+    base: CpuSplit,
+    baseBytes: number,
+    baseSeconds: number[],
+  ) =>
+    round2(
+      (target * busy(base, baseSeconds) * perGiB(total(ours), ourBytes)) /
+        perGiB(total(base), baseBytes),
+    );
+  /** CPU s per GiB a contender may spend to reach `target` with the cores it kept busy. */
+  const allowCpu = (
+    target: number,
+    ours: CpuSplit,
+    ourSeconds: number[],
+    base: CpuSplit,
+    baseBytes: number,
+    baseSeconds: number[],
+  ) =>
+    round2(
+      (busy(ours, ourSeconds) / busy(base, baseSeconds) / target) * perGiB(total(base), baseBytes),
+    );
   const cpuRow = (name: string, x: CpuSplit, bytes: number, seconds: number[]) =>
-    `| ${name} | ${x.client} | ${x.server} | ${x.rgw} | ${x.osd} | ${perGiB(total(x), bytes)} | ${round2(total(x) / median(seconds))} |`;
+    `| ${name} | ${x.client} | ${x.server} | ${x.rgw} | ${x.osd} | ${perGiB(total(x), bytes)} | ${busy(x, seconds)} |`;
   return [
     `## Pull from S3 (\`pnpm bench:pull --s3 --size ${formatBytes(r.sizeBytes)} --reps ${r.reps}\`)`,
     '',
@@ -510,15 +534,16 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     cpuRow('push', c.push, r.sizeBytes, s.push),
     cpuRow('Upload', c.upload, r.sizeBytes, s.upload),
     '',
-    `What limits the ratios is CPU: client, API server, radosgw and the OSD share ${r.machine.cores}`,
-    'cores (with whatever else runs on the machine). Where the cores are the bottleneck, a',
-    'contender cannot move bytes faster than its baseline by more than the inverse ratio of CPU per',
-    `GiB: ${bound(c.getObject, r.bigPartBytes, c.pull, r.sizeBytes)} for the pull (its client alone`,
-    `spends ${perGiB(c.pull.client, r.sizeBytes)} CPU s per GiB on ranged GETs, SHA-256, decryption`,
-    `and pwrite, GetObject's ${perGiB(c.getObject.client, r.bigPartBytes)} on receiving and writing)`,
-    `and ${bound(c.upload, r.sizeBytes, c.push, r.sizeBytes)} for the push. Parallel ranges only pay`,
-    'where a single stream leaves cores idle (latency, a per-connection limit), which loopback on',
-    'a 2-core machine does not.',
+    `What limits the ratios is CPU. Throughput is cores busy / CPU per GiB, and client, API`,
+    `server, radosgw and the OSD share ${r.machine.cores} cores with whatever else runs on the machine.`,
+    `The pull's 8 ranges keep ${busy(c.pull, s.pull)} cores busy against GetObject's`,
+    `${busy(c.getObject, s.getObject)}, but it spends ${perGiB(total(c.pull), r.sizeBytes)} CPU s per GiB against`,
+    `${perGiB(total(c.getObject), r.bigPartBytes)} (its client alone ${perGiB(c.pull.client, r.sizeBytes)} on ranged GETs, SHA-256,`,
+    `decryption and pwrite, against ${perGiB(c.getObject.client, r.bigPartBytes)} for receiving and writing one stream).`,
+    `Reaching pullVsGetObject 1.2 at that cost takes ${needCores(1.2, c.pull, r.sizeBytes, c.getObject, r.bigPartBytes, s.getObject)} cores busy; with the cores it`,
+    `got, it takes at most ${allowCpu(1.2, c.pull, s.pull, c.getObject, r.bigPartBytes, s.getObject)} CPU s per GiB. For pushVsUpload 0.9: at most`,
+    `${allowCpu(0.9, c.push, s.push, c.upload, r.sizeBytes, s.upload)} CPU s per GiB (push ${perGiB(total(c.push), r.sizeBytes)}, of which its client`,
+    `${perGiB(c.push.client, r.sizeBytes)} against Upload's ${perGiB(c.upload.client, r.sizeBytes)}: encryption and chunk digests on top).`,
     '',
   ].join('\n');
 }
