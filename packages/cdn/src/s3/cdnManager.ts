@@ -558,19 +558,19 @@ async function* guarded(
   key: string,
   signal: AbortSignal | undefined,
 ): AsyncGenerator<Buffer> {
-  const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
-  let onAbort: (() => void) | undefined;
-  const aborted = new Promise<never>((_, reject) => {
-    if (signal === undefined) return;
-    onAbort = () => reject(abortedError(signal, 'upload'));
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-  aborted.catch(() => {});
+  // Abort by destroying the source, which rejects a pending read at once. (Racing every read
+  // against one long-lived abort promise kept every chunk reachable: 1.2 GB of RSS for 1 GiB.)
+  const onAbort = () => {
+    if (signal !== undefined) source.destroy(abortedError(signal, 'upload'));
+  };
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
   try {
+    const it = (source as AsyncIterable<Buffer>)[Symbol.asyncIterator]();
     for (;;) {
       let next: IteratorResult<Buffer>;
       try {
-        next = await Promise.race([it.next(), aborted]);
+        next = await it.next();
       } catch (e) {
         if (isCdnError(e)) throw e;
         throw new CdnError('ERR_IO', `reading the upload source of ${key} failed: ${describe(e)}`, {
@@ -581,6 +581,6 @@ async function* guarded(
       yield next.value;
     }
   } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
+    signal?.removeEventListener('abort', onAbort);
   }
 }
