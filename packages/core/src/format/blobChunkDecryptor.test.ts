@@ -105,3 +105,24 @@ describe('decrypting a blob chunk by chunk from the small and big parts', () => 
     );
   });
 });
+
+describe('decrypting into a caller buffer', () => {
+  it('puts the bulk of each push into `out` (a reusable buffer) with the same plaintext', async () => {
+    const plain = pattern(70_000, 7);
+    const blob = await sealBuffer(plain, KEY, IV);
+    const d = new BlobChunkDecryptor(blob.length, KEY);
+    const out = Buffer.alloc(16_384);
+    const seen: Buffer[] = [];
+    const copies: PlainPiece[] = [];
+    for (let at = 0; at < blob.length; at += 16_384) {
+      const pieces = await d.push(at, blob.subarray(at, at + 16_384), out);
+      for (const p of pieces) {
+        if (p.data.buffer === out.buffer) seen.push(p.data);
+        copies.push({ offset: p.offset, data: Buffer.from(p.data) }); // before `out` is reused
+      }
+    }
+    expect(d.complete).toBe(true);
+    expect(seen.length).toBeGreaterThan(3);
+    expect(assemble(copies, plain.length).equals(plain)).toBe(true);
+  });
+});

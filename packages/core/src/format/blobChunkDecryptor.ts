@@ -64,8 +64,12 @@ export class BlobChunkDecryptor {
     return this.#plainSize;
   }
 
-  /** Accepts blob bytes [blobOffset, blobOffset + data.length); resolves with the plaintext now decryptable. */
-  async push(blobOffset: number, data: Buffer | Uint8Array): Promise<PlainPiece[]> {
+  /**
+   * Accepts blob bytes [blobOffset, blobOffset + data.length); resolves with the plaintext now
+   * decryptable. With `out` (at least `data.length` bytes), the bulk of that plaintext is
+   * decrypted into it and the first piece is a view of `out`: write it before reusing `out`.
+   */
+  async push(blobOffset: number, data: Buffer | Uint8Array, out?: Buffer): Promise<PlainPiece[]> {
     checkSize(blobOffset, 'blobOffset');
     const bytes = toBytes(data, 'data');
     const lo = blobOffset;
@@ -94,7 +98,8 @@ export class BlobChunkDecryptor {
     if (end > first) {
       const ct = bytes.subarray(first - lo, end - lo);
       const prev = bytes.subarray(first - B - lo, first - lo);
-      pieces.push(await this.#decrypt(first, ct, prev));
+      const into = out !== undefined && out.length >= ct.length ? out : undefined;
+      pieces.push(await this.#decrypt(first, ct, prev, into));
     }
     // Blocks whose window crosses one of this piece's edges, if their other side is here now.
     const crossing = new Set<number>();
@@ -111,8 +116,8 @@ export class BlobChunkDecryptor {
   }
 
   /** Decrypts whole blocks starting at blob offset `at`; strips and checks padding at the end. */
-  async #decrypt(at: number, ct: Buffer, prev: Buffer): Promise<PlainPiece> {
-    let data = await this.#backend.decryptChunk(ct, prev, this.#key);
+  async #decrypt(at: number, ct: Buffer, prev: Buffer, out?: Buffer): Promise<PlainPiece> {
+    let data = await this.#backend.decryptChunk(ct, prev, this.#key, out);
     this.#doneBlocks += ct.length / B;
     if (at + ct.length === this.blobSize) {
       const pad = data[data.length - 1] ?? 0;

@@ -173,9 +173,9 @@ export async function loadBigSmallResource(
     let loaded = 0;
     // One push at a time: a push decrypts blocks that cross into pieces pushed before it.
     let turn: Promise<unknown> = Promise.resolve();
-    const push = async (offset: number, data: Buffer) => {
+    const push = async (offset: number, data: Buffer, out?: Buffer) => {
       const d = decryptor;
-      const pieces = turn.then(() => d.push(offset, data));
+      const pieces = turn.then(() => d.push(offset, data, out));
       turn = pieces.catch(() => {});
       for (const piece of await pieces) await sink.write(piece);
       loaded += data.length;
@@ -235,7 +235,7 @@ export async function loadBigSmallResource(
   async function download(
     m: Manifest,
     cachePath: string | undefined,
-    push: (offset: number, data: Buffer) => Promise<void>,
+    push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
   ): Promise<void> {
     const path = `/resources/${encodeURIComponent(folder)}/${encodeURIComponent(name)}/big?version=${resource.version}`;
     const { downloader, url } =
@@ -255,6 +255,7 @@ export async function loadBigSmallResource(
     // match their digests from it and fetches only the others.
     let cache: { fh: FileHandle; partial: string } | undefined;
     const skip = new Set<number>();
+    const spare: Buffer[] = [];
     if (cachePath !== undefined && options.cacheDir !== undefined) {
       await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
       const partial = `${cachePath}.partial`;
@@ -281,7 +282,13 @@ export async function loadBigSmallResource(
           onChunk: async (index, data) => {
             await verifyChunkAsync(m, index, data);
             if (cache !== undefined) await writeFully(cache.fh, data, index * m.chunkSize);
-            await push(chunkBlobOffset(m, index), data);
+            // Plaintext into a pooled buffer: push has written it when it resolves.
+            const out = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
+            try {
+              await push(chunkBlobOffset(m, index), data, out);
+            } finally {
+              spare.push(out);
+            }
           },
         });
       }
@@ -306,7 +313,7 @@ export async function loadBigSmallResource(
 async function replayPartial(
   fh: FileHandle,
   m: Manifest,
-  push: (offset: number, data: Buffer) => Promise<void>,
+  push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
 ): Promise<number[]> {
   const size = (await fh.stat()).size;
   const found: number[] = [];
@@ -343,7 +350,7 @@ async function writeFully(fh: FileHandle, data: Buffer, position: number): Promi
 async function fromCacheFile(
   path: string,
   m: Manifest,
-  push: (offset: number, data: Buffer) => Promise<void>,
+  push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
 ): Promise<boolean> {
   let fh: FileHandle;
   try {
