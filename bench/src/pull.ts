@@ -114,9 +114,8 @@ const STAGE_LABEL: Record<PullStage, string> = {
   transport: 'receive only',
   verify: '+ SHA-256 verify',
   decrypt: '+ decrypt (no write)',
-  reuse: 'for comparison: receive only, node:http into reused buffers',
 };
-const STAGES: PullStage[] = ['transport', 'verify', 'decrypt', 'reuse'];
+const STAGES: PullStage[] = ['transport', 'verify', 'decrypt'];
 
 async function main(): Promise<void> {
   const chosen = backend();
@@ -256,7 +255,7 @@ async function main(): Promise<void> {
   let profile: Record<PullStage, PullStagesResult[]> | undefined;
   if (args.profile) {
     log('profile: the big part through the same driver, doing more per chunk (fresh processes):');
-    profile = { transport: [], verify: [], decrypt: [], reuse: [] };
+    profile = { transport: [], verify: [], decrypt: [] };
     for (let i = 0; i < reps; i++) {
       for (const stage of STAGES) {
         const job: PullStagesJob = { ...login, stage, email: DEVICE, hardware: HARDWARE };
@@ -445,17 +444,15 @@ function renderMarkdown(r: PullResult & { machine: { summary: string } }): strin
     const stageRow = (st: PullStage) =>
       `| ${STAGE_LABEL[st]} | ${p[st].bigSeconds} | ${mb(p[st].bigSeconds)} | ${p[st].cpuSeconds} | ${p[st].peakRssMb} |`;
     lines.push(
-      '`--profile`: the big part through the same range driver (ranged GETs through the session,',
-      "8 MiB, 8 in flight) in fresh processes, doing more of the pull's per-chunk work each time;",
-      'the full pull adds pwrite, fsync and rename. Big-part seconds exclude the envelope; CPU',
-      'seconds and peak RSS include it. The last row is not the product: the same ranges received',
-      'over `node:http` into one reused buffer per worker, to show what the transport itself costs.',
+      "`--profile`: the big part through the pull's own range driver (`apiRangeDriver`: 8 MiB",
+      'ranges over node:http, 4 in flight, one reused buffer per worker) in fresh processes, doing',
+      "more of the pull's per-chunk work each time; the full pull adds pwrite, fsync and rename.",
+      'Big-part seconds exclude the envelope; CPU seconds and peak RSS include it.',
       '',
       '| per-chunk work | big part s | MB/s | client CPU s | peak RSS MB |',
       '|---|---:|---:|---:|---:|',
       ...(['transport', 'verify', 'decrypt'] as const).map(stageRow),
       `| full pull (+ pwrite; then fsync + rename) | ${ph.bigPart} (+ ${ph.fsyncRename}) | ${mb(ph.bigPart + ph.fsyncRename)} | ${c.pullClient} | ${r.peakRssMb} |`,
-      stageRow('reuse'),
       '',
     );
   }

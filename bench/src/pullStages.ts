@@ -1,19 +1,14 @@
 // Where a pull's time goes, one stage per fresh process: `node pullStages.js` with a JSON job on
 // stdin. Every stage opens the device envelope exactly as loadBigSmallResource does, then runs
-// the big part through the same range driver (ranged GETs through the session, same chunk size
-// and concurrency) doing progressively more of the pull's work per chunk:
+// the big part through the same range driver (`apiRangeDriver`: ranged GETs with the session's
+// token over node:http, 4 in flight, one reused buffer per worker) doing progressively more of the pull's work per chunk:
 //   transport  nothing (the bytes are received and dropped)
-//   verify     + SHA-256 against the manifest (verifyChunk)
+//   verify     + SHA-256 against the manifest (verifyChunkAsync, as the pull does)
 //   decrypt    + the chunk-wise decryptor (BlobChunkDecryptor), no output written
-// and, for comparison, one stage outside the product:
-//   reuse      receive only, over node:http, each worker reading its ranges straight into one
-//              buffer it reuses (what HttpRangeDriver does with fetch + arrayBuffer, minus the
-//              per-chunk allocations and copies)
 // The full pull (pullChild.js) adds pwrite into a temp file, fsync and rename. Prints one JSON line.
 import { readFileSync } from 'node:fs';
-import { request } from 'node:http';
-import { HttpRangeDriver } from '@sluice/cdn';
 import {
+  apiRangeDriver,
   BlobChunkDecryptor,
   chunkBlobOffset,
   deriveEnvelopeKey,
@@ -21,10 +16,10 @@ import {
   envelopeAad,
   openEnvelope,
   Session,
-  verifyChunk,
+  verifyChunkAsync,
 } from '@sluice/core';
 
-export type PullStage = 'transport' | 'verify' | 'decrypt' | 'reuse';
+export type PullStage = 'transport' | 'verify' | 'decrypt';
 
 export interface PullStagesJob {
   stage: PullStage;
@@ -45,61 +40,6 @@ export interface PullStagesResult {
   /** CPU seconds (user + system, all threads) of this process over both. */
   cpuSeconds: number;
   peakRssMb: number;
-}
-
-/** A bearer token for the plain node:http stage (the session keeps its own private). */
-async function accessToken(): Promise<string> {
-  const res = await fetch(`${job.apiUrl.replace(/\/+$/, '')}/login`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json' },
-    body: JSON.stringify({ email: job.email, password: job.password }),
-  });
-  if (res.status !== 200) throw new Error(`login answered ${res.status}`);
-  return ((await res.json()) as { accessToken: string }).accessToken;
-}
-
-/** Ranged GETs, `concurrency` workers, each reading into one buffer of `chunkSize` it reuses. */
-async function receiveReusing(
-  url: string,
-  size: number,
-  chunkSize: number,
-  concurrency: number,
-  token: string,
-): Promise<void> {
-  const chunks = Math.ceil(size / chunkSize);
-  let next = 0;
-  const get = (buf: Buffer, start: number, end: number) =>
-    new Promise<number>((resolve, reject) => {
-      const req = request(
-        url,
-        { headers: { authorization: `Bearer ${token}`, range: `bytes=${start}-${end}` } },
-        (res) => {
-          if (res.statusCode !== 206) {
-            res.resume();
-            reject(new Error(`bytes ${start}-${end}: HTTP ${res.statusCode}`));
-            return;
-          }
-          let at = 0;
-          res.on('data', (d: Buffer) => {
-            at += d.copy(buf, at);
-          });
-          res.on('end', () => resolve(at));
-          res.on('error', reject);
-        },
-      );
-      req.on('error', reject);
-      req.end();
-    });
-  const worker = async () => {
-    const buf = Buffer.allocUnsafe(chunkSize);
-    for (let i = next++; i < chunks; i = next++) {
-      const start = i * chunkSize;
-      const end = Math.min(size, start + chunkSize) - 1;
-      const got = await get(buf, start, end);
-      if (got !== end - start + 1) throw new Error(`bytes ${start}-${end}: got ${got}`);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, chunks) }, worker));
 }
 
 async function readStdin(): Promise<string> {
@@ -132,38 +72,29 @@ const envelopeSeconds = since();
 
 const path = `/resources/${encodeURIComponent(job.folder)}/${encodeURIComponent(job.name)}/big?version=${resource.version}`;
 const url = `${session.apiUrl.replace(/\/+$/, '')}${path}`;
-if (job.stage === 'reuse') {
-  await receiveReusing(url, manifest.bigSize, manifest.chunkSize, 8, await accessToken());
-} else {
-  // The same transport loadBigSmallResource builds: ranged GETs through the session.
-  const driver = new HttpRangeDriver({
-    fetch: (_url, init) =>
-      session.request('GET', path, {
-        raw: true,
-        idempotent: false,
-        headers: (init?.headers ?? {}) as Record<string, string>,
-        ...(init?.signal ? { signal: init.signal } : {}),
-      }),
-  });
-  const decryptor = new BlobChunkDecryptor(manifest.blobSize, dataKey);
-  let turn: Promise<unknown> = decryptor.push(0, small);
-  await driver.download({
-    url,
-    size: manifest.bigSize,
-    chunkSize: manifest.chunkSize,
-    onChunk: async (index, data) => {
-      if (job.stage === 'transport') return;
-      verifyChunk(manifest, index, data);
-      if (job.stage === 'verify') return;
-      // One push at a time, as in loadBigSmallResource.
-      const pieces = turn.then(() => decryptor.push(chunkBlobOffset(manifest, index), data));
-      turn = pieces.catch(() => {});
-      await pieces;
-    },
-  });
-  await turn;
-  if (job.stage === 'decrypt' && !decryptor.complete) throw new Error('decrypt stage incomplete');
-}
+// The transport loadBigSmallResource builds for the API's big-part route.
+const driver = await apiRangeDriver(session);
+const decryptor = new BlobChunkDecryptor(manifest.blobSize, dataKey);
+let turn: Promise<unknown> = decryptor.push(0, small);
+await driver.download({
+  url,
+  size: manifest.bigSize,
+  chunkSize: manifest.chunkSize,
+  concurrency: 4,
+  reuseBuffers: true,
+  onChunk: async (index, data) => {
+    if (job.stage === 'transport') return;
+    await verifyChunkAsync(manifest, index, data);
+    if (job.stage === 'verify') return;
+    // One push at a time, as in loadBigSmallResource.
+    const pieces = turn.then(() => decryptor.push(chunkBlobOffset(manifest, index), data));
+    turn = pieces.catch(() => {});
+    await pieces;
+  },
+});
+await turn;
+if (job.stage === 'decrypt' && !decryptor.complete) throw new Error('decrypt stage incomplete');
+
 const seconds = since();
 const cpu = process.cpuUsage(cpu0);
 const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));

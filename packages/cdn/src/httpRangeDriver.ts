@@ -9,11 +9,6 @@ export interface HttpRangeDriverOptions {
   backoffMs?: number;
   /** Upper bound of one retry delay in ms (default 2000). */
   maxBackoffMs?: number;
-  /**
-   * A fetch to use instead of the built-in node:http transport. A rejection with a `TypeError`
-   * counts as a network error and is retried; any other rejection ends the download with it.
-   */
-  fetch?: typeof globalThis.fetch;
   /** Headers for each attempt (e.g. a fresh `authorization`), merged over `DownloadOptions.headers`. */
   authorize?: (signal: AbortSignal) => Promise<Record<string, string>>;
   /**
@@ -44,21 +39,19 @@ const agents = {
  * Downloads an object that an HTTP(S) server serves with `Range` support, as parallel ranged GETs:
  * one shared generator of chunk indexes consumed by `concurrency` workers, so at most
  * `concurrency` chunks are in memory at once. A server that ignores `Range`, answers with the wrong
- * `Content-Range`, or changes the object's ETag mid-download makes the download fail. By default
- * ranges go over node:http(s) with keep-alive, each body read straight into one buffer of the
- * chunk's size (undici's fetch costs twice the CPU and holds more memory per chunk).
+ * `Content-Range`, or changes the object's ETag mid-download makes the download fail. Ranges go
+ * over node:http(s) with keep-alive, each body read straight into one buffer of the chunk's size
+ * (through undici's fetch, receiving cost about twice the client CPU in `bench:pull --profile`).
  */
 export class HttpRangeDriver implements Downloader {
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
-  readonly #fetch: typeof globalThis.fetch | undefined;
   readonly #authorize: HttpRangeDriverOptions['authorize'];
   readonly #onUnauthorized: HttpRangeDriverOptions['onUnauthorized'];
 
   constructor(options: HttpRangeDriverOptions = {}) {
     this.#backoffMs = options.backoffMs ?? 100;
     this.#maxBackoffMs = options.maxBackoffMs ?? 2000;
-    this.#fetch = options.fetch;
     this.#authorize = options.authorize;
     this.#onUnauthorized = options.onUnauthorized;
   }
@@ -85,35 +78,6 @@ export class HttpRangeDriver implements Downloader {
     signal: AbortSignal,
     into?: Buffer,
   ): Promise<RangeResponse> {
-    if (this.#fetch !== undefined) {
-      let res: Response;
-      try {
-        res = await this.#fetch(url, { headers, signal });
-      } catch (e) {
-        if (signal.aborted || !(e instanceof TypeError)) throw e;
-        throw new Transient(describe(e), { cause: e });
-      }
-      return {
-        status: res.status,
-        header: (name) => res.headers.get(name),
-        body: async (length) => {
-          let body: ArrayBuffer;
-          try {
-            body = await res.arrayBuffer();
-          } catch (e) {
-            if (signal.aborted) throw e;
-            throw new TransientBody(`body broke off: ${describe(e)}`, { cause: e });
-          }
-          if (body.byteLength !== length) {
-            throw new TransientBody(`short body: ${body.byteLength} of ${length} bytes`);
-          }
-          return Buffer.from(body);
-        },
-        discard: () => {
-          if (!res.bodyUsed) res.body?.cancel().catch(() => {});
-        },
-      };
-    }
     const target = new URL(url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
     const agent = target.protocol === 'https:' ? agents.https : agents.http;

@@ -84,6 +84,7 @@ export {
   hashCanonicalHardware,
   normaliseFactor,
 } from './hardware/hardwareInfo.js';
+export { apiRangeDriver } from './resources/apiRangeDriver.js';
 export {
   CDN_CONFIG_AAD,
   type CdnConfig,

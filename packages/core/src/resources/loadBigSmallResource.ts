@@ -19,6 +19,7 @@ import {
 } from '../format/envelope.js';
 import { chunkLength, type Manifest, verifyChunkAsync } from '../format/manifest.js';
 import type { Session } from '../session/session.js';
+import { apiRangeDriver } from './apiRangeDriver.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig } from './cdnConfig.js';
 import { checkResourceName } from './resourceName.js';
 
@@ -247,7 +248,7 @@ export async function loadBigSmallResource(
         : typeof cdnKey === 'string'
           ? await s3Source(cdnKey)
           : {
-              downloader: await sessionRangeDriver(session),
+              downloader: await apiRangeDriver(session),
               url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
             };
     // With a cache, verified chunks go to `<digest>.big.partial` as they arrive; a pull that was
@@ -386,22 +387,6 @@ async function fromCacheFile(
 /** The cache key of a big part: SHA-256 of its manifest's JSON. */
 export function manifestDigest(m: Manifest): string {
   return createHash('sha256').update(JSON.stringify(m)).digest('hex');
-}
-
-/**
- * An HttpRangeDriver for the API's big-part route: each range carries the session's current token;
- * a 401 marks it refused and the range is tried once more with a renewed one.
- */
-async function sessionRangeDriver(session: Session): Promise<Downloader> {
-  // Loaded on first use: the crypto and format parts of core work without the transport installed.
-  const { HttpRangeDriver } = await import('@sluice/cdn');
-  return new HttpRangeDriver({
-    authorize: async (signal) => ({ authorization: await session.authorization(signal) }),
-    onUnauthorized: async (sent) => {
-      if (sent.authorization !== undefined) session.tokenRefused(sent.authorization);
-      return true;
-    },
-  });
 }
 
 function readResource(v: unknown): EnvelopeResource {
