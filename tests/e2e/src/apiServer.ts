@@ -1,7 +1,8 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceError } from '@sluice/core';
+import { Session, SluiceError } from '@sluice/core';
 import {
   createServer,
   initAdmin,
@@ -15,6 +16,27 @@ import { afterEach } from 'vitest';
 export const TEST_SCRYPT: ScryptParams = { logN: 12, r: 8, p: 1 };
 export const ADMIN_EMAIL = 'admin@example.com';
 export const PASSWORD = 'correct horse battery staple';
+export const UPLOADER = 'uploader@example.com';
+export const DEVICE_USER = 'device@example.com';
+export const MiB = 1024 * 1024;
+
+/** Lower-case hex SHA-256, e.g. of a pulled plaintext or as a stand-in hardware hash. */
+export const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+/** A Session signed in as `email` (PASSWORD), optionally with another `authExpiryThreshold`. */
+export async function signedIn(
+  api: ApiServer,
+  email: string,
+  threshold?: number,
+): Promise<Session> {
+  const s = new Session({
+    apiUrl: api.url,
+    ...(threshold === undefined ? {} : { authExpiryThreshold: threshold }),
+  });
+  s.setCredentials(email, PASSWORD);
+  await s.login();
+  return s;
+}
 
 export interface ApiServer {
   server: SluiceServer;

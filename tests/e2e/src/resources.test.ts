@@ -1,10 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   type EnvelopeResource,
   loadBigSmallResource,
-  Session,
   type Session as SessionType,
   uploadBigSmallResource,
 } from '@sluice/core';
@@ -12,28 +11,21 @@ import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
   createUserViaApi,
+  DEVICE_USER,
+  MiB,
   onCleanup,
   PASSWORD,
   rejection,
   removeDir,
+  sha,
+  signedIn,
   startForTest,
   tempDir,
+  UPLOADER,
 } from './apiServer.js';
 
-const MiB = 1024 * 1024;
-const UPLOADER = 'uploader@example.com';
-const DEVICE_USER = 'device@example.com';
-const HW_A = createHash('sha256').update('device A').digest('hex');
-const HW_B = createHash('sha256').update('device B').digest('hex');
-
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function sessionFor(api: ApiServer, email: string): Promise<SessionType> {
-  const s = new Session({ apiUrl: api.url });
-  s.setCredentials(email, PASSWORD);
-  await s.login();
-  return s;
-}
+const HW_A = sha('device A');
+const HW_B = sha('device B');
 
 interface World {
   api: ApiServer;
@@ -54,11 +46,11 @@ async function world(size = 20 * MiB + 12_345): Promise<World> {
   const plain = randomBytes(size);
   const src = join(work, 'model.bin');
   await writeFile(src, plain);
-  const uploader = await sessionFor(api, UPLOADER);
+  const uploader = await signedIn(api, UPLOADER);
   const resource = await uploadBigSmallResource(uploader, src, 'model.bin', 'models', {
     chunkSize: MiB,
   });
-  const device = await sessionFor(api, DEVICE_USER);
+  const device = await signedIn(api, DEVICE_USER);
   return { api, work, plain, resource, device, uploader };
 }
 

@@ -1,44 +1,28 @@
 // The client against the real server where things go wrong between the two: tokens expiring or
 // being refused mid-way, a tampered envelope, hostile names.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  loadBigSmallResource,
-  loadBytes,
-  Session,
-  uploadBigSmallResource,
-  uploadFile,
-} from '@sluice/core';
+import { loadBigSmallResource, loadBytes, uploadBigSmallResource, uploadFile } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
 import { describe, expect, it } from 'vitest';
 import {
-  type ApiServer,
   createUserViaApi,
+  DEVICE_USER,
+  MiB,
   onCleanup,
   PASSWORD,
   rejection,
   removeDir,
   type StartOptions,
+  sha,
+  signedIn,
   startForTest,
   tempDir,
+  UPLOADER,
 } from './apiServer.js';
 
-const MiB = 1024 * 1024;
-const UPLOADER = 'uploader@example.com';
-const DEVICE_USER = 'device@example.com';
-const HW = createHash('sha256').update('edge device').digest('hex');
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-async function signedIn(api: ApiServer, email: string, threshold?: number): Promise<Session> {
-  const s = new Session({
-    apiUrl: api.url,
-    ...(threshold === undefined ? {} : { authExpiryThreshold: threshold }),
-  });
-  s.setCredentials(email, PASSWORD);
-  await s.login();
-  return s;
-}
+const HW = sha('edge device');
 
 /** A server with an uploader, a device user and `size` random bytes pushed as models/m.bin. */
 async function pushed(size: number, options: StartOptions = {}) {

@@ -1,35 +1,30 @@
 // The resource client with the big parts on an S3 CDN (a real Ceph RGW): the server keeps small
 // parts in its own bucket and hands out read keys (and write keys to uploaders) through
 // /cdn-config; the client uploads big parts to the CDN first and pulls them chunk by chunk.
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { CdnManager } from '@sluice/cdn';
-import {
-  fetchCdnConfig,
-  loadBigSmallResource,
-  Session,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { fetchCdnConfig, loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
-  type ApiServer,
   createUserViaApi,
+  DEVICE_USER,
+  MiB,
   onCleanup,
   PASSWORD,
   rejection,
   removeDir,
   type StartOptions,
+  sha,
+  signedIn,
   startForTest,
   tempDir,
+  UPLOADER,
 } from './apiServer.js';
 
-const MiB = 1024 * 1024;
-const UPLOADER = 'uploader@example.com';
-const DEVICE_USER = 'device@example.com';
-const HW_UP = createHash('sha256').update('uploader box').digest('hex');
-const HW = createHash('sha256').update('s3 device').digest('hex');
-const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
+const HW_UP = sha('uploader box');
+const HW = sha('s3 device');
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const env = process.env;
@@ -53,13 +48,6 @@ if (!s3) {
   console.warn(
     'S3 e2e tests skipped: set SLUICE_TEST_S3_* (eval "$(node scripts/ceph/ceph.mjs start --dir /tmp/sluice-ceph)")',
   );
-}
-
-async function signedIn(api: ApiServer, email: string): Promise<Session> {
-  const s = new Session({ apiUrl: api.url });
-  s.setCredentials(email, PASSWORD);
-  await s.login();
-  return s;
 }
 
 /** A server whose parts live in S3 and whose CDN is another bucket of the same RGW. */
