@@ -16,11 +16,11 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   finished,
-  hasScript,
   listeningUrl,
   type RunResult,
   run,
   runOnTty,
+  skipTty,
   start,
 } from './test-cli.js';
 
@@ -244,7 +244,7 @@ describe.skipIf(!s3)('sluice serve --config with S3 storage and an S3 CDN (Ceph 
     expectNoSecret(pull.stdout + pull.stderr);
   });
 
-  it.skipIf(!hasScript)(
+  it.skipIf(skipTty)(
     'on a terminal: push asks for the password without echo and draws a progress bar',
     async () => {
       const r = await runOnTty(['push', model, 'models', '--name', 'm3'], {

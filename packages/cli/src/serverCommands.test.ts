@@ -16,11 +16,11 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   finished,
-  hasScript,
   listeningUrl,
   type RunResult,
   run,
   runOnTty,
+  skipTty,
   start,
 } from './test-cli.js';
 
@@ -186,7 +186,7 @@ describe('sluice against a server started with `sluice serve`', () => {
     expect(sha(out)).toBe(sha(model));
   });
 
-  it.skipIf(!hasScript)(
+  it.skipIf(skipTty)(
     'on a terminal: the password prompt does not echo, pull draws a progress bar',
     async () => {
       const login = await runOnTty(['login', '--server', url, '--email', DEVICE], {
