@@ -17,7 +17,7 @@ const SAFE_NAME = /^[A-Za-z0-9._-]+$/;
 
 /**
  * A `multipart/form-data` body that streams its file parts from disk. (Node's `FormData` with a
- * file `Blob` reads the whole file into memory before sending: 600 MB of RSS for a 512 MiB part.)
+ * file `Blob` holds the whole file in memory while sending; see streamingFetch for the figures.)
  */
 export function multipartBody(parts: MultipartPart[]): MultipartBody {
   const boundary = `sluice-${randomBytes(16).toString('hex')}`;

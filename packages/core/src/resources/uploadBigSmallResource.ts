@@ -7,7 +7,6 @@ import { throwIfAborted } from '../crypto/abort.js';
 import { tempPathFor } from '../crypto/atomicOutput.js';
 import { SluiceError } from '../errors.js';
 import type { EnvelopeResource } from '../format/envelope.js';
-import { DEFAULT_CHUNK_SIZE } from '../format/manifest.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
 import type { Session } from '../session/session.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
@@ -75,7 +74,7 @@ export async function uploadBigSmallResource(
     const sealed = await sealAndSplit(path, {
       paths: { small: join(dir, 'small'), big: join(dir, 'big') },
       smallSizeKB: options.smallSizeKB ?? DEFAULT_SMALL_SIZE_KB,
-      chunkSize: options.chunkSize ?? cdn.chunkSize ?? DEFAULT_CHUNK_SIZE,
+      chunkSize: options.chunkSize ?? cdn.chunkSize,
       ...withSignal,
     });
     key = sealed.key;
@@ -146,7 +145,7 @@ async function streamToS3(
   const withSignal = signal ? { signal } : {};
   const sealed = await sealedStream(path, {
     smallSizeKB: options.smallSizeKB ?? DEFAULT_SMALL_SIZE_KB,
-    chunkSize: options.chunkSize ?? cdn.chunkSize ?? DEFAULT_CHUNK_SIZE,
+    chunkSize: options.chunkSize ?? cdn.chunkSize,
     ...withSignal,
   });
   try {

@@ -105,7 +105,7 @@ export class BlobStore implements PartStorage {
     const path = this.path(id);
     const handle = await open(path, 'r');
     // Opened here so a missing file fails before any status line is sent.
-    // 1 MiB reads: the 64 KiB default costs the server three times the CPU on a multi-GB part.
+    // 1 MiB reads: 16× fewer reads and stream callbacks per multi-GB part than the 64 KiB default.
     return createReadStream(path, { fd: handle, highWaterMark: 1 << 20, ...(range ?? {}) });
   }
 
