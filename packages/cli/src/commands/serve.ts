@@ -131,12 +131,15 @@ async function serve(
     await server.close();
     throw e;
   }
-  for (const line of describeStores(settings, dataDir)) io.err(line);
-  io.err(`listening on ${url} (data ${dataDir})`);
-  const signal = await new Promise<NodeJS.Signals>((done) => {
+  // Handlers first: whoever waits for `listening on` may signal at once, and a signal that
+  // arrives before Node has a listener for it kills the process with the default action.
+  const stopped = new Promise<NodeJS.Signals>((done) => {
     process.once('SIGINT', done);
     process.once('SIGTERM', done);
   });
+  for (const line of describeStores(settings, dataDir)) io.err(line);
+  io.err(`listening on ${url} (data ${dataDir})`);
+  const signal = await stopped;
   io.err(`${signal}: closing (finishing in-flight requests)…`);
   // A second signal means "now": leave without waiting for slow transfers.
   const force = () => process.exit(EXIT.failed);
