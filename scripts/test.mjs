@@ -5,7 +5,7 @@
 // test each. Exit status is non-zero when anything failed.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { installAndBuild, pnpmCommand, root, run } from './bootstrap.mjs';
 
 const reportDir = mkdtempSync(join(tmpdir(), 'sluice-reports-'));
@@ -132,6 +132,22 @@ for (const file of readdirSync(reportDir)) {
     if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) failed += 1;
   }
   console.log(`report ${file}: ${report.numPassedTests} passed, ${report.numFailedTests} failed`);
+  // Name each failure with the first line of its message, so a CI log that shows only the
+  // tail still says what broke.
+  for (const suite of report.testResults ?? []) {
+    for (const t of suite.assertionResults ?? []) {
+      if (t.status !== 'failed') continue;
+      const why = String(t.failureMessages?.[0] ?? '')
+        .split('\n')[0]
+        .slice(0, 300);
+      console.log(`  FAILED ${relative(process.cwd(), suite.name)} > ${t.fullName}: ${why}`);
+    }
+    if (suite.status === 'failed' && (suite.assertionResults ?? []).length === 0) {
+      console.log(
+        `  FAILED ${relative(process.cwd(), suite.name)}: ${String(suite.message ?? '').split('\n')[0]}`,
+      );
+    }
+  }
 }
 for (const c of checks) {
   if (c.ok) passed += 1;
