@@ -52,6 +52,14 @@ export interface LoadBigSmallOptions {
    * `fetchCdnConfig`). By default they are fetched when a resource's big part is on an S3 CDN.
    */
   cdn?: CdnConfig;
+  /**
+   * Limits shared by a batch (loadMany): `api` runs each API request of this load, `transport`
+   * wraps the big part's transport.
+   */
+  limits?: {
+    api: <T>(run: () => Promise<T>) => Promise<T>;
+    transport: (downloader: Downloader) => Downloader;
+  };
 }
 
 export interface LoadResult {
@@ -97,13 +105,16 @@ export async function loadBigSmallResource(
   checkResourceName(name, 'name');
   throwIfAborted(signal);
   const withSignal = signal ? { signal } : {};
-  const sealed = await session.request<Record<string, unknown>>(
-    'POST',
-    `/resources/get/${encodeURIComponent(folder)}`,
-    {
-      json: { fileName: name, password: options.password, hardware: options.hardware },
-      ...withSignal,
-    },
+  const api = <T>(run: () => Promise<T>) => (options.limits ? options.limits.api(run) : run());
+  const sealed = await api(() =>
+    session.request<Record<string, unknown>>(
+      'POST',
+      `/resources/get/${encodeURIComponent(folder)}`,
+      {
+        json: { fileName: name, password: options.password, hardware: options.hardware },
+        ...withSignal,
+      },
+    ),
   );
   const resource = readResource(sealed.resource);
   const email = session.user?.email;
@@ -209,11 +220,13 @@ export async function loadBigSmallResource(
   async function s3Source(key: string): Promise<{ downloader: Downloader; url: string }> {
     const config =
       options.cdn ??
-      (await fetchCdnConfig(session, {
-        password: options.password,
-        hardware: options.hardware,
-        ...withSignal,
-      }));
+      (await api(() =>
+        fetchCdnConfig(session, {
+          password: options.password,
+          hardware: options.hardware,
+          ...withSignal,
+        }),
+      ));
     if (config.kind !== 's3') {
       throw new SluiceError(
         'ERR_BAD_RESPONSE',
@@ -265,7 +278,7 @@ export async function loadBigSmallResource(
     }
     try {
       if (skip.size < m.chunks.length) {
-        await downloader.download({
+        await (options.limits?.transport(downloader) ?? downloader).download({
           url,
           size: m.bigSize,
           chunkSize: m.chunkSize,
