@@ -73,8 +73,11 @@ describe.skipIf(!enabled)('CdnManager across a radosgw restart', () => {
       const data = randomBytes(64 * chunkSize);
       await m.upload('obj.bin', data);
       const out = Buffer.alloc(data.length);
-      let restart: Promise<void> | undefined;
+      const c = cluster;
+      let stopped: Promise<void> | undefined;
+      let restarted: Promise<void> | undefined;
       let delivered = 0;
+      let getsWhenStopped = 0;
       await m.download({
         url: 'obj.bin',
         size: data.length,
@@ -83,15 +86,25 @@ describe.skipIf(!enabled)('CdnManager across a radosgw restart', () => {
         retries: 10,
         onChunk: async (index, chunk) => {
           chunk.copy(out, index * chunkSize);
-          if (++delivered === 8) restart = cluster?.restartRgw();
-          // slow consumer, so the restart lands in the middle
-          await new Promise((r) => setTimeout(r, 20));
+          if (++delivered === 8) {
+            stopped = c.stopRgw().then(() => {
+              getsWhenStopped = requests.filter((r) => r.command === 'GetObjectCommand').length;
+              restarted = c.startRgw();
+            });
+          }
+          // Every chunk after the 8th waits until radosgw is down (not merely asked to stop:
+          // it drains in-flight requests first), so the GETs that follow meet a dead gateway
+          // whatever the machine's load.
+          if (stopped) await stopped;
         },
       });
-      await restart;
+      await restarted;
       expect(out.equals(data)).toBe(true);
+      expect(delivered).toBe(64);
+      // chunks were still missing when the gateway went down, and some GETs failed and were retried
+      expect(getsWhenStopped).toBeLessThan(64);
       const gets = requests.filter((r) => r.command === 'GetObjectCommand');
-      expect(gets.length).toBeGreaterThan(64); // some GETs failed and were retried
+      expect(gets.length).toBeGreaterThan(64);
     } finally {
       m.destroy();
     }
