@@ -101,6 +101,14 @@ export {
   loadBigSmallResource,
   manifestDigest,
 } from './resources/loadBigSmallResource.js';
+export {
+  LOAD_MANY_DEFAULTS,
+  type LoadManyOptions,
+  type LoadManyProgress,
+  type LoadManyResult,
+  type LoadRequest,
+  loadMany,
+} from './resources/loadMany.js';
 export { checkResourceName, RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
 export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
 export type { UploadProgress } from './resources/uploadBigSmallResource.js';

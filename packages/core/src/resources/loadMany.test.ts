@@ -1,0 +1,69 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isSluiceError } from '../errors.js';
+import { Session } from '../session/session.js';
+import { type LoadRequest, loadMany } from './loadMany.js';
+
+// Behaviour against the real API is in tests/e2e/src/loadMany*.test.ts; here: the argument checks,
+// which must refuse a bad batch before a single request goes out.
+let requests = 0;
+const server = createServer((_req, res) => {
+  requests++;
+  res.writeHead(500).end();
+});
+let session: Session;
+beforeAll(async () => {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  session = new Session({ apiUrl: `http://127.0.0.1:${port}` });
+});
+afterAll(() => new Promise<void>((r) => server.close(() => r())));
+
+const auth = { password: 'pw', hardware: 'a'.repeat(64) };
+const ok: LoadRequest = { folder: 'models', name: 'a.bin', to: '/tmp/never-written-a.bin' };
+
+async function refusal(p: Promise<unknown>): Promise<string> {
+  try {
+    await p;
+  } catch (e) {
+    if (isSluiceError(e, 'ERR_INVALID_ARG')) return e.message;
+    throw e;
+  }
+  throw new Error('expected ERR_INVALID_ARG');
+}
+
+describe('loadMany arguments', () => {
+  it('refuses a malformed batch before any request, naming the request', async () => {
+    const bad = (r: unknown) => loadMany(session, [ok, r as LoadRequest], auth);
+    expect(await refusal(bad(null))).toMatch(/^request 1: not an object/);
+    expect(await refusal(bad({ ...ok, folder: '../etc' }))).toMatch(/^request 1: invalid folder/);
+    expect(await refusal(bad({ ...ok, name: undefined }))).toMatch(/^request 1: invalid name/);
+    expect(await refusal(bad({ ...ok, to: '' }))).toMatch(/^request 1: to must be a file path/);
+    expect(await refusal(bad({ ...ok, name: 'b.bin' }))).toMatch(
+      /^request 1: writes to the same file as request 0/,
+    );
+    expect(await refusal(loadMany(session, 'x' as unknown as LoadRequest[], auth))).toMatch(
+      /must be an array/,
+    );
+    expect(await refusal(loadMany(session, [ok], { ...auth, concurrency: 0 }))).toMatch(
+      /concurrency must be a positive integer/,
+    );
+    expect(await refusal(loadMany(session, [ok], { ...auth, cdnConcurrency: 2.5 }))).toMatch(
+      /cdnConcurrency/,
+    );
+    expect(await refusal(loadMany(session, [ok], { ...auth, hardware: '' }))).toMatch(/hardware/);
+    expect(requests).toBe(0);
+  });
+
+  it('an empty batch resolves to no results without a request; an aborted one rejects', async () => {
+    expect(await loadMany(session, [], auth)).toEqual([]);
+    expect(requests).toBe(0);
+    const ac = new AbortController();
+    ac.abort();
+    await expect(loadMany(session, [ok], { ...auth, signal: ac.signal })).rejects.toSatisfy((e) =>
+      isSluiceError(e, 'ERR_ABORTED'),
+    );
+    expect(requests).toBe(0);
+  });
+});
