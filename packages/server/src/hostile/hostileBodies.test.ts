@@ -248,11 +248,14 @@ describe('hostile sizes and framing', () => {
   });
 
   // Finding F2 in docs/SECURITY.md: the router's bad-URL error bypasses the API's error handler.
-  it.fails('a malformed percent-encoding in the URL is 400 in the API error shape', async () => {
-    const r = await raw(h.url, 'GET', '/resources/a%zz', {
-      headers: { authorization: `Bearer ${h.tokens.Operator}` },
-    });
-    expectError(r, 400, 'ERR_BAD_REQUEST');
+  it.fails('a malformed percent-encoding (%zz, overlong UTF-8 %C0%AE) in the URL is 400 in the API error shape', async () => {
+    for (const path of ['/resources/a%zz', '/resources/%C0%AE%C0%AE/m.bin/big']) {
+      const r = await raw(h.url, 'GET', path, {
+        headers: { authorization: `Bearer ${h.tokens.Operator}` },
+      });
+      expect(r.status).toBe(400);
+      expectError(r, 400, 'ERR_BAD_REQUEST');
+    }
   });
 
   it('request smuggling: Content-Length together with Transfer-Encoding is refused 400', async () => {
