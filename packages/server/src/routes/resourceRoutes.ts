@@ -17,10 +17,17 @@ import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
 import { cdnObjectKey, isObjectKey } from '../cdn/cdnConfig.js';
 import { ApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
+import { EnvelopeCache } from '../resources/envelopeCache.js';
 import { checkResourceName } from '../resources/resourceName.js';
+import { StepTimer } from '../resources/stepTimer.js';
 import type { ServerContext } from '../serverContext.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
-import { type ResourceRecord, type ResourceVersion, resourceKey } from '../stores/metadataStore.js';
+import {
+  type ResourceRecord,
+  type ResourceVersion,
+  resourceKey,
+  type UserRecord,
+} from '../stores/metadataStore.js';
 import type { PendingBlob } from '../stores/partStorage.js';
 
 const MiB = 1024 * 1024;
@@ -224,9 +231,46 @@ function bigPartEtag(resource: ResourceRecord, version: ResourceVersion): string
   return `"${h.slice(0, 32)}"`;
 }
 
+/**
+ * The caller, its password checked: from the envelope cache when this (user, password, device)
+ * was verified before and nothing it depended on changed (with the envelope key), else by scrypt
+ * (`key` undefined). A wrong password always takes the scrypt path and counts as a failure.
+ */
+async function verifyEnvelopeRequest(
+  ctx: ServerContext,
+  request: FastifyRequest,
+  cache: EnvelopeCache | null,
+  password: string,
+  hardware: string,
+): Promise<{ user: UserRecord; key: Buffer | undefined }> {
+  const user = ctx.store.getUser(request.user?.id ?? '');
+  if (cache !== null && user !== undefined && ctx.limiter.accountWait(user.email) === undefined) {
+    const key = cache.envelopeKey(user, password, hardware);
+    if (key !== undefined) {
+      ctx.limiter.succeeded(user.email);
+      return { user, key };
+    }
+  }
+  return { user: await checkEnvelopePassword(ctx, request, password), key: undefined };
+}
+
+/** The envelope cache is on unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
+function envelopeCacheOf(app: FastifyInstance): EnvelopeCache | null {
+  if (process.env.SLUICE_ENVELOPE_CACHE === 'off') return null;
+  const cache = new EnvelopeCache();
+  const sweeper = setInterval(() => cache.sweep(), 60_000);
+  sweeper.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    cache.clear();
+  });
+  return cache;
+}
+
 /** Resources: upload (multipart), device envelope, list, delete and the big part over HTTP. */
 export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
   await app.register(multipart);
+  const cache = envelopeCacheOf(app);
 
   const folderOf = (request: FolderRequest) => checkResourceName(request.params.folder, 'folder');
 
@@ -333,25 +377,40 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         },
       },
     },
-    async (request) => {
+    async (request, reply) => {
+      const timer = new StepTimer();
       const folder = folderOf(request);
       const name = checkResourceName(request.body.fileName, 'name');
       const hardware = checkHardware(request.body.hardware);
       const { password } = request.body;
-      const user = await checkEnvelopePassword(ctx, request, password);
-      const resource = findResource(folder, name);
-      const version = latest(resource);
-      await bindDevice(ctx, request, user, hardware);
-
-      const small = await ctx.blobs.readAll(version.smallBlobId, SMALL_PART_LIMIT);
-      const dataKey = unwrapDataKey(
-        ctx.masterKey,
-        version.wrappedDataKey,
-        dataKeyAad(resource.id, version.version),
-      );
-      const key = await deriveEnvelopeKey(user.email, password, hardware);
-      const described = { folder, name, version: version.version };
+      const verified = await verifyEnvelopeRequest(ctx, request, cache, password, hardware);
+      const { user } = verified;
+      timer.lap('auth');
+      timer.note('cache', verified.key === undefined ? 'miss' : 'hit');
+      let key = verified.key;
+      let dataKey: Buffer | undefined;
       try {
+        const resource = findResource(folder, name);
+        const version = latest(resource);
+        await bindDevice(ctx, request, user, hardware);
+        if (key === undefined) {
+          key = await deriveEnvelopeKey(user.email, password, hardware);
+          // Remembered against the record the password was verified with, not a later one.
+          cache?.rememberKey(user, password, hardware, key);
+        }
+        timer.lap('kdf');
+        const smallBlobId = version.smallBlobId;
+        const readSmall = () => ctx.blobs.readAll(smallBlobId, SMALL_PART_LIMIT);
+        const small = await (cache === null
+          ? readSmall()
+          : cache.smallPart(smallBlobId, readSmall));
+        timer.lap('read');
+        dataKey = unwrapDataKey(
+          ctx.masterKey,
+          version.wrappedDataKey,
+          dataKeyAad(resource.id, version.version),
+        );
+        const described = { folder, name, version: version.version };
         const envelope = sealEnvelope(
           key,
           {
@@ -363,14 +422,19 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
           },
           envelopeAad(described),
         );
+        timer.lap('seal');
         request.log.info(
           { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
           'envelope issued',
         );
-        return { ...envelope, resource: described };
+        const body = JSON.stringify({ ...envelope, resource: described });
+        timer.lap('json');
+        const timing = timer.header();
+        if (timing !== undefined) reply.header('server-timing', timing);
+        return reply.type('application/json; charset=utf-8').send(body);
       } finally {
-        key.fill(0);
-        dataKey.fill(0);
+        key?.fill(0);
+        dataKey?.fill(0);
       }
     },
   );
@@ -416,6 +480,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       const parts = removed.versions.flatMap((v) =>
         v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
       );
+      for (const v of removed.versions) cache?.forgetSmall(v.smallBlobId);
       const cdnKeys = new Set(
         removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])),
       );
