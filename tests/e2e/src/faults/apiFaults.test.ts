@@ -15,6 +15,7 @@ import {
   entries,
   expectServes,
   expectVerified,
+  gate,
   proxyFor,
   pull,
   pushedWorld,
@@ -23,15 +24,6 @@ import {
 } from './faultWorld.js';
 
 const SIZE = 2 * MiB + 5000;
-
-/** A resolvable promise, for holding requests at the proxy until the test lets them go. */
-function gate() {
-  let open!: () => void;
-  const opened = new Promise<void>((r) => {
-    open = r;
-  });
-  return { open, opened };
-}
 
 describe('faults between the client and the API', () => {
   it('connection reset in the middle of a chunk: the chunk is fetched again, the file verifies', async () => {

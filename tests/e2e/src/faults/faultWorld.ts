@@ -141,3 +141,12 @@ export async function bigPart(api: ApiServer): Promise<Buffer> {
 export function bigGets(proxy: FaultProxy) {
   return proxy.requests('GET', '/big');
 }
+
+/** A promise the test resolves, e.g. to let requests held at a proxy go. */
+export function gate(): { open: () => void; opened: Promise<void> } {
+  let open = () => {};
+  const opened = new Promise<void>((r) => {
+    open = r;
+  });
+  return { open, opened };
+}
