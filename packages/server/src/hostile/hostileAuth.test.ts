@@ -364,11 +364,12 @@ describe('login enumeration and limits', () => {
       });
       expect(r.status).toBe(401);
     }
-    for (const headers of [
+    const spoofed: Record<string, string>[] = [
       {},
       { 'x-forwarded-for': '203.0.113.9' },
       { 'x-real-ip': '198.51.100.1' },
-    ]) {
+    ];
+    for (const headers of spoofed) {
       const r = await call(t.url, 'POST', '/login', {
         headers,
         json: { email: 'fresh@example.test', password: 'not the password at all' },
