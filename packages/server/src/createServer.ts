@@ -14,6 +14,7 @@ import { TokenService } from './auth/tokens.js';
 import { type CdnConfig, type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
+import { parcelRoutes } from './parcels/parcelRoutes.js';
 import { authRoutes } from './routes/authRoutes.js';
 import { cdnConfigRoutes } from './routes/cdnConfigRoutes.js';
 import { DEFAULT_BIG_PART_LIMIT, resourceRoutes } from './routes/resourceRoutes.js';
@@ -236,6 +237,7 @@ async function build(
   await app.register(userRoutes, ctx);
   await app.register(resourceRoutes, ctx);
   await app.register(cdnConfigRoutes, ctx);
+  await app.register(parcelRoutes, ctx);
 
   let closed: Promise<void> | undefined;
   const close = async (): Promise<void> => {
