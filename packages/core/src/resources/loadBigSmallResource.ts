@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, mkdir, open, rename, rm } from 'node:fs/promises';
-import { join } from 'node:path';
+import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import type { Downloader } from '@sluice/cdn';
+import { BigPartCache } from '../cache/bigPartCache.js';
+import type { LockOwner } from '../cache/fileLock.js';
 import { abortError, throwIfAborted } from '../crypto/abort.js';
 import { tempPathFor } from '../crypto/atomicOutput.js';
 import { SluiceError } from '../errors.js';
@@ -17,7 +16,7 @@ import {
   envelopeAad,
   openEnvelope,
 } from '../format/envelope.js';
-import { chunkLength, type Manifest, verifyChunkAsync } from '../format/manifest.js';
+import { type Manifest, verifyChunkAsync } from '../format/manifest.js';
 import type { Session } from '../session/session.js';
 import { apiRangeDriver } from './apiRangeDriver.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig } from './cdnConfig.js';
@@ -39,8 +38,15 @@ export interface LoadBigSmallOptions {
   hardware: string;
   signal?: AbortSignal;
   onProgress?: (progress: LoadProgress) => void;
-  /** Keep verified big parts in `cacheDir/<sha256 of the manifest>.big` and reuse them. */
+  /**
+   * Keep verified big parts in this shared cache (see BigPartCache) and reuse them. Processes
+   * that pull the same part into one cache at once download it once: the others wait for it.
+   */
   cacheDir?: string;
+  /** With `cacheDir`: keep the cache under this many bytes, evicting least recently used entries. */
+  cacheMaxBytes?: number;
+  /** With `cacheDir`: called when another process (or call) is fetching this big part and this one waits. */
+  onCacheWait?: (owner: LockOwner) => void;
   /** Ranged requests in flight for the big part (default 4 from the API, 8 from an S3 CDN). */
   concurrency?: number;
   /** Transport for the big part (default: the API's own big-part route over HTTP ranges). */
@@ -60,6 +66,11 @@ export interface LoadBigSmallOptions {
     api: <T>(run: () => Promise<T>) => Promise<T>;
     transport: (downloader: Downloader) => Downloader;
   };
+  /**
+   * Gives the envelope key of (email, password, hardware) as a fresh copy, zeroed after use, when
+   * the caller derives it once for many loads (loadMany): one scrypt per batch, not per resource.
+   */
+  envelopeKey?: (email: string) => Promise<Buffer>;
 }
 
 export interface LoadResult {
@@ -119,7 +130,8 @@ export async function loadBigSmallResource(
   const resource = readResource(sealed.resource);
   const email = session.user?.email;
   if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');
-  const envelopeKey = await deriveEnvelopeKey(email, options.password, options.hardware);
+  const envelopeKey = await (options.envelopeKey?.(email) ??
+    deriveEnvelopeKey(email, options.password, options.hardware));
   let payload: ReturnType<typeof openEnvelope>;
   try {
     payload = openEnvelope(envelopeKey, sealed, envelopeAad(resource));
@@ -196,17 +208,37 @@ export async function loadBigSmallResource(
     await push(0, small);
     let fromCache = false;
     if (manifest !== null) {
-      const cachePath =
-        options.cacheDir === undefined
-          ? undefined
-          : join(options.cacheDir, `${manifestDigest(manifest)}.big`);
-      if (cachePath !== undefined) fromCache = await fromCacheFile(cachePath, manifest, push);
-      if (!fromCache) {
-        // Start over: the cache may have fed some chunks before one failed its digest.
-        decryptor = new BlobChunkDecryptor(total, dataKey);
-        loaded = 0;
-        await push(0, small);
-        await download(manifest, cachePath, push);
+      const m = manifest;
+      // Plaintext into a pooled buffer: push has written it when it resolves.
+      const spare: Buffer[] = [];
+      const pushChunk = async (index: number, data: Buffer) => {
+        const out = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
+        try {
+          await push(chunkBlobOffset(m, index), data, out);
+        } finally {
+          spare.push(out);
+        }
+      };
+      if (options.cacheDir === undefined) {
+        await download(m, new Set(), undefined, pushChunk);
+      } else {
+        const cache = await BigPartCache.open(
+          options.cacheDir,
+          options.cacheMaxBytes === undefined ? {} : { maxBytes: options.cacheMaxBytes },
+        );
+        fromCache = await cache.provide(m, {
+          resource,
+          ...withSignal,
+          ...(options.onCacheWait ? { onWait: options.onCacheWait } : {}),
+          replay: pushChunk,
+          restart: async () => {
+            // The cache fed some chunks before one failed its digest: start over.
+            decryptor = new BlobChunkDecryptor(total, dataKey);
+            loaded = 0;
+            await push(0, small);
+          },
+          download: (skip, store) => download(m, skip, store, pushChunk),
+        });
       }
     }
     const size = decryptor.plainSize;
@@ -246,10 +278,12 @@ export async function loadBigSmallResource(
     return { downloader, url: cdnObjectKey(config, key) };
   }
 
+  /** Fetches the chunks not in `skip`; each is verified, then stored (cache) and decrypted. */
   async function download(
     m: Manifest,
-    cachePath: string | undefined,
-    push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
+    skip: ReadonlySet<number>,
+    store: ((index: number, data: Buffer) => Promise<void>) | undefined,
+    pushChunk: (index: number, data: Buffer) => Promise<void>,
   ): Promise<void> {
     const path = `/resources/${encodeURIComponent(folder)}/${encodeURIComponent(name)}/big?version=${resource.version}`;
     const { downloader, url } =
@@ -264,143 +298,32 @@ export async function loadBigSmallResource(
               downloader: await apiRangeDriver(session),
               url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
             };
-    // With a cache, verified chunks go to `<digest>.big.partial` as they arrive; a pull that was
-    // cut off (error, abort, crash) leaves it, and the next pull replays the chunks that still
-    // match their digests from it and fetches only the others.
-    let cache: { fh: FileHandle; partial: string } | undefined;
-    const skip = new Set<number>();
-    const spare: Buffer[] = [];
-    if (cachePath !== undefined && options.cacheDir !== undefined) {
-      await mkdir(options.cacheDir, { recursive: true, mode: 0o700 });
-      const partial = `${cachePath}.partial`;
-      cache = { fh: await open(partial, fsConstants.O_RDWR | fsConstants.O_CREAT, 0o600), partial };
-      for (const i of await replayPartial(cache.fh, m, push)) skip.add(i);
-    }
-    try {
-      if (skip.size < m.chunks.length) {
-        await (options.limits?.transport(downloader) ?? downloader).download({
-          url,
-          size: m.bigSize,
-          chunkSize: m.chunkSize,
-          skip,
-          // onChunk is done with the bytes when it resolves: the decryptor copies the edges it keeps.
-          reuseBuffers: true,
-          // From the API itself 4 ranges in flight (8 were no faster on loopback and held more
-          // memory); an S3 CDN gets its driver's default (8) for the higher latency.
-          ...(options.concurrency !== undefined
-            ? { concurrency: options.concurrency }
-            : typeof cdnKey === 'string' && options.downloader === undefined
-              ? {}
-              : { concurrency: 4 }),
-          ...withSignal,
-          onChunk: async (index, data) => {
-            await verifyChunkAsync(m, index, data);
-            if (cache !== undefined) await writeFully(cache.fh, data, index * m.chunkSize);
-            // Plaintext into a pooled buffer: push has written it when it resolves.
-            const out = spare.pop() ?? Buffer.allocUnsafe(m.chunkSize);
-            try {
-              await push(chunkBlobOffset(m, index), data, out);
-            } finally {
-              spare.push(out);
-            }
-          },
-        });
-      }
-      if (cache !== undefined) {
-        await cache.fh.truncate(m.bigSize);
-        await cache.fh.sync();
-        await cache.fh.close();
-        const { partial } = cache;
-        cache = undefined;
-        // Another process may have completed the same part first: its file is the same bytes.
-        await rename(partial, cachePath as string).catch((e: NodeJS.ErrnoException) => {
-          if (e.code !== 'ENOENT') throw e;
-        });
-      }
-    } finally {
-      await cache?.fh.close().catch(() => {});
-    }
+    await (options.limits?.transport(downloader) ?? downloader).download({
+      url,
+      size: m.bigSize,
+      chunkSize: m.chunkSize,
+      skip: new Set(skip),
+      // onChunk is done with the bytes when it resolves: the decryptor copies the edges it keeps.
+      reuseBuffers: true,
+      // From the API itself 4 ranges in flight (8 were no faster on loopback and held more
+      // memory); an S3 CDN gets its driver's default (8) for the higher latency.
+      ...(options.concurrency !== undefined
+        ? { concurrency: options.concurrency }
+        : typeof cdnKey === 'string' && options.downloader === undefined
+          ? {}
+          : { concurrency: 4 }),
+      ...withSignal,
+      onChunk: async (index, data) => {
+        await verifyChunkAsync(m, index, data);
+        await store?.(index, data);
+        await pushChunk(index, data);
+      },
+    });
   }
 }
 
-/** Pushes every chunk of a partial cache file that matches its digest; returns their indexes. */
-async function replayPartial(
-  fh: FileHandle,
-  m: Manifest,
-  push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
-): Promise<number[]> {
-  const size = (await fh.stat()).size;
-  const found: number[] = [];
-  for (let i = 0; i < m.chunks.length; i++) {
-    const len = chunkLength(m, i);
-    if (i * m.chunkSize + len > size) break;
-    const data = Buffer.alloc(len);
-    const { bytesRead } = await fh.read(data, 0, len, i * m.chunkSize);
-    if (bytesRead !== len) break;
-    try {
-      await verifyChunkAsync(m, i, data);
-    } catch {
-      continue; // a hole or a torn write: fetched again
-    }
-    await push(chunkBlobOffset(m, i), data);
-    found.push(i);
-  }
-  return found;
-}
-
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
-}
-
-/**
- * Feeds the cached big part through `push` chunk by chunk, each checked against the manifest.
- * False when there is no usable cache file (missing, wrong size or a chunk that does not match);
- * a corrupt cache file is removed.
- */
-async function fromCacheFile(
-  path: string,
-  m: Manifest,
-  push: (offset: number, data: Buffer, out?: Buffer) => Promise<void>,
-): Promise<boolean> {
-  let fh: FileHandle;
-  try {
-    fh = await open(path, 'r');
-  } catch {
-    return false;
-  }
-  let intact = true;
-  try {
-    if ((await fh.stat()).size !== m.bigSize) {
-      intact = false;
-    } else {
-      for (let i = 0; i < m.chunks.length; i++) {
-        const data = Buffer.alloc(chunkLength(m, i));
-        const { bytesRead } = await fh.read(data, 0, data.length, i * m.chunkSize);
-        try {
-          if (bytesRead !== data.length) throw new Error('short read');
-          await verifyChunkAsync(m, i, data);
-        } catch {
-          intact = false;
-          break;
-        }
-        await push(chunkBlobOffset(m, i), data);
-      }
-    }
-  } finally {
-    await fh.close();
-  }
-  if (!intact) await rm(path, { force: true });
-  return intact;
-}
-
-/** The cache key of a big part: SHA-256 of its manifest's JSON. */
-export function manifestDigest(m: Manifest): string {
-  return createHash('sha256').update(JSON.stringify(m)).digest('hex');
-}
+/** The cache key of a big part (kept here too for existing imports). */
+export { manifestDigest } from '../cache/manifestDigest.js';
 
 function readResource(v: unknown): EnvelopeResource {
   const r = v as Partial<EnvelopeResource> | null;
