@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 import { type Command, EXIT, type Io, UsageError } from './command.js';
+import { batchCommand } from './commands/batch.js';
 import { concatCommand } from './commands/concat.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { demoCommand } from './commands/demo.js';
@@ -20,6 +21,7 @@ export const commands: Command[] = [
   logoutCommand,
   pushCommand,
   pullCommand,
+  batchCommand,
   lsCommand,
   rmCommand,
   userCommand,
