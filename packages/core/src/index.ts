@@ -1,3 +1,13 @@
+export {
+  BigPartCache,
+  type BigPartCacheOptions,
+  type CacheEntry,
+  type ProvideHandlers,
+  type PruneOptions,
+  type VerifiedEntry,
+  type VerifyStatus,
+} from './cache/bigPartCache.js';
+export { FileLock, type LockOwner, type LockWaitOptions } from './cache/fileLock.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
   type CryptoBackend,
