@@ -3,6 +3,7 @@ import type { Downloader, DownloadOptions } from '@sluice/cdn';
 import { abortError, throwIfAborted } from '../crypto/abort.js';
 import { toSluiceError } from '../crypto/toSluiceError.js';
 import { isSluiceError, SluiceError } from '../errors.js';
+import { deriveEnvelopeKey } from '../format/envelope.js';
 import type { Session } from '../session/session.js';
 import { type CdnConfig, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { Limiter } from './limiter.js';
@@ -66,8 +67,8 @@ export const LOAD_MANY_DEFAULTS = { concurrency: 8, apiConcurrency: 4, cdnConcur
 /**
  * Loads many big/small resources as this (bound) device with limits shared by all of them:
  * `concurrency` resources at once, `apiConcurrency` API requests and `cdnConcurrency` big-part
- * connections over the whole batch, one CDN config (one envelope key derivation) for every
- * resource on an S3 CDN, and the session's one login. Each resource gets its own result in the
+ * connections over the whole batch, one envelope key derivation (scrypt) for every resource, one
+ * CDN config for every resource on an S3 CDN, and the session's one login. Each resource gets its own result in the
  * order of `requests`; a failure is reported in its result and the others go on. Rejects only on
  * bad arguments (before any request) or on abort (after every running load has removed its temp
  * file; resources completed before the abort stay in place, each whole and verified).
@@ -94,80 +95,91 @@ export async function loadMany(
   const withSignal = signal ? { signal } : {};
   const api = <T>(run: () => Promise<T>) => apiLimit.run(run, signal);
   const limits = { api, transport: (d: Downloader) => limitedTransport(d, cdnLimit) };
-  const cdn = list.length > 0 ? await sharedCdnConfig() : undefined;
-
-  const results: LoadManyResult[] = new Array(list.length);
-  const high = new Array<number>(list.length).fill(0);
-  const sizes = new Array<number>(list.length).fill(0);
-  const totals = { loaded: 0, total: 0, settled: 0, failed: 0 };
-  const report = (index: number, resource: LoadProgress, result?: LoadManyResult) => {
-    if (sizes[index] === 0 && resource.total > 0) {
-      sizes[index] = resource.total;
-      totals.total += resource.total;
-    }
-    // A load that starts over (a corrupt cache file) repeats bytes: count each byte once.
-    const before = high[index] as number;
-    if (resource.loaded > before) {
-      high[index] = resource.loaded;
-      totals.loaded += resource.loaded - before;
-    }
-    if (result !== undefined) {
-      totals.settled++;
-      if (!result.ok) {
-        totals.failed++;
-        totals.total -= (sizes[index] as number) - (high[index] as number);
-      }
-    }
-    onProgress?.({
-      index,
-      resource,
-      ...(result ? { result } : {}),
-      ...totals,
-      count: list.length,
-    });
-  };
-
-  const loadOne = async (index: number): Promise<void> => {
-    const request = list[index] as LoadRequest;
-    const { folder, name, to } = request;
-    let last: LoadProgress = { loaded: 0, total: 0 };
-    let result: LoadManyResult;
-    try {
-      const r = await loadBigSmallResource(session, name, folder, {
-        to,
-        password,
-        hardware,
-        ...withSignal,
-        ...(cacheDir !== undefined ? { cacheDir } : {}),
-        ...(cdn !== undefined ? { cdn } : {}),
-        limits,
-        onProgress: (p) => {
-          last = p;
-          report(index, p);
-        },
-      });
-      result = { folder, name, to, ok: true, size: r.size, fromCache: r.fromCache };
-    } catch (e) {
-      if (signal?.aborted) return;
-      result = { folder, name, to, ok: false, error: asSluiceError(e, `${folder}/${name}`) };
-    }
-    results[index] = result;
-    report(index, last, result);
-  };
-
-  function* indexes(): Generator<number> {
-    for (let i = 0; i < list.length; i++) yield i;
+  const keys = envelopeKeys(password, hardware);
+  const envelopeKey = keys.copy;
+  try {
+    return await run();
+  } finally {
+    await keys.wipe();
   }
-  const queue = indexes();
-  const worker = async (): Promise<void> => {
-    for (const index of queue) {
-      if (signal?.aborted) return;
-      await loadOne(index);
+
+  async function run(): Promise<LoadManyResult[]> {
+    const cdn = list.length > 0 ? await sharedCdnConfig() : undefined;
+
+    const results: LoadManyResult[] = new Array(list.length);
+    const high = new Array<number>(list.length).fill(0);
+    const sizes = new Array<number>(list.length).fill(0);
+    const totals = { loaded: 0, total: 0, settled: 0, failed: 0 };
+    const report = (index: number, resource: LoadProgress, result?: LoadManyResult) => {
+      if (sizes[index] === 0 && resource.total > 0) {
+        sizes[index] = resource.total;
+        totals.total += resource.total;
+      }
+      // A load that starts over (a corrupt cache file) repeats bytes: count each byte once.
+      const before = high[index] as number;
+      if (resource.loaded > before) {
+        high[index] = resource.loaded;
+        totals.loaded += resource.loaded - before;
+      }
+      if (result !== undefined) {
+        totals.settled++;
+        if (!result.ok) {
+          totals.failed++;
+          totals.total -= (sizes[index] as number) - (high[index] as number);
+        }
+      }
+      onProgress?.({
+        index,
+        resource,
+        ...(result ? { result } : {}),
+        ...totals,
+        count: list.length,
+      });
+    };
+
+    const loadOne = async (index: number): Promise<void> => {
+      const request = list[index] as LoadRequest;
+      const { folder, name, to } = request;
+      let last: LoadProgress = { loaded: 0, total: 0 };
+      let result: LoadManyResult;
+      try {
+        const r = await loadBigSmallResource(session, name, folder, {
+          to,
+          password,
+          hardware,
+          ...withSignal,
+          ...(cacheDir !== undefined ? { cacheDir } : {}),
+          ...(cdn !== undefined ? { cdn } : {}),
+          limits,
+          envelopeKey,
+          onProgress: (p) => {
+            last = p;
+            report(index, p);
+          },
+        });
+        result = { folder, name, to, ok: true, size: r.size, fromCache: r.fromCache };
+      } catch (e) {
+        if (signal?.aborted) return;
+        result = { folder, name, to, ok: false, error: asSluiceError(e, `${folder}/${name}`) };
+      }
+      results[index] = result;
+      report(index, last, result);
+    };
+
+    function* indexes(): Generator<number> {
+      for (let i = 0; i < list.length; i++) yield i;
     }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
-  if (signal?.aborted) throw abortError(signal);
-  return results;
+    const queue = indexes();
+    const worker = async (): Promise<void> => {
+      for (const index of queue) {
+        if (signal?.aborted) return;
+        await loadOne(index);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(concurrency, list.length) }, worker));
+    if (signal?.aborted) throw abortError(signal);
+    return results;
+  }
 
   /**
    * The CDN settings with read keys, fetched once for the batch when big parts may be on an S3
@@ -184,6 +196,28 @@ export async function loadMany(
       return undefined;
     }
   }
+}
+
+/**
+ * The envelope key depends on (email, password, hardware) only, not on the resource: derived
+ * (scrypt) once per batch, handed out as copies that each load zeroes, wiped when the batch ends.
+ */
+function envelopeKeys(password: string, hardware: string) {
+  const keys = new Map<string, Promise<Buffer>>();
+  return {
+    async copy(email: string): Promise<Buffer> {
+      let key = keys.get(email);
+      if (key === undefined) {
+        key = deriveEnvelopeKey(email, password, hardware);
+        keys.set(email, key);
+        key.catch(() => keys.delete(email));
+      }
+      return Buffer.from(await key);
+    },
+    async wipe(): Promise<void> {
+      for (const key of keys.values()) await key.then((k) => k.fill(0)).catch(() => {});
+    },
+  };
 }
 
 /**
