@@ -15,6 +15,7 @@ export type SluiceErrorCode =
   | 'ERR_UNAUTHORIZED'
   | 'ERR_FORBIDDEN'
   | 'ERR_NOT_FOUND'
+  | 'ERR_GONE'
   | 'ERR_CONFLICT'
   | 'ERR_TOO_LARGE'
   | 'ERR_RATE_LIMITED'

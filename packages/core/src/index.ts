@@ -94,6 +94,14 @@ export {
   hashCanonicalHardware,
   normaliseFactor,
 } from './hardware/hardwareInfo.js';
+export {
+  ParcelClient,
+  type ParcelClientOptions,
+  type ParcelGetOptions,
+  type ParcelGetResult,
+  type ParcelMetadata,
+  type ParcelPutResult,
+} from './parcels/parcelClient.js';
 export { apiRangeDriver } from './resources/apiRangeDriver.js';
 export {
   CDN_CONFIG_AAD,
