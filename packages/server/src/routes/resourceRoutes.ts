@@ -427,7 +427,11 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
           { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
           'envelope issued',
         );
-        const body = JSON.stringify({ ...envelope, resource: described });
+        // The ciphertext (~4/3 of the small part) is base64 from Buffer#toString: nothing in it
+        // needs escaping, so it is spliced in instead of scanned again by JSON.stringify.
+        const { ciphertext, ...fields } = envelope;
+        const head = JSON.stringify({ ...fields, resource: described });
+        const body = `${head.slice(0, -1)},"ciphertext":"${ciphertext}"}`;
         timer.lap('json');
         const timing = timer.header();
         if (timing !== undefined) reply.header('server-timing', timing);
