@@ -1,0 +1,345 @@
+// pnpm bench [--json] [--quick] [--only crypto,api] [--out DIR]
+// Every benchmark in one go, each in its own child process with --json: crypto, pull and push on
+// the embedded default and on a throwaway Ceph RGW (pull --s3), batch (when built) and the API.
+// Each bench writes its own section of docs/BENCHMARKS.md as it always does; this adds a summary
+// at the top (the machine, every target figure) and draws the figures against their targets as
+// SVG bar charts in docs/charts/, which the README shows. --quick runs small sizes for trying it:
+// the benches then write nothing, and the summary and charts go to a temp dir (or --out).
+import { type ChildProcess, spawn } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
+import { dirname, join, relative } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { barChartSvg, type ChartRow, formatValue } from './charts.js';
+import { benchmarksPath, machineInfo, writeBenchmarkSection } from './report.js';
+import { parseArgs } from './util.js';
+
+const args = parseArgs(process.argv.slice(2));
+const json = Boolean(args.json);
+const quick = Boolean(args.quick);
+const log = (msg: string) => process.stderr.write(`${msg}\n`);
+const here = dirname(fileURLToPath(import.meta.url));
+const repoRoot = join(here, '..', '..');
+
+interface BenchSpec {
+  id: string;
+  title: string;
+  command: string;
+  script: string;
+  args: string[];
+  quickArgs: string[];
+  /** Named figures and their targets, as each bench's own report states them. */
+  targets: Record<string, { op: '≥' | '<'; value: number }>;
+}
+
+const BENCHES: BenchSpec[] = [
+  {
+    id: 'crypto',
+    title: 'Crypto: native addon vs node:crypto, openssl and cp',
+    command: 'pnpm bench:crypto',
+    script: 'crypto.js',
+    args: [],
+    quickArgs: ['--size', '64MiB', '--reps', '1'],
+    targets: {
+      decryptVsCp: { op: '≥', value: 0.9 },
+      decryptVsNode: { op: '≥', value: 1.3 },
+      encryptVsOpenssl: { op: '≥', value: 1.4 },
+      encryptVsNode: { op: '≥', value: 1.2 },
+      memDecryptVsNode: { op: '≥', value: 2.5 },
+      splitVsCp: { op: '≥', value: 0.9 },
+      concatVsCp: { op: '≥', value: 0.9 },
+      maxEventLoopDelayMs: { op: '<', value: 50 },
+      peakRssMb: { op: '<', value: 200 },
+    },
+  },
+  {
+    id: 'pull',
+    title: 'Pull and push on the embedded default',
+    command: 'pnpm bench:pull',
+    script: 'pull.js',
+    args: [],
+    quickArgs: ['--size', '64MiB', '--reps', '1'],
+    targets: { pullVsCurl: { op: '≥', value: 0.8 }, peakRssMb: { op: '<', value: 250 } },
+  },
+  {
+    id: 'pull-s3',
+    title: 'Pull and push on an S3 CDN (Ceph RGW)',
+    command: 'pnpm bench:pull --s3',
+    script: 'pull.js',
+    args: ['--s3'],
+    quickArgs: ['--size', '64MiB', '--reps', '1'],
+    targets: {
+      pullVsGetObject: { op: '≥', value: 1.2 },
+      pushVsUpload: { op: '≥', value: 0.9 },
+      peakRssMb: { op: '<', value: 300 },
+    },
+  },
+  {
+    id: 'batch',
+    title: 'Batch loads (loadMany)',
+    command: 'pnpm bench:batch',
+    script: 'batch.js',
+    args: [],
+    quickArgs: ['--quick'],
+    targets: {
+      batchVsSequential: { op: '≥', value: 5 },
+      cachedBatchVsDecrypt: { op: '≥', value: 0.8 },
+    },
+  },
+  {
+    id: 'api',
+    title: 'API: device envelopes per second',
+    command: 'pnpm bench:api',
+    script: 'api.js',
+    args: [],
+    quickArgs: ['--duration', '3', '--uncached', '8'],
+    targets: { envelopesPerSecond: { op: '≥', value: 300 } },
+  },
+];
+
+type Json = Record<string, unknown>;
+
+interface BenchRun {
+  id: string;
+  status: 'ok' | 'failed' | 'skipped';
+  seconds: number;
+  /** Why it failed or was skipped. */
+  reason?: string;
+  result?: Json;
+  rows: ChartRow[];
+}
+
+const children = new Set<ChildProcess>();
+for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+  process.once(sig, () => {
+    // Each bench cleans up after itself on the same signal (temp dirs, Ceph).
+    for (const c of children) c.kill(sig);
+    log(`bench: ${sig}, stopping`);
+    process.exitCode = 130;
+  });
+}
+
+/** Runs one bench with --json; its progress goes to our stderr, its last stdout line is JSON. */
+function runBench(spec: BenchSpec): Promise<Json> {
+  const argv = [
+    join(here, spec.script),
+    ...spec.args,
+    ...(quick ? [...spec.quickArgs, '--no-write'] : []),
+    '--json',
+  ];
+  return new Promise((resolve, reject) => {
+    const proc = spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'inherit'] });
+    children.add(proc);
+    let out = '';
+    proc.stdout.on('data', (d) => {
+      out += d;
+    });
+    proc.on('error', reject);
+    proc.on('close', (code, signal) => {
+      children.delete(proc);
+      if (code !== 0) {
+        reject(new Error(`${spec.command} exited with ${signal ?? code}`));
+        return;
+      }
+      const line = out.trim().split('\n').at(-1) ?? '';
+      try {
+        resolve(JSON.parse(line) as Json);
+      } catch {
+        reject(new Error(`${spec.command} printed no JSON line`));
+      }
+    });
+  });
+}
+
+/** Every `name` in `result` or one object level down (`embedded.name`), with a number. */
+function figures(
+  result: Json,
+  name: string,
+): Array<{ label: string; value: number; met?: boolean }> {
+  const found: Array<{ label: string; value: number; met?: boolean }> = [];
+  const metOf = (obj: Json): boolean | undefined => {
+    const t = obj.targetsMet as Record<string, unknown> | undefined;
+    return typeof t?.[name] === 'boolean' ? (t[name] as boolean) : undefined;
+  };
+  if (typeof result[name] === 'number') {
+    found.push({ label: name, value: result[name] as number, met: metOf(result) });
+    return found;
+  }
+  for (const [key, v] of Object.entries(result)) {
+    if (typeof v !== 'object' || v === null || Array.isArray(v)) continue;
+    const inner = v as Json;
+    if (typeof inner[name] === 'number') {
+      found.push({ label: `${name} (${key})`, value: inner[name] as number, met: metOf(inner) });
+    }
+  }
+  return found;
+}
+
+/** The chart rows of one bench: its named figures with the targets it states. */
+export function rowsOf(spec: BenchSpec, result: Json): ChartRow[] {
+  // A bench may state its targets itself ({name: {op, value}}); those win over the table here.
+  const own = (result.targets ?? {}) as BenchSpec['targets'];
+  const targets = { ...spec.targets, ...own };
+  const rows: ChartRow[] = [];
+  for (const [name, t] of Object.entries(targets)) {
+    for (const f of figures(result, name)) {
+      const met = f.met ?? (t.op === '≥' ? f.value >= t.value : f.value < t.value);
+      rows.push({ name: f.label, value: f.value, op: t.op, target: t.value, met });
+    }
+  }
+  return rows;
+}
+
+function selected(): BenchSpec[] {
+  if (typeof args.only !== 'string') return BENCHES;
+  const ids = args.only.split(',').map((s) => s.trim());
+  const unknown = ids.filter((id) => !BENCHES.some((b) => b.id === id));
+  if (unknown.length > 0) {
+    throw new Error(
+      `--only: unknown bench ${unknown.join(', ')} (one of ${BENCHES.map((b) => b.id).join(', ')})`,
+    );
+  }
+  return BENCHES.filter((b) => ids.includes(b.id));
+}
+
+function renderSummary(
+  runs: BenchRun[],
+  machine: ReturnType<typeof machineInfo>,
+  chartDir: string,
+  docDir: string,
+  meta: { date: string; seconds: number; load: { before: number[]; after: number[] } },
+): string {
+  const byId = new Map(BENCHES.map((b) => [b.id, b]));
+  const lines = [
+    `## Summary (\`pnpm bench${quick ? ' --quick' : ''}\`)`,
+    '',
+    `Run on ${meta.date} in ${Math.round(meta.seconds / 60)} min${quick ? ' with --quick (small sizes: not the reference figures)' : ''}.`,
+    '',
+    '| machine | |',
+    '| --- | --- |',
+    `| CPU | ${machine.cpu} |`,
+    `| cores | ${machine.cores} |`,
+    `| RAM | ${machine.memGiB} GiB |`,
+    `| kernel | Linux ${machine.kernel} |`,
+    `| Node | ${machine.node} (OpenSSL ${machine.nodeOpenssl}) |`,
+    `| load average | ${meta.load.before.join(' / ')} at the start, ${meta.load.after.join(' / ')} at the end |`,
+    '',
+    'Every figure with a target, from the sections below (green: met, red: missed; each bar is the',
+    'figure over its target, so the dashed line is every target; for `<` figures shorter is better).',
+    '',
+    '| bench | figure | value | target | |',
+    '| --- | --- | ---: | ---: | --- |',
+  ];
+  for (const run of runs) {
+    const spec = byId.get(run.id) as BenchSpec;
+    if (run.status !== 'ok') {
+      lines.push(`| \`${spec.command}\` | ${run.status}: ${run.reason ?? ''} | | | |`);
+      continue;
+    }
+    for (const r of run.rows) {
+      lines.push(
+        `| \`${spec.command}\` | ${r.name} | ${formatValue(r.value)} | ${r.op} ${formatValue(r.target)} | ${r.met ? 'met' : '**missed**'} |`,
+      );
+    }
+  }
+  lines.push('');
+  for (const run of runs) {
+    if (run.status !== 'ok' || run.rows.length === 0) continue;
+    const spec = byId.get(run.id) as BenchSpec;
+    const rel = relative(docDir, join(chartDir, `${run.id}.svg`));
+    lines.push(`![${spec.title}](${rel})`, '');
+  }
+  return lines.join('\n');
+}
+
+async function main(): Promise<void> {
+  const specs = selected();
+  const t0 = Date.now();
+  const loadBefore = loadavg();
+  const outDir =
+    typeof args.out === 'string'
+      ? args.out
+      : quick
+        ? mkdtempSync(join(tmpdir(), 'sluice-bench-quick-'))
+        : dirname(benchmarksPath);
+  const docPath = join(outDir, 'BENCHMARKS.md');
+  const chartDir = join(outDir, 'charts');
+  mkdirSync(chartDir, { recursive: true });
+  log(
+    `sluice bench${quick ? ' --quick' : ''}: ${specs.map((s) => s.id).join(', ')} (summary and charts in ${outDir})`,
+  );
+  const runs: BenchRun[] = [];
+  for (const spec of specs) {
+    if (process.exitCode === 130) break;
+    const started = Date.now();
+    if (!existsSync(join(here, spec.script))) {
+      runs.push({ id: spec.id, status: 'skipped', seconds: 0, reason: 'not built', rows: [] });
+      log(`\n== ${spec.command}: skipped (bench/dist/${spec.script} does not exist)`);
+      continue;
+    }
+    log(`\n== ${spec.command}${quick ? ` ${spec.quickArgs.join(' ')}` : ''}`);
+    try {
+      const result = await runBench(spec);
+      const seconds = (Date.now() - started) / 1000;
+      const rows = rowsOf(spec, result);
+      runs.push({ id: spec.id, status: 'ok', seconds, result, rows });
+      const subtitle = `${spec.command}${quick ? ' --quick' : ''} · ${(result.machine as { summary?: string } | undefined)?.summary ?? ''}`;
+      if (rows.length > 0) {
+        writeFileSync(join(chartDir, `${spec.id}.svg`), barChartSvg(spec.title, subtitle, rows));
+      }
+      for (const r of rows) {
+        log(`${r.met ? 'met ' : 'MISS'} ${r.name} = ${formatValue(r.value)} (${r.op} ${r.target})`);
+      }
+    } catch (e) {
+      const reason = e instanceof Error ? e.message : String(e);
+      runs.push({
+        id: spec.id,
+        status: 'failed',
+        seconds: (Date.now() - started) / 1000,
+        reason,
+        rows: [],
+      });
+      log(`FAILED ${spec.command}: ${reason}`);
+    }
+  }
+  const machine = machineInfo();
+  const meta = {
+    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+    seconds: (Date.now() - t0) / 1000,
+    load: {
+      before: loadBefore.map((x) => Math.round(x * 100) / 100),
+      after: loadavg().map((x) => Math.round(x * 100) / 100),
+    },
+  };
+  writeBenchmarkSection('summary', renderSummary(runs, machine, chartDir, outDir, meta), {
+    path: docPath,
+    top: true,
+  });
+  const failed = runs.filter((r) => r.status === 'failed');
+  const missed = runs.flatMap((r) => r.rows.filter((row) => !row.met).map((row) => row.name));
+  if (json) {
+    process.stdout.write(
+      `${JSON.stringify({
+        quick,
+        ...meta,
+        machine,
+        benches: runs.map(({ id, status, seconds, reason, result, rows }) => ({
+          id,
+          status,
+          seconds,
+          ...(reason === undefined ? {} : { reason }),
+          targets: rows,
+          result,
+        })),
+        failed: failed.map((r) => r.id),
+        missed,
+      })}\n`,
+    );
+  }
+  log(
+    `\nbench: ${runs.filter((r) => r.status === 'ok').length} ran, ${failed.length} failed, ${runs.filter((r) => r.status === 'skipped').length} skipped; ${missed.length} targets missed; summary in ${relative(repoRoot, docPath) || docPath}`,
+  );
+  if (failed.length > 0 && process.exitCode === undefined) process.exitCode = 1;
+}
+
+await main();
