@@ -7,6 +7,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { installAndBuild, pnpmCommand, root, run } from './bootstrap.mjs';
+import { ensureValgrind } from './valgrind.mjs';
 
 const reportDir = mkdtempSync(join(tmpdir(), 'sluice-reports-'));
 const only = process.argv.slice(2); // optional stage names to run, e.g. `pnpm test native node`
@@ -58,6 +59,20 @@ stage('node', () =>
 stage('sanitize', () =>
   vitestStage('sanitize', 'bash', [join(root, 'native/scripts/test-sanitize.sh')], {}),
 );
+// Memcheck over a file round trip through the addon: no definite leak, no memory error. Where
+// valgrind cannot be installed (not root, no apt-get) it is skipped, except in CI.
+stage('valgrind', () => {
+  const installed = ensureValgrind();
+  if (installed !== true) {
+    console.log(`valgrind: skipped (${installed.reason})`);
+    if (process.env.CI === 'true') checks.push({ name: 'valgrind', ok: false });
+    return;
+  }
+  checks.push({
+    name: 'valgrind',
+    ok: run(process.execPath, [join(root, 'scripts/valgrind.mjs')]),
+  });
+});
 
 // The S3 suites run against a real Ceph RGW: an existing store named by SLUICE_TEST_S3_ENDPOINT,
 // else a throwaway single-node cluster started here (root or sudo with apt-get) and stopped at the
