@@ -9,6 +9,7 @@ import { encryptCommand } from './commands/encrypt.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
 import { lsCommand } from './commands/ls.js';
+import { parcelCommand } from './commands/parcel.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
 import { rmCommand } from './commands/rm.js';
@@ -25,6 +26,7 @@ export const commands: Command[] = [
   lsCommand,
   rmCommand,
   userCommand,
+  parcelCommand,
   serveCommand,
   doctorCommand,
   demoCommand,
