@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util';
 import { type Command, EXIT, type Io, UsageError } from './command.js';
 import { batchCommand } from './commands/batch.js';
+import { cacheCommand } from './commands/cache.js';
 import { concatCommand } from './commands/concat.js';
 import { decryptCommand } from './commands/decrypt.js';
 import { demoCommand } from './commands/demo.js';
@@ -23,6 +24,7 @@ export const commands: Command[] = [
   pushCommand,
   pullCommand,
   batchCommand,
+  cacheCommand,
   lsCommand,
   rmCommand,
   userCommand,

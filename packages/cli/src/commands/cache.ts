@@ -1,0 +1,190 @@
+import { statSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import { BigPartCache, type CacheEntry, type VerifiedEntry } from '@sluice/core';
+import { type Command, EXIT, UsageError, type Values } from '../command.js';
+import { formatSize, parseSize } from '../units.js';
+
+/** `$XDG_CACHE_HOME/sluice` (when absolute, as the XDG spec requires), else `~/.cache/sluice`. */
+export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
+  const xdg = env.XDG_CACHE_HOME;
+  if (xdg && isAbsolute(xdg)) return join(xdg, 'sluice');
+  return join(homedir(), '.cache', 'sluice');
+}
+
+/** A size limit from `--NAME SIZE`, else `$SLUICE_CACHE_MAX`, else none. */
+export function cacheMaxBytes(values: Values, name: string): number | undefined {
+  const given = values[name];
+  if (typeof given === 'string') return parseSize(given);
+  const env = process.env.SLUICE_CACHE_MAX;
+  if (env !== undefined && env !== '') {
+    try {
+      return parseSize(env);
+    } catch (e) {
+      throw new UsageError(`$SLUICE_CACHE_MAX: ${(e as Error).message}`);
+    }
+  }
+  return undefined;
+}
+
+const SUBCOMMANDS = ['ls', 'verify', 'prune'] as const;
+
+export const cacheCommand: Command = {
+  name: 'cache',
+  summary: 'List, verify or prune the local cache of big parts',
+  usage:
+    'ls [--json] [--dir DIR]\nverify [--json] [--dir DIR]\nprune (--max SIZE | --all) [--json] [--dir DIR]',
+  help: [
+    '  --dir DIR     the cache (default $XDG_CACHE_HOME/sluice or ~/.cache/sluice, the one',
+    '                `pull --use-cache` fills)',
+    '  --json        print one JSON line',
+    '  --max SIZE    prune: remove least recently used entries until the cache holds at most',
+    '                SIZE, e.g. 20GiB (default $SLUICE_CACHE_MAX)',
+    '  --all         prune: remove every entry',
+    '',
+    'The cache keeps the verified, still encrypted big parts of pulled resources, named by the',
+    'SHA-256 of their manifest, each with its manifest. `verify` checks every entry against its',
+    'manifest, removes the corrupt ones and exits 1 if there were any. Entries that a running',
+    'pull holds are never removed.',
+  ],
+  options: {
+    dir: { type: 'string' },
+    json: { type: 'boolean' },
+    max: { type: 'string' },
+    all: { type: 'boolean' },
+  },
+  positionals: [1, 1],
+  async run(values, [sub = ''], io) {
+    if (!(SUBCOMMANDS as readonly string[]).includes(sub)) {
+      throw new UsageError(`unknown subcommand '${sub}' (expected ${SUBCOMMANDS.join(', ')})`);
+    }
+    if (sub !== 'prune' && (values.max !== undefined || values.all !== undefined)) {
+      throw new UsageError('--max and --all apply to prune only');
+    }
+    const dir = typeof values.dir === 'string' ? resolve(values.dir) : defaultCacheDir();
+    const json = values.json === true;
+    if (sub === 'prune') {
+      if (values.all === true && values.max !== undefined) {
+        throw new UsageError('give either --max SIZE or --all, not both');
+      }
+      const max = values.all === true ? undefined : cacheMaxBytes(values, 'max');
+      if (values.all !== true && max === undefined) {
+        throw new UsageError('give --max SIZE (or set $SLUICE_CACHE_MAX) or --all');
+      }
+      if (!exists(dir)) return report(io, json, { dir, removed: [], left: [] });
+      const cache = await BigPartCache.open(dir);
+      const removed = await cache.prune(values.all === true ? { all: true } : { maxBytes: max });
+      return report(io, json, { dir, removed, left: await cache.list() });
+    }
+    const cache = exists(dir) ? await BigPartCache.open(dir) : undefined;
+    if (sub === 'ls') {
+      const entries = (await cache?.list()) ?? [];
+      if (json) {
+        io.out(
+          JSON.stringify({ dir, totalBytes: total(entries), entries: entries.map(entryJson) }),
+        );
+        return EXIT.ok;
+      }
+      if (entries.length === 0) {
+        io.err(`${dir}: the cache is empty`);
+        return EXIT.ok;
+      }
+      io.out(`${'ENTRY'.padEnd(16)}  ${'SIZE'.padStart(10)}  ${'LAST USED'.padEnd(19)}  RESOURCE`);
+      for (const e of entries) {
+        io.out(
+          `${e.digest.slice(0, 16)}  ${formatSize(e.size).padStart(10)}  ${localTime(e.lastUsed)}  ${describe(e)}`,
+        );
+      }
+      io.err(`${count(entries.length)}, ${formatSize(total(entries))} in ${dir}`);
+      return EXIT.ok;
+    }
+    // verify
+    const checked = (await cache?.verify()) ?? [];
+    const by = (s: VerifiedEntry['status']) => checked.filter((e) => e.status === s).length;
+    const summary = { ok: by('ok'), corrupt: by('corrupt'), unverifiable: by('unverifiable') };
+    if (json) {
+      io.out(
+        JSON.stringify({
+          dir,
+          ...summary,
+          entries: checked.map((e) => ({
+            ...entryJson(e),
+            status: e.status,
+            ...(e.reason === undefined ? {} : { reason: e.reason }),
+            removed: e.removed,
+          })),
+        }),
+      );
+    } else {
+      for (const e of checked) {
+        const why = e.reason === undefined ? '' : ` (${e.reason})`;
+        const removed = e.removed ? ', removed' : '';
+        io.out(`${e.status.padEnd(12)}  ${e.digest.slice(0, 16)}  ${describe(e)}${why}${removed}`);
+      }
+      io.err(
+        `${count(checked.length)} checked in ${dir}: ${summary.ok} ok, ${summary.corrupt} corrupt` +
+          `${summary.corrupt > 0 ? ' (removed; the next pull fetches them again)' : ''}, ` +
+          `${summary.unverifiable} without a stored manifest`,
+      );
+    }
+    return summary.corrupt > 0 ? EXIT.failed : EXIT.ok;
+  },
+};
+
+function report(
+  io: Parameters<Command['run']>[2],
+  json: boolean,
+  r: { dir: string; removed: CacheEntry[]; left: CacheEntry[] },
+): number {
+  if (json) {
+    io.out(
+      JSON.stringify({
+        dir: r.dir,
+        freedBytes: total(r.removed),
+        totalBytes: total(r.left),
+        removed: r.removed.map(entryJson),
+      }),
+    );
+  } else {
+    for (const e of r.removed) io.out(`removed  ${e.digest.slice(0, 16)}  ${describe(e)}`);
+    io.err(
+      `removed ${count(r.removed.length)} (${formatSize(total(r.removed))}); ` +
+        `${r.dir} holds ${count(r.left.length)}, ${formatSize(total(r.left))}`,
+    );
+  }
+  return EXIT.ok;
+}
+
+function entryJson(e: CacheEntry) {
+  return {
+    digest: e.digest,
+    path: e.path,
+    size: e.size,
+    lastUsed: e.lastUsed.toISOString(),
+    complete: e.complete,
+    resource: e.resource ?? null,
+  };
+}
+
+function describe(e: CacheEntry): string {
+  if (!e.complete) return '(partial download)';
+  if (e.resource === undefined) return '(resource unknown)';
+  return `${e.resource.folder}/${e.resource.name} v${e.resource.version}`;
+}
+
+const total = (entries: CacheEntry[]) => entries.reduce((sum, e) => sum + e.size, 0);
+const count = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
+
+/** `2026-11-23 15:40:01`, local time. */
+function localTime(d: Date): string {
+  const p = (n: number) => String(n).padStart(2, '0');
+  return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
+}
+
+function exists(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
