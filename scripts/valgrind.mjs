@@ -6,7 +6,8 @@
 // memory errors fail the run; the only suppressions are node's own (native/scripts/valgrind.supp).
 // Prints the definitely lost bytes in the addon's own code (must be 0) and the time taken.
 //
-// Usage: node scripts/valgrind.mjs   (needs native/build/Release, i.e. `pnpm build` first)
+// Usage: node scripts/valgrind.mjs [addon.node]   (default native/build/Release, i.e. after
+// `pnpm build`; another build can be named, e.g. a Debug one for line numbers in the stacks)
 // Exit status: 0 clean, 1 errors, leaks or a failed round trip, 2 valgrind not available.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
@@ -95,9 +96,8 @@ export function summarize(log) {
   };
 }
 
-/** Runs the round trip under memcheck; true when it is clean. */
-export function runValgrind() {
-  const addon = join(native, 'build', 'Release', 'sluice_native.node');
+/** Runs the round trip under memcheck with the addon at `addon`; true when it is clean. */
+export function runValgrind(addon = join(native, 'build', 'Release', 'sluice_native.node')) {
   if (!existsSync(addon)) {
     console.error(`valgrind: ${addon} is missing; build it first (\`pnpm build\`)`);
     return false;
@@ -164,5 +164,5 @@ if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) 
     console.error(`valgrind: not available (${installed.reason})`);
     process.exit(2);
   }
-  process.exit(runValgrind() ? 0 : 1);
+  process.exit(runValgrind(process.argv[2]) ? 0 : 1);
 }

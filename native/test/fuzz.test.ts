@@ -395,12 +395,15 @@ describe(`randomized opening against node:crypto (seed ${SEED})`, () => {
           const lead = r.chance(0.5) ? 0 : r.int(1, 40);
           const src = tmp.file(`src-${slot}`);
           const dst = tmp.file(`dst-${slot}`);
-          writeFileSync(src, Buffer.concat([r.bytes(lead), s.blob]));
+          const file = Buffer.concat([r.bytes(lead), s.blob]);
+          // Now and then a file that ends before srcOffset (no ciphertext at all).
+          const end = r.chance(0.03) ? r.int(0, lead + BLOCK) : file.length;
+          writeFileSync(src, file.subarray(0, end));
           rmSync(dst, { force: true });
           const before = r.chance(0.3) ? r.bytes(r.int(0, 100)) : undefined;
           if (before) writeFileSync(dst, before);
           const iv = s.blob.subarray(0, BLOCK);
-          const ct = s.blob.subarray(BLOCK);
+          const ct = file.subarray(lead + BLOCK, end);
           const expected = nodeOpen(s.openKey, iv, ct);
           const mine = () =>
             readdirSync(tmp.dir)
