@@ -518,6 +518,14 @@ describe('every check fails alone with the same 401', () => {
       send('POST', '/api/v1/parcels', headers, body),
     ]);
     expect(puts.map((r) => r.status).sort()).toEqual([201, 401]);
+    const { id: raced } = puts.find((r) => r.status === 201)?.json as { id: string };
+    const rm = await tokenFor(key.address, { name: 'remove', id: raced });
+    const rmHeaders = authHeaders(key, rm);
+    const deletes = await Promise.all([
+      send('DELETE', `/api/v1/parcels/${raced}`, rmHeaders),
+      send('DELETE', `/api/v1/parcels/${raced}`, rmHeaders),
+    ]);
+    expect(deletes.map((r) => r.status).sort()).toEqual([204, 401]);
   });
 });
 
