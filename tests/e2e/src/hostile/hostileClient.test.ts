@@ -131,7 +131,7 @@ describe('hostile envelopes given to openEnvelope', () => {
     }
   });
 
-  it('a downgraded KDF (N = 2, another alg) or another version is ERR_BAD_ENVELOPE before any KDF work', async () => {
+  it('a downgraded KDF (N = 2, another alg) or another version is ERR_BAD_ENVELOPE', async () => {
     const { key, env } = await envelope();
     const aad = envelopeAad(RESOURCE);
     for (const bad of [
@@ -228,7 +228,7 @@ describe('hostile sealed blobs given to openBuffer, openFile and joinAndOpen', (
     expect((await readdir(dir)).sort()).toEqual(['cut.blob', 'padding.blob']);
   });
 
-  it('joinAndOpen of tampered, truncated or swapped parts rejects typed and writes nothing at dst', async () => {
+  it('joinAndOpen of a bad-padding, truncated or extended big part rejects typed and writes nothing at dst', async () => {
     const dir = await scratch();
     const src = join(dir, 'plain');
     await writeFile(src, plain);
