@@ -223,9 +223,16 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const id = idOf(request.params);
       const claims = await authenticate(request, 'remove', id);
       if (ownParcel(reply, id, claims.sub) === undefined) return reply;
-      if ((await store.remove(id)) === undefined) {
+      const removed = await store.remove(id);
+      if (removed === undefined) {
         // Removed by a concurrent request (with another token) since the check above.
         return reply.status(410).send({ error: 'parcel removed', code: 'ERR_GONE' });
+      }
+      if (removed.bytesLeft !== undefined) {
+        request.log.warn(
+          { event: 'parcel.bytesLeft', id, err: removed.bytesLeft },
+          'removed parcel bytes not deleted',
+        );
       }
       request.log.info({ event: 'parcel.removed', id }, 'parcel removed');
       return reply.status(204).send();

@@ -1,4 +1,4 @@
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -41,5 +41,22 @@ describe('ParcelStore', () => {
     await expect(ParcelStore.open(dataDir, server)).rejects.toThrow(/not valid JSON/);
     await writeFile(join(dataDir, PARCELS_FILE), '{"version": 2, "parcels": {}}');
     await expect(ParcelStore.open(dataDir, server)).rejects.toThrow(/not a version 1/);
+  });
+
+  it('a removal whose bytes cannot be deleted still leaves the tombstone, and says so', async () => {
+    const dataDir = join(dir, 'stuck');
+    const store = await ParcelStore.open(dataDir, await BlobStore.open(dataDir));
+    const pending = await store.receive(Readable.from([Buffer.from('stuck')]));
+    const { record } = await store.add('33'.repeat(32), owner, '44'.repeat(32), pending);
+    // A directory where the file was: deleting it as a file fails.
+    const path = join(dataDir, PARCELS_DIR, 'blobs', record.blobId ?? '');
+    await rm(path);
+    await mkdir(path);
+    await writeFile(join(path, 'x'), 'x');
+    const removed = await store.remove(record.id);
+    expect(removed?.record.id).toBe(record.id);
+    expect(removed?.bytesLeft).toBeInstanceOf(Error);
+    expect(store.get(record.id)).toMatchObject({ blobId: null, removedAt: expect.any(String) });
+    expect(await store.remove(record.id)).toBeUndefined();
   });
 });

@@ -134,16 +134,24 @@ export class ParcelStore {
     return outcome;
   }
 
-  /** Turns a live parcel into a tombstone, then deletes its bytes. Returns the old record. */
-  async remove(id: string): Promise<ParcelRecord | undefined> {
+  /**
+   * Turns a live parcel into a tombstone, then deletes its bytes. Returns the old record and, when
+   * the bytes could not be deleted (the tombstone stands; they are never served), why.
+   */
+  async remove(id: string): Promise<{ record: ParcelRecord; bytesLeft?: unknown } | undefined> {
     const removed = await this.mutate((draft) => {
       const current = draft[id];
       if (current === undefined || current.removedAt !== null) return undefined;
       draft[id] = { ...current, blobId: null, removedAt: new Date().toISOString() };
       return current;
     });
-    if (removed?.blobId != null) await (await this.parts()).remove(removed.blobId);
-    return removed;
+    if (removed?.blobId == null) return removed === undefined ? undefined : { record: removed };
+    try {
+      await (await this.parts()).remove(removed.blobId);
+      return { record: removed };
+    } catch (e) {
+      return { record: removed, bytesLeft: e };
+    }
   }
 
   /** Resolves once every queued change has been written. */
