@@ -339,7 +339,8 @@ describe(`randomized opening against node:crypto (seed ${SEED})`, () => {
         check(got.equals(expected), differs(got, expected));
       });
       expect(n).toBeGreaterThan(0);
-      if (!ONLY) expect(rejected).toBeGreaterThan(n / 10);
+      // A fair share of the damaged blobs must have been refused (else the mutations did nothing).
+      if (n >= 100) expect(rejected).toBeGreaterThan(n / 10);
     },
     600_000,
   );
@@ -454,7 +455,8 @@ describe(`randomized opening against node:crypto (seed ${SEED})`, () => {
         delete process.env.SLUICE_NATIVE_NO_DIRECT;
       }
       expect(n).toBeGreaterThan(0);
-      if (!ONLY) expect(rejected).toBeGreaterThan(n / 10);
+      // A fair share of the damaged blobs must have been refused (else the mutations did nothing).
+      if (n >= 100) expect(rejected).toBeGreaterThan(n / 10);
     },
     600_000,
   );
