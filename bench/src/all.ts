@@ -1,4 +1,5 @@
 // pnpm bench [--json] [--quick] [--only crypto,api] [--out DIR]
+// pnpm bench --render FILE [--out DIR]   (summary and charts again from an earlier --json output)
 // Every benchmark in one go, each in its own child process with --json: crypto, pull and push on
 // the embedded default and on a throwaway Ceph RGW (pull --s3), batch (when built) and the API.
 // Each bench writes its own section of docs/BENCHMARKS.md as it always does; this adds a summary
@@ -6,7 +7,7 @@
 // SVG bar charts in docs/charts/, which the README shows. --quick runs small sizes for trying it:
 // the benches then write nothing, and the summary and charts go to a temp dir (or --out).
 import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -178,8 +179,14 @@ function figures(
 /** The chart rows of one bench: its named figures with the targets it states. */
 export function rowsOf(spec: BenchSpec, result: Json): ChartRow[] {
   // A bench may state its targets itself ({name: {op, value}}); those win over the table here.
-  const own = (result.targets ?? {}) as BenchSpec['targets'];
-  const targets = { ...spec.targets, ...own };
+  const targets = { ...spec.targets };
+  const own = result.targets;
+  if (typeof own === 'object' && own !== null) {
+    for (const [name, t] of Object.entries(own as Record<string, unknown>)) {
+      const { op, value } = (t ?? {}) as { op?: unknown; value?: unknown };
+      if ((op === '≥' || op === '<') && typeof value === 'number') targets[name] = { op, value };
+    }
+  }
   const rows: ChartRow[] = [];
   for (const [name, t] of Object.entries(targets)) {
     for (const f of figures(result, name)) {
@@ -203,6 +210,7 @@ function selected(): BenchSpec[] {
 }
 
 function renderSummary(
+  quickRun: boolean,
   runs: BenchRun[],
   machine: ReturnType<typeof machineInfo>,
   chartDir: string,
@@ -211,9 +219,9 @@ function renderSummary(
 ): string {
   const byId = new Map(BENCHES.map((b) => [b.id, b]));
   const lines = [
-    `## Summary (\`pnpm bench${quick ? ' --quick' : ''}\`)`,
+    `## Summary (\`pnpm bench${quickRun ? ' --quick' : ''}\`)`,
     '',
-    `Run on ${meta.date} in ${Math.round(meta.seconds / 60)} min${quick ? ' with --quick (small sizes: not the reference figures)' : ''}.`,
+    `Run on ${meta.date} in ${Math.round(meta.seconds / 60)} min${quickRun ? ' with --quick (small sizes: not the reference figures)' : ''}.`,
     '',
     '| machine | |',
     '| --- | --- |',
@@ -226,6 +234,12 @@ function renderSummary(
     '',
     'Every figure with a target, from the sections below (green: met, red: missed; each bar is the',
     'figure over its target, so the dashed line is every target; for `<` figures shorter is better).',
+    ...(quickRun
+      ? [
+          'A --quick run writes no section of its own: the sections below are from the last full run',
+          'of each bench, so their figures differ from these.',
+        ]
+      : []),
     '',
     '| bench | figure | value | target | |',
     '| --- | --- | ---: | ---: | --- |',
@@ -252,22 +266,47 @@ function renderSummary(
   return lines.join('\n');
 }
 
-async function main(): Promise<void> {
-  const specs = selected();
-  const t0 = Date.now();
-  const loadBefore = loadavg();
-  const outDir =
-    typeof args.out === 'string'
-      ? args.out
-      : quick
-        ? mkdtempSync(join(tmpdir(), 'sluice-bench-quick-'))
-        : dirname(benchmarksPath);
-  const docPath = join(outDir, 'BENCHMARKS.md');
+interface Meta {
+  date: string;
+  seconds: number;
+  load: { before: number[]; after: number[] };
+}
+
+interface AllResult extends Meta {
+  quick: boolean;
+  machine: ReturnType<typeof machineInfo>;
+  benches: Array<Omit<BenchRun, 'rows'> & { targets: ChartRow[] }>;
+  failed: string[];
+  missed: string[];
+}
+
+/** The summary section (at the top of BENCHMARKS.md in `outDir`) and one chart per bench. */
+function writeOutputs(
+  outDir: string,
+  quickRun: boolean,
+  runs: BenchRun[],
+  machine: ReturnType<typeof machineInfo>,
+  meta: Meta,
+): void {
   const chartDir = join(outDir, 'charts');
   mkdirSync(chartDir, { recursive: true });
-  log(
-    `sluice bench${quick ? ' --quick' : ''}: ${specs.map((s) => s.id).join(', ')} (summary and charts in ${outDir})`,
-  );
+  for (const run of runs) {
+    const spec = BENCHES.find((b) => b.id === run.id);
+    if (spec === undefined || run.status !== 'ok' || run.rows.length === 0) continue;
+    const m = { ...machine, ...(run.result?.machine as Partial<typeof machine> | undefined) };
+    const subtitle = `${spec.command}${quickRun ? ' --quick' : ''} · ${meta.date} · ${m.cpu}, ${m.cores} cores, ${m.memGiB} GiB, Node ${m.node}`;
+    writeFileSync(join(chartDir, `${spec.id}.svg`), barChartSvg(spec.title, subtitle, run.rows));
+  }
+  writeBenchmarkSection('summary', renderSummary(quickRun, runs, machine, chartDir, outDir, meta), {
+    path: join(outDir, 'BENCHMARKS.md'),
+    top: true,
+  });
+}
+
+/** Runs the selected benches one after the other; a failed one is recorded and the rest go on. */
+async function runAll(specs: BenchSpec[]): Promise<{ runs: BenchRun[]; meta: Meta }> {
+  const t0 = Date.now();
+  const loadBefore = loadavg();
   const runs: BenchRun[] = [];
   for (const spec of specs) {
     if (process.exitCode === 130) break;
@@ -280,62 +319,90 @@ async function main(): Promise<void> {
     log(`\n== ${spec.command}${quick ? ` ${spec.quickArgs.join(' ')}` : ''}`);
     try {
       const result = await runBench(spec);
-      const seconds = (Date.now() - started) / 1000;
       const rows = rowsOf(spec, result);
-      runs.push({ id: spec.id, status: 'ok', seconds, result, rows });
-      const subtitle = `${spec.command}${quick ? ' --quick' : ''} · ${(result.machine as { summary?: string } | undefined)?.summary ?? ''}`;
-      if (rows.length > 0) {
-        writeFileSync(join(chartDir, `${spec.id}.svg`), barChartSvg(spec.title, subtitle, rows));
-      }
+      runs.push({
+        id: spec.id,
+        status: 'ok',
+        seconds: (Date.now() - started) / 1000,
+        result,
+        rows,
+      });
       for (const r of rows) {
         log(`${r.met ? 'met ' : 'MISS'} ${r.name} = ${formatValue(r.value)} (${r.op} ${r.target})`);
       }
     } catch (e) {
       const reason = e instanceof Error ? e.message : String(e);
-      runs.push({
-        id: spec.id,
-        status: 'failed',
-        seconds: (Date.now() - started) / 1000,
-        reason,
-        rows: [],
-      });
+      const seconds = (Date.now() - started) / 1000;
+      runs.push({ id: spec.id, status: 'failed', seconds, reason, rows: [] });
       log(`FAILED ${spec.command}: ${reason}`);
     }
   }
-  const machine = machineInfo();
-  const meta = {
-    date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
-    seconds: (Date.now() - t0) / 1000,
-    load: {
-      before: loadBefore.map((x) => Math.round(x * 100) / 100),
-      after: loadavg().map((x) => Math.round(x * 100) / 100),
+  const round2 = (x: number) => Math.round(x * 100) / 100;
+  return {
+    runs,
+    meta: {
+      date: `${new Date().toISOString().slice(0, 16).replace('T', ' ')} UTC`,
+      seconds: (Date.now() - t0) / 1000,
+      load: { before: loadBefore.map(round2), after: loadavg().map(round2) },
     },
   };
-  writeBenchmarkSection('summary', renderSummary(runs, machine, chartDir, outDir, meta), {
-    path: docPath,
-    top: true,
+}
+
+/** `--render FILE`: the runs of an earlier `pnpm bench --json`, their rows drawn anew. */
+function readRuns(file: string): { all: AllResult; runs: BenchRun[] } {
+  const all = JSON.parse(readFileSync(file, 'utf8')) as AllResult;
+  if (!Array.isArray(all.benches))
+    throw new Error(`${file} is not the output of pnpm bench --json`);
+  const runs = all.benches.map((b): BenchRun => {
+    const spec = BENCHES.find((s) => s.id === b.id);
+    const rows = spec !== undefined && b.result !== undefined ? rowsOf(spec, b.result) : [];
+    return {
+      id: b.id,
+      status: b.status,
+      seconds: b.seconds,
+      reason: b.reason,
+      result: b.result,
+      rows,
+    };
   });
+  return { all, runs };
+}
+
+async function main(): Promise<void> {
+  if (typeof args.render === 'string') {
+    const { all, runs } = readRuns(args.render);
+    const outDir = typeof args.out === 'string' ? args.out : dirname(benchmarksPath);
+    writeOutputs(outDir, all.quick, runs, all.machine, all);
+    log(`bench: summary and charts of ${args.render} written to ${outDir}`);
+    return;
+  }
+  const specs = selected();
+  const outDir =
+    typeof args.out === 'string'
+      ? args.out
+      : quick
+        ? mkdtempSync(join(tmpdir(), 'sluice-bench-quick-'))
+        : dirname(benchmarksPath);
+  log(
+    `sluice bench${quick ? ' --quick' : ''}: ${specs.map((s) => s.id).join(', ')} (summary and charts in ${outDir})`,
+  );
+  const { runs, meta } = await runAll(specs);
+  const machine = machineInfo();
+  writeOutputs(outDir, quick, runs, machine, meta);
   const failed = runs.filter((r) => r.status === 'failed');
   const missed = runs.flatMap((r) => r.rows.filter((row) => !row.met).map((row) => row.name));
   if (json) {
-    process.stdout.write(
-      `${JSON.stringify({
-        quick,
-        ...meta,
-        machine,
-        benches: runs.map(({ id, status, seconds, reason, result, rows }) => ({
-          id,
-          status,
-          seconds,
-          ...(reason === undefined ? {} : { reason }),
-          targets: rows,
-          result,
-        })),
-        failed: failed.map((r) => r.id),
-        missed,
-      })}\n`,
-    );
+    const out: AllResult = {
+      quick,
+      ...meta,
+      machine,
+      benches: runs.map(({ rows, ...run }) => ({ ...run, targets: rows })),
+      failed: failed.map((r) => r.id),
+      missed,
+    };
+    process.stdout.write(`${JSON.stringify(out)}\n`);
   }
+  const docPath = join(outDir, 'BENCHMARKS.md');
   log(
     `\nbench: ${runs.filter((r) => r.status === 'ok').length} ran, ${failed.length} failed, ${runs.filter((r) => r.status === 'skipped').length} skipped; ${missed.length} targets missed; summary in ${relative(repoRoot, docPath) || docPath}`,
   );

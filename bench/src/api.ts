@@ -64,8 +64,7 @@ const STEP_LABEL: Record<(typeof STEPS)[number] | 'other', string> = {
   read: 'small part (file read, or from the cache)',
   seal: 'seal: payload JSON + base64, AES-256-GCM, base64',
   json: 'response JSON',
-  other:
-    'the rest of the time in the server: HTTP parsing, the JWT check, schema, logging, sending, and waiting for the event loop or the thread pool among the other connections',
+  other: 'the rest: HTTP, JWT check, schema, sending, waiting among the connections',
 };
 
 const dir = mkdtempSync(join(String(args.dir ?? tmpdir()), 'sluice-bench-api-'));
@@ -327,6 +326,7 @@ async function main(): Promise<void> {
     p99Ms: cached.latencyMs.p99,
     uncachedEnvelopesPerSecond: uncached.envelopesPerSecond,
     cacheSpeedup: round(cached.envelopesPerSecond / uncached.envelopesPerSecond, 1),
+    serverCpuMsPerEnvelope: cached.serverCpuMsPerRequest,
     smallPartBytes: SMALL_BYTES,
     kdf: { ...ENVELOPE_KDF },
     connections,
@@ -351,6 +351,7 @@ type ApiResult = {
   p99Ms: number;
   uncachedEnvelopesPerSecond: number;
   cacheSpeedup: number;
+  serverCpuMsPerEnvelope: number;
   connections: number;
   durationSeconds: number;
   runs: { uncached: LoadResult; cached: LoadResult };
@@ -359,34 +360,48 @@ type ApiResult = {
   machine: ReturnType<typeof machineInfo>;
 };
 
+/** Three significant figures at most: 6002.835 → 6003, 1.432 → 1.43, 0.0234 → 0.023. */
+function f(x: number): string {
+  const abs = Math.abs(x);
+  const digits = abs >= 100 ? 0 : abs >= 10 ? 1 : abs >= 1 ? 2 : 3;
+  return String(Number(x.toFixed(digits)));
+}
+
 function renderMarkdown(r: ApiResult): string {
   const { uncached: u, cached: c } = r.runs;
   const stepRows = ([...STEPS, 'other'] as const).map(
-    (s) => `| ${STEP_LABEL[s]} | ${u.perRequestMs[s]} | ${c.perRequestMs[s]} |`,
+    (s) => `| ${STEP_LABEL[s]} | ${f(u.perRequestMs[s])} | ${f(c.perRequestMs[s])} |`,
   );
-  const timedCpu = round(c.perRequestMs.auth + c.perRequestMs.seal + c.perRequestMs.json, 3);
+  const idleCeiling = (2 * 1000) / u.serverCpuMsPerRequest;
+  const oneCoreCeiling = 1000 / c.serverCpuMsPerRequest;
+  const coresNeeded = (ENVELOPES_PER_SECOND_TARGET * c.serverCpuMsPerRequest) / 1000;
   return [
     '## API: device envelopes (`pnpm bench:api`)',
     '',
     `Machine: ${r.machine.summary}. Load average ${r.load.before.join(' / ')} before, ${r.load.after.join(' / ')} after: a shared machine, other work ran at the same time, so the figures are noisy.`,
     '',
-    `\`POST /resources/get/{folder}\` for a resource whose small part is 64 KiB, one authenticated device user (device already bound), ${r.connections} autocannon connections on loopback (${r.runs.uncached.requests} requests without the cache, ${r.durationSeconds} s with it); the server is a child process with the default scrypt cost (password hashes N = 2^15, r = 8, p = 1; the envelope KDF of docs/FORMAT.md, N = 2^15, r = 8, p = 1), once with its envelope cache off (\`SLUICE_ENVELOPE_CACHE=off\`) and once on. The steps are the means per request of the timings the route reports in \`Server-Timing\` (\`SLUICE_SERVER_TIMING=1\`); "server" is from the request's arrival to its response.`,
+    `\`POST /resources/get/{folder}\` for a resource whose small part is 64 KiB, one authenticated device user (device already bound), ${r.connections} autocannon connections on loopback (${u.requests} requests without the cache, ${r.durationSeconds} s with it); the server is a child process with the default scrypt cost (password hashes N = 2^15, r = 8, p = 1; the envelope KDF of docs/FORMAT.md, N = 2^15, r = 8, p = 1), once with its envelope cache off (\`SLUICE_ENVELOPE_CACHE=off\`) and once on. The steps are the means per request of the wall times the route reports in \`Server-Timing\` (\`SLUICE_SERVER_TIMING=1\`); "time in the server" is from the request's arrival to its response.`,
     '',
     '| | envelope cache off | envelope cache on |',
     '| --- | ---: | ---: |',
-    `| envelopes/s | ${u.envelopesPerSecond} | **${c.envelopesPerSecond}** |`,
+    `| envelopes/s | ${f(u.envelopesPerSecond)} | **${f(c.envelopesPerSecond)}** |`,
     `| latency p50 / p99 / max (ms) | ${u.latencyMs.p50} / ${u.latencyMs.p99} / ${u.latencyMs.max} | ${c.latencyMs.p50} / ${c.latencyMs.p99} / ${c.latencyMs.max} |`,
-    `| envelopes in the run (s) | ${u.requests} (${u.seconds}) | ${c.requests} (${c.seconds}) |`,
-    `| server CPU per envelope (ms); cores kept busy | ${u.serverCpuMsPerRequest}; ${u.serverCores} | ${c.serverCpuMsPerRequest}; ${c.serverCores} |`,
-    `| **time in the server per envelope (ms)** | **${u.perRequestMs.server}** | **${c.perRequestMs.server}** |`,
+    `| envelopes in the run (s) | ${u.requests} (${f(u.seconds)}) | ${c.requests} (${f(c.seconds)}) |`,
+    `| server CPU per envelope (ms) | ${f(u.serverCpuMsPerRequest)} | ${f(c.serverCpuMsPerRequest)} |`,
+    `| cores the server got | ${f(u.serverCores)} | ${f(c.serverCores)} |`,
+    `| **time in the server per envelope (ms)** | **${f(u.perRequestMs.server)}** | **${f(c.perRequestMs.server)}** |`,
     ...stepRows,
     '',
     '| target | value | target | |',
     '| --- | ---: | ---: | --- |',
-    `| envelopesPerSecond (cache on) | ${r.envelopesPerSecond} | ≥ ${ENVELOPES_PER_SECOND_TARGET} | ${r.targetsMet.envelopesPerSecond ? 'met' : '**missed**'} |`,
+    `| envelopesPerSecond (cache on) | ${f(r.envelopesPerSecond)} | ≥ ${ENVELOPES_PER_SECOND_TARGET} | ${r.targetsMet.envelopesPerSecond ? 'met' : '**missed**'} |`,
     `| p99 latency (cache on) | ${r.p99Ms} ms | | |`,
     '',
-    `Without the cache every envelope runs scrypt twice (the password check against the stored hash, then the envelope KDF), ${u.serverCpuMsPerRequest} ms of CPU per envelope; the ${r.connections} connections' scrypt runs queue for libuv's 4 threads, which the small part's file read also needs (hence its wait). That caps the rate at about 2 cores / ${u.serverCpuMsPerRequest} ms on an idle machine, ${u.envelopesPerSecond} envelopes/s here. The envelope cache (docs/API.md, "Envelope cache") keeps, per (user, device), the envelope key derived after a full verification, under an HMAC of the password and the user record, for 10 minutes, and small parts by bytes. The KDF is not weakened: each entry cost one full verification, and every envelope still gets a fresh GCM nonce. With the cache, the timed steps (HMAC lookup, seal, JSON) take ${timedCpu} of the ${c.serverCpuMsPerRequest} ms of CPU per envelope; the rest is HTTP, the access token's EdDSA check, schema validation, logging and sending ~87 KB of base64; the wall time beyond that is waiting among ${r.connections} connections, and the load generator in the parent process uses part of the same 2 cores (${c.envelopesPerSecond} envelopes/s, ${r.cacheSpeedup}× the uncached rate).`,
+    `**Without the cache** every envelope runs scrypt twice (the password check against the stored hash, then the envelope KDF): ${f(u.serverCpuMsPerRequest)} ms of CPU per envelope, all of it scrypt, so at most about ${f(idleCeiling)} envelopes/s with both cores to itself. The ${r.connections} connections' scrypt runs queue for libuv's 4 threads, which the small part's file read also waits for; the latency is that queue.`,
+    '',
+    `**With the cache** (docs/API.md, "Envelope cache": per (user, device), the envelope key derived after a full verification, under an HMAC of the password and the user record, for 10 minutes; small parts by bytes) neither scrypt runs again and the small part is not read; the KDF is not weakened (each entry cost one full verification) and every envelope still gets a fresh GCM nonce. What is left is ${f(c.serverCpuMsPerRequest)} ms of CPU per envelope: sealing (the payload's JSON with the small part in base64, AES-256-GCM, base64 again: ~87 KB in, ~117 KB out), the access token's EdDSA check, HTTP and sending. The timed steps are wall times, stretched when the process is descheduled; "the rest" is mostly waiting among ${r.connections} connections.`,
+    '',
+    `**What limits it**: the server runs on one event loop, so its ceiling is about 1000 / ${f(c.serverCpuMsPerRequest)} ≈ ${f(oneCoreCeiling)} envelopes/s; the target needs ${f(coresNeeded)} of a core. In this run the server got ${f(c.serverCores)} cores (the load generator in the parent process and the other work on the machine took the rest), hence ${f(c.envelopesPerSecond)} envelopes/s, ${f(r.cacheSpeedup)}× the uncached rate.`,
   ].join('\n');
 }
 

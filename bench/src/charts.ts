@@ -10,8 +10,8 @@ export interface ChartRow {
   met: boolean;
 }
 
-const WIDTH = 840;
-const LABEL_W = 250;
+const WIDTH = 880;
+const LABEL_W = 280;
 const PLOT_W = 380;
 const ROW_H = 30;
 const BAR_H = 18;
