@@ -4,7 +4,11 @@
 import { createCipheriv, randomBytes } from 'node:crypto';
 import { readdir, readFile, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { Readable, Writable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import {
+  createDecryptStream,
+  decryptFile,
   deriveEnvelopeKey,
   envelopeAad,
   joinAndOpen,
@@ -226,6 +230,30 @@ describe('hostile sealed blobs given to openBuffer, openFile and joinAndOpen', (
       expect(err.code).toBe(code);
     }
     expect((await readdir(dir)).sort()).toEqual(['cut.blob', 'padding.blob']);
+  });
+
+  it('decryptFile and the decrypt stream refuse bad padding with ERR_BAD_DECRYPT: no output file, no garbage passed on', async () => {
+    const dir = await scratch();
+    const blob = badPadding(sealBuffer(plain, key));
+    const iv = blob.subarray(0, 16);
+    const src = join(dir, 'bad.bin');
+    await writeFile(src, blob.subarray(16));
+    const err = await rejection(decryptFile(src, join(dir, 'bad.out'), key, iv));
+    expect(err.code).toBe('ERR_BAD_DECRYPT');
+    expect(await readdir(dir)).toEqual(['bad.bin']);
+    // The stream passes on every block but the last, then fails instead of emitting a bad tail.
+    let passed = 0;
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        passed += chunk.length;
+        done();
+      },
+    });
+    const streamed = await rejection(
+      pipeline(Readable.from([blob.subarray(16)]), createDecryptStream(key, iv), sink),
+    );
+    expect(streamed.code).toBe('ERR_BAD_DECRYPT');
+    expect(passed).toBeLessThan(plain.length);
   });
 
   it('joinAndOpen of a bad-padding, truncated or extended big part rejects typed and writes nothing at dst', async () => {
