@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { EnvelopeResource } from '../format/envelope.js';
@@ -275,6 +276,45 @@ describe('BigPartCache', () => {
     expect(c.state.downloads).toBe(0);
     await holder.release();
     expect(await entries(cache.dir)).toEqual([]);
+  });
+
+  it('put adds a big part held as a file, with its manifest; a wrong-sized file is refused', async () => {
+    const cache = await BigPartCache.open(await tempDir());
+    const [a, b] = [await part(), await part()];
+    const src = join(await tempDir(), 'a.big');
+    await writeFile(src, a.big);
+    expect(await cache.put(src, a.manifest, { resource: a.resource })).toBe(true);
+    expect(existsSync(src)).toBe(true);
+    const moved = join(await tempDir(), 'b.big');
+    await writeFile(moved, b.big);
+    expect(await cache.put(moved, b.manifest, { move: true })).toBe(true);
+    expect(existsSync(moved)).toBe(false);
+    expect((await cache.verify()).map((e) => e.status)).toEqual(['ok', 'ok']);
+    const c = consumer(a);
+    expect(await cache.provide(a.manifest, c.handlers)).toBe(true);
+    expect(c.complete()).toBe(true);
+
+    const wrong = join(await tempDir(), 'wrong.big');
+    const other = await part();
+    await writeFile(wrong, other.big.subarray(1));
+    await expectSluiceError(cache.put(wrong, other.manifest), 'ERR_BAD_BLOB');
+    expect(existsSync(wrong)).toBe(true);
+    expect(await entries(cache.dir)).toEqual([`${a.digest}.big`, `${b.digest}.big`].sort());
+  });
+
+  it('prune removes the stale locks and old lock temp files that killed processes leave', async () => {
+    const cache = await BigPartCache.open(await tempDir(), { maxBytes: 1 << 30 });
+    const p = await part();
+    const dead = { pid: 999_999_999, host: hostname(), since: 0, token: 't'.repeat(24) };
+    await writeFile(cache.lockPath(p.digest), JSON.stringify(dead));
+    const temp = join(cache.dir, `.${p.digest}.lock.sluice-0123456789ab.tmp`);
+    await writeFile(temp, '');
+    const old = new Date(Date.now() - 3600_000);
+    await utimes(temp, old, old);
+    const live = await cache.lock('f'.repeat(64));
+    await cache.prune();
+    expect(await entries(cache.dir)).toEqual([`${'f'.repeat(64)}.lock`]);
+    await live.release();
   });
 
   it('rejects a bad digest and a bad maxBytes', async () => {

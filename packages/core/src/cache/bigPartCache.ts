@@ -1,10 +1,21 @@
 import { constants as fsConstants } from 'node:fs';
-import { type FileHandle, lstat, mkdir, open, readdir, rename, rm, utimes } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  rename,
+  rm,
+  utimes,
+} from 'node:fs/promises';
 import { join } from 'node:path';
 import { throwIfAborted } from '../crypto/abort.js';
-import { fsyncPath } from '../crypto/atomicOutput.js';
+import { fsyncPath, tempPathFor } from '../crypto/atomicOutput.js';
 import { toSluiceError } from '../crypto/toSluiceError.js';
 import { checkPath, checkSize } from '../crypto/validate.js';
+import { SluiceError } from '../errors.js';
 import type { EnvelopeResource } from '../format/envelope.js';
 import { chunkLength, type Manifest, verifyChunkAsync } from '../format/manifest.js';
 import { type EntryTrailer, entryTrailer, readEntryTrailer } from './entryTrailer.js';
@@ -78,6 +89,11 @@ export interface ProvideHandlers {
 }
 
 const ENTRY_NAME = /^([0-9a-f]{64})\.big(\.partial)?$/;
+/** What a process killed at the wrong moment can leave: a lock, a break guard, a lock's temp file. */
+const LEFTOVER =
+  /^(?:[0-9a-f]{64}\.lock(?:\.break)?|\.[0-9a-f]{64}\.lock(?:\.break)?\.sluice-[0-9a-f]+\.tmp)$/;
+/** A lock's temp file lives for microseconds: one this old was left by a killed process. */
+const LEFTOVER_TEMP_MS = 10 * 60 * 1000;
 const DIGEST = /^[0-9a-f]{64}$/;
 
 /** Bytes an entry of `m` takes with its trailer (the trailer of a given manifest has a fixed size). */
@@ -189,12 +205,90 @@ export class BigPartCache {
     return fromCache;
   }
 
-  /** Every entry, complete or partial, most recently used first. */
-  async list(): Promise<CacheEntry[]> {
-    return (await this.#scan()).map((s) => s.entry);
+  /**
+   * Adds a big part the caller holds as a file whose manifest it computed from those very bytes
+   * (an upload's sealed big part): copied, or moved with `move`, into a temp file beside the
+   * entry, given its trailer, fsynced and renamed into place under the entry's lock. An existing
+   * entry is kept (and the file left where it is). False when the part is larger than maxBytes.
+   */
+  async put(
+    path: string,
+    manifest: Manifest,
+    options: { resource?: EnvelopeResource; move?: boolean; signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    checkPath(path, 'path');
+    const digest = manifestDigest(manifest);
+    const trailer = entryTrailer(manifest, options.resource);
+    if (this.maxBytes !== undefined && manifest.bigSize + trailer.length > this.maxBytes) {
+      return false;
+    }
+    const entry = this.entryPath(digest);
+    const lock = await this.lock(digest, options.signal ? { signal: options.signal } : {});
+    try {
+      if (
+        await lstat(entry).then(
+          () => true,
+          () => false,
+        )
+      ) {
+        await touch(entry);
+        return true;
+      }
+      if (this.maxBytes !== undefined) {
+        await this.prune({ maxBytes: this.maxBytes - manifest.bigSize - trailer.length });
+      }
+      const size = (
+        await lstat(path).catch((e: unknown) => {
+          throw toSluiceError(e, `caching ${path}`);
+        })
+      ).size;
+      if (size !== manifest.bigSize) {
+        throw new SluiceError(
+          'ERR_BAD_BLOB',
+          `${path} holds ${size} bytes but its manifest describes a big part of ${manifest.bigSize}`,
+        );
+      }
+      const tmp = tempPathFor(entry);
+      try {
+        if (options.move) {
+          await rename(path, tmp).catch(async (e: NodeJS.ErrnoException) => {
+            if (e.code !== 'EXDEV') throw e;
+            await copyFile(path, tmp, fsConstants.COPYFILE_EXCL);
+          });
+        } else {
+          await copyFile(path, tmp, fsConstants.COPYFILE_EXCL);
+        }
+        const fh = await open(tmp, 'r+');
+        try {
+          await fh.chmod(0o600);
+          await writeFully(fh, trailer, manifest.bigSize);
+          await fh.sync();
+        } finally {
+          await fh.close();
+        }
+        throwIfAborted(options.signal);
+        await rename(tmp, entry);
+        await fsyncPath(this.dir).catch(() => {});
+      } catch (e) {
+        await rm(tmp, { force: true });
+        throw toSluiceError(e, `caching ${path}`);
+      }
+    } finally {
+      await lock.release();
+    }
+    return true;
   }
 
-  async #scan(): Promise<Scanned[]> {
+  /** Every entry, complete or partial, most recently used first. */
+  async list(): Promise<CacheEntry[]> {
+    return (await this.#scan({ withResource: true, tidy: false })).map((s) => s.entry);
+  }
+
+  /**
+   * The entries, most recently used first. `withResource` reads each trailer for it; `tidy`
+   * also removes stale locks and old lock temp files that killed processes left.
+   */
+  async #scan(options: { withResource: boolean; tidy: boolean }): Promise<Scanned[]> {
     let names: string[];
     try {
       names = await readdir(this.dir);
@@ -205,9 +299,14 @@ export class BigPartCache {
     const found: Scanned[] = [];
     for (const name of names) {
       const m = ENTRY_NAME.exec(name);
-      if (!m) continue;
-      const scanned = await describe(join(this.dir, name), m[1] as string, m[2] === undefined);
-      if (scanned !== undefined) found.push(scanned);
+      if (m) {
+        const complete = m[2] === undefined;
+        const path = join(this.dir, name);
+        const scanned = await describe(path, m[1] as string, complete, options.withResource);
+        if (scanned !== undefined) found.push(scanned);
+      } else if (options.tidy && LEFTOVER.test(name)) {
+        await removeLeftover(join(this.dir, name));
+      }
     }
     return found.sort((a, b) => b.mtimeMs - a.mtimeMs);
   }
@@ -255,7 +354,8 @@ export class BigPartCache {
     if (limit === undefined) return [];
     checkSize(limit, 'maxBytes');
     const keep = new Set(options.keep ?? []);
-    const scanned = (await this.#scan()).reverse(); // least recently used first
+    // Least recently used first.
+    const scanned = (await this.#scan({ withResource: false, tidy: true })).reverse();
     let total = scanned.reduce((sum, s) => sum + s.entry.size, 0);
     const removed: CacheEntry[] = [];
     for (const { entry, ino, mtimeMs } of scanned) {
@@ -271,6 +371,10 @@ export class BigPartCache {
           continue;
         }
         if (now.ino !== ino || now.mtimeMs !== mtimeMs) continue; // used since it was listed
+        if (entry.complete) {
+          const resource = await resourceOf(entry.path, entry.size);
+          if (resource !== undefined) entry.resource = resource;
+        }
         await rm(entry.path, { force: true });
         total -= entry.size;
         removed.push(entry);
@@ -398,6 +502,20 @@ interface Hit {
   trailerOk: boolean;
 }
 
+/** Removes a stale lock (its holder is dead) or an old temp file; leaves live locks alone. */
+async function removeLeftover(path: string): Promise<void> {
+  if (path.endsWith('.tmp')) {
+    const st = await lstat(path).catch(() => undefined);
+    if (st !== undefined && Date.now() - st.mtimeMs > LEFTOVER_TEMP_MS) {
+      await rm(path, { force: true });
+    }
+    return;
+  }
+  // Taken only if free or stale; released at once, which removes it.
+  const lock = await FileLock.tryAcquire(path).catch(() => undefined);
+  await lock?.release();
+}
+
 function checkDigest(digest: string): string {
   if (typeof digest !== 'string' || !DIGEST.test(digest)) {
     throw new RangeError(`digest must be 64 lower-case hex digits, got ${JSON.stringify(digest)}`);
@@ -415,6 +533,7 @@ async function describe(
   path: string,
   digest: string,
   complete: boolean,
+  withResource: boolean,
 ): Promise<Scanned | undefined> {
   const st = await lstat(path).catch(() => undefined);
   if (st === undefined || !st.isFile()) return undefined;
@@ -425,13 +544,17 @@ async function describe(
     lastUsed: new Date(st.mtimeMs),
     complete,
   };
-  if (complete) {
-    const trailer = await withFile(path, (fh) => readEntryTrailer(fh, st.size));
-    if (trailer !== undefined && !('missing' in trailer) && trailer.resource !== undefined) {
-      entry.resource = trailer.resource;
-    }
+  if (complete && withResource) {
+    const resource = await resourceOf(path, st.size);
+    if (resource !== undefined) entry.resource = resource;
   }
   return { entry, ino: st.ino, mtimeMs: st.mtimeMs };
+}
+
+/** The resource an entry's trailer records, if any. */
+async function resourceOf(path: string, size: number): Promise<EnvelopeResource | undefined> {
+  const trailer = await withFile(path, (fh) => readEntryTrailer(fh, size));
+  return trailer === undefined || 'missing' in trailer ? undefined : trailer.resource;
 }
 
 async function checkEntry(
