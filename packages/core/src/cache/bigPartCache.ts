@@ -400,18 +400,34 @@ export class BigPartCache {
     try {
       const st = await fh.stat();
       if (st.size < m.bigSize) return { kind: 'corrupt', ino: st.ino };
-      const buffer = Buffer.allocUnsafe(Math.min(m.chunkSize, Math.max(m.bigSize, 1)));
-      for (let i = 0; i < m.chunks.length; i++) {
-        throwIfAborted(handlers.signal);
-        const data = buffer.subarray(0, chunkLength(m, i));
-        const { bytesRead } = await fh.read(data, 0, data.length, i * m.chunkSize);
-        if (bytesRead !== data.length) return { kind: 'corrupt', ino: st.ino };
+      // Chunk i+1 is read and hashed while chunk i is used: two buffers, taken in turn.
+      const size = Math.min(m.chunkSize, Math.max(m.bigSize, 1));
+      const buffers = [Buffer.allocUnsafe(size), Buffer.allocUnsafe(size)];
+      const file = fh;
+      const load = async (i: number): Promise<Buffer | undefined> => {
+        const data = (buffers[i % 2] as Buffer).subarray(0, chunkLength(m, i));
+        const { bytesRead } = await file.read(data, 0, data.length, i * m.chunkSize);
+        if (bytesRead !== data.length) return undefined;
         try {
           await verifyChunkAsync(m, i, data);
         } catch {
-          return { kind: 'corrupt', ino: st.ino };
+          return undefined;
         }
-        await handlers.replay(i, data);
+        return data;
+      };
+      let next: Promise<Buffer | undefined> | undefined = m.chunks.length > 0 ? load(0) : undefined;
+      try {
+        for (let i = 0; i < m.chunks.length; i++) {
+          const data = await next;
+          next = undefined;
+          if (data === undefined) return { kind: 'corrupt', ino: st.ino };
+          throwIfAborted(handlers.signal);
+          if (i + 1 < m.chunks.length) next = load(i + 1);
+          await handlers.replay(i, data);
+        }
+      } finally {
+        // Never close the file under a read in flight (an early return or a failed replay).
+        await next?.catch(() => {});
       }
       const trailer = await readEntryTrailer(fh, st.size);
       const trailerOk =
