@@ -1,4 +1,5 @@
-// pnpm bench:api [--json] [--duration 10] [--connections 8] [--uncached N] [--dir DIR] [--no-write]
+// pnpm bench:api [--json] [--duration 10] [--connections 8] [--uncached N] [--profile] [--dir DIR]
+//                [--no-write]
 // Device envelopes per second (`POST /resources/get/{folder}`) under a bounded loopback load:
 // autocannon with N connections in this process, the real resource API in a child process
 // (apiServer.ts) with the default scrypt cost, one device user (already bound) asking for the
@@ -6,7 +7,8 @@
 // off (`SLUICE_ENVELOPE_CACHE=off`: every request pays both scrypt runs; a fixed number of
 // requests, 3 per connection by default, as each can take seconds) and on for --duration seconds
 // (the steady state of a device that asks again). The server times each step of every request (`Server-Timing`),
-// so the report says where the time goes. Writes the `api` section of docs/BENCHMARKS.md.
+// so the report says where the time goes; --profile adds a third, CPU-profiled run with the cache
+// (apiProfile.ts) that names the rest. Writes the `api` section of docs/BENCHMARKS.md.
 import { type ChildProcess, fork } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -207,6 +209,36 @@ interface LoadResult {
 
 const round = (x: number, digits = 2) => Math.round(x * 10 ** digits) / 10 ** digits;
 
+interface ProfileRun {
+  envelopes: number;
+  /** Self CPU ms per envelope by area, and the top functions, over the profiled run. */
+  areas: Array<{ area: string; msPerEnvelope: number }>;
+  top: Array<{ fn: string; area: string; msPerEnvelope: number }>;
+}
+
+/** A shorter run with the cache under the V8 profiler (slower, so its rate is not reported). */
+async function profileRun(server: ServerChild, token: string, password: string) {
+  const body = JSON.stringify({ fileName: NAME, password, hardware: HARDWARE });
+  await server.ask({ type: 'reset', profile: true });
+  await autocannon({
+    url: `${server.url}/resources/get/${FOLDER}`,
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    body,
+    connections,
+    duration: Math.min(duration, 5),
+  });
+  const m = await server.ask({ type: 'stats' });
+  if (m.type !== 'stats' || m.stats.profile === undefined) throw new Error('no profile came back');
+  const n = Math.max(m.stats.ok, 1);
+  const per = (ms: number) => round(ms / n, 3);
+  return {
+    envelopes: m.stats.ok,
+    areas: m.stats.profile.areas.map((a) => ({ area: a.area, msPerEnvelope: per(a.ms) })),
+    top: m.stats.profile.top.map((t) => ({ fn: t.fn, area: t.area, msPerEnvelope: per(t.ms) })),
+  } satisfies ProfileRun;
+}
+
 async function measure(
   server: ServerChild,
   token: string,
@@ -304,6 +336,7 @@ async function main(): Promise<void> {
   const password = randomBytes(18).toString('base64url');
 
   const runs: LoadResult[] = [];
+  let profiled: ProfileRun | undefined;
   for (const cache of [false, true]) {
     const server = await startServerChild(cache ? 'cached' : 'uncached', password, cache);
     try {
@@ -311,6 +344,10 @@ async function main(): Promise<void> {
       log(`envelope cache ${cache ? 'on' : 'off'}: loading…`);
       const r = await measure(server, token, password, cache);
       await checkEnvelope(server.url, token, password, sealed.small);
+      if (cache && args.profile) {
+        log('envelope cache on, under the CPU profiler…');
+        profiled = await profileRun(server, token, password);
+      }
       log(
         `  ${r.envelopesPerSecond} envelopes/s, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms, server ${r.perRequestMs.server} ms and ${r.serverCpuMsPerRequest} ms CPU per request`,
       );
@@ -332,6 +369,7 @@ async function main(): Promise<void> {
     connections,
     durationSeconds: duration,
     runs: { uncached, cached },
+    ...(profiled === undefined ? {} : { profile: profiled }),
     load: { before: loadBefore.map((x) => round(x)), after: loadavg().map((x) => round(x)) },
     targets: { envelopesPerSecond: { op: '≥', value: ENVELOPES_PER_SECOND_TARGET } },
     targetsMet: { envelopesPerSecond: cached.envelopesPerSecond >= ENVELOPES_PER_SECOND_TARGET },
@@ -355,6 +393,7 @@ type ApiResult = {
   connections: number;
   durationSeconds: number;
   runs: { uncached: LoadResult; cached: LoadResult };
+  profile?: ProfileRun;
   load: { before: number[]; after: number[] };
   targetsMet: { envelopesPerSecond: boolean };
   machine: ReturnType<typeof machineInfo>;
@@ -401,6 +440,21 @@ function renderMarkdown(r: ApiResult): string {
     '',
     `**With the cache** (docs/API.md, "Envelope cache": per (user, device), the envelope key derived after a full verification, under an HMAC of the password and the user record, for 10 minutes; small parts by bytes) neither scrypt runs again and the small part is not read; the KDF is not weakened (each entry cost one full verification) and every envelope still gets a fresh GCM nonce. What is left is ${f(c.serverCpuMsPerRequest)} ms of CPU per envelope: sealing (the payload's JSON with the small part in base64, AES-256-GCM, base64 again: ~87 KB in, ~117 KB out), the access token's EdDSA check, HTTP and sending. The timed steps are wall times, stretched when the process is descheduled; "the rest" is mostly waiting among ${r.connections} connections.`,
     '',
+    ...(r.profile === undefined
+      ? []
+      : [
+          `**CPU profile** (\`--profile\`: a further ${r.profile.envelopes} envelopes with the cache under the V8 sampling profiler, main thread only; self time by where the code lives, built-ins such as JSON.stringify or base64 counted with their caller), ms per envelope:`,
+          '',
+          '| area | ms per envelope |',
+          '| --- | ---: |',
+          ...r.profile.areas.map((a) => `| ${a.area} | ${f(a.msPerEnvelope)} |`),
+          '',
+          `Top functions: ${r.profile.top
+            .slice(0, 8)
+            .map((t) => `\`${t.fn}\` ${f(t.msPerEnvelope)}`)
+            .join(', ')}.`,
+          '',
+        ]),
     `**What limits it**: the server runs on one event loop, so its ceiling is about 1000 / ${f(c.serverCpuMsPerRequest)} ≈ ${f(oneCoreCeiling)} envelopes/s; the target needs ${f(coresNeeded)} of a core. In this run the server got ${f(c.serverCores)} cores (the load generator in the parent process and the other work on the machine took the rest), hence ${f(c.envelopesPerSecond)} envelopes/s, ${f(r.cacheSpeedup)}× the uncached rate.`,
   ].join('\n');
 }

@@ -5,6 +5,7 @@
 import { mkdir } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { createServer, initAdmin } from '@sluice/server';
+import { type ProfileSummary, startProfile } from './apiProfile.js';
 
 export interface ApiServerJob {
   dataDir: string;
@@ -13,7 +14,10 @@ export interface ApiServerJob {
 }
 
 /** What the parent asks for over IPC. */
-export type ApiServerRequest = { type: 'stats' } | { type: 'reset' } | { type: 'close' };
+export type ApiServerRequest =
+  | { type: 'stats' }
+  | { type: 'reset'; profile?: boolean }
+  | { type: 'close' };
 
 export interface ApiServerStats {
   /** Envelope requests answered since the last reset (any status). */
@@ -31,6 +35,8 @@ export interface ApiServerStats {
   /** Wall time since the last reset, ms. */
   wallMs: number;
   rssMb: number;
+  /** With `reset {profile: true}`: the CPU profile of the main thread since then. */
+  profile?: ProfileSummary;
 }
 
 export type ApiServerMessage =
@@ -90,8 +96,10 @@ async function main(job: ApiServerJob): Promise<void> {
     }
   });
   const url = await server.app.listen({ host: '127.0.0.1', port: 0 });
-  process.on('message', (m: ApiServerRequest) => {
+  let profiler: ReturnType<typeof startProfile> | undefined;
+  process.on('message', async (m: ApiServerRequest) => {
     if (m.type === 'reset') {
+      profiler = m.profile ? startProfile() : undefined;
       reset();
       send({ type: 'reset' });
     } else if (m.type === 'stats') {
@@ -100,6 +108,10 @@ async function main(job: ApiServerJob): Promise<void> {
       stats.cpuSystemMs = cpu.system / 1000;
       stats.wallMs = performance.now() - wall0;
       stats.rssMb = process.memoryUsage().rss / 1e6;
+      if (profiler !== undefined) {
+        stats.profile = await profiler.stop();
+        profiler = undefined;
+      }
       send({ type: 'stats', stats });
     } else if (m.type === 'close') {
       void server.close().then(() => process.exit(0));
