@@ -92,7 +92,7 @@ const BENCHES: BenchSpec[] = [
     title: 'API: device envelopes per second',
     command: 'pnpm bench:api',
     script: 'api.js',
-    args: [],
+    args: ['--profile'],
     quickArgs: ['--duration', '3', '--uncached', '8'],
     targets: { envelopesPerSecond: { op: '≥', value: 300 } },
   },

@@ -451,7 +451,7 @@ function renderMarkdown(r: ApiResult): string {
           '',
           `Top functions: ${r.profile.top
             .slice(0, 8)
-            .map((t) => `\`${t.fn}\` ${f(t.msPerEnvelope)}`)
+            .map((t) => `\`${t.fn}\` ${f(t.msPerEnvelope)} (${t.area.split(' ')[0]})`)
             .join(', ')}.`,
           '',
         ]),
