@@ -118,6 +118,29 @@ describe('EnvelopeCache', () => {
     expect(cache.size).toEqual({ devices: 0, smallParts: 0, smallBytes: 0 });
   });
 
+  it('lets one request verify in full while the same ones wait for it', async () => {
+    const cache = new EnvelopeCache();
+    const first = cache.verifying(user(), PW, HW);
+    expect(first.wait).toBeUndefined();
+    const second = cache.verifying(user(), PW, HW);
+    expect(second.wait).toBeInstanceOf(Promise);
+    // Another password or record is not the same request.
+    expect(cache.verifying(user(), `${PW}!`, HW).wait).toBeUndefined();
+    expect(cache.verifying(user({ passwordHash: 'other' }), PW, HW).wait).toBeUndefined();
+    let settled = false;
+    void second.wait?.then(() => {
+      settled = true;
+    });
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    cache.rememberKey(user(), PW, HW, randomBytes(32));
+    first.done();
+    await second.wait;
+    expect(settled).toBe(true);
+    expect(cache.envelopeKey(user(), PW, HW)).toBeDefined();
+    expect(cache.verifying(user(), PW, HW).wait).toBeUndefined();
+  });
+
   it('refuses negative or fractional limits', () => {
     expect(() => new EnvelopeCache({ ttlMs: -1 })).toThrow(RangeError);
     expect(() => new EnvelopeCache({ maxSmallBytes: 1.5 })).toThrow(RangeError);

@@ -42,6 +42,8 @@ export class EnvelopeCache {
   private readonly hmacKey = randomBytes(32);
   private readonly devices = new Map<string, DeviceEntry>();
   private readonly smalls = new Map<string, SmallEntry>();
+  /** Full verifications running now, by tag: the same request arriving meanwhile waits. */
+  private readonly running = new Map<string, Promise<void>>();
   private smallBytes = 0;
   private readonly ttlMs: number;
   private readonly maxDevices: number;
@@ -108,6 +110,34 @@ export class EnvelopeCache {
       const [oldestId, oldest] = this.devices.entries().next().value as [string, DeviceEntry];
       this.dropDevice(oldestId, oldest);
     }
+  }
+
+  /**
+   * Called on a miss. The first request for a (user record, password, device) runs the full
+   * verification and calls `done` after `rememberKey` (or on failure); one arriving meanwhile
+   * gets `wait` and looks again once it settles, so a burst from one device (a batch load) pays
+   * for one scrypt pair instead of one per request.
+   */
+  verifying(
+    user: UserRecord,
+    password: string,
+    hardware: string,
+  ): { wait: Promise<void> | undefined; done: () => void } {
+    const id = this.tagOf(user, password, hardware).toString('base64');
+    const wait = this.running.get(id);
+    if (wait !== undefined) return { wait, done: () => {} };
+    let settle = () => {};
+    const turn = new Promise<void>((resolve) => {
+      settle = resolve;
+    });
+    this.running.set(id, turn);
+    return {
+      wait: undefined,
+      done: () => {
+        if (this.running.get(id) === turn) this.running.delete(id);
+        settle();
+      },
+    };
   }
 
   /** Small part `blobId` (immutable once stored) from memory, or read and kept. */

@@ -106,6 +106,21 @@ describe('envelope cache', () => {
     expect((await opens(d.email, second.body)).small.equals(small)).toBe(true);
   });
 
+  it('a burst from a new device runs scrypt once; the others wait for it and are hits', async () => {
+    const d = await device('burst@example.test');
+    const burst = await Promise.all(Array.from({ length: 6 }, () => envelope(d)));
+    expect(burst.map((r) => r.status)).toEqual([200, 200, 200, 200, 200, 200]);
+    expect(burst.filter((r) => r.cache === 'miss')).toHaveLength(1);
+    for (const r of burst) expect((await opens(d.email, r.body)).small.equals(small)).toBe(true);
+    // A burst with a wrong password: every request is verified (and refused) on its own.
+    const wrong = await Promise.all(Array.from({ length: 3 }, () => envelope(d, 'not it')));
+    expect(wrong.map((r) => [r.status, r.cache])).toEqual([
+      [401, undefined],
+      [401, undefined],
+      [401, undefined],
+    ]);
+  });
+
   it('a wrong password after a right one is refused; the right one is still a hit', async () => {
     const d = await device('wrong@example.test');
     expect((await envelope(d)).cache).toBe('miss');

@@ -234,7 +234,9 @@ function bigPartEtag(resource: ResourceRecord, version: ResourceVersion): string
 /**
  * The caller, its password checked: from the envelope cache when this (user, password, device)
  * was verified before and nothing it depended on changed (with the envelope key), else by scrypt
- * (`key` undefined). A wrong password always takes the scrypt path and counts as a failure.
+ * (`key` undefined). A wrong password always takes the scrypt path and counts as a failure. While
+ * one request verifies in full, the same request from the same device waits for it and then
+ * looks again. `done` must be called once the key is remembered (or the request failed).
  */
 async function verifyEnvelopeRequest(
   ctx: ServerContext,
@@ -242,16 +244,38 @@ async function verifyEnvelopeRequest(
   cache: EnvelopeCache | null,
   password: string,
   hardware: string,
-): Promise<{ user: UserRecord; key: Buffer | undefined }> {
-  const user = ctx.store.getUser(request.user?.id ?? '');
-  if (cache !== null && user !== undefined && ctx.limiter.accountWait(user.email) === undefined) {
-    const key = cache.envelopeKey(user, password, hardware);
-    if (key !== undefined) {
+): Promise<{ user: UserRecord; key: Buffer | undefined; done: () => void }> {
+  const noop = () => {};
+  let done = noop;
+  const cached = (u: UserRecord | undefined): UserRecord | undefined => {
+    if (cache === null || u === undefined || ctx.limiter.accountWait(u.email) !== undefined) {
+      return undefined;
+    }
+    return u;
+  };
+  let user = cached(ctx.store.getUser(request.user?.id ?? ''));
+  if (cache !== null && user !== undefined) {
+    let key = cache.envelopeKey(user, password, hardware);
+    if (key === undefined) {
+      const turn = cache.verifying(user, password, hardware);
+      if (turn.wait === undefined) done = turn.done;
+      else {
+        await turn.wait;
+        user = cached(ctx.store.getUser(user.id));
+        key = user === undefined ? undefined : cache.envelopeKey(user, password, hardware);
+      }
+    }
+    if (key !== undefined && user !== undefined) {
       ctx.limiter.succeeded(user.email);
-      return { user, key };
+      return { user, key, done: noop };
     }
   }
-  return { user: await checkEnvelopePassword(ctx, request, password), key: undefined };
+  try {
+    return { user: await checkEnvelopePassword(ctx, request, password), key: undefined, done };
+  } catch (e) {
+    done();
+    throw e;
+  }
 }
 
 /** The envelope cache is on unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
@@ -437,6 +461,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         if (timing !== undefined) reply.header('server-timing', timing);
         return reply.type('application/json; charset=utf-8').send(body);
       } finally {
+        verified.done();
         key?.fill(0);
         dataKey?.fill(0);
       }
