@@ -36,6 +36,8 @@ export type Fault =
   | { kind: 'rewrite'; headers: (h: IncomingHttpHeaders) => IncomingHttpHeaders }
   /** Forward with the body byte at offset `at` flipped (a bit error no TCP checksum caught). */
   | { kind: 'corrupt'; at: number }
+  /** Forward about `afterBytes` of the request body, then the rest only once `until` resolves. */
+  | { kind: 'pauseUpload'; afterBytes: number; until: Promise<unknown> }
   /** Forward the head and `afterBytes` body bytes, then send nothing more (the socket stays open). */
   | { kind: 'stall'; afterBytes: number }
   /** Forward only once `until` resolves (then the rule's answer for the request applies again). */
@@ -179,7 +181,14 @@ export class FaultProxy {
     this.#changed();
 
     let fault = this.rule(info);
+    let waited: Promise<unknown> | undefined;
     while (fault?.kind === 'hold') {
+      // Held again on a promise already waited for: the hold is over (never spin on it).
+      if (fault.until === waited) {
+        fault = undefined;
+        break;
+      }
+      waited = fault.until;
       exchange.action = 'hold';
       this.#changed();
       await fault.until;
@@ -210,11 +219,32 @@ export class FaultProxy {
       headers,
       agent: this.#agent,
     });
+    let paused = false;
+    let pausedOnce = false;
     req.on('data', (d: Buffer) => {
       exchange.requestBytes += d.length;
+      if (!up.write(d)) {
+        req.pause();
+        up.once('drain', () => {
+          if (!paused) req.resume();
+        });
+      }
+      if (
+        fault?.kind === 'pauseUpload' &&
+        !pausedOnce &&
+        exchange.requestBytes >= fault.afterBytes
+      ) {
+        paused = true;
+        pausedOnce = true;
+        req.pause();
+        void fault.until.then(() => {
+          paused = false;
+          req.resume();
+        });
+      }
       this.#changed();
     });
-    req.pipe(up);
+    req.on('end', () => up.end());
     req.on('aborted', () => up.destroy());
     res.on('close', () => {
       if (!res.writableFinished) up.destroy();
