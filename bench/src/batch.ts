@@ -1,5 +1,5 @@
 // pnpm bench:batch [--count 200] [--size 4MiB] [--reps 1] [--json] [--no-s3] [--quick]
-//                  [--dir DIR] [--no-write] [--concurrency N]
+//                  [--dir DIR] [--no-write] [--concurrency N] [--profile]
 // pnpm bench:batch --render FILE [--out PATH]   (the section from an earlier run's --json output)
 // Hundreds of resources at once, on the embedded default and on a throwaway Ceph RGW
 // (scripts/ceph/ceph.mjs, started in the bench's temp dir and stopped at the end, on failure and
@@ -67,7 +67,37 @@ interface StoreResult {
   limits: BatchChildResult['limits'];
   batchVsSequential: number;
   cachedBatchVsDecrypt: number;
+  /** With --profile: the client's top functions by self time in the cached batch. */
+  profile?: ProfileLine[];
   targetsMet: Record<keyof typeof TARGETS, boolean>;
+}
+
+interface ProfileLine {
+  fn: string;
+  ms: number;
+}
+
+/** Self time per function of a V8 .cpuprofile, the `top` largest (idle and program left out). */
+function topSelfTime(path: string, top: number): ProfileLine[] {
+  const p = JSON.parse(readFileSync(path, 'utf8')) as {
+    nodes: { id: number; callFrame: { functionName: string; url: string; lineNumber: number } }[];
+    samples: number[];
+    timeDeltas: number[];
+  };
+  const byId = new Map(p.nodes.map((n) => [n.id, n.callFrame]));
+  const self = new Map<string, number>();
+  p.samples.forEach((id, i) => {
+    const f = byId.get(id);
+    if (f === undefined || f.functionName === '(idle)' || f.functionName === '(program)') return;
+    const where =
+      f.url === '' ? '' : ` ${f.url.split('/').slice(-2).join('/')}:${f.lineNumber + 1}`;
+    const key = `${f.functionName || '(anonymous)'}${where}`;
+    self.set(key, (self.get(key) ?? 0) + (p.timeDeltas[i] ?? 0) / 1000);
+  });
+  return [...self]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, top)
+    .map(([fn, ms]) => ({ fn, ms: Math.round(ms) }));
 }
 
 /** CPU seconds (user + system) a process has used so far, from /proc/PID/stat. */
@@ -183,7 +213,11 @@ async function main(args: Args): Promise<void> {
       const cacheDir = join(dir, `cache-${kind}`);
       const names = [...s.shas.keys()];
       let limits: BatchChildResult['limits'];
-      const run = async (mode: BatchChildJob['mode'], cache: boolean): Promise<Run> => {
+      const run = async (
+        mode: BatchChildJob['mode'],
+        cache: boolean,
+        profileFile?: string,
+      ): Promise<Run> => {
         await rm(outDir, { recursive: true, force: true });
         await mkdir(outDir);
         const rgw0 = s.pids ? processCpu(s.pids.rgw, ticks) : 0;
@@ -202,6 +236,7 @@ async function main(args: Args): Promise<void> {
             outDir,
             ...(cache ? { cacheDir } : {}),
             ...(concurrency === undefined ? {} : { concurrency }),
+            ...(profileFile === undefined ? {} : { profileFile }),
           } satisfies BatchChildJob,
           children,
         );
@@ -249,7 +284,14 @@ async function main(args: Args): Promise<void> {
       const cacheFill = await run('loadMany', true);
       const decryptMbPerSec = await decryptReference();
       log(`  native decryptFile of ${formatBytes(total)}: ${decryptMbPerSec} MB/s`);
-      const cached = await run('loadMany', true);
+      const profileFile = args.profile ? join(dir, `cached-${kind}.cpuprofile`) : undefined;
+      const cached = await run('loadMany', true, profileFile);
+      let profile: ProfileLine[] | undefined;
+      if (profileFile !== undefined) {
+        profile = topSelfTime(profileFile, 8);
+        log('  client self time in the cached batch (V8 profile):');
+        for (const l of profile) log(`    ${String(l.ms).padStart(6)} ms  ${l.fn}`);
+      }
       await rm(outDir, { recursive: true, force: true });
       await rm(cacheDir, { recursive: true, force: true });
       const pick = (runs: Run[]) => {
@@ -268,6 +310,7 @@ async function main(args: Args): Promise<void> {
         cacheFill,
         cached,
         decryptMbPerSec,
+        ...(profile ? { profile } : {}),
         limits,
         batchVsSequential,
         cachedBatchVsDecrypt,
@@ -381,17 +424,19 @@ function renderMarkdown(r: Full): string {
     const s = r[k] as StoreResult;
     const seq = s.sequential;
     const many = s.loadMany;
-    const apiNote =
-      ms(seq.cpu.api) < r.scryptMs / 2
-        ? 'less than one scrypt: the API keeps the envelope key of a verified device (its envelope cache)'
-        : 'about one scrypt per envelope';
     const bound = round2(cpuOf(many) / cores);
     lines.push(
       '',
-      `**${label[k]}.** The sequential loop takes ${ms(seq.seconds)} ms per resource with ${ms(seq.cpu.client)} ms of client CPU: loadBigSmallResource derives the envelope key for every resource${k === 's3' ? ' and fetches the CDN config (another envelope, another scrypt) and builds an S3 client for each' : ''}, and nothing overlaps; the API spends ${ms(seq.cpu.api)} ms of CPU per envelope (${apiNote}). loadMany derives the key once per batch${k === 's3' ? ' and fetches the CDN config once' : ''}, and overlaps envelopes, transfers and decryption within its limits (${s.limits?.concurrency} resources, ${s.limits?.apiConcurrency} API requests, ${s.limits?.cdnConcurrency} big-part connections): ${ms(many.seconds)} ms per resource. Its CPU, ${round2(cpuOf(many))} s over every process, bounds it at ${bound} s on ${cores} cores against ${many.seconds} s measured${many.seconds > 1.5 * bound ? ': the rest is waiting for the cores the other processes on this machine hold, and round trips' : ': it is CPU-bound'}.`,
+      `**${label[k]}.** The sequential loop takes ${ms(seq.seconds)} ms per resource with ${ms(seq.cpu.client)} ms of client CPU: loadBigSmallResource derives the envelope key for every resource${k === 's3' ? ', and fetches the CDN config (another envelope, another scrypt on both sides) and builds an S3 client for each' : ''}, and nothing overlaps; the API spends ${ms(seq.cpu.api)} ms of CPU per resource${k === 's3' ? ' (mostly the scrypt of the CDN-config envelope)' : ''}. loadMany derives the key once per batch${k === 's3' ? ' and fetches the CDN config once' : ''}, and overlaps envelopes, transfers and decryption within its limits (${s.limits?.concurrency} resources, ${s.limits?.apiConcurrency} API requests, ${s.limits?.cdnConcurrency} big-part connections): ${ms(many.seconds)} ms per resource, the API ${ms(many.cpu.api)} ms of CPU each. Its CPU over every process, ${round2(cpuOf(many))} s, bounds it at ${bound} s on ${cores} cores against ${many.seconds} s measured${many.seconds > 1.5 * bound ? ': the rest is waiting for cores held by the other processes on this machine' : ': it is CPU-bound'}.`,
       '',
-      `From the cache (${s.cached.seconds} s, ${ms(s.cached.seconds)} ms per resource, ${ms(s.cached.cpu.client)} ms of client CPU each) no big part is requested: per resource an envelope round trip, the shared cache's lock and entry files, SHA-256 of every chunk, the decryption, and the output written, fsynced and renamed; the native decryptFile reference reads one file and fsyncs one output (${s.decryptMbPerSec} MB/s).`,
+      `From the cache (${s.cached.seconds} s, ${ms(s.cached.seconds)} ms per resource, ${ms(s.cached.cpu.client)} ms of client CPU and ${ms(s.cached.cpu.api)} ms of API CPU each) no big part is requested: per resource an envelope round trip carrying the small part (up to 1 MiB, base64 in JSON), the shared cache's entry files, SHA-256 of every chunk, the decryption, and the output written, fsynced and renamed; the native decryptFile reference reads one file and fsyncs one output (${s.decryptMbPerSec} MB/s).`,
     );
+    if (s.profile) {
+      lines.push(
+        '',
+        `Client self time in the cached batch (V8 CPU profile, \`--profile\`): ${s.profile.map((l) => `\`${l.fn.replaceAll('`', "'")}\` ${l.ms} ms`).join('; ')}.`,
+      );
+    }
   }
   return lines.join('\n');
 }

@@ -3,7 +3,8 @@
 // plain loop of loadBigSmallResource, one resource after the other (what a script without
 // loadMany does), or one loadMany. Prints one JSON line: seconds, CPU seconds, peak RSS and what
 // each resource did.
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { Session as Inspector } from 'node:inspector/promises';
 import { join } from 'node:path';
 import { LOAD_MANY_DEFAULTS, loadBigSmallResource, loadMany, Session } from '@sluice/core';
 
@@ -22,6 +23,8 @@ export interface BatchChildJob {
   concurrency?: number;
   apiConcurrency?: number;
   cdnConcurrency?: number;
+  /** Write a V8 CPU profile of the timed part to this file (.cpuprofile). */
+  profileFile?: string;
 }
 
 export interface BatchChildResult {
@@ -50,6 +53,12 @@ const session = new Session({ apiUrl: job.apiUrl });
 session.setCredentials(job.email, job.password);
 await session.login();
 
+const inspector = job.profileFile === undefined ? undefined : new Inspector();
+if (inspector) {
+  inspector.connect();
+  await inspector.post('Profiler.enable');
+  await inspector.post('Profiler.start');
+}
 const cpu0 = process.cpuUsage();
 const t0 = process.hrtime.bigint();
 const since = () => Number(process.hrtime.bigint() - t0) / 1e9;
@@ -104,6 +113,11 @@ if (job.mode === 'sequential') {
 
 const seconds = since();
 const cpu = process.cpuUsage(cpu0);
+if (inspector && job.profileFile !== undefined) {
+  const { profile } = await inspector.post('Profiler.stop');
+  writeFileSync(job.profileFile, JSON.stringify(profile));
+  inspector.disconnect();
+}
 const hwm = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync('/proc/self/status', 'utf8'));
 if (!hwm) throw new Error('VmHWM not found in /proc/self/status');
 const out: BatchChildResult = {
