@@ -518,7 +518,7 @@ describe('every check fails alone with the same 401', () => {
       send('POST', '/api/v1/parcels', headers, body),
     ]);
     expect(puts.map((r) => r.status).sort()).toEqual([201, 401]);
-    const { id: raced } = puts.find((r) => r.status === 201)?.json as { id: string };
+    const { id: raced } = (puts.find((r) => r.status === 201)?.json ?? {}) as { id: string };
     const rm = await tokenFor(key.address, { name: 'remove', id: raced });
     const rmHeaders = authHeaders(key, rm);
     const deletes = await Promise.all([
