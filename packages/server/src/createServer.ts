@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CdnManager } from '@sluice/cdn';
-import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createGuard, type GuardRequest } from './auth/guardRequest.js';
 import { loadOrCreateSigningKeys, type SigningKeys } from './auth/keys.js';
 import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './auth/loginLimiter.js';
@@ -38,6 +38,11 @@ export const LOG_REDACT_PATHS = [
   'req.headers.authorization',
   'req.headers.cookie',
   'req.headers["x-auth-token"]',
+  // @fastify/multipart logs the request headers at trace level under its own key (F6).
+  '*.headers.authorization',
+  '*.headers.cookie',
+  '*.headers["x-auth-token"]',
+  '*.headers["x-signature"]',
   'req.body',
   'body',
   'password',
@@ -210,6 +215,23 @@ async function build(
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
     trustProxy: options.trustProxy ?? false,
     exposeHeadRoutes: false,
+    // Fields documented as strings must be strings: Ajv's default coercion would turn a number
+    // into a password or a one-element array into an email (docs/SECURITY.md, F1).
+    ajv: { customOptions: { coerceTypes: false } },
+    // Names are checked by the routes (up to 128 characters, docs/API.md); the router's default
+    // limit of 100 would cut longer valid names off before they get there (F4).
+    routerOptions: { maxParamLength: 1024 },
+    // A URL the router cannot decode gets the API's error shape, without echoing the path (F2).
+    frameworkErrors: (error, request, reply) => {
+      request.log.info({ code: error.code }, 'malformed request');
+      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
+      const body = {
+        error: tooLong ? 'path parameter too long' : 'malformed URL',
+        code: 'ERR_BAD_REQUEST',
+      };
+      // (the generic reply type of this hook cannot be narrowed here; the body is plain JSON)
+      void (reply as unknown as FastifyReply).status(400).send(body);
+    },
   });
   const drainer = new ConnectionDrainer(app.server);
   app.setErrorHandler((error: FastifyError, request, reply) => {

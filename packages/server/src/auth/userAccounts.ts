@@ -12,7 +12,9 @@ import { isRole, type Role } from './permissions.js';
 export const PASSWORD_MIN_LENGTH = 12;
 export const PASSWORD_MAX_LENGTH = 1024;
 export const EMAIL_MAX_LENGTH = 254;
-const EMAIL_PATTERN = /^[^\s@]+@[^\s@]+$/;
+// No control or format characters (NUL, escapes, bidi overrides): an email is shown to admins
+// in listings and terminals (docs/SECURITY.md, F3).
+const EMAIL_PATTERN = /^[^\s@\p{Cc}\p{Cf}]+@[^\s@\p{Cc}\p{Cf}]+$/u;
 
 export interface NewUser {
   email: string;

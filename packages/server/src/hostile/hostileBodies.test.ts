@@ -99,9 +99,9 @@ describe('hostile JSON bodies', () => {
     );
   });
 
-  // Finding F1 in docs/SECURITY.md: Fastify's default Ajv coerces types, so 123456789012345
+  // Finding F1 in docs/SECURITY.md (fixed; this guards it): Fastify's default Ajv coerces types, so 123456789012345
   // becomes the password "123456789012345".
-  it.fails('a number for a string field is 400, not a user whose password is its digits', async () => {
+  it('a number for a string field is 400, not a user whose password is its digits', async () => {
     const r = await postJson(
       '/users',
       JSON.stringify({ email: 'digits@example.test', password: 123456789012345, role: 'Operator' }),
@@ -109,8 +109,8 @@ describe('hostile JSON bodies', () => {
     expectError(r, 400, 'ERR_BAD_REQUEST');
   });
 
-  // Finding F1 in docs/SECURITY.md: a one-element array is coerced into its element.
-  it.fails('an array for a string field is 400, not a login', async () => {
+  // Finding F1 in docs/SECURITY.md (fixed; this guards it): a one-element array is coerced into its element.
+  it('an array for a string field is 400, not a login', async () => {
     const r = await postJson(
       '/login',
       JSON.stringify({ email: [h.emails.Operator], password: [PASSWORD] }),
@@ -247,8 +247,8 @@ describe('hostile sizes and framing', () => {
     expect(r.status).toBe(431);
   });
 
-  // Finding F2 in docs/SECURITY.md: the router's bad-URL error bypasses the API's error handler.
-  it.fails('a malformed percent-encoding (%zz, overlong UTF-8 %C0%AE) in the URL is 400 in the API error shape', async () => {
+  // Finding F2 in docs/SECURITY.md (fixed; this guards it): the router's bad-URL error bypasses the API's error handler.
+  it('a malformed percent-encoding (%zz, overlong UTF-8 %C0%AE) in the URL is 400 in the API error shape', async () => {
     for (const path of ['/resources/a%zz', '/resources/%C0%AE%C0%AE/m.bin/big']) {
       const r = await raw(h.url, 'GET', path, {
         headers: { authorization: `Bearer ${h.tokens.Operator}` },

@@ -168,15 +168,15 @@ describe('hostile names in every resource route', () => {
     }
   });
 
-  // Finding F4 in docs/SECURITY.md: the router refuses path parameters over 100 characters with
+  // Finding F4 in docs/SECURITY.md (fixed; this guards it): the router refuses path parameters over 100 characters with
   // its own 414 body before the API's name check runs.
-  it.fails('names of 129 characters and more in the URL path are 400 in the API error shape', async () => {
+  it('names of 129 characters and more in the URL path are 400 in the API error shape', async () => {
     await expectRefusedEverywhere('a'.repeat(129), 'a'.repeat(129));
   });
 
-  // Finding F4 in docs/SECURITY.md: a resource named with 101 to 128 characters can be uploaded
+  // Finding F4 in docs/SECURITY.md (fixed; this guards it): a resource named with 101 to 128 characters can be uploaded
   // (the name travels in a multipart field) but no path route reaches it.
-  it.fails('a 128-character folder or name (the documented maximum) reaches every path route', async () => {
+  it('a 128-character folder or name (the documented maximum) reaches every path route', async () => {
     const t = h.tokens.ResourceUploader;
     const n = 'n'.repeat(128);
     const list = await raw(h.url, 'GET', `/resources/${n}`, { headers: auth(t) });
@@ -260,8 +260,8 @@ describe('hostile emails and ids in the user routes', () => {
     }
   });
 
-  // Finding F3 in docs/SECURITY.md: the email pattern admits NUL and escape characters.
-  it.fails('an email with NUL or terminal escape characters is 400', async () => {
+  // Finding F3 in docs/SECURITY.md (fixed; this guards it): the email pattern admits NUL and escape characters.
+  it('an email with NUL or terminal escape characters is 400', async () => {
     expectError(await createUser('nul\u0000@example.test'), 400, 'ERR_BAD_REQUEST');
     expectError(await createUser('esc\u001b[2J@example.test'), 400, 'ERR_BAD_REQUEST');
   });

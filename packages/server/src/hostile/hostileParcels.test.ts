@@ -346,8 +346,8 @@ describe('hostile parcel requests', () => {
     expect(claims.op).toBe('download');
   });
 
-  // Finding F1 in docs/SECURITY.md: the array is coerced into its one element.
-  it.fails('a token request with an array for user is 400', async () => {
+  // Finding F1 in docs/SECURITY.md (fixed; this guards it): the array is coerced into its one element.
+  it('a token request with an array for user is 400', async () => {
     const alice = newKey();
     const r = await call(h.url, 'POST', '/api/v1/auth', {
       json: { user: [alice.address], operation: { name: 'download', id: 'a'.repeat(64) } },
