@@ -226,12 +226,17 @@ describe('faults between the client and the API', () => {
     const w = await pushedWorld(SIZE, { accessTokenTtlSeconds: 2 });
     const proxy = await proxyFor(w.api.url);
     const device = await sessionAt(proxy.url);
-    const exp = device.user?.exp ?? 0;
     // The third range waits until the token it carries has expired.
-    const expired = new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
+    const expiryOf = (authorization: string | undefined) => {
+      const payload = (authorization ?? '').split('.')[1] ?? '';
+      const { exp } = JSON.parse(Buffer.from(payload, 'base64url').toString()) as { exp: number };
+      return new Promise((r) => setTimeout(r, Math.max(0, exp * 1000 - Date.now()) + 50));
+    };
     let bigSeen = 0;
     proxy.rule = (r) =>
-      r.path.endsWith('/big') && ++bigSeen === 3 ? { kind: 'hold', until: expired } : undefined;
+      r.path.endsWith('/big') && ++bigSeen === 3
+        ? { kind: 'hold', until: expiryOf(r.headers.authorization) }
+        : undefined;
     const out = join(w.work, 'out.bin');
     await pull(device, out, { concurrency: 1 });
     await expectVerified(out, w.plain);

@@ -118,7 +118,7 @@ export class FaultProxy {
   }
 
   /** Resolves once `predicate` holds for the log (checked on every change), or rejects after `ms`. */
-  waitFor(what: string, predicate: (log: Exchange[]) => boolean, ms = 60_000): Promise<void> {
+  waitFor(what: string, predicate: (log: Exchange[]) => boolean, ms = 120_000): Promise<void> {
     if (predicate(this.log)) return Promise.resolve();
     return new Promise((resolve, reject) => {
       const check = () => {

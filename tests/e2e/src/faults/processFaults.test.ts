@@ -51,7 +51,7 @@ async function chunksHeld(file: string, big: Buffer): Promise<number[]> {
 }
 
 /** Polls `check` (a file's state, which has no event to wait on) until it holds. */
-async function until(what: string, check: () => Promise<boolean>, ms = 30_000): Promise<void> {
+async function until(what: string, check: () => Promise<boolean>, ms = 120_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!(await check())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
