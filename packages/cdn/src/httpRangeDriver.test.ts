@@ -225,6 +225,40 @@ describe('HttpRangeDriver', () => {
     expect(out.equals(file)).toBe(true);
   });
 
+  it('cuts off a range whose body stalls (socket left open) after idleTimeoutMs and retries it', async () => {
+    const file = randomBytes(8 * 50_000);
+    let stalled = 0;
+    const srv = await startRangeServer(file, {
+      hook: (_req, res, start) => {
+        if (start === 150_000 && stalled === 0) {
+          stalled++;
+          res.writeHead(206, {
+            'content-length': 50_000,
+            'content-range': `bytes 150000-199999/${file.length}`,
+          });
+          res.write(file.subarray(150_000, 160_000)); // then nothing, connection kept open
+          return true;
+        }
+        return false;
+      },
+    });
+    const quick = new HttpRangeDriver({ backoffMs: 5, maxBackoffMs: 50, idleTimeoutMs: 300 });
+    const out = Buffer.alloc(file.length);
+    const started = Date.now();
+    await quick.download({
+      url: srv.url,
+      size: file.length,
+      chunkSize: 50_000,
+      onChunk: async (index, chunk) => {
+        chunk.copy(out, index * 50_000);
+      },
+    });
+    expect(stalled).toBe(1);
+    expect(out.equals(file)).toBe(true);
+    expect(Date.now() - started).toBeLessThan(10_000);
+    expect(() => new HttpRangeDriver({ idleTimeoutMs: 0 })).toThrow(/idleTimeoutMs/);
+  });
+
   it('rejects a server that ignores Range (200)', async () => {
     const file = randomBytes(5000);
     const srv = await startRangeServer(file, {

@@ -16,6 +16,12 @@ export interface HttpRangeDriverOptions {
    * that range once more (after renewing the credentials), false to fail.
    */
   onUnauthorized?: (sent: Record<string, string>) => Promise<boolean>;
+  /**
+   * A ranged GET that receives nothing (no status line, no body bytes) for this long is cut off
+   * and retried like a broken connection, so a stalled server or proxy cannot hang a download
+   * (default 30 000 ms).
+   */
+  idleTimeoutMs?: number;
 }
 
 /** A body that broke off or came short: retried like any Transient, named with its range. */
@@ -48,12 +54,17 @@ export class HttpRangeDriver implements Downloader {
   readonly #maxBackoffMs: number;
   readonly #authorize: HttpRangeDriverOptions['authorize'];
   readonly #onUnauthorized: HttpRangeDriverOptions['onUnauthorized'];
+  readonly #idleTimeoutMs: number;
 
   constructor(options: HttpRangeDriverOptions = {}) {
     this.#backoffMs = options.backoffMs ?? 100;
     this.#maxBackoffMs = options.maxBackoffMs ?? 2000;
     this.#authorize = options.authorize;
     this.#onUnauthorized = options.onUnauthorized;
+    this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    if (!Number.isSafeInteger(this.#idleTimeoutMs) || this.#idleTimeoutMs <= 0) {
+      throw new CdnError('ERR_INVALID_ARG', 'idleTimeoutMs must be a positive integer');
+    }
   }
 
   async download(options: DownloadOptions): Promise<void> {
@@ -83,6 +94,8 @@ export class HttpRangeDriver implements Downloader {
     const agent = target.protocol === 'https:' ? agents.https : agents.http;
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(target, { headers, signal, agent });
+      const idle = this.#idleTimeoutMs;
+      req.setTimeout(idle, () => req.destroy(new Error(`nothing received for ${idle} ms`)));
       req.on('response', resolve);
       req.on('error', (e) => {
         if (signal.aborted) reject(e);

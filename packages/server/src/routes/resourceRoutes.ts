@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { Transform, type TransformCallback } from 'node:stream';
+import { pipeline, Transform, type TransformCallback } from 'node:stream';
 import multipart, { type Multipart } from '@fastify/multipart';
 import {
   deriveEnvelopeKey,
@@ -18,6 +18,7 @@ import { cdnObjectKey, isObjectKey } from '../cdn/cdnConfig.js';
 import { ApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
 import { EnvelopeCache } from '../resources/envelopeCache.js';
+import { exactLength } from '../resources/exactLength.js';
 import { checkResourceName } from '../resources/resourceName.js';
 import { StepTimer } from '../resources/stepTimer.js';
 import type { ServerContext } from '../serverContext.js';
@@ -581,7 +582,23 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
           code: 'ERR_RANGE_NOT_SATISFIABLE',
         });
       }
-      const body = await ctx.blobs.openRead(version.bigBlobId, range);
+      const stored = await ctx.blobs.openRead(version.bigBlobId, range);
+      const promised = range === undefined ? size : range.end - range.start + 1;
+      const body = exactLength(promised, (received) =>
+        request.log.error(
+          {
+            event: 'resource.partDamaged',
+            folder,
+            name,
+            version: version.version,
+            received,
+            promised,
+          },
+          'stored big part does not match its manifest',
+        ),
+      );
+      // Either side failing or closing (a client gone) destroys the other: no fd left open.
+      pipeline(stored, body, () => {});
       reply.type('application/octet-stream');
       if (range === undefined) {
         reply.header('content-length', String(size));
