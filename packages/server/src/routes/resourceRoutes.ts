@@ -15,7 +15,7 @@ import { bindDevice, checkHardware } from '../auth/deviceBinding.js';
 import { checkEnvelopePassword } from '../auth/envelopePassword.js';
 import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
 import { cdnObjectKey, isObjectKey } from '../cdn/cdnConfig.js';
-import { ApiError } from '../errors.js';
+import { ApiError, isApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
 import { EnvelopeCache } from '../resources/envelopeCache.js';
 import { exactLength } from '../resources/exactLength.js';
@@ -101,7 +101,9 @@ async function receiveUpload(
       }
     }
   } catch (e) {
-    failure ??= e;
+    // Thrown by the parser itself (no boundary, not multipart inside): the client's fault. Its
+    // own limit errors carry a 4xx statusCode and keep it; storage errors come from receivePart.
+    failure ??= isApiError(e) || hasClientStatus(e) ? e : malformedMultipart(e);
   }
   if (failure !== undefined) {
     // The parser is unpiped by now; read and drop the rest of the body so that the client,
@@ -109,6 +111,15 @@ async function receiveUpload(
     request.raw.resume();
     throw failure;
   }
+}
+
+function hasClientStatus(e: unknown): boolean {
+  const status = (e as { statusCode?: unknown } | null)?.statusCode;
+  return typeof status === 'number' && status >= 400 && status < 500;
+}
+
+function malformedMultipart(e: unknown): ApiError {
+  return new ApiError('ERR_BAD_REQUEST', 'malformed multipart body', { cause: e });
 }
 
 async function receivePart(
