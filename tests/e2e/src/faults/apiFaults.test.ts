@@ -19,8 +19,8 @@ import {
   proxyFor,
   pull,
   pushedWorld,
+  rejection,
   sessionAt,
-  typedFailure,
 } from './faultWorld.js';
 
 const SIZE = 2 * MiB + 5000;
@@ -55,7 +55,7 @@ describe('faults between the client and the API', () => {
     proxy.rule = (r) =>
       r.range?.startsWith(`bytes=${CHUNK}-`) ? { kind: 'reset', afterBytes: 1000 } : undefined;
     const device = await sessionAt(proxy.url);
-    const err = await typedFailure(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pull(device, join(w.work, 'out.bin')));
     expect(err.code).toBe('ERR_NETWORK');
     expect(err.message).toContain('5 attempts');
     expect(err.message).not.toContain(PASSWORD);
@@ -99,7 +99,7 @@ describe('faults between the client and the API', () => {
     proxy.rule = (r) =>
       r.path === '/resources/get/models' ? { kind: 'status', status: 503 } : undefined;
     const device = await sessionAt(proxy.url);
-    const err = await typedFailure(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pull(device, join(w.work, 'out.bin')));
     expect([err.code, (err as { status?: number }).status]).toEqual(['ERR_SERVER', 503]);
     expect(bigGets(proxy)).toHaveLength(0);
     expect(await entries(w.work)).toEqual(['src.bin']);
@@ -123,7 +123,7 @@ describe('faults between the client and the API', () => {
       const proxy = await proxyFor(w.api.url);
       proxy.rule = (r) => (r.range?.startsWith(`bytes=${3 * CHUNK}-`) ? fault(CHUNK) : undefined);
       const device = await sessionAt(proxy.url);
-      const err = await typedFailure(pull(device, join(w.work, 'out.bin')));
+      const err = await rejection(pull(device, join(w.work, 'out.bin')));
       expect(err.code).toBe(code);
       expect(await entries(w.work)).toEqual(['src.bin']);
       await expectServes(w.api, w.plain);
@@ -137,9 +137,7 @@ describe('faults between the client and the API', () => {
       r.range?.startsWith(`bytes=${CHUNK}-`) ? { kind: 'stall', afterBytes: 4096 } : undefined;
     const device = await sessionAt(proxy.url);
     const controller = new AbortController();
-    const pulling = typedFailure(
-      pull(device, join(w.work, 'out.bin'), { signal: controller.signal }),
-    );
+    const pulling = rejection(pull(device, join(w.work, 'out.bin'), { signal: controller.signal }));
     await proxy.waitFor('the stalled chunk', () =>
       bigGets(proxy).some((e) => e.action === 'stall' && e.responseBytes === 4096),
     );
@@ -257,7 +255,7 @@ describe('faults between the client and the API', () => {
     const proxy = await proxyFor(w.api.url);
     const device = await sessionAt(proxy.url);
     await proxy.close();
-    const err = await typedFailure(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pull(device, join(w.work, 'out.bin')));
     expect(err.code).toBe('ERR_NETWORK');
     expect(err.message).toContain(proxy.url);
     expect(await entries(w.work)).toEqual(['src.bin']);

@@ -40,7 +40,10 @@ export type Fault =
   | { kind: 'pauseUpload'; afterBytes: number; until: Promise<unknown> }
   /** Forward the head and `afterBytes` body bytes, then send nothing more (the socket stays open). */
   | { kind: 'stall'; afterBytes: number }
-  /** Forward only once `until` resolves (then the rule's answer for the request applies again). */
+  /**
+   * Forward only once `until` resolves; the rule is then asked again (a hold on the same promise
+   * counts as none).
+   */
   | { kind: 'hold'; until: Promise<unknown> };
 
 export type Rule = (req: ProxiedRequest) => Fault | undefined;

@@ -8,7 +8,6 @@ import {
   type LoadBigSmallOptions,
   loadBigSmallResource,
   Session,
-  SluiceError,
   uploadBigSmallResource,
 } from '@sluice/core';
 import { expect } from 'vitest';
@@ -18,6 +17,7 @@ import {
   DEVICE_USER,
   onCleanup,
   PASSWORD,
+  rejection,
   removeDir,
   type StartOptions,
   sha,
@@ -28,7 +28,7 @@ import {
 } from '../apiServer.js';
 import { FaultProxy } from './faultProxy.js';
 
-export { onCleanup };
+export { onCleanup, rejection };
 
 /** Big-part chunk size of the fault tests: small, so a few MiB make many chunks. */
 export const CHUNK = 256 * 1024;
@@ -93,18 +93,6 @@ export function pull(
     hardware: HW,
     ...options,
   });
-}
-
-/** The SluiceError `p` rejects with; any other outcome (success, a foreign error) fails. */
-export async function typedFailure(p: Promise<unknown>): Promise<SluiceError> {
-  let outcome: unknown;
-  try {
-    await p;
-  } catch (e) {
-    outcome = e;
-  }
-  if (outcome instanceof SluiceError) return outcome;
-  throw new Error(`expected a SluiceError, got ${String(outcome)}`, { cause: outcome });
 }
 
 export async function entries(dir: string): Promise<string[]> {

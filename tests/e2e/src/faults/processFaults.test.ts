@@ -30,8 +30,8 @@ import {
   onCleanup,
   proxyFor,
   pushedWorld,
+  rejection,
   sessionAt,
-  typedFailure,
 } from './faultWorld.js';
 
 /** Environment of a CLI child: its own config directory, the password and this device's hash. */
@@ -240,7 +240,7 @@ describe('faults that kill or race processes', () => {
       r.method === 'POST' && r.path === '/resources/models'
         ? { kind: 'pauseUpload', afterBytes: MiB, until: resume.opened }
         : undefined;
-    const uploading = typedFailure(
+    const uploading = rejection(
       uploadBigSmallResource(uploader, join(work, 'v2.bin'), 'm.bin', 'models', {
         chunkSize: CHUNK,
       }),

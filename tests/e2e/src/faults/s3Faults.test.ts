@@ -10,7 +10,7 @@ import {
   expectVerified,
   gate,
   pull,
-  typedFailure,
+  rejection,
 } from './faultWorld.js';
 import { cdnGets, putObject, s3World, sharedS3 } from './s3World.js';
 
@@ -71,7 +71,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
   it('radosgw answering 503 to everything: a typed error naming the CDN, no file', async () => {
     const w = await s3World(env);
     w.cdnProxy.rule = (r) => (r.range === undefined ? undefined : { kind: 'status', status: 503 });
-    const err = await typedFailure(pull(w.device, join(w.work, 'out.bin')));
+    const err = await rejection(pull(w.device, join(w.work, 'out.bin')));
     expect(['ERR_NETWORK', 'ERR_CDN']).toContain(err.code);
     expect(err.message).toContain(w.cdnProxy.url);
     expect(err.message).not.toContain(env.read.secretAccessKey);
@@ -87,7 +87,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
       await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
     );
     await putObject(w, body.subarray(0, body.length - CHUNK / 2));
-    const err = await typedFailure(pull(w.device, join(w.work, 'out.bin')));
+    const err = await rejection(pull(w.device, join(w.work, 'out.bin')));
     expect(['ERR_SOURCE_CHANGED', 'ERR_CDN', 'ERR_NOT_FOUND']).toContain(err.code);
     expect(await entries(w.work)).toEqual(['src.bin']);
     await putObject(w, body);
@@ -106,7 +106,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
       r.range !== undefined && ++ranged === 3
         ? { kind: 'hold', until: replaced.opened }
         : undefined;
-    const pulling = typedFailure(pull(w.device, join(w.work, 'out.bin'), { concurrency: 1 }));
+    const pulling = rejection(pull(w.device, join(w.work, 'out.bin'), { concurrency: 1 }));
     await w.cdnProxy.waitFor('the third range held', (log) => log.some((e) => e.action === 'hold'));
     // A re-upload of other bytes (one flipped in the last chunk, not fetched yet): a new ETag.
     const other = Buffer.from(body);
