@@ -1,12 +1,51 @@
 import { randomBytes } from 'node:crypto';
-import { open, rename, rm, writeFile } from 'node:fs/promises';
+import { open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { throwIfAborted } from './abort.js';
 import { toSluiceError } from './toSluiceError.js';
 
-/** `.<name>.sluice-<random>.tmp` next to `dst`, so the final rename never crosses filesystems. */
+/**
+ * `.<name>.sluice-<pid><random>.tmp` next to `dst` (the writer's pid as 8 hex digits, then 12
+ * random ones), so the final rename never crosses filesystems and a later writer can tell the
+ * temp file of a process that died (SIGKILL, power cut) from one still being written.
+ */
 export function tempPathFor(dst: string): string {
-  return join(dirname(dst), `.${basename(dst)}.sluice-${randomBytes(6).toString('hex')}.tmp`);
+  const pid = (process.pid >>> 0).toString(16).padStart(8, '0');
+  return join(dirname(dst), `.${basename(dst)}.sluice-${pid}${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Removes the temp files beside `dst` left by writers that no longer run (a pull SIGKILLed
+ * half-way leaves partial plaintext there, which no `finally` could remove). Called after a
+ * write to `dst` completed. Temp files of live processes, of this one, and names without a pid
+ * are left alone. Best effort: a failure here never fails the write that succeeded.
+ */
+export async function removeStaleTemps(dst: string): Promise<void> {
+  const prefix = `.${basename(dst)}.sluice-`;
+  let names: string[];
+  try {
+    names = await readdir(dirname(dst));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    if (!name.startsWith(prefix) || !name.endsWith('.tmp')) continue;
+    const id = name.slice(prefix.length, -'.tmp'.length);
+    if (!/^[0-9a-f]{20}$/.test(id)) continue;
+    const pid = Number.parseInt(id.slice(0, 8), 16);
+    if (pid === process.pid || processRuns(pid)) continue;
+    await rm(join(dirname(dst), name), { force: true }).catch(() => {});
+  }
+}
+
+function processRuns(pid: number): boolean {
+  if (pid <= 0) return true; // not a pid we wrote: leave it
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code !== 'ESRCH'; // EPERM: it runs, as another user
+  }
 }
 
 export async function fsyncPath(path: string): Promise<void> {
@@ -53,6 +92,7 @@ export async function atomicOutput<T>(
       await rename(temps[i] as string, dsts[i] as string);
     }
     await Promise.all([...new Set(dsts.map((d) => dirname(d)))].map(fsyncDir));
+    for (const d of dsts) await removeStaleTemps(d);
     return result;
   } catch (e) {
     await Promise.all(temps.map((t) => rm(t, { force: true })));

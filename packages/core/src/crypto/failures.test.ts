@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { readdir, readFile, stat, truncate, writeFile } from 'node:fs/promises';
+import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
@@ -303,5 +303,26 @@ describe('outputs', () => {
     for (const out of [`${src}.enc`, `${src}.dec`, `${src}.blob`]) {
       expect((await stat(out)).mode & 0o777).toBe(0o600);
     }
+  });
+
+  it("remove the temp files of dead writers beside a destination, never a live writer's", async () => {
+    const out = join(dir, 'stale-out');
+    const src = join(dir, 'stale-src');
+    await writeFile(src, 'model');
+    // A process that has exited (its pid is free again) and one that runs (this test's parent).
+    const dead = Number(
+      execFileSync(process.execPath, ['-p', 'process.pid'], { encoding: 'utf8' }),
+    );
+    const name = (pid: number) =>
+      `.stale-out.sluice-${pid.toString(16).padStart(8, '0')}0123456789ab.tmp`;
+    const left = [name(dead), name(process.ppid), '.stale-out.sluice-0123456789ab.tmp'];
+    for (const n of left) await writeFile(join(dir, n), 'partial plaintext');
+    await encryptFile(src, out, KEY, IV);
+    const names = await readdir(dir);
+    expect(names).not.toContain(name(dead));
+    // a live writer's file, and an old-style name without a pid, stay
+    expect(names).toContain(name(process.ppid));
+    expect(names).toContain('.stale-out.sluice-0123456789ab.tmp');
+    for (const n of left) await rm(join(dir, n), { force: true });
   });
 });

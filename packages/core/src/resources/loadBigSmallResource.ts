@@ -3,8 +3,9 @@ import type { Downloader } from '@sluice/cdn';
 import { BigPartCache } from '../cache/bigPartCache.js';
 import type { LockOwner } from '../cache/fileLock.js';
 import { abortError, throwIfAborted } from '../crypto/abort.js';
-import { tempPathFor } from '../crypto/atomicOutput.js';
-import { SluiceError } from '../errors.js';
+import { removeStaleTemps, tempPathFor } from '../crypto/atomicOutput.js';
+import { toSluiceError } from '../crypto/toSluiceError.js';
+import { isSluiceError, SluiceError } from '../errors.js';
 import {
   BlobChunkDecryptor,
   chunkBlobOffset,
@@ -178,6 +179,7 @@ export async function loadBigSmallResource(
       fh = undefined;
       throwIfAborted(signal);
       await rename(tmp, to);
+      await removeStaleTemps(to);
       return { resource, size, fromCache, path: to };
     } catch (e) {
       await fh?.close().catch(() => {});
@@ -342,7 +344,10 @@ function readResource(v: unknown): EnvelopeResource {
 function toLoadError(e: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted) return abortError(signal);
   // A CdnError, recognised by name (core loads @sluice/cdn lazily).
-  const err = e as { name?: unknown; code?: unknown; message?: unknown } | null;
+  const err = e as { name?: unknown; code?: unknown; message?: unknown; syscall?: unknown } | null;
+  // A file-system failure (ENOSPC on the destination or the cache, EACCES…): ERR_IO with its
+  // syscall, errno and path, like the rest of core.
+  if (typeof err?.syscall === 'string' && !isSluiceError(e)) return toSluiceError(e, 'pull');
   if (err?.name !== 'CdnError' || typeof err.code !== 'string') return e;
   const message = String(err.message);
   if (err.code === 'ERR_ABORTED') return new SluiceError('ERR_ABORTED', message, { cause: e });

@@ -79,9 +79,9 @@ describe.skipIf(!root)('ENOSPC', () => {
     await expectServes(w.api, w.plain);
   });
 
-  // Known bug (reported): loadBigSmallResource rethrows the raw Node error (code ENOSPC) instead
+  // Was a bug (fixed in loadBigSmallResource's toLoadError): loadBigSmallResource rethrew the raw Node error (code ENOSPC) instead
   // of a SluiceError ERR_IO with syscall, errno and path, as the rest of core does.
-  it.fails('ENOSPC reaches the caller as a SluiceError ERR_IO', () => {
+  it('ENOSPC reaches the caller as a SluiceError ERR_IO', () => {
     expect(seen.length).toBeGreaterThan(0);
     for (const e of seen) {
       expect(e).toBeInstanceOf(SluiceError);

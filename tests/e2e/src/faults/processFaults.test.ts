@@ -137,9 +137,9 @@ describe('faults that kill or race processes', () => {
     await expectServes(w.api, w.plain);
   });
 
-  // Known bug (reported): the temp file of a SIGKILLed pull (partial plaintext) stays beside the
+  // Was a bug (fixed: removeStaleTemps in core's atomicOutput): the temp file of a SIGKILLed pull (partial plaintext) stays beside the
   // destination for ever; the next pull to the same path does not remove it.
-  it.fails('after a SIGKILLed pull and a completed one, no temp file is left beside the destination', () => {
+  it('after a SIGKILLed pull and a completed one, no temp file is left beside the destination', () => {
     expect(leftBeside).toEqual(['m.bin']);
   });
 
