@@ -147,6 +147,26 @@ describe('sealEnvelope / openEnvelope', () => {
     for (const v of variants) expectBadEnvelope(() => openEnvelope(key, v, AAD));
   });
 
+  it('accepts canonical base64 only, even where a lenient decoder yields the right bytes', () => {
+    const env = sealEnvelope(key, payload(), AAD);
+    expect(env.ciphertext).toMatch(/[+/]/); // so the url-safe spelling differs
+    const lenient: SealedEnvelope[] = [
+      { ...env, nonce: `${env.nonce.slice(0, 4)} ${env.nonce.slice(4)}` },
+      { ...env, nonce: `${env.nonce}\n` },
+      { ...env, tag: env.tag.replace(/=+$/, '') },
+      { ...env, ciphertext: env.ciphertext.replace(/\+/g, '-').replace(/\//g, '_') },
+    ];
+    for (const v of lenient) {
+      // Node's decoder reads each of them as the sealed bytes…
+      for (const f of ['nonce', 'tag', 'ciphertext'] as const) {
+        expect(Buffer.from(v[f], 'base64').equals(Buffer.from(env[f], 'base64'))).toBe(true);
+      }
+      // …and the envelope still refuses them.
+      expectBadEnvelope(() => openEnvelope(key, v, AAD));
+    }
+    expect(openEnvelope(key, env, AAD).small).toHaveLength(1024);
+  });
+
   it('rejects a wrong password, a wrong device, another email and another resource', async () => {
     const env: SealedEnvelope = sealEnvelope(key, payload(), AAD);
     const wrongPassword = await deriveEnvelopeKey(EMAIL, `${PASSWORD}!`, HARDWARE);

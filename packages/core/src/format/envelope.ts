@@ -151,12 +151,14 @@ export function sealEnvelope(
   };
 }
 
-const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
-
 function base64Field(env: Record<string, unknown>, name: string, length?: number): Buffer {
   const v = env[name];
-  if (typeof v !== 'string' || !BASE64.test(v)) throw badEnvelope(`${name} is not base64`);
+  if (typeof v !== 'string') throw badEnvelope(`${name} is not base64`);
+  // Canonical base64 only: whatever Buffer's lenient decoder skipped or accepted (whitespace,
+  // url-safe letters, missing padding, stray bits) does not encode back to the same text. A
+  // round trip costs a few ms per MiB; the regular expression it replaces cost ~60 (bench:batch).
   const bytes = Buffer.from(v, 'base64');
+  if (bytes.toString('base64') !== v) throw badEnvelope(`${name} is not base64`);
   if (length !== undefined && bytes.length !== length) {
     throw badEnvelope(`${name} must be ${length} bytes, got ${bytes.length}`);
   }

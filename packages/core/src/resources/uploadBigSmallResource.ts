@@ -1,16 +1,15 @@
 import { randomBytes } from 'node:crypto';
-import { copyFile, mkdir, mkdtemp, rename, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import { BigPartCache } from '../cache/bigPartCache.js';
 import { throwIfAborted } from '../crypto/abort.js';
-import { tempPathFor } from '../crypto/atomicOutput.js';
 import { SluiceError } from '../errors.js';
 import type { EnvelopeResource } from '../format/envelope.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
 import type { Session } from '../session/session.js';
 import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
-import { manifestDigest } from './loadBigSmallResource.js';
 import { type MultipartPart, multipartBody } from './multipartBody.js';
 import { checkResourceName } from './resourceName.js';
 import { sealedStream } from './sealedStream.js';
@@ -117,7 +116,13 @@ export async function uploadBigSmallResource(
     }
     if (cdn.kind === 'http') options.onProgress?.({ loaded: total, total });
     if (options.cacheDir !== undefined) {
-      await intoCache(sealed.bigPath, options.cacheDir, manifestDigest(sealed.manifest));
+      // With its manifest and resource, so `sluice cache verify` can check it offline.
+      const cache = await BigPartCache.open(options.cacheDir);
+      await cache.put(sealed.bigPath, sealed.manifest, {
+        resource: created,
+        move: true,
+        ...withSignal,
+      });
     }
     return { folder: created.folder, name: created.name, version: created.version };
   } finally {
@@ -223,18 +228,3 @@ async function uploaderCdnConfig(
 }
 
 /** Moves (or copies, across file systems) a verified big part into the cache, atomically. */
-async function intoCache(bigPath: string, cacheDir: string, digest: string): Promise<void> {
-  await mkdir(cacheDir, { recursive: true, mode: 0o700 });
-  const target = join(cacheDir, `${digest}.big`);
-  const tmp = tempPathFor(target);
-  try {
-    await rename(bigPath, tmp).catch(async (e: NodeJS.ErrnoException) => {
-      if (e.code !== 'EXDEV') throw e;
-      await copyFile(bigPath, tmp);
-    });
-    await rename(tmp, target);
-  } catch (e) {
-    await rm(tmp, { force: true });
-    throw e;
-  }
-}
