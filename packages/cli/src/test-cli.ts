@@ -15,6 +15,9 @@ const SCRUBBED = [
   'SLUICE_SERVER',
   'SLUICE_DATA_DIR',
   'XDG_CONFIG_HOME',
+  'XDG_CACHE_HOME',
+  'SLUICE_CACHE_MAX',
+  'SLUICE_PARCEL_KEY',
 ];
 
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
