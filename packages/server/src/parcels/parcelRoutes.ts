@@ -136,6 +136,10 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     },
     async (request) => {
       const { user } = request.body;
+      const extra = Object.keys(request.body).filter((k) => k !== 'user' && k !== 'operation');
+      if (extra.length > 0) {
+        throw new ApiError('ERR_BAD_REQUEST', `unknown field ${extra[0]?.slice(0, 64)}`);
+      }
       if (typeof user !== 'string' || !ADDRESS.test(user)) {
         throw new ApiError('ERR_BAD_REQUEST', 'user must be an address: 40 lowercase hex digits');
       }
