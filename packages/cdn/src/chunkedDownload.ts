@@ -1,4 +1,4 @@
-import { CdnError, isCdnError } from './cdnError.js';
+import { isSluiceError, SluiceError } from '@sluice/protocol';
 import type { DownloadOptions } from './downloader.js';
 
 /** A failure worth another attempt of the same chunk (network error, 5xx, short body). */
@@ -64,7 +64,7 @@ export async function chunkedDownload(
         if (stop.signal.aborted) throw e;
         if (!(e instanceof Transient)) throw e;
         if (attempt >= (options.retries ?? 4)) {
-          throw new CdnError(
+          throw new SluiceError(
             'ERR_NETWORK',
             `chunk ${index} of ${plan.what} failed after ${attempt + 1} attempts: ${e.message}`,
             { cause: e.cause ?? e },
@@ -104,10 +104,10 @@ export async function chunkedDownload(
   }
   if (signal?.aborted) throw abortedError(signal);
   if (failure !== undefined) {
-    if (isCdnError(failure) || !(failure instanceof Error) || failure.name !== 'AbortError') {
+    if (isSluiceError(failure) || !(failure instanceof Error) || failure.name !== 'AbortError') {
       throw failure;
     }
-    throw new CdnError('ERR_NETWORK', `download of ${plan.what} failed: ${failure.message}`, {
+    throw new SluiceError('ERR_NETWORK', `download of ${plan.what} failed: ${failure.message}`, {
       cause: failure,
     });
   }
@@ -117,24 +117,30 @@ export async function chunkedDownload(
 export function validateDownloadOptions(options: DownloadOptions): void {
   const { size, chunkSize, concurrency = 8, retries = 4 } = options;
   if (!Number.isSafeInteger(size) || size < 0) {
-    throw new CdnError('ERR_INVALID_ARG', `size must be a non-negative integer, got ${size}`);
+    throw new SluiceError('ERR_INVALID_ARG', `size must be a non-negative integer, got ${size}`);
   }
   if (!Number.isSafeInteger(chunkSize) || chunkSize <= 0) {
-    throw new CdnError('ERR_INVALID_ARG', `chunkSize must be a positive integer, got ${chunkSize}`);
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `chunkSize must be a positive integer, got ${chunkSize}`,
+    );
   }
   if (!Number.isSafeInteger(concurrency) || concurrency <= 0) {
-    throw new CdnError(
+    throw new SluiceError(
       'ERR_INVALID_ARG',
       `concurrency must be a positive integer, got ${concurrency}`,
     );
   }
   if (!Number.isSafeInteger(retries) || retries < 0) {
-    throw new CdnError('ERR_INVALID_ARG', `retries must be a non-negative integer, got ${retries}`);
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `retries must be a non-negative integer, got ${retries}`,
+    );
   }
 }
 
-export function abortedError(signal: AbortSignal, what = 'download'): CdnError {
-  return new CdnError('ERR_ABORTED', `${what} aborted`, { cause: signal.reason });
+export function abortedError(signal: AbortSignal, what = 'download'): SluiceError {
+  return new SluiceError('ERR_ABORTED', `${what} aborted`, { cause: signal.reason });
 }
 
 /** An error's message with its cause's, for retry messages. */

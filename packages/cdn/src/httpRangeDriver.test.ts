@@ -1,8 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isSluiceError } from '@sluice/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isCdnError } from './cdnError.js';
 import { HttpRangeDriver } from './httpRangeDriver.js';
 
 interface RangeServer {
@@ -200,7 +200,7 @@ describe('HttpRangeDriver', () => {
       },
     });
     const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_NETWORK')).toBe(true);
+    expect(isSluiceError(err, 'ERR_NETWORK')).toBe(true);
   });
 
   it('recovers from a connection reset in the middle of a body', async () => {
@@ -268,7 +268,7 @@ describe('HttpRangeDriver', () => {
       },
     });
     const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_RANGE_NOT_SUPPORTED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_RANGE_NOT_SUPPORTED')).toBe(true);
   });
 
   it('rejects a wrong Content-Range', async () => {
@@ -282,7 +282,7 @@ describe('HttpRangeDriver', () => {
       },
     });
     const err = await fetchAll(srv.url, file.length, 1000).catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_BAD_RESPONSE')).toBe(true);
+    expect(isSluiceError(err, 'ERR_BAD_RESPONSE')).toBe(true);
   });
 
   it('stops promptly on abort with ERR_ABORTED and no further chunks', async () => {
@@ -305,7 +305,7 @@ describe('HttpRangeDriver', () => {
         },
       })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_ABORTED')).toBe(true);
     expect(Date.now() - started).toBeLessThan(1000);
     expect(afterAbort).toBe(0);
     expect(chunks).toBeLessThan(200);
@@ -325,7 +325,7 @@ describe('HttpRangeDriver', () => {
     const err = await fetchAll(srv.url, file.length, 1000, { concurrency: 1 }).catch(
       (e: unknown) => e,
     );
-    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
     expect(ifMatch.slice(1)).toContain('"v1"');
   });
 
@@ -408,7 +408,7 @@ describe('HttpRangeDriver authorization', () => {
     const err = await d
       .download({ url: srv.url, size: 100, chunkSize: 50, onChunk: async () => {} })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_HTTP')).toBe(true);
+    expect(isSluiceError(err, 'ERR_HTTP')).toBe(true);
     expect((err as { status?: number }).status).toBe(401);
   });
 });

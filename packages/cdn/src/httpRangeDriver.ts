@@ -1,6 +1,6 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
-import { CdnError } from './cdnError.js';
+import { SluiceError } from '@sluice/protocol';
 import { chunkedDownload, describe, Transient } from './chunkedDownload.js';
 import type { Downloader, DownloadOptions } from './downloader.js';
 
@@ -63,7 +63,7 @@ export class HttpRangeDriver implements Downloader {
     this.#onUnauthorized = options.onUnauthorized;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
     if (!Number.isSafeInteger(this.#idleTimeoutMs) || this.#idleTimeoutMs <= 0) {
-      throw new CdnError('ERR_INVALID_ARG', 'idleTimeoutMs must be a positive integer');
+      throw new SluiceError('ERR_INVALID_ARG', 'idleTimeoutMs must be a positive integer');
     }
   }
 
@@ -156,7 +156,7 @@ export class HttpRangeDriver implements Downloader {
     recordEtag: (etag: string) => string,
   ): Promise<Buffer> {
     if (res.status === 412) {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_SOURCE_CHANGED',
         `${url} changed during the download (If-Match failed)`,
         {
@@ -166,14 +166,14 @@ export class HttpRangeDriver implements Downloader {
     }
     if (res.status >= 500) throw new Transient(`HTTP ${res.status} for bytes ${start}-${end}`);
     if (res.status === 200) {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_RANGE_NOT_SUPPORTED',
         `${url} ignored the Range header (200 instead of 206)`,
         { status: 200 },
       );
     }
     if (res.status !== 206) {
-      throw new CdnError('ERR_HTTP', `HTTP ${res.status} for ${url} bytes ${start}-${end}`, {
+      throw new SluiceError('ERR_HTTP', `HTTP ${res.status} for ${url} bytes ${start}-${end}`, {
         status: res.status,
       });
     }
@@ -181,7 +181,7 @@ export class HttpRangeDriver implements Downloader {
     const expected = `bytes ${start}-${end}/`;
     const total = contentRange?.startsWith(expected) ? contentRange.slice(expected.length) : null;
     if (total === null || (total !== '*' && total !== String(size))) {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_BAD_RESPONSE',
         `${url} answered bytes ${start}-${end}/${size} with Content-Range ${contentRange ?? '(none)'}`,
         { status: 206 },
@@ -189,7 +189,7 @@ export class HttpRangeDriver implements Downloader {
     }
     const etag = res.header('etag');
     if (etag !== null && recordEtag(etag) !== etag) {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_SOURCE_CHANGED',
         `${url} changed during the download (ETag ${etag})`,
         {

@@ -1,4 +1,3 @@
-export { CdnError, type CdnErrorCode, isCdnError } from './cdnError.js';
 export type { Downloader, DownloadOptions, DownloadProgress } from './downloader.js';
 export { HttpRangeDriver, type HttpRangeDriverOptions } from './httpRangeDriver.js';
 export { type ResumeIdentity, ResumeState, type ResumeStateOptions } from './resumeState.js';
@@ -6,7 +5,6 @@ export {
   CdnManager,
   type CdnManagerOptions,
   type CdnSettings,
-  type S3Credentials,
   type S3DownloadOptions,
   type S3RequestInfo,
   type UploadOptions,

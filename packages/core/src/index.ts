@@ -1,3 +1,13 @@
+// The contract (names, error codes, route bodies, formats) is part of the client's API.
+export * from '@sluice/protocol';
+export {
+  CDN_CONFIG_AAD,
+  cdnObjectKey,
+  type DeliveredCdnConfig,
+  type PublicCdnConfig,
+  RESOURCE_NAME_PATTERN,
+  type S3Credentials,
+} from '@sluice/protocol';
 export {
   BigPartCache,
   type BigPartCacheOptions,
@@ -7,7 +17,6 @@ export {
   type VerifiedEntry,
   type VerifyStatus,
 } from './cache/bigPartCache.js';
-export { FileLock, type LockOwner, type LockWaitOptions } from './cache/fileLock.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
   type CryptoBackend,
@@ -31,36 +40,13 @@ export {
   split,
 } from './crypto/cryptoBackend.js';
 export {
-  isSluiceError,
-  SluiceError,
-  type SluiceErrorCode,
-  type SluiceErrorOptions,
-} from './errors.js';
-export {
   BlobChunkDecryptor,
   chunkBlobOffset,
   type PlainPiece,
 } from './format/blobChunkDecryptor.js';
 export {
-  deriveEnvelopeKey,
-  ENVELOPE_KDF,
-  ENVELOPE_VERSION,
-  type EnvelopePayload,
-  type EnvelopeResource,
-  envelopeAad,
-  envelopeSalt,
-  openEnvelope,
-  type SealedEnvelope,
-  sealEnvelope,
-} from './format/envelope.js';
-export {
   type BuildManifestOptions,
   buildManifest,
-  chunkCount,
-  chunkLength,
-  DEFAULT_CHUNK_SIZE,
-  type Manifest,
-  validateManifest,
   verifyChunk,
   verifyChunkAsync,
 } from './format/manifest.js';
@@ -102,13 +88,10 @@ export {
   type ParcelMetadata,
   type ParcelPutResult,
 } from './parcels/parcelClient.js';
+export { FileLock, type LockOwner, type LockWaitOptions } from './platform/fileLock.js';
 export { apiRangeDriver } from './resources/apiRangeDriver.js';
 export {
-  CDN_CONFIG_AAD,
-  type CdnConfig,
   type CdnConfigRequest,
-  type CdnKeys,
-  cdnObjectKey,
   fetchCdnConfig,
   publicCdnConfig,
 } from './resources/cdnConfig.js';
@@ -127,7 +110,7 @@ export {
   type LoadRequest,
   loadMany,
 } from './resources/loadMany.js';
-export { checkResourceName, RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
+export { checkResourceName } from './resources/resourceName.js';
 export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
 export type { UploadProgress } from './resources/uploadBigSmallResource.js';
 export {

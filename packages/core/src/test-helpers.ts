@@ -1,12 +1,13 @@
 // Shared helpers for the tests (excluded from the build by tsconfig.build.json).
+
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdtemp, open, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isSluiceError, type SluiceErrorCode } from '@sluice/protocol';
 import { afterAll, expect } from 'vitest';
-import { isSluiceError, type SluiceErrorCode } from './errors.js';
 
 export const MiB = 1024 * 1024;
 

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { CdnManager } from '@sluice/cdn';
+import type { CdnConfig } from '@sluice/protocol';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createGuard, type GuardRequest } from './auth/guardRequest.js';
 import { loadOrCreateSigningKeys, type SigningKeys } from './auth/keys.js';
@@ -11,7 +12,7 @@ import {
   validateScryptParams,
 } from './auth/passwordHash.js';
 import { TokenService } from './auth/tokens.js';
-import { type CdnConfig, type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
+import { type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { parcelRoutes } from './parcels/parcelRoutes.js';

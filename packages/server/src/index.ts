@@ -1,4 +1,15 @@
 export {
+  CDN_CONFIG_AAD,
+  CDN_CONFIG_RESOURCE,
+  type CdnConfig,
+  cdnObjectKey,
+  type HttpCdnConfig,
+  type PublicCdnConfig,
+  RESOURCE_NAME_PATTERN,
+  type S3CdnConfig,
+  type S3Credentials,
+} from '@sluice/protocol';
+export {
   createGuard,
   type GuardError,
   type GuardMetadata,
@@ -39,14 +50,6 @@ export {
   type PublicUser,
 } from './auth/userAccounts.js';
 export {
-  type CdnConfig,
-  cdnObjectKey,
-  type HttpCdnConfig,
-  type PublicCdnConfig,
-  type S3CdnConfig,
-  type S3Credentials,
-} from './cdn/cdnConfig.js';
-export {
   createServer,
   DEFAULT_BODY_LIMIT,
   DEFAULT_SHUTDOWN_GRACE_MS,
@@ -54,10 +57,8 @@ export {
   type ServerOptions,
   type SluiceServer,
 } from './createServer.js';
-export { API_ERROR_STATUS, ApiError, type ApiErrorCode, isApiError } from './errors.js';
+export { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 export { initAdmin } from './initAdmin.js';
-export { RESOURCE_NAME_PATTERN } from './resources/resourceName.js';
-export { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE } from './routes/cdnConfigRoutes.js';
 export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './routes/resourceRoutes.js';
 export type { RouteInfo, RouteOperation } from './routes/routeGuard.js';
 export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';

@@ -1,7 +1,7 @@
+import { SluiceError } from '@sluice/protocol';
 import type { ScryptParams } from './auth/passwordHash.js';
 import type { PublicUser } from './auth/userAccounts.js';
 import { createUser, toPublicUser } from './auth/userAccounts.js';
-import { ApiError } from './errors.js';
 import { MetadataStore } from './stores/metadataStore.js';
 
 /**
@@ -24,7 +24,10 @@ export async function initAdmin(
         ...options,
         precondition: (draft) => {
           if (Object.values(draft.users).some((u) => u.role === 'ApiAdmin')) {
-            throw new ApiError('ERR_CONFLICT', 'an ApiAdmin already exists in this data directory');
+            throw new SluiceError(
+              'ERR_CONFLICT',
+              'an ApiAdmin already exists in this data directory',
+            );
           }
         },
       },

@@ -6,8 +6,8 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { inspect } from 'node:util';
 import { PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { isSluiceError } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isCdnError } from '../cdnError.js';
 import {
   adminClient,
   deleteBucket,
@@ -198,7 +198,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         },
       })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_ABORTED')).toBe(true);
     const state = JSON.parse(await readFile(resumeFile, 'utf8')) as { done: number[] };
     expect(state.done.sort((a, b) => a - b)).toEqual([...delivered1].sort((a, b) => a - b));
 
@@ -320,7 +320,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         },
       })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
     expect(seen).toBeLessThan(32);
   });
 
@@ -328,7 +328,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     await put('sized.bin', randomBytes(10_000));
     const { m } = manager();
     const err = await fetchAll(m, 'sized.bin', 20_000, 4096).catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
   });
 
   it('stops a download promptly on abort, cancelling the GETs in flight', async () => {
@@ -352,7 +352,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         },
       })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_ABORTED')).toBe(true);
     expect(afterAbort).toBe(0);
     expect(chunks).toBeLessThan(32);
     expect(Date.now() - started).toBeLessThan(2000);
@@ -373,7 +373,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
       await m.upload('denied.bin', randomBytes(1000)).catch((e: unknown) => e),
     ];
     for (const e of errors) {
-      expect(isCdnError(e, 'ERR_ACCESS_DENIED')).toBe(true);
+      expect(isSluiceError(e, 'ERR_ACCESS_DENIED')).toBe(true);
       const err = e as Error;
       expect(err.message).toContain(env.endpoint);
       expect(err.message).toContain(bucket);
@@ -397,7 +397,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     const readKeys = { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey };
     const { m } = manager({ settings: { uploader: readKeys, downloader: readKeys } });
     const err = await m.upload('read-only.bin', randomBytes(100)).catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_ACCESS_DENIED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_ACCESS_DENIED')).toBe(true);
     expect(await manager().m.exists('read-only.bin')).toBeNull();
   });
 
@@ -423,7 +423,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         },
       })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_ABORTED')).toBe(true);
+    expect(isSluiceError(err, 'ERR_ABORTED')).toBe(true);
     expect(produced).toBeLessThan(64 * 1024 * 1024);
     const commands = requests.map((r) => r.command);
     expect(commands).toContain('CreateMultipartUploadCommand');
@@ -449,7 +449,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     const err = await m
       .upload('failed.bin', source, { partSize: 5 * 1024 * 1024 })
       .catch((e: unknown) => e);
-    expect(isCdnError(err, 'ERR_IO')).toBe(true);
+    expect(isSluiceError(err, 'ERR_IO')).toBe(true);
     expect((err as Error).message).toContain('disk went away');
     expect(requests.map((r) => r.command)).toContain('AbortMultipartUploadCommand');
     expect(await openMultipartUploads(store().admin, bucket)).toEqual([]);
@@ -492,7 +492,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         .catch((e: unknown) => e),
     ];
     for (const e of errors) {
-      expect(isCdnError(e, 'ERR_NOT_FOUND')).toBe(true);
+      expect(isSluiceError(e, 'ERR_NOT_FOUND')).toBe(true);
       expect((e as Error).message).toContain('nope.bin');
     }
   });

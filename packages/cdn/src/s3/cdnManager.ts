@@ -13,7 +13,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { CdnError, isCdnError } from '../cdnError.js';
+import { isSluiceError, type S3Credentials, SluiceError } from '@sluice/protocol';
 import {
   abortedError,
   chunkedDownload,
@@ -24,11 +24,6 @@ import {
 import type { Downloader, DownloadOptions } from '../downloader.js';
 import { ResumeState } from '../resumeState.js';
 import { isTransientS3Error, type S3Context, s3Error, s3Status } from './s3Error.js';
-
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
 
 /** The CDN settings (the seed's `cdn.yaml`): one bucket, separate read and write key pairs. */
 export interface CdnSettings {
@@ -103,7 +98,7 @@ const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 /**
  * The S3 CDN driver (Ceph RGW, MinIO, AWS S3): parallel ranged GETs with retries and resume,
  * multipart uploads that leave nothing behind on failure, and the small object operations the
- * server needs. Reads use the downloader keys, writes the uploader keys. Errors are CdnErrors
+ * server needs. Reads use the downloader keys, writes the uploader keys. Errors are SluiceErrors
  * that name the endpoint and bucket, never a secret.
  */
 export class CdnManager implements Downloader {
@@ -117,10 +112,10 @@ export class CdnManager implements Downloader {
 
   constructor(settings: CdnSettings, options: CdnManagerOptions = {}) {
     if (typeof settings.endpoint !== 'string' || !/^https?:\/\//.test(settings.endpoint)) {
-      throw new CdnError('ERR_INVALID_ARG', 'CDN endpoint must be an http(s) URL');
+      throw new SluiceError('ERR_INVALID_ARG', 'CDN endpoint must be an http(s) URL');
     }
     if (typeof settings.bucket !== 'string' || settings.bucket === '') {
-      throw new CdnError('ERR_INVALID_ARG', 'CDN bucket must be a non-empty string');
+      throw new SluiceError('ERR_INVALID_ARG', 'CDN bucket must be a non-empty string');
     }
     this.endpoint = settings.endpoint.replace(/\/+$/, '');
     this.bucket = settings.bucket;
@@ -213,7 +208,7 @@ export class CdnManager implements Downloader {
         ? got.ContentRange.slice(expected.length)
         : undefined;
       if (total === undefined) {
-        throw new CdnError(
+        throw new SluiceError(
           'ERR_BAD_RESPONSE',
           `s3://${this.bucket}/${key} at ${this.endpoint} answered bytes ${start}-${end} with Content-Range ${got.ContentRange ?? '(none)'}`,
         );
@@ -222,13 +217,13 @@ export class CdnManager implements Downloader {
         throw this.#sizeChanged(key, Number(total), size);
       }
       if (got.ETag !== undefined && recordEtag(got.ETag) !== got.ETag) {
-        throw new CdnError(
+        throw new SluiceError(
           'ERR_SOURCE_CHANGED',
           `s3://${this.bucket}/${key} at ${this.endpoint} changed during the download (ETag ${got.ETag})`,
         );
       }
       if (!(body instanceof Readable)) {
-        throw new CdnError('ERR_BAD_RESPONSE', `GetObject of ${key} returned no body stream`);
+        throw new SluiceError('ERR_BAD_RESPONSE', `GetObject of ${key} returned no body stream`);
       }
       return await readExactly(body, end - start + 1, signal, into);
     } finally {
@@ -252,7 +247,7 @@ export class CdnManager implements Downloader {
     const { signal } = options;
     const partSize = options.partSize ?? DEFAULT_PART_SIZE;
     if (!Number.isSafeInteger(partSize) || partSize < 5 * 1024 * 1024) {
-      throw new CdnError('ERR_INVALID_ARG', `partSize must be at least 5 MiB, got ${partSize}`);
+      throw new SluiceError('ERR_INVALID_ARG', `partSize must be at least 5 MiB, got ${partSize}`);
     }
     if (signal?.aborted) throw abortedError(signal, 'upload');
     let contentLength = options.contentLength;
@@ -261,7 +256,7 @@ export class CdnManager implements Downloader {
       try {
         contentLength ??= (await stat(source)).size;
       } catch (e) {
-        throw new CdnError('ERR_IO', `cannot read upload source ${source}: ${describe(e)}`, {
+        throw new SluiceError('ERR_IO', `cannot read upload source ${source}: ${describe(e)}`, {
           cause: e,
         });
       }
@@ -272,7 +267,7 @@ export class CdnManager implements Downloader {
     } else if (source instanceof Readable) {
       body = source;
     } else {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_INVALID_ARG',
         'upload source must be a file path, Readable or Buffer',
       );
@@ -301,7 +296,7 @@ export class CdnManager implements Downloader {
       await upload.done();
     } catch (e) {
       if (signal?.aborted) throw abortedError(signal, 'upload');
-      if (isCdnError(e)) throw e;
+      if (isSluiceError(e)) throw e;
       throw this.#error(e, key, 'upload', true);
     } finally {
       // a failed upload stops reading: end the source (and the guard's abort listener) here
@@ -374,7 +369,7 @@ export class CdnManager implements Downloader {
     if (range !== undefined) {
       const { start, end } = range;
       if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) {
-        throw new CdnError('ERR_INVALID_ARG', `bad range ${start}-${end}`);
+        throw new SluiceError('ERR_INVALID_ARG', `bad range ${start}-${end}`);
       }
     }
     if (signal?.aborted) throw abortedError(signal, 'read');
@@ -388,12 +383,12 @@ export class CdnManager implements Downloader {
         signal === undefined ? {} : { abortSignal: signal },
       );
       if (!(out.Body instanceof Readable)) {
-        throw new CdnError('ERR_BAD_RESPONSE', `GetObject of ${key} returned no body stream`);
+        throw new SluiceError('ERR_BAD_RESPONSE', `GetObject of ${key} returned no body stream`);
       }
       return out.Body;
     } catch (e) {
       if (signal?.aborted) throw abortedError(signal, 'read');
-      if (isCdnError(e)) throw e;
+      if (isSluiceError(e)) throw e;
       throw this.#error(e, key, 'read');
     }
   }
@@ -424,7 +419,7 @@ export class CdnManager implements Downloader {
 
   #writeClient(operation: string, key?: string): S3Client {
     if (this.#writer === undefined) {
-      throw new CdnError(
+      throw new SluiceError(
         'ERR_INVALID_ARG',
         `${operation}${key === undefined ? '' : ` of ${key}`}: no uploader credentials for bucket ${this.bucket} at ${this.endpoint}`,
       );
@@ -432,7 +427,7 @@ export class CdnManager implements Downloader {
     return this.#writer;
   }
 
-  #error(e: unknown, key: string | undefined, operation: string, write = false): CdnError {
+  #error(e: unknown, key: string | undefined, operation: string, write = false): SluiceError {
     const keys = write
       ? this.#settings.uploader
       : (this.#settings.downloader ?? this.#settings.uploader);
@@ -447,8 +442,8 @@ export class CdnManager implements Downloader {
     return s3Error(e, ctx);
   }
 
-  #notFound(key: string, operation: string): CdnError {
-    return new CdnError(
+  #notFound(key: string, operation: string): SluiceError {
+    return new SluiceError(
       'ERR_NOT_FOUND',
       `${operation}: s3://${this.bucket}/${key} at ${this.endpoint} does not exist`,
     );
@@ -459,9 +454,9 @@ export class CdnManager implements Downloader {
     actual: number | undefined,
     expected: number,
     cause?: unknown,
-  ): CdnError {
+  ): SluiceError {
     const is = actual === undefined ? 'is shorter than' : `is ${actual} bytes, not`;
-    return new CdnError(
+    return new SluiceError(
       'ERR_SOURCE_CHANGED',
       `s3://${this.bucket}/${key} at ${this.endpoint} ${is} the expected ${expected} bytes`,
       cause === undefined ? {} : { cause },
@@ -530,13 +525,13 @@ async function readExactly(
   try {
     for await (const piece of body as AsyncIterable<Buffer>) {
       if (offset + piece.length > length) {
-        throw new CdnError('ERR_BAD_RESPONSE', `body longer than the ${length} bytes asked for`);
+        throw new SluiceError('ERR_BAD_RESPONSE', `body longer than the ${length} bytes asked for`);
       }
       piece.copy(buf, offset);
       offset += piece.length;
     }
   } catch (e) {
-    if (signal.aborted || isCdnError(e)) throw e;
+    if (signal.aborted || isSluiceError(e)) throw e;
     throw new Transient(`body broke off after ${offset} of ${length} bytes: ${describe(e)}`, {
       cause: e,
     });
@@ -573,10 +568,14 @@ async function* guarded(
       try {
         next = await it.next();
       } catch (e) {
-        if (isCdnError(e)) throw e;
-        throw new CdnError('ERR_IO', `reading the upload source of ${key} failed: ${describe(e)}`, {
-          cause: e,
-        });
+        if (isSluiceError(e)) throw e;
+        throw new SluiceError(
+          'ERR_IO',
+          `reading the upload source of ${key} failed: ${describe(e)}`,
+          {
+            cause: e,
+          },
+        );
       }
       if (next.done) return;
       yield next.value;

@@ -1,4 +1,4 @@
-import { CdnError } from '../cdnError.js';
+import { SluiceError } from '@sluice/protocol';
 
 /** Where a failed S3 call went, for messages; never holds a secret. */
 export interface S3Context {
@@ -55,8 +55,8 @@ export function isTransientS3Error(e: unknown): boolean {
   return codes.some((c) => typeof c === 'string' && NETWORK_CODES.has(c));
 }
 
-/** Maps an SDK failure to a CdnError that names the endpoint and bucket and no secret. */
-export function s3Error(e: unknown, ctx: S3Context): CdnError {
+/** Maps an SDK failure to a SluiceError that names the endpoint and bucket and no secret. */
+export function s3Error(e: unknown, ctx: S3Context): SluiceError {
   const status = s3Status(e);
   const err = (e ?? {}) as SdkErrorShape;
   const name = typeof err.name === 'string' ? err.name : 'Error';
@@ -64,24 +64,24 @@ export function s3Error(e: unknown, ctx: S3Context): CdnError {
   const opts = { cause: e, ...(status === undefined ? {} : { status }) };
   if (status === 403 || DENIED.has(name)) {
     const id = ctx.accessKeyId === undefined ? '' : ` (access key id ${ctx.accessKeyId})`;
-    return new CdnError(
+    return new SluiceError(
       'ERR_ACCESS_DENIED',
       `${ctx.operation} of ${where} refused: the ${ctx.role} credentials${id} are wrong or lack permission for bucket ${ctx.bucket} (${name})`,
       opts,
     );
   }
   if (name === 'NoSuchBucket') {
-    return new CdnError(
+    return new SluiceError(
       'ERR_NOT_FOUND',
       `${ctx.operation}: bucket ${ctx.bucket} does not exist at ${ctx.endpoint}`,
       opts,
     );
   }
   if (status === 404 || name === 'NoSuchKey' || name === 'NotFound') {
-    return new CdnError('ERR_NOT_FOUND', `${ctx.operation}: ${where} does not exist`, opts);
+    return new SluiceError('ERR_NOT_FOUND', `${ctx.operation}: ${where} does not exist`, opts);
   }
   if (status === 412 || name === 'PreconditionFailed') {
-    return new CdnError(
+    return new SluiceError(
       'ERR_SOURCE_CHANGED',
       `${where} changed during the ${ctx.operation} (If-Match failed)`,
       opts,
@@ -89,13 +89,13 @@ export function s3Error(e: unknown, ctx: S3Context): CdnError {
   }
   const detail = typeof err.message === 'string' && err.message !== name ? `: ${err.message}` : '';
   if (status === undefined || isTransientS3Error(e)) {
-    return new CdnError(
+    return new SluiceError(
       'ERR_NETWORK',
       `${ctx.operation} of ${where} failed: ${name}${detail}`,
       opts,
     );
   }
-  return new CdnError(
+  return new SluiceError(
     'ERR_HTTP',
     `${ctx.operation} of ${where} failed with HTTP ${status} (${name}${detail})`,
     opts,

@@ -1,5 +1,11 @@
 import { existsSync } from 'node:fs';
-import { backend, type CdnConfig, hardwareInfo, publicCdnConfig, Session } from '@sluice/core';
+import {
+  backend,
+  hardwareInfo,
+  type PublicCdnConfig,
+  publicCdnConfig,
+  Session,
+} from '@sluice/core';
 import { type Command, EXIT, UsageError } from '../command.js';
 import { authPath, readConfig } from '../config.js';
 import { storedSession } from '../storedSession.js';
@@ -16,7 +22,7 @@ interface ServerCheck {
   clockSkewSeconds?: number;
   error?: string;
   /** Where big parts live (`GET /cdn-config`), when logged in to this server. */
-  cdn?: CdnConfig | { error: string };
+  cdn?: PublicCdnConfig | { error: string };
 }
 
 export const doctorCommand: Command = {

@@ -11,15 +11,20 @@ import {
   utimes,
 } from 'node:fs/promises';
 import { join } from 'node:path';
-import { throwIfAborted } from '../crypto/abort.js';
-import { fsyncPath, tempPathFor } from '../crypto/atomicOutput.js';
-import { toSluiceError } from '../crypto/toSluiceError.js';
-import { checkPath, checkSize } from '../crypto/validate.js';
-import { SluiceError } from '../errors.js';
-import type { EnvelopeResource } from '../format/envelope.js';
-import { chunkLength, type Manifest, verifyChunkAsync } from '../format/manifest.js';
+import {
+  checkPath,
+  checkSize,
+  chunkLength,
+  type EnvelopeResource,
+  type Manifest,
+  SluiceError,
+} from '@sluice/protocol';
+import { verifyChunkAsync } from '../format/manifest.js';
+import { throwIfAborted } from '../platform/abort.js';
+import { fsyncPath, tempPathFor } from '../platform/atomicOutput.js';
+import { FileLock, type LockOwner } from '../platform/fileLock.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
 import { type EntryTrailer, entryTrailer, readEntryTrailer } from './entryTrailer.js';
-import { FileLock, type LockOwner } from './fileLock.js';
 import { manifestDigest } from './manifestDigest.js';
 
 export interface BigPartCacheOptions {

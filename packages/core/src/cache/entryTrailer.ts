@@ -1,6 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import type { EnvelopeResource } from '../format/envelope.js';
-import { type Manifest, validateManifest } from '../format/manifest.js';
+import { type EnvelopeResource, type Manifest, validateManifest } from '@sluice/protocol';
 
 /**
  * A cache entry is the big part followed by a trailer that describes it, so `verify` can check an

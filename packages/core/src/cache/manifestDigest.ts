@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import type { Manifest } from '../format/manifest.js';
+import type { Manifest } from '@sluice/protocol';
 
 /**
  * The cache key of a big part: SHA-256 of its manifest's JSON in the canonical field order (the

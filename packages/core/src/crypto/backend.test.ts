@@ -2,8 +2,8 @@ import { execFileSync } from 'node:child_process';
 import { copyFile, cp, mkdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { isSluiceError } from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { IV, KEY, MiB, pattern, tempDir } from '../test-helpers.js';
 import { backend, resolveBackend } from './backend.js';
 import { cryptoBackend } from './cryptoBackend.js';
@@ -156,6 +156,11 @@ describe('the compiled dist/ in a child process', () => {
     await cp(join(root, 'bare', 'core'), join(root, 'real', 'core'), { recursive: true });
     await mkdir(join(root, 'real', 'node_modules', '@sluice'), { recursive: true });
     await symlink(nativeDir, join(root, 'real', 'node_modules', '@sluice', 'native'));
+    // Both installs beside the real @sluice/protocol, which core's dist imports.
+    const protocolDir = resolve(pkg, '..', 'protocol');
+    for (const install of ['bare', 'real']) {
+      await symlink(protocolDir, join(root, install, 'node_modules', '@sluice', 'protocol'));
+    }
   }, 120_000);
 
   function child(install: 'bare' | 'real', env: Record<string, string>, script: string): unknown {

@@ -1,5 +1,5 @@
 import { dirname, join } from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 import type { BackendOps } from './backendOps.js';
 import { loadNative, type NativeLoad } from './loadNative.js';
 import { nativeOps } from './nativeOps.js';

@@ -1,6 +1,6 @@
 import { Transform, type TransformCallback } from 'node:stream';
+import { toSluiceError } from '../platform/toSluiceError.js';
 import type { CipherOps } from './backendOps.js';
-import { toSluiceError } from './toSluiceError.js';
 
 /**
  * A Transform over an imperative update()/final() pair (node's Cipheriv or the binding's

@@ -1,11 +1,5 @@
 import { stat, writeFile } from 'node:fs/promises';
 import type { Transform } from 'node:stream';
-import { atomicOutput } from './atomicOutput.js';
-import { type BackendKind, backend, defaultOps, opsFor } from './backend.js';
-import type { BackendOps } from './backendOps.js';
-import { CipherStream } from './cipherStream.js';
-import { defaultThreads } from './parallelDecrypt.js';
-import { toSluiceError } from './toSluiceError.js';
 import {
   BLOCK_BYTES,
   checkIv,
@@ -16,7 +10,13 @@ import {
   checkSize,
   checkThreads,
   toBytes,
-} from './validate.js';
+} from '@sluice/protocol';
+import { atomicOutput } from '../platform/atomicOutput.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
+import { type BackendKind, backend, defaultOps, opsFor } from './backend.js';
+import type { BackendOps } from './backendOps.js';
+import { CipherStream } from './cipherStream.js';
+import { defaultThreads } from './parallelDecrypt.js';
 
 export interface FileResult {
   bytesRead: number;

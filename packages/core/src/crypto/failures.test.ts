@@ -3,8 +3,8 @@ import { readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { buffer } from 'node:stream/consumers';
+import { isSluiceError } from '@sluice/protocol';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { openBuffer, openFile, sealBuffer, sealFile } from '../format/sealedBlob.js';
 import {
   expectSluiceError,

@@ -1,6 +1,6 @@
 import type { FileHandle } from 'node:fs/promises';
-import { SluiceError } from '../errors.js';
-import { throwIfAborted } from './abort.js';
+import { SluiceError } from '@sluice/protocol';
+import { throwIfAborted } from '../platform/abort.js';
 
 /** Buffer size for the node backend's file I/O. */
 export const IO_BUFFER_BYTES = 8 * 1024 * 1024;

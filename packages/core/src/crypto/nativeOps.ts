@@ -1,7 +1,7 @@
 import type { Binding } from '@sluice/native';
-import { throwIfAborted } from './abort.js';
+import { throwIfAborted } from '../platform/abort.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
 import type { BackendOps, CipherOps } from './backendOps.js';
-import { toSluiceError } from './toSluiceError.js';
 
 /**
  * Calls into the binding with an Error created first, so a native failure keeps the caller's

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash } from 'node:crypto';
 import { type FileHandle, open } from 'node:fs/promises';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 import type { BackendOps, CipherOps } from './backendOps.js';
 import { cipherInto, rotatingCipher } from './cipherInto.js';
 import { IO_BUFFER_BYTES, pump, readFully, readPieces, writeFully } from './fileIo.js';

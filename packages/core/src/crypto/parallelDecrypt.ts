@@ -1,7 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
-import { SluiceError } from '../errors.js';
-import { abortError } from './abort.js';
+import { SluiceError } from '@sluice/protocol';
+import { abortError } from '../platform/abort.js';
 import { IO_BUFFER_BYTES } from './fileIo.js';
 
 /** Below this ciphertext size the cost of starting workers outweighs the parallel speed-up. */

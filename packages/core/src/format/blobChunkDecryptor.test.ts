@@ -1,9 +1,10 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { chunkLength } from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { expectSluiceError, IV, KEY, pattern, tempDir } from '../test-helpers.js';
 import { BlobChunkDecryptor, chunkBlobOffset, type PlainPiece } from './blobChunkDecryptor.js';
-import { chunkLength, verifyChunk } from './manifest.js';
+import { verifyChunk } from './manifest.js';
 import { sealAndSplit } from './sealAndSplit.js';
 import { sealBuffer } from './sealedBlob.js';
 

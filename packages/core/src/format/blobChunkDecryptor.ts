@@ -1,7 +1,5 @@
+import { checkKey, checkSize, type Manifest, SluiceError, toBytes } from '@sluice/protocol';
 import { type CryptoBackend, cryptoBackend } from '../crypto/cryptoBackend.js';
-import { checkKey, checkSize, toBytes } from '../crypto/validate.js';
-import { SluiceError } from '../errors.js';
-import type { Manifest } from './manifest.js';
 import { checkBlobSize } from './sealedBlob.js';
 
 /** Plaintext bytes produced by a push: write `data` at plaintext offset `offset`. */

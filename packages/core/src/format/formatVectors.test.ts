@@ -1,13 +1,15 @@
 // Parses the test vectors out of docs/FORMAT.md and checks them against the implementation,
 // so the document and the code cannot drift apart.
+
 import { createHash } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { chunkLength, validateManifest } from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hex, openssl, tempDir } from '../test-helpers.js';
 import { BlobChunkDecryptor, chunkBlobOffset } from './blobChunkDecryptor.js';
-import { chunkLength, validateManifest, verifyChunk } from './manifest.js';
+import { verifyChunk } from './manifest.js';
 import { sealAndSplit } from './sealAndSplit.js';
 import { blobSize, openBuffer, openFile, sealBuffer, sealFile } from './sealedBlob.js';
 import { smallPartSize } from './smallPartSize.js';

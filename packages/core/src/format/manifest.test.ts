@@ -1,10 +1,10 @@
 import { createHash } from 'node:crypto';
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isSluiceError, type Manifest, validateManifest } from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { pattern, tempDir } from '../test-helpers.js';
-import { buildManifest, type Manifest, validateManifest, verifyChunk } from './manifest.js';
+import { buildManifest, verifyChunk } from './manifest.js';
 
 let dir: string;
 beforeAll(async () => {

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { validateManifest } from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   fileSha256,
@@ -12,7 +13,6 @@ import {
   tempFilesIn,
   writeRandomFile,
 } from '../test-helpers.js';
-import { validateManifest } from './manifest.js';
 import { joinAndOpen, sealAndSplit } from './sealAndSplit.js';
 import { blobSize, sealBuffer } from './sealedBlob.js';
 import { smallPartSize } from './smallPartSize.js';

@@ -1,11 +1,19 @@
 import { randomBytes } from 'node:crypto';
 import { rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { tempPathFor } from '../crypto/atomicOutput.js';
+import {
+  checkIv,
+  checkKey,
+  checkOptions,
+  checkPath,
+  checkSize,
+  DEFAULT_CHUNK_SIZE,
+  type Manifest,
+} from '@sluice/protocol';
 import { concat, split } from '../crypto/cryptoBackend.js';
-import { toSluiceError } from '../crypto/toSluiceError.js';
-import { checkIv, checkKey, checkOptions, checkPath, checkSize } from '../crypto/validate.js';
-import { buildManifest, DEFAULT_CHUNK_SIZE, type Manifest } from './manifest.js';
+import { tempPathFor } from '../platform/atomicOutput.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
+import { buildManifest } from './manifest.js';
 import { type OpenOptions, openFile, sealFile } from './sealedBlob.js';
 import { smallPartSize } from './smallPartSize.js';
 

@@ -1,7 +1,5 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
-import { decryptFile, encryptFile } from '../crypto/cryptoBackend.js';
-import { toSluiceError } from '../crypto/toSluiceError.js';
 import {
   BLOCK_BYTES,
   checkIv,
@@ -9,9 +7,11 @@ import {
   checkOptions,
   checkPath,
   checkSize,
+  SluiceError,
   toBytes,
-} from '../crypto/validate.js';
-import { SluiceError } from '../errors.js';
+} from '@sluice/protocol';
+import { decryptFile, encryptFile } from '../crypto/cryptoBackend.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
 
 // Sealed blob = IV (16 bytes) ‖ AES-256-CBC-PKCS#7(plaintext). See docs/FORMAT.md.
 

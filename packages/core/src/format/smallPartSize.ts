@@ -1,4 +1,4 @@
-import { checkSize } from '../crypto/validate.js';
+import { checkSize, thirtyPercent } from '@sluice/protocol';
 
 /**
  * Size of the small part of a sealed blob: min(smallSizeKB·1024, ⌊30% of blobSize⌋), with exact
@@ -11,8 +11,4 @@ export function smallPartSize(blobSize: number, smallSizeKB: number): number {
   return Math.min(smallSizeKB * 1024, thirtyPercent(blobSize));
 }
 
-/** ⌊n·3/10⌋ without overflowing 2^53 for any safe n. */
-export function thirtyPercent(n: number): number {
-  const tens = Math.floor(n / 10);
-  return tens * 3 + Math.floor(((n % 10) * 3) / 10);
-}
+export { thirtyPercent };

@@ -2,8 +2,8 @@ import { createHash, createPublicKey, generateKeyPairSync, sign, verify } from '
 import { chmod, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { isSluiceError } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { ParcelClient } from './parcelClient.js';
 
 let dir: string;
@@ -88,7 +88,7 @@ describe('ParcelClient keys', () => {
 
   it('refuses malformed parcel ids before any request', async () => {
     const client = new ParcelClient({ baseUrl, privateKey: ParcelClient.generateKey() });
-    for (const id of ['', 'AB'.repeat(32), '../etc', 'ab'.repeat(31)]) {
+    for (const id of ['', 'AB'.repeat(32), '../etc.js', 'ab'.repeat(31)]) {
       await expect(client.get(id, { to: 'buffer' })).rejects.toMatchObject({
         code: 'ERR_INVALID_ARG',
       });

@@ -13,10 +13,10 @@ import { join } from 'node:path';
 import { Readable, Transform, type TransformCallback } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { throwIfAborted } from '../crypto/abort.js';
-import { atomicOutput } from '../crypto/atomicOutput.js';
+import { isSluiceError, SluiceError } from '@sluice/protocol';
 import { sha256File } from '../crypto/cryptoBackend.js';
-import { isSluiceError, SluiceError } from '../errors.js';
+import { throwIfAborted } from '../platform/abort.js';
+import { atomicOutput } from '../platform/atomicOutput.js';
 import { HttpError, isHttpError } from '../session/httpErrors.js';
 import { Session } from '../session/session.js';
 

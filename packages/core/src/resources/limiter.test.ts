@@ -1,5 +1,5 @@
+import { isSluiceError } from '@sluice/protocol';
 import { describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { Limiter } from './limiter.js';
 
 const tick = () => new Promise((r) => setImmediate(r));

@@ -1,5 +1,5 @@
-import { abortError } from '../crypto/abort.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
+import { abortError } from '../platform/abort.js';
 
 interface Waiter {
   max: number;

@@ -1,26 +1,30 @@
 import { type FileHandle, open, rename, rm } from 'node:fs/promises';
 import type { Downloader } from '@sluice/cdn';
+import {
+  cdnObjectKey,
+  type DeliveredCdnConfig,
+  deriveEnvelopeKey,
+  type EnvelopeResource,
+  envelopeAad,
+  isSluiceError,
+  type Manifest,
+  openEnvelope,
+  SluiceError,
+} from '@sluice/protocol';
 import { BigPartCache } from '../cache/bigPartCache.js';
-import type { LockOwner } from '../cache/fileLock.js';
-import { abortError, throwIfAborted } from '../crypto/abort.js';
-import { removeStaleTemps, tempPathFor } from '../crypto/atomicOutput.js';
-import { toSluiceError } from '../crypto/toSluiceError.js';
-import { isSluiceError, SluiceError } from '../errors.js';
 import {
   BlobChunkDecryptor,
   chunkBlobOffset,
   type PlainPiece,
 } from '../format/blobChunkDecryptor.js';
-import {
-  deriveEnvelopeKey,
-  type EnvelopeResource,
-  envelopeAad,
-  openEnvelope,
-} from '../format/envelope.js';
-import { type Manifest, verifyChunkAsync } from '../format/manifest.js';
+import { verifyChunkAsync } from '../format/manifest.js';
+import { abortError, throwIfAborted } from '../platform/abort.js';
+import { removeStaleTemps, tempPathFor } from '../platform/atomicOutput.js';
+import type { LockOwner } from '../platform/fileLock.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
 import type { Session } from '../session/session.js';
 import { apiRangeDriver } from './apiRangeDriver.js';
-import { type CdnConfig, cdnObjectKey, fetchCdnConfig } from './cdnConfig.js';
+import { cdnPrefix, fetchCdnConfig } from './cdnConfig.js';
 import { checkResourceName } from './resourceName.js';
 
 export interface LoadProgress {
@@ -58,7 +62,7 @@ export interface LoadBigSmallOptions {
    * The CDN settings with read keys, when the caller already has them (e.g. a batch sharing one
    * `fetchCdnConfig`). By default they are fetched when a resource's big part is on an S3 CDN.
    */
-  cdn?: CdnConfig;
+  cdn?: DeliveredCdnConfig;
   /**
    * Limits shared by a batch (loadMany): `api` runs each API request of this load, `transport`
    * wraps the big part's transport.
@@ -271,13 +275,18 @@ export async function loadBigSmallResource(
       throw new SluiceError('ERR_CDN', 'the CDN config holds no read keys');
     }
     const { CdnManager } = await import('@sluice/cdn');
-    const downloader = new CdnManager({
-      endpoint: config.endpoint,
-      region: config.region,
-      bucket: config.bucket,
-      downloader: config.downloader,
-    });
-    return { downloader, url: cdnObjectKey(config, key) };
+    let downloader: Downloader;
+    try {
+      downloader = new CdnManager({
+        endpoint: config.endpoint,
+        region: config.region,
+        bucket: config.bucket,
+        downloader: config.downloader,
+      });
+    } catch (e) {
+      throw fromTransport(e);
+    }
+    return { downloader, url: cdnObjectKey(cdnPrefix(config), key) };
   }
 
   /** Fetches the chunks not in `skip`; each is verified, then stored (cache) and decrypted. */
@@ -288,6 +297,8 @@ export async function loadBigSmallResource(
     pushChunk: (index: number, data: Buffer) => Promise<void>,
   ): Promise<void> {
     const path = `/resources/${encodeURIComponent(folder)}/${encodeURIComponent(name)}/big?version=${resource.version}`;
+    // Our own callback's failures (a bad digest, a full disk) pass through the transport as they
+    // are; everything else the transport throws is translated.
     const { downloader, url } =
       options.downloader !== undefined
         ? {
@@ -300,27 +311,37 @@ export async function loadBigSmallResource(
               downloader: await apiRangeDriver(session),
               url: `${session.apiUrl.replace(/\/+$/, '')}${path}`,
             };
-    await (options.limits?.transport(downloader) ?? downloader).download({
-      url,
-      size: m.bigSize,
-      chunkSize: m.chunkSize,
-      skip: new Set(skip),
-      // onChunk is done with the bytes when it resolves: the decryptor copies the edges it keeps.
-      reuseBuffers: true,
-      // From the API itself 4 ranges in flight (8 were no faster on loopback and held more
-      // memory); an S3 CDN gets its driver's default (8) for the higher latency.
-      ...(options.concurrency !== undefined
-        ? { concurrency: options.concurrency }
-        : typeof cdnKey === 'string' && options.downloader === undefined
-          ? {}
-          : { concurrency: 4 }),
-      ...withSignal,
-      onChunk: async (index, data) => {
-        await verifyChunkAsync(m, index, data);
-        await store?.(index, data);
-        await pushChunk(index, data);
-      },
-    });
+    let own: unknown;
+    try {
+      await (options.limits?.transport(downloader) ?? downloader).download({
+        url,
+        size: m.bigSize,
+        chunkSize: m.chunkSize,
+        skip: new Set(skip),
+        // onChunk is done with the bytes when it resolves: the decryptor copies the edges it keeps.
+        reuseBuffers: true,
+        // From the API itself 4 ranges in flight (8 were no faster on loopback and held more
+        // memory); an S3 CDN gets its driver's default (8) for the higher latency.
+        ...(options.concurrency !== undefined
+          ? { concurrency: options.concurrency }
+          : typeof cdnKey === 'string' && options.downloader === undefined
+            ? {}
+            : { concurrency: 4 }),
+        ...withSignal,
+        onChunk: async (index, data) => {
+          try {
+            await verifyChunkAsync(m, index, data);
+            await store?.(index, data);
+            await pushChunk(index, data);
+          } catch (e) {
+            own ??= e;
+            throw e;
+          }
+        },
+      });
+    } catch (e) {
+      throw e === own ? e : fromTransport(e);
+    }
   }
 }
 
@@ -343,34 +364,49 @@ function readResource(v: unknown): EnvelopeResource {
 
 function toLoadError(e: unknown, signal: AbortSignal | undefined): unknown {
   if (signal?.aborted) return abortError(signal);
-  // A CdnError, recognised by name (core loads @sluice/cdn lazily).
-  const err = e as { name?: unknown; code?: unknown; message?: unknown; syscall?: unknown } | null;
   // A file-system failure (ENOSPC on the destination or the cache, EACCES…): ERR_IO with its
   // syscall, errno and path, like the rest of core.
+  const err = e as { syscall?: unknown } | null;
   if (typeof err?.syscall === 'string' && !isSluiceError(e)) return toSluiceError(e, 'pull');
-  if (err?.name !== 'CdnError' || typeof err.code !== 'string') return e;
-  const message = String(err.message);
-  if (err.code === 'ERR_ABORTED') return new SluiceError('ERR_ABORTED', message, { cause: e });
-  if (err.code === 'ERR_NETWORK') return new SluiceError('ERR_NETWORK', message, { cause: e });
-  if (err.code === 'ERR_SOURCE_CHANGED') {
-    return new SluiceError(
-      'ERR_SOURCE_CHANGED',
-      `the big part changed on the CDN during the download: ${message}`,
-      { cause: e },
-    );
-  }
-  const status = (e as { status?: unknown }).status;
-  if (err.code === 'ERR_HTTP' && (status === 401 || status === 403)) {
-    return new SluiceError(
-      status === 401 ? 'ERR_UNAUTHORIZED' : 'ERR_FORBIDDEN',
-      `the big part was refused: ${message}`,
-      { cause: e },
-    );
-  }
-  if (err.code === 'ERR_NOT_FOUND' || (err.code === 'ERR_HTTP' && status === 404)) {
-    return new SluiceError('ERR_NOT_FOUND', `big part missing on the CDN: ${message}`, {
-      cause: e,
-    });
+  return e;
+}
+
+/**
+ * A transport's failure (the CDN driver's or the API range driver's, never one of our own chunk
+ * callbacks) as a pull reports it: the refusal or the missing part by its meaning, anything else
+ * about the CDN as ERR_CDN.
+ */
+function fromTransport(e: unknown): unknown {
+  if (!isSluiceError(e)) return e;
+  const { message, status } = e;
+  switch (e.code) {
+    case 'ERR_ABORTED':
+    case 'ERR_NETWORK':
+      return e;
+    case 'ERR_SOURCE_CHANGED':
+      return new SluiceError(
+        'ERR_SOURCE_CHANGED',
+        `the big part changed on the CDN during the download: ${message}`,
+        { cause: e },
+      );
+    case 'ERR_HTTP':
+      if (status === 401 || status === 403) {
+        return new SluiceError(
+          status === 401 ? 'ERR_UNAUTHORIZED' : 'ERR_FORBIDDEN',
+          `the big part was refused: ${message}`,
+          { cause: e },
+        );
+      }
+      if (status === 404) return missingBigPart(e);
+      break;
+    case 'ERR_NOT_FOUND':
+      return missingBigPart(e);
   }
   return new SluiceError('ERR_CDN', `big part download failed: ${message}`, { cause: e });
+}
+
+function missingBigPart(e: SluiceError): SluiceError {
+  return new SluiceError('ERR_NOT_FOUND', `big part missing on the CDN: ${e.message}`, {
+    cause: e,
+  });
 }

@@ -1,7 +1,7 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { isSluiceError } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import { Session } from '../session/session.js';
 import { type LoadRequest, loadMany } from './loadMany.js';
 
@@ -37,7 +37,9 @@ describe('loadMany arguments', () => {
   it('refuses a malformed batch before any request, naming the request', async () => {
     const bad = (r: unknown) => loadMany(session, [ok, r as LoadRequest], auth);
     expect(await refusal(bad(null))).toMatch(/^request 1: not an object/);
-    expect(await refusal(bad({ ...ok, folder: '../etc' }))).toMatch(/^request 1: invalid folder/);
+    expect(await refusal(bad({ ...ok, folder: '../etc.js' }))).toMatch(
+      /^request 1: invalid folder/,
+    );
     expect(await refusal(bad({ ...ok, name: undefined }))).toMatch(/^request 1: invalid name/);
     expect(await refusal(bad({ ...ok, to: '' }))).toMatch(/^request 1: to must be a file path/);
     expect(await refusal(bad({ ...ok, name: 'b.bin' }))).toMatch(

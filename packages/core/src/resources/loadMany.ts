@@ -1,11 +1,15 @@
 import { resolve } from 'node:path';
 import type { Downloader, DownloadOptions } from '@sluice/cdn';
-import { abortError, throwIfAborted } from '../crypto/abort.js';
-import { toSluiceError } from '../crypto/toSluiceError.js';
-import { isSluiceError, SluiceError } from '../errors.js';
-import { deriveEnvelopeKey } from '../format/envelope.js';
+import {
+  type DeliveredCdnConfig,
+  deriveEnvelopeKey,
+  isSluiceError,
+  SluiceError,
+} from '@sluice/protocol';
+import { abortError, throwIfAborted } from '../platform/abort.js';
+import { toSluiceError } from '../platform/toSluiceError.js';
 import type { Session } from '../session/session.js';
-import { type CdnConfig, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
+import { fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { Limiter } from './limiter.js';
 import { type LoadProgress, loadBigSmallResource } from './loadBigSmallResource.js';
 import { checkResourceName } from './resourceName.js';
@@ -185,7 +189,7 @@ export async function loadMany(
    * The CDN settings with read keys, fetched once for the batch when big parts may be on an S3
    * CDN. On a failure other than abort each resource fetches its own and reports what it gets.
    */
-  async function sharedCdnConfig(): Promise<CdnConfig | undefined> {
+  async function sharedCdnConfig(): Promise<DeliveredCdnConfig | undefined> {
     try {
       const open = await api(() => publicCdnConfig(session, withSignal));
       if (open.kind !== 's3') return undefined;

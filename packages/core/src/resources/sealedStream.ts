@@ -1,9 +1,8 @@
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { stat } from 'node:fs/promises';
+import { type Manifest, SluiceError, validateManifest } from '@sluice/protocol';
 import { createEncryptStream } from '../crypto/cryptoBackend.js';
-import { SluiceError } from '../errors.js';
-import { type Manifest, validateManifest } from '../format/manifest.js';
 import { blobSize, IV_BYTES } from '../format/sealedBlob.js';
 import { smallPartSize } from '../format/smallPartSize.js';
 

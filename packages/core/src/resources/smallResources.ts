@@ -1,7 +1,7 @@
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { EnvelopeResource } from '../format/envelope.js';
+import type { EnvelopeResource } from '@sluice/protocol';
 import type { Session } from '../session/session.js';
 import { type LoadBigSmallOptions, loadBigSmallResource } from './loadBigSmallResource.js';
 import { checkResourceName } from './resourceName.js';

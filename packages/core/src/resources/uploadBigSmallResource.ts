@@ -3,13 +3,17 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
+import {
+  cdnObjectKey,
+  type DeliveredCdnConfig,
+  type EnvelopeResource,
+  SluiceError,
+} from '@sluice/protocol';
 import { BigPartCache } from '../cache/bigPartCache.js';
-import { throwIfAborted } from '../crypto/abort.js';
-import { SluiceError } from '../errors.js';
-import type { EnvelopeResource } from '../format/envelope.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
+import { throwIfAborted } from '../platform/abort.js';
 import type { Session } from '../session/session.js';
-import { type CdnConfig, cdnObjectKey, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
+import { cdnPrefix, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { type MultipartPart, multipartBody } from './multipartBody.js';
 import { checkResourceName } from './resourceName.js';
 import { sealedStream } from './sealedStream.js';
@@ -37,7 +41,7 @@ export interface UploadBigSmallOptions {
   password?: string;
   hardware?: string;
   /** The CDN settings with uploader keys, when the caller already has them. */
-  cdn?: CdnConfig;
+  cdn?: DeliveredCdnConfig;
   /** Also keep the sealed big part in this local cache (as a later pull would). */
   cacheDir?: string;
   signal?: AbortSignal;
@@ -131,7 +135,7 @@ export async function uploadBigSmallResource(
   }
 }
 
-type S3Config = Extract<CdnConfig, { kind: 's3' }>;
+type S3Config = Extract<DeliveredCdnConfig, { kind: 's3' }>;
 
 /**
  * The S3 path without a local cache: the big part goes to the CDN as it is encrypted (one pass, no
@@ -197,14 +201,14 @@ async function cdnTarget(cdn: S3Config, folder: string, name: string) {
     ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
   });
   const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
-  return { manager, cdnKey, objectKey: cdnObjectKey(cdn, cdnKey) };
+  return { manager, cdnKey, objectKey: cdnObjectKey(cdnPrefix(cdn), cdnKey) };
 }
 
 /** The server's CDN config; for S3, with the uploader keys from the device envelope. */
 async function uploaderCdnConfig(
   session: Session,
   options: UploadBigSmallOptions,
-): Promise<CdnConfig> {
+): Promise<DeliveredCdnConfig> {
   const signal = options.signal ? { signal: options.signal } : {};
   if (options.cdn !== undefined) return options.cdn;
   const config = await publicCdnConfig(session, signal);

@@ -1,5 +1,5 @@
 import { createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 
 /** The claims of a sluice access token that a client relies on. */
 export interface AccessClaims {

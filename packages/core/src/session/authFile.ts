@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { lstatSync, readFileSync } from 'node:fs';
 import { mkdir, open, rename, rm, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 
 /** What a `saveAuth` file holds. */
 export interface SavedAuth {

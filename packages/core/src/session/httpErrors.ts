@@ -1,4 +1,4 @@
-import { isSluiceError, SluiceError, type SluiceErrorCode } from '../errors.js';
+import { isSluiceError, SluiceError, type SluiceErrorCode } from '@sluice/protocol';
 
 export interface HttpErrorDetails {
   /** HTTP status of the answer; 0 when no answer arrived (NetworkError). */
@@ -17,23 +17,22 @@ export interface HttpErrorDetails {
 
 /** A failed API call: what was asked (method, URL), what came back (status, server message and code). */
 export class HttpError extends SluiceError {
-  readonly status: number;
+  declare readonly status: number;
   readonly method: string;
   readonly url: string;
   readonly serverMessage?: string;
   readonly serverCode?: string;
-  readonly retryAfterSeconds?: number;
 
   constructor(code: SluiceErrorCode, details: HttpErrorDetails) {
-    super(code, describe(details), details.cause === undefined ? {} : { cause: details.cause });
-    this.status = details.status;
+    super(code, describe(details), {
+      cause: details.cause,
+      status: details.status,
+      retryAfterSeconds: details.retryAfterSeconds,
+    });
     this.method = details.method;
     this.url = details.url;
     if (details.serverMessage !== undefined) this.serverMessage = details.serverMessage;
     if (details.serverCode !== undefined) this.serverCode = details.serverCode;
-    if (details.retryAfterSeconds !== undefined) {
-      this.retryAfterSeconds = details.retryAfterSeconds;
-    }
   }
 }
 

@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortError, throwIfAborted } from '../crypto/abort.js';
-import { isSluiceError, SluiceError } from '../errors.js';
+import { isSluiceError, SluiceError } from '@sluice/protocol';
+import { abortError, throwIfAborted } from '../platform/abort.js';
 import {
   type AccessClaims,
   decodeToken,

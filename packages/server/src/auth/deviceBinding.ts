@@ -1,5 +1,5 @@
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
 import type { ServerContext } from '../serverContext.js';
 import type { UserRecord } from '../stores/metadataStore.js';
 
@@ -12,7 +12,7 @@ export const DEVICE_NOT_BOUND_MESSAGE =
 /** Throws 400 unless `hardware` looks like a hardware hash. */
 export function checkHardware(hardware: string): string {
   if (!HARDWARE_PATTERN.test(hardware)) {
-    throw new ApiError('ERR_BAD_REQUEST', 'hardware must be the device hardware hash');
+    throw new SluiceError('ERR_BAD_REQUEST', 'hardware must be the device hardware hash');
   }
   return hardware;
 }
@@ -31,10 +31,10 @@ export async function bindDevice(
   await ctx.store
     .mutate((draft) => {
       const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
-      if (u === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+      if (u === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
       if (u.boundHardwareHash === hardware) return;
       if (u.boundHardwareHash !== null) {
-        throw new ApiError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
+        throw new SluiceError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
       }
       u.boundHardwareHash = hardware;
       u.updatedAt = new Date().toISOString();

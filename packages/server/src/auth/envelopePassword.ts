@@ -1,5 +1,5 @@
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyRequest } from 'fastify';
-import { ApiError } from '../errors.js';
 import type { ServerContext } from '../serverContext.js';
 import type { UserRecord } from '../stores/metadataStore.js';
 import { verifyPassword } from './passwordHash.js';
@@ -16,17 +16,17 @@ export async function checkEnvelopePassword(
   password: string,
 ): Promise<UserRecord> {
   const user = ctx.store.getUser(request.user?.id ?? '');
-  if (user === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+  if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
   const wait = ctx.limiter.accountWait(user.email);
   if (wait !== undefined) {
-    throw new ApiError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
+    throw new SluiceError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
       retryAfterSeconds: wait,
     });
   }
   if (!(await verifyPassword(password, user.passwordHash))) {
     ctx.limiter.failed(user.email);
     request.log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
-    throw new ApiError('ERR_UNAUTHORIZED', 'wrong password');
+    throw new SluiceError('ERR_UNAUTHORIZED', 'wrong password');
   }
   ctx.limiter.succeeded(user.email);
   return user;

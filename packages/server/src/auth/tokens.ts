@@ -1,6 +1,6 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { SluiceError } from '@sluice/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { ApiError } from '../errors.js';
 import type { MetadataState, MetadataStore, UserRecord } from '../stores/metadataStore.js';
 import type { SigningKeys } from './keys.js';
 import { isRole, type Role } from './permissions.js';
@@ -93,7 +93,7 @@ export class TokenService {
 
   /**
    * Verifies signature (EdDSA with our key only), `typ`, issuer, audience, expiry and an `iat`
-   * no more than CLOCK_SKEW_SECONDS in the future. Throws ApiError ERR_UNAUTHORIZED.
+   * no more than CLOCK_SKEW_SECONDS in the future. Throws SluiceError ERR_UNAUTHORIZED.
    */
   async verifyAccessToken(token: string): Promise<AccessClaims> {
     let payload: Record<string, unknown>;
@@ -109,7 +109,7 @@ export class TokenService {
       }));
     } catch (e) {
       const expired = e instanceof joseErrors.JWTExpired;
-      throw new ApiError(
+      throw new SluiceError(
         'ERR_UNAUTHORIZED',
         expired ? 'access token expired' : 'invalid access token',
         { cause: e },
@@ -117,7 +117,7 @@ export class TokenService {
     }
     const { nameid, unique_name, role } = payload;
     if (typeof nameid !== 'string' || typeof unique_name !== 'string' || !isRole(role)) {
-      throw new ApiError('ERR_UNAUTHORIZED', 'invalid access token');
+      throw new SluiceError('ERR_UNAUTHORIZED', 'invalid access token');
     }
     return payload as unknown as AccessClaims;
   }
@@ -275,6 +275,6 @@ function familyIdOf(token: string): string | undefined {
   return m?.[1];
 }
 
-function invalidRefresh(message = 'invalid refresh token'): ApiError {
-  return new ApiError('ERR_UNAUTHORIZED', message);
+function invalidRefresh(message = 'invalid refresh token'): SluiceError {
+  return new SluiceError('ERR_UNAUTHORIZED', message);
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ApiError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 import {
   type MetadataState,
   type MetadataStore,
@@ -49,16 +49,16 @@ export function toPublicUser(user: UserRecord): PublicUser {
 export function validateNewUser(input: NewUser): void {
   const email = normaliseEmail(input.email);
   if (email.length > EMAIL_MAX_LENGTH || !EMAIL_PATTERN.test(email)) {
-    throw new ApiError('ERR_BAD_REQUEST', 'email must look like name@domain');
+    throw new SluiceError('ERR_BAD_REQUEST', 'email must look like name@domain');
   }
   const length = [...input.password].length;
   if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
     );
   }
-  if (!isRole(input.role)) throw new ApiError('ERR_BAD_REQUEST', 'unknown role');
+  if (!isRole(input.role)) throw new SluiceError('ERR_BAD_REQUEST', 'unknown role');
 }
 
 /**
@@ -88,7 +88,7 @@ export async function createUser(
   return store.mutate((draft) => {
     options.precondition?.(draft);
     if (Object.values(draft.users).some((u) => u.email === email)) {
-      throw new ApiError('ERR_CONFLICT', 'a user with this email already exists');
+      throw new SluiceError('ERR_CONFLICT', 'a user with this email already exists');
     }
     draft.users[user.id] = user;
     return { ...user };

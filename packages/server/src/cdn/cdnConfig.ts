@@ -1,71 +1,20 @@
-import { DEFAULT_CHUNK_SIZE } from '@sluice/core';
-
-/** One S3 key pair. Never logged and never sent in the clear. */
-export interface S3Credentials {
-  accessKeyId: string;
-  secretAccessKey: string;
-}
-
-/** Big parts from this API's own big-part route (the embedded default). */
-export interface HttpCdnConfig {
-  kind: 'http';
-  /** Chunk size clients should cut big parts into (default 8 MiB). */
-  chunkSize?: number;
-}
-
-/** Big parts in an S3-compatible store (Ceph RGW, MinIO, AWS S3), path-style. */
-export interface S3CdnConfig {
-  kind: 's3';
-  /** `http(s)://host[:port]`, no path. */
-  endpoint: string;
-  region: string;
-  bucket: string;
-  /** `/`-separated key prefix; an upload's `cdnKey` is stored at `<prefix>/<cdnKey>`. */
-  prefix?: string;
-  chunkSize?: number;
-  /** Read-only keys, handed to every device user in the CDN-config envelope. */
-  downloader: S3Credentials;
-  /** Read-write keys, handed only to roles that may upload and ask for them. */
-  uploader: S3Credentials;
-}
-
-export type CdnConfig = HttpCdnConfig | S3CdnConfig;
-
-/** The CDN settings anyone signed in may read (`GET /cdn-config`): no keys. */
-export type PublicCdnConfig =
-  | { kind: 'http'; chunkSize: number }
-  | {
-      kind: 's3';
-      endpoint: string;
-      region: string;
-      bucket: string;
-      prefix: string | null;
-      chunkSize: number;
-    };
+import {
+  type CdnConfig,
+  DEFAULT_CHUNK_SIZE,
+  isObjectKey,
+  type PublicCdnConfig,
+  type S3CdnConfig,
+  type S3Credentials,
+} from '@sluice/protocol';
 
 /** A checked config with its defaults filled in. */
 export type ResolvedCdnConfig =
   | { kind: 'http'; chunkSize: number }
   | (Omit<S3CdnConfig, 'prefix' | 'chunkSize'> & { prefix: string | null; chunkSize: number });
 
-const KEY_SEGMENT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 // S3 bucket naming rules (lower case, 3–63 characters, no leading or trailing dot or dash).
 const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
 const MAX_CHUNK_SIZE = 512 * 1024 * 1024;
-
-/** A `/`-separated relative key: no empty, `.` or `..` segment, at most 1024 characters. */
-export function isObjectKey(value: unknown): value is string {
-  return (
-    typeof value === 'string' &&
-    value.length <= 1024 &&
-    value.split('/').every((segment) => KEY_SEGMENT.test(segment))
-  );
-}
-
-/** Where the CDN holds the object of `key` (the config's prefix, then the key). */
-export function cdnObjectKey(prefix: string | null, key: string): string {
-  return prefix === null ? key : `${prefix}/${key}`;
-}
 
 /** Checks a required setting; the message names the field (`name`), never its value. */
 export function nonEmpty(value: unknown, name: string): string {

@@ -1,7 +1,8 @@
 // Hostile-input suite (docs/SECURITY.md): secrets (passwords, tokens, data keys, hardware
 // hashes, S3 keys) never appear in a log line or an error body, whatever the caller sends.
+
+import type { S3CdnConfig } from '@sluice/protocol';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { S3CdnConfig } from '../cdn/cdnConfig.js';
 import { call, login, PASSWORD, type Reply, removeDir } from '../test-helpers.js';
 import {
   expectHealthy,

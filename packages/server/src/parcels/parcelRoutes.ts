@@ -1,8 +1,8 @@
 import { createHash } from 'node:crypto';
 import { Transform, type TransformCallback } from 'node:stream';
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { LoginLimiter, type LoginLimits } from '../auth/loginLimiter.js';
-import { ApiError } from '../errors.js';
 import type { ServerContext } from '../serverContext.js';
 import type { PendingBlob } from '../stores/partStorage.js';
 import { verifyParcelSignature } from './parcelSignature.js';
@@ -47,7 +47,7 @@ class HashedLimit extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.seen += chunk.length;
     if (this.seen > this.limit) {
-      done(new ApiError('ERR_TOO_LARGE', `parcel exceeds ${this.limit} bytes`));
+      done(new SluiceError('ERR_TOO_LARGE', `parcel exceeds ${this.limit} bytes`));
       return;
     }
     this.hash.update(chunk);
@@ -70,9 +70,9 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   // The upload body stays unread until the handler has checked the token, then streams to storage.
   app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
 
-  const refuse = (request: FastifyRequest, reason: string): ApiError => {
+  const refuse = (request: FastifyRequest, reason: string): SluiceError => {
     request.log.info({ event: 'parcel.refused', reason }, 'parcel request refused');
-    return new ApiError('ERR_UNAUTHORIZED', 'unauthorized');
+    return new SluiceError('ERR_UNAUTHORIZED', 'unauthorized');
   };
 
   /**
@@ -105,19 +105,21 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
   };
 
   const idOf = ({ id }: { id: string }): string => {
-    if (!HEX64.test(id)) throw new ApiError('ERR_BAD_REQUEST', 'parcel id must be 64 hex digits');
+    if (!HEX64.test(id))
+      throw new SluiceError('ERR_BAD_REQUEST', 'parcel id must be 64 hex digits');
     return id;
   };
 
   /** The live record of `id` for its owner, or the 404 / 410 / 403 answer. */
   const ownParcel = (reply: FastifyReply, id: string, owner: string) => {
     const record = store.get(id);
-    if (record === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such parcel');
+    if (record === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such parcel');
     if (record.removedAt !== null || record.blobId === null) {
       void reply.status(410).send({ error: 'parcel removed', code: 'ERR_GONE' });
       return undefined;
     }
-    if (record.owner !== owner) throw new ApiError('ERR_FORBIDDEN', 'not the owner of this parcel');
+    if (record.owner !== owner)
+      throw new SluiceError('ERR_FORBIDDEN', 'not the owner of this parcel');
     return { ...record, blobId: record.blobId };
   };
 
@@ -138,16 +140,19 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const { user } = request.body;
       const extra = Object.keys(request.body).filter((k) => k !== 'user' && k !== 'operation');
       if (extra.length > 0) {
-        throw new ApiError('ERR_BAD_REQUEST', `unknown field ${extra[0]?.slice(0, 64)}`);
+        throw new SluiceError('ERR_BAD_REQUEST', `unknown field ${extra[0]?.slice(0, 64)}`);
       }
       if (typeof user !== 'string' || !ADDRESS.test(user)) {
-        throw new ApiError('ERR_BAD_REQUEST', 'user must be an address: 40 lowercase hex digits');
+        throw new SluiceError(
+          'ERR_BAD_REQUEST',
+          'user must be an address: 40 lowercase hex digits',
+        );
       }
       const operation = parseOperation(request.body.operation);
       const wait = limiter.admit(request.ip, user);
       if (wait !== undefined) {
         request.log.warn({ event: 'parcel.authRateLimited', retryAfterSeconds: wait }, 'refused');
-        throw new ApiError('ERR_RATE_LIMITED', 'too many token requests; try again later', {
+        throw new SluiceError('ERR_RATE_LIMITED', 'too many token requests; try again later', {
           retryAfterSeconds: wait,
         });
       }
@@ -163,11 +168,11 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
     try {
       const declared = Number(request.headers['content-length']);
       if (Number.isFinite(declared) && declared > ctx.bigPartLimit) {
-        throw new ApiError('ERR_TOO_LARGE', `parcel exceeds ${ctx.bigPartLimit} bytes`);
+        throw new SluiceError('ERR_TOO_LARGE', `parcel exceeds ${ctx.bigPartLimit} bytes`);
       }
       const type = request.headers['content-type']?.split(';')[0]?.trim().toLowerCase();
       if (type !== 'application/octet-stream') {
-        throw new ApiError(
+        throw new SluiceError(
           'ERR_UNSUPPORTED_MEDIA_TYPE',
           'send the parcel as application/octet-stream',
         );
@@ -198,10 +203,10 @@ export async function parcelRoutes(app: FastifyInstance, ctx: ServerContext): Pr
       const { key } = request.query;
       if (key !== undefined) {
         if (key !== 'metadata' && key !== 'owner') {
-          throw new ApiError('ERR_BAD_REQUEST', 'key must be metadata or owner');
+          throw new SluiceError('ERR_BAD_REQUEST', 'key must be metadata or owner');
         }
         const record = store.get(id);
-        if (record === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such parcel');
+        if (record === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such parcel');
         if (record.removedAt !== null) {
           return reply.status(410).send({ error: 'parcel removed', code: 'ERR_GONE' });
         }
@@ -252,7 +257,7 @@ function parseOperation(value: unknown): ParcelOperation {
     if (keys === 'hash,name' && typeof op.hash === 'string' && HEX64.test(op.hash)) {
       return { name: 'upload', hash: op.hash };
     }
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       'upload needs hash: the SHA-256 of the content, 64 lowercase hex digits',
     );
@@ -261,12 +266,12 @@ function parseOperation(value: unknown): ParcelOperation {
     if (keys === 'id,name' && typeof op.id === 'string' && HEX64.test(op.id)) {
       return { name: op.name, id: op.id };
     }
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       `${op.name} needs id: a parcel id, 64 lowercase hex digits`,
     );
   }
-  throw new ApiError(
+  throw new SluiceError(
     'ERR_BAD_REQUEST',
     'operation.name must be upload, download, remove or inspect',
   );

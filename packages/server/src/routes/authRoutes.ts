@@ -1,7 +1,7 @@
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyInstance } from 'fastify';
 import { verifyPassword } from '../auth/passwordHash.js';
 import { PASSWORD_MAX_LENGTH, toPublicUser } from '../auth/userAccounts.js';
-import { ApiError } from '../errors.js';
 import type { ServerContext } from '../serverContext.js';
 import { normaliseEmail } from '../stores/metadataStore.js';
 
@@ -33,7 +33,7 @@ export async function authRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const wait = ctx.limiter.admit(request.ip, email);
       if (wait !== undefined) {
         request.log.warn({ event: 'login.rateLimited', retryAfterSeconds: wait }, 'login refused');
-        throw new ApiError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
+        throw new SluiceError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
           retryAfterSeconds: wait,
         });
       }
@@ -47,7 +47,7 @@ export async function authRoutes(app: FastifyInstance, ctx: ServerContext): Prom
         ctx.limiter.failed(email);
         const reason = user === undefined ? 'unknown user' : ok ? 'disabled' : 'wrong password';
         request.log.info({ event: 'login.failed', reason, userId: user?.id }, 'login failed');
-        throw new ApiError('ERR_UNAUTHORIZED', 'invalid email or password');
+        throw new SluiceError('ERR_UNAUTHORIZED', 'invalid email or password');
       }
       ctx.limiter.succeeded(email);
       const tokens = await ctx.tokens.startSession(user);
@@ -84,7 +84,7 @@ export async function authRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   app.get('/me', { config: { operation: 'me' } }, async (request) => {
     const user = ctx.store.getUser(request.user?.id ?? '');
-    if (user === undefined) throw new ApiError('ERR_UNAUTHORIZED', 'user no longer exists');
+    if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
     return { user: toPublicUser(user) };
   });
 

@@ -1,7 +1,8 @@
 import { DEFAULT_CHUNK_SIZE, deriveEnvelopeKey, envelopeAad, openEnvelope } from '@sluice/core';
+import type { S3CdnConfig } from '@sluice/protocol';
+import { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Role } from '../auth/permissions.js';
-import type { S3CdnConfig } from '../cdn/cdnConfig.js';
 import { createServer } from '../createServer.js';
 import {
   addUser,
@@ -15,7 +16,6 @@ import {
   TEST_SCRYPT,
   tempDir,
 } from '../test-helpers.js';
-import { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE } from './cdnConfigRoutes.js';
 
 const HW_A = 'a1'.repeat(32);
 const HW_B = 'b2'.repeat(32);

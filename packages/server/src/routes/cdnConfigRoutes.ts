@@ -1,4 +1,5 @@
-import { deriveEnvelopeKey, type EnvelopeResource, sealEnvelope } from '@sluice/core';
+import { deriveEnvelopeKey, sealEnvelope } from '@sluice/core';
+import { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE, type CdnConfigRequest } from '@sluice/protocol';
 import type { FastifyInstance } from 'fastify';
 import { bindDevice, checkHardware } from '../auth/deviceBinding.js';
 import { checkEnvelopePassword } from '../auth/envelopePassword.js';
@@ -7,17 +8,6 @@ import { publicCdnConfig } from '../cdn/cdnConfig.js';
 import type { ServerContext } from '../serverContext.js';
 import { authorize } from './routeGuard.js';
 
-/**
- * The aad of the CDN-config envelope. A resource envelope's aad has four `|`-separated fields,
- * so neither can be passed off as the other.
- */
-export const CDN_CONFIG_AAD = 'sluice-envelope-v1|cdn-config';
-/** The `resource` the CDN-config envelope's payload names (the envelope format requires one). */
-export const CDN_CONFIG_RESOURCE: Readonly<EnvelopeResource> = Object.freeze({
-  folder: 'cdn-config',
-  name: 'cdn-config',
-  version: 1,
-});
 /** The envelope format carries a data key; the CDN-config envelope has none and sends zeros. */
 const NO_DATA_KEY = Buffer.alloc(32);
 
@@ -27,7 +17,7 @@ export async function cdnConfigRoutes(app: FastifyInstance, ctx: ServerContext):
     publicCdnConfig(ctx.cdn),
   );
 
-  app.post<{ Body: { password: string; hardware: string; write?: boolean } }>(
+  app.post<{ Body: CdnConfigRequest }>(
     '/cdn-config',
     {
       config: { operation: 'cdnConfig.read' },

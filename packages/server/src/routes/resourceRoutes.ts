@@ -10,12 +10,12 @@ import {
   sha256FileChunks,
   validateManifest,
 } from '@sluice/core';
+import { cdnObjectKey, isObjectKey, SluiceError } from '@sluice/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { bindDevice, checkHardware } from '../auth/deviceBinding.js';
 import { checkEnvelopePassword } from '../auth/envelopePassword.js';
 import { PASSWORD_MAX_LENGTH } from '../auth/userAccounts.js';
-import { cdnObjectKey, isObjectKey } from '../cdn/cdnConfig.js';
-import { ApiError, isApiError } from '../errors.js';
+import { isApiError } from '../errors.js';
 import { ifNoneMatchHits, parseRange } from '../resources/byteRange.js';
 import { EnvelopeCache } from '../resources/envelopeCache.js';
 import { exactLength } from '../resources/exactLength.js';
@@ -54,7 +54,7 @@ class SizeLimit extends Transform {
   override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
     this.seen += chunk.length;
     if (this.seen > this.limit) {
-      done(new ApiError('ERR_TOO_LARGE', `${this.what} exceeds ${this.limit} bytes`));
+      done(new SluiceError('ERR_TOO_LARGE', `${this.what} exceeds ${this.limit} bytes`));
       return;
     }
     done(null, chunk);
@@ -118,8 +118,8 @@ function hasClientStatus(e: unknown): boolean {
   return typeof status === 'number' && status >= 400 && status < 500;
 }
 
-function malformedMultipart(e: unknown): ApiError {
-  return new ApiError('ERR_BAD_REQUEST', 'malformed multipart body', { cause: e });
+function malformedMultipart(e: unknown): SluiceError {
+  return new SluiceError('ERR_BAD_REQUEST', 'malformed multipart body', { cause: e });
 }
 
 async function receivePart(
@@ -129,14 +129,17 @@ async function receivePart(
 ): Promise<void> {
   if (part.type === 'field') {
     if (!FIELD_NAMES.has(part.fieldname)) {
-      throw new ApiError('ERR_BAD_REQUEST', `unknown field ${part.fieldname.slice(0, 64)}`);
+      throw new SluiceError('ERR_BAD_REQUEST', `unknown field ${part.fieldname.slice(0, 64)}`);
     }
     if (part.valueTruncated) {
-      throw new ApiError('ERR_TOO_LARGE', `field ${part.fieldname} exceeds ${FIELD_LIMIT} bytes`);
+      throw new SluiceError(
+        'ERR_TOO_LARGE',
+        `field ${part.fieldname} exceeds ${FIELD_LIMIT} bytes`,
+      );
     }
     const key = part.fieldname as keyof ReceivedUpload['fields'];
     if (received.fields[key] !== undefined) {
-      throw new ApiError('ERR_BAD_REQUEST', `field ${key} given twice`);
+      throw new SluiceError('ERR_BAD_REQUEST', `field ${key} given twice`);
     }
     received.fields[key] = part.value;
     // Refuse a bad name before any file part is stored.
@@ -145,10 +148,10 @@ async function receivePart(
   }
   const which = part.fieldname;
   if (which !== 'small' && which !== 'big') {
-    throw new ApiError('ERR_BAD_REQUEST', `unknown file part ${which.slice(0, 64)}`);
+    throw new SluiceError('ERR_BAD_REQUEST', `unknown file part ${which.slice(0, 64)}`);
   }
   if (received[which] !== undefined) {
-    throw new ApiError('ERR_BAD_REQUEST', `file part ${which} given twice`);
+    throw new SluiceError('ERR_BAD_REQUEST', `file part ${which} given twice`);
   }
   const limit = which === 'small' ? SMALL_PART_LIMIT : ctx.bigPartLimit;
   received[which] = await ctx.blobs.receive(part.file, new SizeLimit(limit, `${which} part`));
@@ -160,30 +163,30 @@ function parseManifestField(value: unknown): Manifest {
     try {
       parsed = JSON.parse(value);
     } catch {
-      throw new ApiError('ERR_BAD_REQUEST', 'manifest is not valid JSON');
+      throw new SluiceError('ERR_BAD_REQUEST', 'manifest is not valid JSON');
     }
   }
   try {
     return validateManifest(parsed);
   } catch (e) {
-    if (isSluiceError(e, 'ERR_BAD_MANIFEST')) throw new ApiError('ERR_BAD_REQUEST', e.message);
+    if (isSluiceError(e, 'ERR_BAD_MANIFEST')) throw new SluiceError('ERR_BAD_REQUEST', e.message);
     throw e;
   }
 }
 
 function parseDataKeyField(value: unknown): Buffer {
   if (typeof value !== 'string' || !BASE64.test(value.trim())) {
-    throw new ApiError('ERR_BAD_REQUEST', 'dataKey must be base64');
+    throw new SluiceError('ERR_BAD_REQUEST', 'dataKey must be base64');
   }
   const key = Buffer.from(value.trim(), 'base64');
-  if (key.length !== 32) throw new ApiError('ERR_BAD_REQUEST', 'dataKey must be 32 bytes');
+  if (key.length !== 32) throw new SluiceError('ERR_BAD_REQUEST', 'dataKey must be 32 bytes');
   return key;
 }
 
 /** Throws 400 unless the big part is exactly the one the manifest describes. */
 async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void> {
   if (big.size !== manifest.bigSize) {
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       `big part is ${big.size} bytes; the manifest says ${manifest.bigSize}`,
     );
@@ -191,7 +194,7 @@ async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void>
   const digests = await sha256FileChunks(big.path, manifest.chunkSize);
   const bad = digests.findIndex((d, i) => d.toString('hex') !== manifest.chunks[i]);
   if (bad !== -1 || digests.length !== manifest.chunks.length) {
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       `big part chunk ${bad === -1 ? digests.length : bad} does not match the manifest's digest`,
     );
@@ -215,14 +218,14 @@ async function checkCdnObject(
     ([key, r]) => key !== own && r.versions.some((v) => v.cdnKey === cdnKey),
   );
   if (claimed) {
-    throw new ApiError('ERR_CONFLICT', `cdnKey ${cdnKey} belongs to another resource`);
+    throw new SluiceError('ERR_CONFLICT', `cdnKey ${cdnKey} belongs to another resource`);
   }
   const head = await ctx.cdnObjects.exists(cdnObjectKey(ctx.cdn.prefix, cdnKey));
   if (head === null) {
-    throw new ApiError('ERR_BAD_REQUEST', `cdnKey ${cdnKey} does not exist on the CDN`);
+    throw new SluiceError('ERR_BAD_REQUEST', `cdnKey ${cdnKey} does not exist on the CDN`);
   }
   if (head.size !== manifest.bigSize) {
-    throw new ApiError(
+    throw new SluiceError(
       'ERR_BAD_REQUEST',
       `the CDN object of cdnKey ${cdnKey} is ${head.size} bytes; the manifest says ${manifest.bigSize}`,
     );
@@ -231,7 +234,7 @@ async function checkCdnObject(
 
 function latest(resource: ResourceRecord): ResourceVersion {
   const v = resource.versions.at(-1);
-  if (v === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+  if (v === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
   return v;
 }
 
@@ -312,7 +315,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
 
   const findResource = (folder: string, name: string): ResourceRecord => {
     const resource = ctx.store.getResource(folder, name);
-    if (resource === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+    if (resource === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
     return resource;
   };
 
@@ -322,7 +325,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
     async (request, reply) => {
       const folder = folderOf(request);
       if (!request.isMultipart()) {
-        throw new ApiError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send multipart/form-data');
+        throw new SluiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send multipart/form-data');
       }
       const received: ReceivedUpload = { fields: {} };
       const committed: string[] = [];
@@ -331,25 +334,29 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
         const { fields, small, big } = received;
         const name = checkResourceName(fields.name, 'name');
         if (fields.manifest === undefined)
-          throw new ApiError('ERR_BAD_REQUEST', 'manifest missing');
+          throw new SluiceError('ERR_BAD_REQUEST', 'manifest missing');
         const manifest = parseManifestField(fields.manifest);
         const dataKey = parseDataKeyField(fields.dataKey);
         let cdnKey: string | null = null;
         if (fields.cdnKey !== undefined) {
           if (!isObjectKey(fields.cdnKey)) {
-            throw new ApiError('ERR_BAD_REQUEST', 'invalid cdnKey');
+            throw new SluiceError('ERR_BAD_REQUEST', 'invalid cdnKey');
           }
           cdnKey = fields.cdnKey;
         }
-        if (small === undefined) throw new ApiError('ERR_BAD_REQUEST', 'file part small missing');
+        if (small === undefined)
+          throw new SluiceError('ERR_BAD_REQUEST', 'file part small missing');
         if (small.size !== manifest.smallSize) {
-          throw new ApiError(
+          throw new SluiceError(
             'ERR_BAD_REQUEST',
             `small part is ${small.size} bytes; the manifest says ${manifest.smallSize}`,
           );
         }
         if (big === undefined && cdnKey === null) {
-          throw new ApiError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');
+          throw new SluiceError(
+            'ERR_BAD_REQUEST',
+            'send the big part, or the cdnKey that holds it',
+          );
         }
         if (big !== undefined) await checkBigPart(big, manifest);
         if (cdnKey !== null) await checkCdnObject(ctx, folder, name, cdnKey, manifest);
@@ -513,7 +520,7 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       const removed = await ctx.store.mutate((draft) => {
         const key = resourceKey(folder, name);
         const r = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
-        if (r === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such resource');
+        if (r === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
         delete draft.resources[key];
         return r;
       });
@@ -563,14 +570,14 @@ export async function resourceRoutes(app: FastifyInstance, ctx: ServerContext): 
       const wanted = request.query.version;
       if (wanted !== undefined) {
         if (typeof wanted !== 'string' || !/^[1-9][0-9]{0,8}$/.test(wanted)) {
-          throw new ApiError('ERR_BAD_REQUEST', 'version must be a positive integer');
+          throw new SluiceError('ERR_BAD_REQUEST', 'version must be a positive integer');
         }
         const found = resource.versions.find((v) => v.version === Number(wanted));
-        if (found === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such version');
+        if (found === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such version');
         version = found;
       }
       if (version.bigBlobId === null) {
-        throw new ApiError('ERR_NOT_FOUND', 'this version keeps its big part on the CDN only');
+        throw new SluiceError('ERR_NOT_FOUND', 'this version keeps its big part on the CDN only');
       }
       const size = version.manifest.bigSize;
       const etag = bigPartEtag(resource, version);

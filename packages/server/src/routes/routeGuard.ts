@@ -1,7 +1,7 @@
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
 import type { GuardMetadata, GuardRequest, UserContext } from '../auth/guardRequest.js';
 import { isOperation, type Operation } from '../auth/permissions.js';
-import { ApiError } from '../errors.js';
 
 /** `public` routes authenticate by other means (a password, a refresh token) or not at all. */
 export type RouteOperation = Operation | 'public';
@@ -59,5 +59,5 @@ export async function authorize(
   const result = await guardRequest(request.headers.authorization, operation, metadata);
   if (result.isAuthorized && result.context !== null) return result.context;
   const error = result.error ?? { code: 'ERR_FORBIDDEN' as const, message: 'forbidden' };
-  throw new ApiError(error.code, error.message);
+  throw new SluiceError(error.code, error.message);
 }

@@ -1,8 +1,8 @@
+import { SluiceError } from '@sluice/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { ROLES, type Role } from '../auth/permissions.js';
 import { revokeUserFamilies } from '../auth/tokens.js';
 import { createUser, otherActiveApiAdmins, toPublicUser } from '../auth/userAccounts.js';
-import { ApiError } from '../errors.js';
 import type { ServerContext } from '../serverContext.js';
 import type { MetadataState, UserRecord } from '../stores/metadataStore.js';
 import { authorize } from './routeGuard.js';
@@ -29,7 +29,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
 
   const targetOf = (request: IdRequest): UserRecord => {
     const user = ctx.store.getUser(request.params.id);
-    if (user === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such user');
+    if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
     return user;
   };
 
@@ -43,7 +43,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       const u = Object.hasOwn(draft.users, request.params.id)
         ? draft.users[request.params.id]
         : undefined;
-      if (u === undefined) throw new ApiError('ERR_NOT_FOUND', 'no such user');
+      if (u === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
       change(u, draft);
       u.updatedAt = new Date().toISOString();
       return { ...u };
@@ -90,7 +90,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
       await authorizeOn(request, targetOf(request).role);
       return update(request, 'user.disabled', (u, draft) => {
         if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
-          throw new ApiError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
+          throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
         }
         u.disabled = true;
         revokeUserFamilies(draft, u.id, 'user disabled');
@@ -132,7 +132,7 @@ export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Prom
           !u.disabled &&
           otherActiveApiAdmins(draft, u.id) === 0
         ) {
-          throw new ApiError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
+          throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
         }
         u.role = role;
       });

@@ -2,9 +2,9 @@ import { spawnSync } from 'node:child_process';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
+import { SluiceError } from '@sluice/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
 import { createUser } from '../auth/userAccounts.js';
-import { ApiError } from '../errors.js';
 import { removeDir, TEST_SCRYPT, tempDir } from '../test-helpers.js';
 import { LOCK_FILE } from './dataDirLock.js';
 import { METADATA_FILE, MetadataStore } from './metadataStore.js';
@@ -95,7 +95,7 @@ describe('MetadataStore', () => {
     await expect(
       store.mutate((d) => {
         d.users.x = {} as never;
-        throw new ApiError('ERR_CONFLICT', 'no');
+        throw new SluiceError('ERR_CONFLICT', 'no');
       }),
     ).rejects.toThrow('no');
     expect(store.getUser('x')).toBeUndefined();

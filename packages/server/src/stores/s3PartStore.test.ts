@@ -12,8 +12,8 @@ import {
   openEnvelope,
   sealAndSplit,
 } from '@sluice/core';
+import type { S3CdnConfig } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { S3CdnConfig } from '../cdn/cdnConfig.js';
 import { createServer } from '../createServer.js';
 import {
   addUser,

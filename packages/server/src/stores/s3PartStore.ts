@@ -1,14 +1,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import { CdnManager } from '@sluice/cdn';
+import { cdnObjectKey, type S3Credentials } from '@sluice/protocol';
 import {
-  cdnObjectKey,
   checkBucket,
   checkEndpoint,
   checkPrefix,
   credentialsOf,
   nonEmpty,
-  type S3Credentials,
 } from '../cdn/cdnConfig.js';
 import type { BlobStore } from './blobStore.js';
 import type { PartStorage, PendingBlob } from './partStorage.js';

@@ -1,4 +1,4 @@
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
 
 export function abortError(signal: AbortSignal): SluiceError {
   return new SluiceError('ERR_ABORTED', 'operation aborted', { cause: signal.reason });

@@ -1,4 +1,4 @@
-import { isSluiceError, SluiceError, type SluiceErrorCode } from '../errors.js';
+import { isSluiceError, SluiceError, type SluiceErrorCode } from '@sluice/protocol';
 
 interface ErrorLike {
   message?: unknown;

@@ -1,6 +1,6 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes, scrypt } from 'node:crypto';
-import { checkKey } from '../crypto/validate.js';
-import { SluiceError } from '../errors.js';
+import { checkKey } from './checks.js';
+import { SluiceError } from './errors.js';
 import { type Manifest, validateManifest } from './manifest.js';
 
 // Device envelope: AES-256-GCM over a JSON payload under a key scrypt-derived from

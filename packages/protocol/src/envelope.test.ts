@@ -1,6 +1,5 @@
 import { createHash, randomBytes, scryptSync } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isSluiceError } from '../errors.js';
 import {
   deriveEnvelopeKey,
   type EnvelopePayload,
@@ -9,6 +8,7 @@ import {
   type SealedEnvelope,
   sealEnvelope,
 } from './envelope.js';
+import { isSluiceError } from './errors.js';
 import type { Manifest } from './manifest.js';
 
 const sha = (s: string) => createHash('sha256').update(s).digest('hex');

@@ -3,9 +3,9 @@ import { readFileSync } from 'node:fs';
 import { link, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { abortError, throwIfAborted } from '../crypto/abort.js';
-import { tempPathFor } from '../crypto/atomicOutput.js';
-import { SluiceError } from '../errors.js';
+import { SluiceError } from '@sluice/protocol';
+import { abortError, throwIfAborted } from './abort.js';
+import { tempPathFor } from './atomicOutput.js';
 
 /** Who holds a lock: written into the lock file when it is created. */
 export interface LockOwner {

@@ -1,0 +1,188 @@
+// The bodies of every route (docs/API.md), as both sides type them. JSON only: binary fields are
+// standard base64 strings, times ISO 8601 strings. Multipart and raw-byte routes are described
+// by their fields.
+
+import type { ApiErrorCode } from './errors.js';
+
+/** The roles a user can hold, most privileged first. */
+export const ROLES = ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'] as const;
+export type Role = (typeof ROLES)[number];
+
+export function isRole(value: unknown): value is Role {
+  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
+}
+
+/** Every error answer: `{ error, code }`; `error` is for people, `code` for programs. */
+export interface ErrorBody {
+  error: string;
+  code: ApiErrorCode;
+}
+
+/** A user as the API shows it. */
+export interface User {
+  id: string;
+  email: string;
+  role: Role;
+  disabled: boolean;
+  /** A device is bound to this user. */
+  deviceBound: boolean;
+  createdAt: string;
+  updatedAt: string;
+}
+
+// --- auth ---
+
+/** `POST /login`. */
+export interface LoginRequest {
+  email: string;
+  password: string;
+}
+
+/** `POST /login` and `POST /token/refresh`. */
+export interface TokenResponse {
+  accessToken: string;
+  tokenType: 'Bearer';
+  /** Seconds the access token lives. */
+  expiresIn: number;
+  refreshToken: string;
+  refreshExpiresAt: string;
+}
+
+/** `POST /token/refresh` and `POST /logout`. */
+export interface RefreshRequest {
+  refreshToken: string;
+}
+
+/** `GET /me`, and every user-administration answer. */
+export interface UserResponse {
+  user: User;
+}
+
+/** One key of `GET /.well-known/jwks.json`. */
+export interface PublicJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  x: string;
+  kid: string;
+  alg: 'EdDSA';
+  use: 'sig';
+}
+
+export interface JwksResponse {
+  keys: PublicJwk[];
+}
+
+// --- users ---
+
+/** `GET /users`. */
+export interface UsersResponse {
+  users: User[];
+}
+
+/** `POST /users`. */
+export interface CreateUserRequest {
+  email: string;
+  password: string;
+  role: Role;
+}
+
+/** `POST /users/:id/role`. */
+export interface SetRoleRequest {
+  role: Role;
+}
+
+// --- resources ---
+
+/** The text fields of the multipart `POST /resources/:folder` (file parts `small`, `big`). */
+export const UPLOAD_FIELDS = ['name', 'manifest', 'dataKey', 'cdnKey'] as const;
+export type UploadField = (typeof UPLOAD_FIELDS)[number];
+
+/** `POST /resources/:folder` → 201. */
+export interface UploadResponse {
+  folder: string;
+  name: string;
+  version: number;
+}
+
+/** What a device proves about itself: its account's password and its hardware hash. */
+export interface DeviceProof {
+  password: string;
+  /** The device's hardware hash, 1 to 256 characters of `[A-Za-z0-9+/=_.:-]`. */
+  hardware: string;
+}
+
+/** `POST /resources/get/:folder`. */
+export interface EnvelopeRequest extends DeviceProof {
+  fileName: string;
+}
+
+/** One entry of `GET /resources/:folder`. */
+export interface ListedResource {
+  name: string;
+  /** The latest version. */
+  version: number;
+  /** How many versions are stored. */
+  versions: number;
+  blobSize: number;
+  smallSize: number;
+  bigSize: number;
+  /** False when only the CDN holds the big part. */
+  bigStored: boolean;
+  createdAt: string;
+}
+
+/** `GET /resources/:folder`. */
+export interface ListResponse {
+  folder: string;
+  resources: ListedResource[];
+}
+
+// --- cdn config ---
+
+/** `POST /cdn-config`. */
+export interface CdnConfigRequest extends DeviceProof {
+  /** Ask for the uploader keys too (ResourceUploader, Admin, ApiAdmin only). */
+  write?: boolean;
+}
+
+// --- parcels ---
+
+export type ParcelOperationName = 'upload' | 'download' | 'remove' | 'inspect';
+
+/** `POST /api/v1/auth`. */
+export interface ParcelTokenRequest {
+  /** The address of the key that will sign the request (40 hex digits). */
+  user: string;
+  operation:
+    | { name: 'upload'; hash: string }
+    | { name: Exclude<ParcelOperationName, 'upload'>; id: string };
+}
+
+export interface ParcelTokenResponse {
+  token: string;
+}
+
+/** `POST /api/v1/parcels` → 201 (stored) or 200 (this owner already had it). */
+export interface ParcelPutResponse {
+  id: string;
+}
+
+/** `GET /api/v1/parcels/:id?key=metadata`. */
+export interface ParcelMetadataResponse {
+  id: string;
+  size: number;
+  sha256: string;
+  createdAt: string;
+}
+
+/** `GET /api/v1/parcels/:id?key=owner`. */
+export interface ParcelOwnerResponse {
+  owner: string;
+}
+
+/** The headers of a signed parcel request. */
+export const PARCEL_HEADERS = Object.freeze({
+  token: 'x-auth-token',
+  publicKey: 'x-public-key',
+  signature: 'x-signature',
+});
