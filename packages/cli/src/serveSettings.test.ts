@@ -1,6 +1,7 @@
 import { chmodSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { SluiceError } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
 import {
   describeStores,
@@ -189,7 +190,13 @@ describe('explainSettingError', () => {
   it('adds where the named setting came from, or where it can be set', () => {
     const origins = new Map([['storage.credentials', 'SLUICE_S3_ACCESS_KEY/SLUICE_S3_SECRET_KEY']]);
     const e = explainSettingError(
-      new TypeError('storage.credentials.secretAccessKey must be a non-empty string'),
+      new SluiceError(
+        'ERR_INVALID_ARG',
+        'storage.credentials.secretAccessKey must be a non-empty string',
+        {
+          field: 'storage.credentials.secretAccessKey',
+        },
+      ),
       origins,
     );
     expect(e).toMatchObject({ code: 'ERR_INVALID_ARG' });
@@ -199,7 +206,9 @@ describe('explainSettingError', () => {
     expect(
       (
         explainSettingError(
-          new TypeError('cdn.endpoint must be a non-empty string'),
+          new SluiceError('ERR_INVALID_ARG', 'cdn.endpoint must be a non-empty string', {
+            field: 'cdn.endpoint',
+          }),
           origins,
         ) as Error
       ).message,

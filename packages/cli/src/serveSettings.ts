@@ -1,5 +1,5 @@
 import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
-import { SluiceError } from '@sluice/core';
+import { isSluiceError, SluiceError } from '@sluice/core';
 import type { CdnConfig, S3StorageConfig } from '@sluice/server';
 
 /** What `sluice serve` passes to createServer besides the data directory. */
@@ -365,13 +365,13 @@ function graceMs(text: string): number {
 }
 
 /**
- * A createServer error about a setting (`storage.bucket must be …`), with where that setting came
- * from appended; anything else unchanged. Messages from createServer never hold a key.
+ * A createServer error about a setting (ERR_INVALID_ARG naming its `field`, e.g. `storage.bucket`),
+ * with where that setting came from appended; anything else unchanged. Messages from createServer
+ * never hold a key.
  */
 export function explainSettingError(err: unknown, origins: Map<string, string>): unknown {
-  if (!(err instanceof TypeError || err instanceof RangeError)) return err;
-  const field = /^((?:storage|cdn|shutdownGraceMs)(?:\.[A-Za-z]+)*)/.exec(err.message)?.[1];
-  if (field === undefined) return err;
+  if (!isSluiceError(err, 'ERR_INVALID_ARG') || err.field === undefined) return err;
+  const { field } = err;
   let origin: string | undefined;
   for (
     let f = field;
@@ -383,7 +383,7 @@ export function explainSettingError(err: unknown, origins: Map<string, string>):
   const hint = HINTS[field];
   const where =
     origin !== undefined ? ` (from ${origin})` : hint !== undefined ? ` (set it with ${hint})` : '';
-  return new SluiceError('ERR_INVALID_ARG', `${err.message}${where}`, { cause: err });
+  return new SluiceError('ERR_INVALID_ARG', `${err.message}${where}`, { cause: err, field });
 }
 
 /** Where a setting that is missing altogether can be given. */

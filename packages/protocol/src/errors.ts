@@ -50,7 +50,6 @@ export const ERROR_CODES = Object.freeze({
   ERR_BAD_ENVELOPE: { status: null, class: 'integrity' },
   // This process and machine.
   ERR_INVALID_ARG: { status: null, class: 'local' },
-  ERR_INVALID_CONFIG: { status: null, class: 'local' },
   ERR_IO: { status: null, class: 'local' },
   ERR_CRYPTO: { status: null, class: 'local' },
   ERR_NATIVE_UNAVAILABLE: { status: null, class: 'local' },
@@ -84,7 +83,7 @@ export interface SluiceErrorOptions {
   status?: number;
   /** Seconds until a rate-limited caller may try again (the API sends it as `Retry-After`). */
   retryAfterSeconds?: number;
-  /** For ERR_INVALID_CONFIG and ERR_INVALID_ARG: the setting or argument at fault (`cdn.bucket`). */
+  /** For ERR_INVALID_ARG: the setting or argument at fault (`cdn.bucket`). */
   field?: string;
 }
 

@@ -12,7 +12,7 @@ import {
   validateScryptParams,
 } from './auth/passwordHash.js';
 import { TokenService } from './auth/tokens.js';
-import { type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
+import { invalidSetting, type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 import { parcelRoutes } from './parcels/parcelRoutes.js';
@@ -132,7 +132,7 @@ export async function createServer(options: ServerOptions): Promise<SluiceServer
   const cdn = resolveCdnConfig(options.cdn);
   const storageKind: unknown = options.storage?.kind ?? 'file';
   if (storageKind !== 'file' && storageKind !== 's3') {
-    throw new TypeError(`storage.kind must be 'file' or 's3'`);
+    throw invalidSetting('storage.kind', `must be 'file' or 's3'`);
   }
   const store = await MetadataStore.open(options.dataDir);
   // What build() opened before it failed (S3 clients), released with the store.
@@ -167,11 +167,11 @@ async function build(
   const guardRequest = createGuard(store, tokens);
   const bigPartLimit = options.bigPartLimit ?? DEFAULT_BIG_PART_LIMIT;
   if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
-    throw new RangeError(`bigPartLimit must be a positive integer, got ${bigPartLimit}`);
+    throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
   }
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
-    throw new RangeError(`shutdownGraceMs must be an integer ≥ 0, got ${shutdownGraceMs}`);
+    throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
   }
   const blobs = await BlobStore.open(options.dataDir);
   const storage =

@@ -5,7 +5,13 @@ import {
   type PublicCdnConfig,
   type S3CdnConfig,
   type S3Credentials,
+  SluiceError,
 } from '@sluice/protocol';
+
+/** A bad server setting: ERR_INVALID_ARG naming the field (never its value, which may be a key). */
+export function invalidSetting(field: string, rule: string): SluiceError {
+  return new SluiceError('ERR_INVALID_ARG', `${field} ${rule}`, { field });
+}
 
 /** A checked config with its defaults filled in. */
 export type ResolvedCdnConfig =
@@ -19,7 +25,7 @@ const MAX_CHUNK_SIZE = 512 * 1024 * 1024;
 /** Checks a required setting; the message names the field (`name`), never its value. */
 export function nonEmpty(value: unknown, name: string): string {
   if (typeof value !== 'string' || value.trim() === '' || value.length > 1024) {
-    throw new TypeError(`${name} must be a non-empty string`);
+    throw invalidSetting(name, `must be a non-empty string`);
   }
   return value;
 }
@@ -28,7 +34,7 @@ export function nonEmpty(value: unknown, name: string): string {
 export function credentialsOf(value: unknown, name: string): S3Credentials {
   const c = value as Partial<S3Credentials> | null | undefined;
   if (typeof c !== 'object' || c === null) {
-    throw new TypeError(`${name} must be {accessKeyId, secretAccessKey}`);
+    throw invalidSetting(name, `must be {accessKeyId, secretAccessKey}`);
   }
   return {
     accessKeyId: nonEmpty(c.accessKeyId, `${name}.accessKeyId`),
@@ -43,7 +49,7 @@ export function checkEndpoint(value: unknown, name: string): string {
   try {
     url = new URL(text);
   } catch {
-    throw new TypeError(`${name} must be an http(s) URL`);
+    throw invalidSetting(name, `must be an http(s) URL`);
   }
   if (
     (url.protocol !== 'http:' && url.protocol !== 'https:') ||
@@ -53,7 +59,7 @@ export function checkEndpoint(value: unknown, name: string): string {
     url.hash !== '' ||
     (url.pathname !== '/' && url.pathname !== '')
   ) {
-    throw new TypeError(`${name} must be an http(s) origin without credentials, path or query`);
+    throw invalidSetting(name, `must be an http(s) origin without credentials, path or query`);
   }
   return url.origin;
 }
@@ -61,7 +67,7 @@ export function checkEndpoint(value: unknown, name: string): string {
 /** Checks a bucket name against the S3 rules. */
 export function checkBucket(value: unknown, name: string): string {
   if (typeof value !== 'string' || !BUCKET.test(value) || value.includes('..')) {
-    throw new TypeError(`${name} must be a valid S3 bucket name`);
+    throw invalidSetting(name, `must be a valid S3 bucket name`);
   }
   return value;
 }
@@ -70,7 +76,7 @@ export function checkBucket(value: unknown, name: string): string {
 export function checkPrefix(value: unknown, name: string): string | null {
   if (value === undefined || value === '') return null;
   if (!isObjectKey(value)) {
-    throw new TypeError(`${name} must be /-separated names without empty, . or .. segments`);
+    throw invalidSetting(name, `must be /-separated names without empty, . or .. segments`);
   }
   return value;
 }
@@ -85,10 +91,10 @@ export function resolveCdnConfig(config: CdnConfig | undefined): ResolvedCdnConf
     chunkSize % 16 !== 0 ||
     chunkSize > MAX_CHUNK_SIZE
   ) {
-    throw new RangeError(`cdn.chunkSize must be a positive multiple of 16 up to 512 MiB`);
+    throw invalidSetting('cdn.chunkSize', 'must be a positive multiple of 16 up to 512 MiB');
   }
   if (c.kind === 'http') return { kind: 'http', chunkSize };
-  if (c.kind !== 's3') throw new TypeError(`cdn.kind must be 'http' or 's3'`);
+  if (c.kind !== 's3') throw invalidSetting('cdn.kind', `must be 'http' or 's3'`);
   return {
     kind: 's3',
     endpoint: checkEndpoint(c.endpoint, 'cdn.endpoint'),
