@@ -99,20 +99,25 @@ function aadBytes(aad: string | Uint8Array): Buffer {
   throw new TypeError('aad must be a string or bytes');
 }
 
-function checkResource(v: unknown): EnvelopeResource {
+/** True for `{folder, name, version}` with string names and an integer version ≥ 1. */
+export function isEnvelopeResource(v: unknown): v is EnvelopeResource {
   const r = v as Partial<EnvelopeResource> | null;
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.folder !== 'string' ||
-    typeof r.name !== 'string' ||
-    typeof r.version !== 'number' ||
-    !Number.isSafeInteger(r.version) ||
-    r.version < 1
-  ) {
+  return (
+    typeof r === 'object' &&
+    r !== null &&
+    typeof r.folder === 'string' &&
+    typeof r.name === 'string' &&
+    typeof r.version === 'number' &&
+    Number.isSafeInteger(r.version) &&
+    r.version >= 1
+  );
+}
+
+function checkResource(v: unknown): EnvelopeResource {
+  if (!isEnvelopeResource(v)) {
     throw new TypeError('resource must be {folder: string, name: string, version: integer ≥ 1}');
   }
-  return { folder: r.folder, name: r.name, version: r.version };
+  return { folder: v.folder, name: v.name, version: v.version };
 }
 
 /** Encrypts and authenticates `payload` under `key` (from deriveEnvelopeKey) with a fresh nonce. */

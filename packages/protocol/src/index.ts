@@ -32,6 +32,7 @@ export {
   type EnvelopeResource,
   envelopeAad,
   envelopeSalt,
+  isEnvelopeResource,
   openEnvelope,
   type SealedEnvelope,
   sealEnvelope,
