@@ -1,10 +1,12 @@
 import { readFile } from 'node:fs/promises';
+import { ROLES } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createServer, type SluiceServer } from './app/createServer.js';
+import { DEFAULT_BODY_LIMIT } from './app/settings.js';
 import { DEFAULT_SCRYPT_PARAMS } from './auth/passwordHash.js';
-import { OPERATIONS, PERMISSIONS, ROLES } from './auth/permissions.js';
+import { PASSWORD_MIN_LENGTH } from './auth/passwordRules.js';
+import { OPERATIONS, PERMISSIONS } from './auth/permissions.js';
 import { DEFAULT_ACCESS_TOKEN_TTL_SECONDS } from './auth/tokens.js';
-import { PASSWORD_MIN_LENGTH } from './auth/userAccounts.js';
-import { createServer, DEFAULT_BODY_LIMIT, type SluiceServer } from './createServer.js';
 import { removeDir, TEST_SCRYPT, tempDir } from './test-helpers.js';
 
 const DOC = new URL('../../../docs/API.md', import.meta.url);

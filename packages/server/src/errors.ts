@@ -2,7 +2,7 @@ import {
   type ApiErrorCode,
   ERROR_CODES,
   isSluiceError,
-  type SluiceError,
+  SluiceError,
   type SluiceErrorCode,
 } from '@sluice/protocol';
 
@@ -27,4 +27,9 @@ export function isApiError(
   code?: ApiErrorCode,
 ): e is SluiceError & { code: ApiErrorCode } {
   return isSluiceError(e, code) && ERROR_CODES[e.code as SluiceErrorCode]?.status != null;
+}
+
+/** A bad server setting: ERR_INVALID_ARG naming the field (never its value, which may be a key). */
+export function invalidSetting(field: string, rule: string): SluiceError {
+  return new SluiceError('ERR_INVALID_ARG', `${field} ${rule}`, { field });
 }

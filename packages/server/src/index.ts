@@ -4,11 +4,24 @@ export {
   type CdnConfig,
   cdnObjectKey,
   type HttpCdnConfig,
+  isRole,
   type PublicCdnConfig,
   RESOURCE_NAME_PATTERN,
+  ROLES,
+  type Role,
   type S3CdnConfig,
   type S3Credentials,
 } from '@sluice/protocol';
+export {
+  createServer,
+  type SluiceServer,
+} from './app/createServer.js';
+export {
+  DEFAULT_BODY_LIMIT,
+  DEFAULT_SHUTDOWN_GRACE_MS,
+  type LoggerOptions,
+  type ServerOptions,
+} from './app/settings.js';
 export {
   createGuard,
   type GuardError,
@@ -25,42 +38,25 @@ export {
   type ScryptParams,
   verifyPassword,
 } from './auth/passwordHash.js';
+export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwordRules.js';
 export {
   isAllowed,
   isOperation,
-  isRole,
   mayManageRole,
   OPERATIONS,
   type Operation,
   PERMISSIONS,
-  ROLES,
-  type Role,
 } from './auth/permissions.js';
+export type { RouteInfo, RouteOperation } from './auth/routeGuard.js';
 export {
   type AccessClaims,
   CLOCK_SKEW_SECONDS,
   DEFAULT_ACCESS_TOKEN_TTL_SECONDS,
   DEFAULT_REFRESH_TOKEN_TTL_SECONDS,
-  type IssuedTokens,
   TokenService,
 } from './auth/tokens.js';
-export {
-  PASSWORD_MAX_LENGTH,
-  PASSWORD_MIN_LENGTH,
-  type PublicUser,
-} from './auth/userAccounts.js';
-export {
-  createServer,
-  DEFAULT_BODY_LIMIT,
-  DEFAULT_SHUTDOWN_GRACE_MS,
-  type LoggerOptions,
-  type ServerOptions,
-  type SluiceServer,
-} from './createServer.js';
 export { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
-export { initAdmin } from './initAdmin.js';
-export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './routes/resourceRoutes.js';
-export type { RouteInfo, RouteOperation } from './routes/routeGuard.js';
+export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './resources/limits.js';
 export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';
 export { MASTER_KEY_FILE } from './stores/masterKey.js';
 export {
@@ -74,3 +70,4 @@ export {
 } from './stores/metadataStore.js';
 export type { PartStorage, PendingBlob } from './stores/partStorage.js';
 export { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';
+export { initAdmin } from './users/initAdmin.js';

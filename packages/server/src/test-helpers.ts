@@ -1,10 +1,11 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Role } from '@sluice/protocol';
+import { createServer, type SluiceServer } from './app/createServer.js';
+import type { ServerOptions } from './app/settings.js';
 import type { ScryptParams } from './auth/passwordHash.js';
-import type { Role } from './auth/permissions.js';
-import { createUser } from './auth/userAccounts.js';
-import { createServer, type ServerOptions, type SluiceServer } from './createServer.js';
+import { createUser } from './users/service.js';
 
 /** Cheaper than the default so suites with many logins stay fast; the format is the same. */
 export const TEST_SCRYPT: ScryptParams = { logN: 12, r: 8, p: 1 };

@@ -13,7 +13,7 @@ import {
   runCleanup,
   startServer,
   tempDir,
-} from './test-helpers.js';
+} from '../test-helpers.js';
 
 const MiB = 1024 * 1024;
 const EMAIL = 'uploader@example.test';

@@ -1,13 +1,12 @@
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { SIGNING_KEY_FILE } from './auth/keys.js';
-import { isApiError } from './errors.js';
-import { initAdmin } from './initAdmin.js';
-import { BLOBS_DIR } from './stores/blobStore.js';
-import { LOCK_FILE } from './stores/dataDirLock.js';
-import { MASTER_KEY_FILE } from './stores/masterKey.js';
-import { METADATA_FILE } from './stores/metadataStore.js';
+import { SIGNING_KEY_FILE } from '../auth/keys.js';
+import { isApiError } from '../errors.js';
+import { BLOBS_DIR } from '../stores/blobStore.js';
+import { LOCK_FILE } from '../stores/dataDirLock.js';
+import { MASTER_KEY_FILE } from '../stores/masterKey.js';
+import { METADATA_FILE } from '../stores/metadataStore.js';
 import {
   addUser,
   call,
@@ -18,7 +17,8 @@ import {
   startServer,
   TEST_SCRYPT,
   tempDir,
-} from './test-helpers.js';
+} from '../test-helpers.js';
+import { initAdmin } from '../users/initAdmin.js';
 
 const cleanup: (() => Promise<void>)[] = [];
 afterEach(async () => {

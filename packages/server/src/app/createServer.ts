@@ -1,107 +1,25 @@
-import { randomBytes } from 'node:crypto';
 import { CdnManager } from '@sluice/cdn';
-import type { CdnConfig } from '@sluice/protocol';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
-import { createGuard, type GuardRequest } from './auth/guardRequest.js';
-import { loadOrCreateSigningKeys, type SigningKeys } from './auth/keys.js';
-import { DEFAULT_LOGIN_LIMITS, LoginLimiter, type LoginLimits } from './auth/loginLimiter.js';
-import {
-  DEFAULT_SCRYPT_PARAMS,
-  hashPassword,
-  type ScryptParams,
-  validateScryptParams,
-} from './auth/passwordHash.js';
-import { TokenService } from './auth/tokens.js';
-import { invalidSetting, type ResolvedCdnConfig, resolveCdnConfig } from './cdn/cdnConfig.js';
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createGuard, type GuardRequest } from '../auth/guardRequest.js';
+import { loadOrCreateSigningKeys, type SigningKeys } from '../auth/keys.js';
+import { LoginLimiter } from '../auth/loginLimiter.js';
+import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
+import { authRoutes } from '../auth/routes.js';
+import { TokenService } from '../auth/tokens.js';
+import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { parcelRoutes } from '../parcels/routes.js';
+import { resourceRoutes } from '../resources/routes.js';
+import type { CdnObjects } from '../resources/service.js';
+import { BlobStore } from '../stores/blobStore.js';
+import { loadOrCreateMasterKey } from '../stores/masterKey.js';
+import { MetadataStore } from '../stores/metadataStore.js';
+import type { PartStorage } from '../stores/partStorage.js';
+import { S3PartStore } from '../stores/s3PartStore.js';
+import { userRoutes } from '../users/routes.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
-import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
-import { parcelRoutes } from './parcels/parcelRoutes.js';
-import { authRoutes } from './routes/authRoutes.js';
-import { cdnConfigRoutes } from './routes/cdnConfigRoutes.js';
-import { DEFAULT_BIG_PART_LIMIT, resourceRoutes } from './routes/resourceRoutes.js';
-import { installRouteGuard, type RouteInfo } from './routes/routeGuard.js';
-import { userRoutes } from './routes/userRoutes.js';
-import type { ServerContext } from './serverContext.js';
-import { BlobStore } from './stores/blobStore.js';
-import { loadOrCreateMasterKey } from './stores/masterKey.js';
-import { MetadataStore } from './stores/metadataStore.js';
-import type { PartStorage } from './stores/partStorage.js';
-import { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';
-
-/** Largest JSON body accepted by default (user administration and login need far less). */
-export const DEFAULT_BODY_LIMIT = 64 * 1024;
-
-/** How long `close()` lets in-flight requests run by default before it cuts them off. */
-export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
-
-/** Log fields that could ever hold a secret; pino replaces them wherever they appear. */
-export const LOG_REDACT_PATHS = [
-  'req.headers.authorization',
-  'req.headers.cookie',
-  'req.headers["x-auth-token"]',
-  // @fastify/multipart logs the request headers at trace level under its own key (F6).
-  '*.headers.authorization',
-  '*.headers.cookie',
-  '*.headers["x-auth-token"]',
-  '*.headers["x-signature"]',
-  'req.body',
-  'body',
-  'password',
-  '*.password',
-  'passwordHash',
-  '*.passwordHash',
-  'accessToken',
-  '*.accessToken',
-  'refreshToken',
-  '*.refreshToken',
-  'token',
-  '*.token',
-  'secretAccessKey',
-  '*.secretAccessKey',
-];
-
-export interface LoggerOptions {
-  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
-  /** Where JSON log lines go (default stdout). */
-  stream?: { write(line: string): unknown };
-}
-
-export interface ServerOptions {
-  /** The embedded default's data directory (created 0700). */
-  dataDir: string;
-  /** Structured JSON logs (pino) with secrets redacted; off by default. */
-  logger?: boolean | LoggerOptions;
-  /** `iss` of the tokens this server signs and accepts (default `sluice`). */
-  issuer?: string;
-  /** `aud` of the tokens this server signs and accepts (default `sluice-api`). */
-  audience?: string;
-  accessTokenTtlSeconds?: number;
-  refreshTokenTtlSeconds?: number;
-  /** Maximum request body in bytes (default 64 KiB); larger bodies get 413. */
-  bodyLimit?: number;
-  loginLimits?: LoginLimits;
-  /** scrypt parameters for new password hashes (default N=2^15, r=8, p=1). */
-  scrypt?: ScryptParams;
-  /** Largest big part an upload may carry, in bytes (default 64 GiB; small parts: 16 MiB). */
-  bigPartLimit?: number;
-  /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
-  trustProxy?: boolean | string | string[];
-  /**
-   * How long `close()` lets in-flight requests (uploads, big-part downloads) run before it
-   * destroys their connections, in ms (default 30 s).
-   */
-  shutdownGraceMs?: number;
-  /**
-   * Where big parts live for clients: `{kind: 'http'}` (default: this API's big-part route) or
-   * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
-   */
-  cdn?: CdnConfig;
-  /**
-   * Where the server keeps small parts (and big parts uploaded through the API): the data
-   * directory (default) or an S3 bucket of its own. Metadata stays in the data directory.
-   */
-  storage?: { kind: 'file' } | S3StorageConfig;
-}
+import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
+import { loggerConfig } from './logger.js';
+import { resolveSettings, type ServerOptions, type ServerSettings } from './settings.js';
 
 export interface SluiceServer {
   /** The Fastify instance, not yet listening (routes may still be added before `listen`). */
@@ -125,20 +43,16 @@ export interface SluiceServer {
   close(): Promise<void>;
 }
 
+/** What was opened so far, released in reverse order on close (or when building fails). */
+type Releases = (() => Promise<void>)[];
+
 /** Builds the resource API over the data directory: store, keys, tokens, guard and routes. */
 export async function createServer(options: ServerOptions): Promise<SluiceServer> {
-  const scrypt = options.scrypt ?? DEFAULT_SCRYPT_PARAMS;
-  validateScryptParams(scrypt);
-  const cdn = resolveCdnConfig(options.cdn);
-  const storageKind: unknown = options.storage?.kind ?? 'file';
-  if (storageKind !== 'file' && storageKind !== 's3') {
-    throw invalidSetting('storage.kind', `must be 'file' or 's3'`);
-  }
-  const store = await MetadataStore.open(options.dataDir);
-  // What build() opened before it failed (S3 clients), released with the store.
-  const opened: (() => Promise<void>)[] = [];
+  const settings = resolveSettings(options);
+  const store = await MetadataStore.open(settings.dataDir);
+  const opened: Releases = [];
   try {
-    return await build(options, scrypt, store, cdn, opened);
+    return await build(settings, store, opened);
   } catch (e) {
     for (const release of opened.reverse()) await release().catch(() => {});
     await store.close();
@@ -147,108 +61,20 @@ export async function createServer(options: ServerOptions): Promise<SluiceServer
 }
 
 async function build(
-  options: ServerOptions,
-  scrypt: ScryptParams,
+  settings: ServerSettings,
   store: MetadataStore,
-  cdn: ResolvedCdnConfig,
-  opened: (() => Promise<void>)[],
+  opened: Releases,
 ): Promise<SluiceServer> {
-  const keys = await loadOrCreateSigningKeys(options.dataDir);
-  const tokens = new TokenService(store, keys, {
-    issuer: options.issuer ?? 'sluice',
-    audience: options.audience ?? 'sluice-api',
-    ...(options.accessTokenTtlSeconds === undefined
-      ? {}
-      : { accessTokenTtlSeconds: options.accessTokenTtlSeconds }),
-    ...(options.refreshTokenTtlSeconds === undefined
-      ? {}
-      : { refreshTokenTtlSeconds: options.refreshTokenTtlSeconds }),
-  });
+  const keys = await loadOrCreateSigningKeys(settings.dataDir);
+  const tokens = new TokenService(store, keys, settings.tokens);
   const guardRequest = createGuard(store, tokens);
-  const bigPartLimit = options.bigPartLimit ?? DEFAULT_BIG_PART_LIMIT;
-  if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
-    throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
-  }
-  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-  if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
-    throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
-  }
-  const blobs = await BlobStore.open(options.dataDir);
-  const storage =
-    options.storage?.kind === 's3' ? await S3PartStore.open(options.storage, blobs) : blobs;
-  opened.push(() => storage.close());
-  const cdnObjects =
-    cdn.kind === 's3'
-      ? new CdnManager({
-          endpoint: cdn.endpoint,
-          region: cdn.region,
-          bucket: cdn.bucket,
-          uploader: cdn.uploader,
-        })
-      : null;
-  opened.push(async () => cdnObjects?.destroy());
-  const referenced = new Set(
-    Object.values(store.snapshot().resources).flatMap((r) =>
-      r.versions.flatMap((v) =>
-        v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
-      ),
-    ),
-  );
-  const orphans = await storage.removeUnreferenced(referenced);
-  const masterKey = await loadOrCreateMasterKey(options.dataDir);
-  const ctx: ServerContext = {
-    store,
-    keys,
-    tokens,
-    guardRequest,
-    limiter: new LoginLimiter(options.loginLimits ?? DEFAULT_LOGIN_LIMITS),
-    scrypt,
-    dummyPasswordHash: await hashPassword(randomBytes(32).toString('base64url'), scrypt),
-    blobs: storage,
-    masterKey,
-    bigPartLimit,
-    cdn,
-    cdnObjects,
-  };
+  const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
+  const orphans = await partStorage.removeUnreferenced(referencedParts(store));
+  const masterKey = await loadOrCreateMasterKey(settings.dataDir);
+  const limiter = new LoginLimiter(settings.loginLimits);
 
-  const app = Fastify({
-    logger: loggerConfig(options.logger),
-    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    trustProxy: options.trustProxy ?? false,
-    exposeHeadRoutes: false,
-    // Fields documented as strings must be strings: Ajv's default coercion would turn a number
-    // into a password or a one-element array into an email (docs/SECURITY.md, F1).
-    ajv: { customOptions: { coerceTypes: false } },
-    // Names are checked by the routes (up to 128 characters, docs/API.md); the router's default
-    // limit of 100 would cut longer valid names off before they get there (F4).
-    routerOptions: { maxParamLength: 1024 },
-    // A URL the router cannot decode gets the API's error shape, without echoing the path (F2).
-    frameworkErrors: (error, request, reply) => {
-      request.log.info({ code: error.code }, 'malformed request');
-      const tooLong = error.code === 'FST_ERR_MAX_PARAM_LENGTH';
-      const body = {
-        error: tooLong ? 'path parameter too long' : 'malformed URL',
-        code: 'ERR_BAD_REQUEST',
-      };
-      // (the generic reply type of this hook cannot be narrowed here; the body is plain JSON)
-      void (reply as unknown as FastifyReply).status(400).send(body);
-    },
-  });
+  const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);
-  app.setErrorHandler((error: FastifyError, request, reply) => {
-    const { status, code, message, retryAfterSeconds } = describeError(error, app);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
-    else request.log.info({ code, status }, message);
-    if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
-    return reply.status(status).send({ error: message, code });
-  });
-  app.setNotFoundHandler((request, reply) => {
-    const path = request.url.split('?')[0] ?? '';
-    return reply
-      .status(404)
-      .send({ error: `no route ${request.method} ${path.slice(0, 200)}`, code: 'ERR_NOT_FOUND' });
-  });
-
   if (orphans.length > 0) {
     app.log.warn(
       { event: 'blobs.orphansRemoved', count: orphans.length },
@@ -256,40 +82,26 @@ async function build(
     );
   }
   const routes = installRouteGuard(app, guardRequest);
-  await app.register(authRoutes, ctx);
-  await app.register(userRoutes, ctx);
-  await app.register(resourceRoutes, ctx);
-  await app.register(cdnConfigRoutes, ctx);
-  await app.register(parcelRoutes, ctx);
+  await registerFeatures(app, {
+    settings,
+    store,
+    keys,
+    tokens,
+    guardRequest,
+    limiter,
+    partStorage,
+    masterKey,
+    cdnObjects,
+  });
 
   let closed: Promise<void> | undefined;
-  const close = async (): Promise<void> => {
-    const fastifyClosed = app.close();
-    drainer.drain();
-    const cutOff = setTimeout(() => {
-      const cut = drainer.destroyAll();
-      if (cut > 0) {
-        app.log.warn(
-          { event: 'shutdown.cutOff', requests: cut, graceMs: shutdownGraceMs },
-          'requests still running at the end of the shutdown grace period were cut off',
-        );
-      }
-    }, shutdownGraceMs);
-    try {
-      await fastifyClosed;
-    } finally {
-      clearTimeout(cutOff);
-    }
-    for (const release of opened.reverse()) await release();
-    await store.close();
-  };
-
+  const close = () => shutDown(app, drainer, settings.shutdownGraceMs, opened, store);
   return {
     app,
     guardRequest,
     store,
     blobs,
-    storage,
+    storage: partStorage,
     keys,
     tokens,
     routes,
@@ -300,68 +112,123 @@ async function build(
   };
 }
 
-function loggerConfig(logger: ServerOptions['logger']) {
-  if (logger === undefined || logger === false) return false;
-  const opts = logger === true ? {} : logger;
-  return {
-    level: opts.level ?? 'info',
-    redact: { paths: LOG_REDACT_PATHS, censor: '[redacted]' },
-    ...(opts.stream === undefined ? {} : { stream: opts.stream }),
-  };
+/** What the features share: one store, one signing key, one guard, one limiter, one storage. */
+interface Shared {
+  settings: ServerSettings;
+  store: MetadataStore;
+  keys: SigningKeys;
+  tokens: TokenService;
+  guardRequest: GuardRequest;
+  limiter: LoginLimiter;
+  partStorage: PartStorage;
+  masterKey: Buffer;
+  cdnObjects: CdnObjects | null;
 }
 
-interface ErrorAnswer {
-  status: number;
-  code: ApiErrorCode;
-  message: string;
-  retryAfterSeconds?: number;
+/** Registers each feature's routes with the part of `shared` it needs. */
+async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<void> {
+  const { settings, store, keys, tokens, guardRequest, limiter, partStorage } = shared;
+  const { scrypt, cdn, bigPartLimit, envelopeCache, serverTiming } = settings;
+  await app.register(authRoutes, { store, keys, tokens, limiter, scrypt });
+  await app.register(userRoutes, { store, scrypt, guardRequest });
+  await app.register(resourceRoutes, {
+    store,
+    partStorage,
+    masterKey: shared.masterKey,
+    cdnObjects: shared.cdnObjects,
+    limiter,
+    bigPartLimit,
+    envelopeCache,
+    serverTiming,
+  });
+  await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
+  await app.register(parcelRoutes, {
+    keys,
+    issuer: tokens.issuer,
+    dataDir: settings.dataDir,
+    partStorage,
+    sizeLimit: bigPartLimit,
+  });
 }
 
-/** Status → code for errors that carry only a status; the first (generic) code of a status wins. */
-const STATUS_CODES: Readonly<Record<number, ApiErrorCode>> = Object.fromEntries(
-  Object.entries(API_ERROR_STATUS)
-    .reverse()
-    .map(([code, status]) => [status, code as ApiErrorCode]),
-);
+/** The blob files, the part storage (they, or the S3 bucket) and an S3 CDN's bucket. */
+async function openStorage(
+  settings: ServerSettings,
+  opened: Releases,
+): Promise<{ blobs: BlobStore; partStorage: PartStorage; cdnObjects: CdnObjects | null }> {
+  const blobs = await BlobStore.open(settings.dataDir);
+  const partStorage =
+    settings.storage.kind === 's3' ? await S3PartStore.open(settings.storage, blobs) : blobs;
+  opened.push(() => partStorage.close());
+  const { cdn } = settings;
+  if (cdn.kind !== 's3') return { blobs, partStorage, cdnObjects: null };
+  const bucket = new CdnManager({
+    endpoint: cdn.endpoint,
+    region: cdn.region,
+    bucket: cdn.bucket,
+    uploader: cdn.uploader,
+  });
+  opened.push(async () => bucket.destroy());
+  return { blobs, partStorage, cdnObjects: { bucket, prefix: cdn.prefix } };
+}
+
+/** Every part a resource version names: what the sweep at start must keep. */
+function referencedParts(store: MetadataStore): Set<string> {
+  return new Set(
+    Object.values(store.snapshot().resources).flatMap((r) =>
+      r.versions.flatMap((v) =>
+        v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
+      ),
+    ),
+  );
+}
+
+/** Fastify with the API's limits, parser rules and error shape. */
+function createApp(settings: ServerSettings): FastifyInstance {
+  const app = Fastify({
+    logger: loggerConfig(settings.logger),
+    bodyLimit: settings.bodyLimit,
+    trustProxy: settings.trustProxy,
+    exposeHeadRoutes: false,
+    // Fields documented as strings must be strings: Ajv's default coercion would turn a number
+    // into a password or a one-element array into an email (docs/SECURITY.md, F1).
+    ajv: { customOptions: { coerceTypes: false } },
+    // Names are checked by the routes (up to 128 characters, docs/API.md); the router's default
+    // limit of 100 would cut longer valid names off before they get there (F4).
+    routerOptions: { maxParamLength: 1024 },
+    frameworkErrors,
+  });
+  installErrorHandlers(app);
+  return app;
+}
 
 /**
- * Turns any error into the `{ error, code }` answer. Parser messages are replaced by fixed ones:
- * a JSON syntax error quotes the body, which may hold a password.
+ * Closes Fastify while the drainer ends idle connections, cuts off what still runs after
+ * `graceMs`, then releases what was opened and the store.
  */
-function describeError(error: FastifyError, app: FastifyInstance): ErrorAnswer {
-  if (isApiError(error)) {
-    return {
-      status: error.statusCode,
-      code: error.code,
-      message: error.message,
-      ...(error.retryAfterSeconds === undefined
-        ? {}
-        : { retryAfterSeconds: error.retryAfterSeconds }),
-    };
+async function shutDown(
+  app: FastifyInstance,
+  drainer: ConnectionDrainer,
+  graceMs: number,
+  opened: Releases,
+  store: MetadataStore,
+): Promise<void> {
+  const fastifyClosed = app.close();
+  drainer.drain();
+  const cutOff = setTimeout(() => {
+    const cut = drainer.destroyAll();
+    if (cut > 0) {
+      app.log.warn(
+        { event: 'shutdown.cutOff', requests: cut, graceMs },
+        'requests still running at the end of the shutdown grace period were cut off',
+      );
+    }
+  }, graceMs);
+  try {
+    await fastifyClosed;
+  } finally {
+    clearTimeout(cutOff);
   }
-  if (error.validation !== undefined) {
-    return { status: 400, code: 'ERR_BAD_REQUEST', message: error.message };
-  }
-  switch (error.code) {
-    case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return {
-        status: 413,
-        code: 'ERR_TOO_LARGE',
-        message: `request body exceeds ${app.initialConfig.bodyLimit} bytes`,
-      };
-    case 'FST_ERR_CTP_INVALID_JSON_BODY':
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return { status: 400, code: 'ERR_BAD_REQUEST', message: 'request body is not valid JSON' };
-    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return {
-        status: 415,
-        code: 'ERR_UNSUPPORTED_MEDIA_TYPE',
-        message: 'unsupported content type; send application/json',
-      };
-  }
-  const status = typeof error.statusCode === 'number' ? error.statusCode : 500;
-  if (status >= 400 && status < 500) {
-    return { status, code: STATUS_CODES[status] ?? 'ERR_BAD_REQUEST', message: 'bad request' };
-  }
-  return { status: 500, code: 'ERR_INTERNAL', message: 'internal server error' };
+  for (const release of opened.reverse()) await release();
+  await store.close();
 }

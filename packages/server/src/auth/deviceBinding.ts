@@ -1,10 +1,12 @@
 import { SluiceError } from '@sluice/protocol';
-import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../serverContext.js';
-import type { UserRecord } from '../stores/metadataStore.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
 
 /** What a device sends as `hardware`: its hardware hash (see docs/FORMAT.md). */
 export const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
+
+/** The JSON schema of a `hardware` field: bounded before the pattern is checked. */
+export const HARDWARE_SCHEMA = Object.freeze({ type: 'string', maxLength: 1024 } as const);
 
 export const DEVICE_NOT_BOUND_MESSAGE =
   'this account is bound to another device; ask an admin to reset the device binding (POST /users/:id/reset-device)';
@@ -22,13 +24,13 @@ export function checkHardware(hardware: string): string {
  * 403 ERR_DEVICE_NOT_BOUND until an admin resets the binding.
  */
 export async function bindDevice(
-  ctx: ServerContext,
-  request: FastifyRequest,
+  store: MetadataStore,
   user: UserRecord,
   hardware: string,
+  log: FastifyBaseLogger,
 ): Promise<void> {
   if (user.boundHardwareHash === hardware) return;
-  await ctx.store
+  await store
     .mutate((draft) => {
       const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
       if (u === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
@@ -40,8 +42,8 @@ export async function bindDevice(
       u.updatedAt = new Date().toISOString();
     })
     .catch((e: unknown) => {
-      request.log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
+      log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
       throw e;
     });
-  request.log.info({ event: 'device.bound', userId: user.id }, 'device bound');
+  log.info({ event: 'device.bound', userId: user.id }, 'device bound');
 }

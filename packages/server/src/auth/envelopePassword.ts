@@ -1,8 +1,14 @@
 import { SluiceError } from '@sluice/protocol';
-import type { FastifyRequest } from 'fastify';
-import type { ServerContext } from '../serverContext.js';
-import type { UserRecord } from '../stores/metadataStore.js';
+import type { FastifyBaseLogger } from 'fastify';
+import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import type { LoginLimiter } from './loginLimiter.js';
 import { verifyPassword } from './passwordHash.js';
+
+/** What the check of an envelope password needs. */
+export interface EnvelopePasswordDeps {
+  store: MetadataStore;
+  limiter: LoginLimiter;
+}
 
 /**
  * Checks the password that unlocks a device envelope against the caller's own hash and returns
@@ -11,23 +17,24 @@ import { verifyPassword } from './passwordHash.js';
  * envelopes from one address are not slowed.
  */
 export async function checkEnvelopePassword(
-  ctx: ServerContext,
-  request: FastifyRequest,
+  deps: EnvelopePasswordDeps,
+  userId: string,
   password: string,
+  log: FastifyBaseLogger,
 ): Promise<UserRecord> {
-  const user = ctx.store.getUser(request.user?.id ?? '');
+  const user = deps.store.getUser(userId);
   if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
-  const wait = ctx.limiter.accountWait(user.email);
+  const wait = deps.limiter.accountWait(user.email);
   if (wait !== undefined) {
     throw new SluiceError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
       retryAfterSeconds: wait,
     });
   }
   if (!(await verifyPassword(password, user.passwordHash))) {
-    ctx.limiter.failed(user.email);
-    request.log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
+    deps.limiter.failed(user.email);
+    log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
     throw new SluiceError('ERR_UNAUTHORIZED', 'wrong password');
   }
-  ctx.limiter.succeeded(user.email);
+  deps.limiter.succeeded(user.email);
   return user;
 }

@@ -1,6 +1,7 @@
+import { ROLES, type Role } from '@sluice/protocol';
 import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from '../createServer.js';
+import { createServer } from '../app/createServer.js';
 import {
   addUser,
   call,
@@ -11,14 +12,7 @@ import {
   TEST_SCRYPT,
   tempDir,
 } from '../test-helpers.js';
-import {
-  isAllowed,
-  OPERATIONS,
-  type Operation,
-  PERMISSIONS,
-  ROLES,
-  type Role,
-} from './permissions.js';
+import { isAllowed, OPERATIONS, type Operation, PERMISSIONS } from './permissions.js';
 
 /** Operations whose own routes exist in this slice; the rest are probed through guarded stand-ins. */
 const REAL_ROUTE: Partial<Record<Operation, { method: string; path: string }>> = {

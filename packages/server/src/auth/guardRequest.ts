@@ -1,6 +1,7 @@
+import type { Role } from '@sluice/protocol';
 import { type ApiErrorCode, isApiError } from '../errors.js';
 import type { MetadataStore } from '../stores/metadataStore.js';
-import { isAllowed, isOperation, mayManageRole, type Operation, type Role } from './permissions.js';
+import { isAllowed, isOperation, mayManageRole, type Operation } from './permissions.js';
 import type { TokenService } from './tokens.js';
 
 /** The caller as the user store describes it at the moment of the check. */

@@ -1,12 +1,12 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import type { JwksResponse } from '@sluice/protocol';
 import {
   type CryptoKey,
   calculateJwkThumbprint,
   exportJWK,
   generateKeyPair,
   importJWK,
-  type JSONWebKeySet,
   type JWK,
 } from 'jose';
 import { atomicWriteFile } from '../stores/atomicWriteFile.js';
@@ -29,7 +29,7 @@ export interface SigningKeys {
   readonly privateKey: CryptoKey;
   readonly publicKey: CryptoKey;
   /** `{ keys: [publicJwk] }` with `kid`, `alg` and `use: 'sig'`; never the private part. */
-  readonly jwks: JSONWebKeySet;
+  readonly jwks: JwksResponse;
 }
 
 /**
@@ -108,6 +108,6 @@ async function toSigningKeys(file: SigningKeyFile): Promise<SigningKeys> {
     kid: file.kid,
     privateKey,
     publicKey,
-    jwks: { keys: [{ ...pub, kid: file.kid, alg: SIGNING_ALG, use: 'sig' }] },
+    jwks: { keys: [{ ...pub, kid: file.kid, alg: SIGNING_ALG, use: 'sig' }] } as JwksResponse,
   };
 }

@@ -1,6 +1,4 @@
-/** The roles a user can hold, most privileged first. */
-export const ROLES = ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'] as const;
-export type Role = (typeof ROLES)[number];
+import type { Role } from '@sluice/protocol';
 
 /** Everything a caller can ask the API to do; each route names exactly one of these. */
 export const OPERATIONS = [
@@ -30,10 +28,6 @@ export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
   'cdnConfig.write': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'users.admin': ['ApiAdmin', 'Admin'],
 };
-
-export function isRole(value: unknown): value is Role {
-  return typeof value === 'string' && (ROLES as readonly string[]).includes(value);
-}
 
 export function isOperation(value: unknown): value is Operation {
   return typeof value === 'string' && (OPERATIONS as readonly string[]).includes(value);

@@ -1,7 +1,7 @@
 import { SluiceError } from '@sluice/protocol';
 import type { FastifyInstance, FastifyRequest, RouteOptions } from 'fastify';
-import type { GuardMetadata, GuardRequest, UserContext } from '../auth/guardRequest.js';
-import { isOperation, type Operation } from '../auth/permissions.js';
+import type { GuardMetadata, GuardRequest, UserContext } from './guardRequest.js';
+import { isOperation, type Operation } from './permissions.js';
 
 /** `public` routes authenticate by other means (a password, a refresh token) or not at all. */
 export type RouteOperation = Operation | 'public';

@@ -9,9 +9,6 @@ import {
   SignJWT,
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { DEFAULT_SCRYPT_PARAMS } from '../auth/passwordHash.js';
-import { MAX_FAMILIES_PER_USER, PREVIOUS_HASHES_KEPT } from '../auth/tokens.js';
-import { createUser } from '../auth/userAccounts.js';
 import {
   addUser,
   call,
@@ -21,6 +18,9 @@ import {
   removeDir,
   startServer,
 } from '../test-helpers.js';
+import { createUser } from '../users/service.js';
+import { DEFAULT_SCRYPT_PARAMS } from './passwordHash.js';
+import { MAX_FAMILIES_PER_USER, PREVIOUS_HASHES_KEPT } from './tokens.js';
 
 let s: Running;
 let adminId: string;

@@ -1,9 +1,36 @@
-import { SluiceError } from '@sluice/protocol';
-import type { FastifyInstance } from 'fastify';
-import { verifyPassword } from '../auth/passwordHash.js';
-import { PASSWORD_MAX_LENGTH, toPublicUser } from '../auth/userAccounts.js';
-import type { ServerContext } from '../serverContext.js';
-import { normaliseEmail } from '../stores/metadataStore.js';
+import type {
+  JwksResponse,
+  LoginRequest,
+  RefreshRequest,
+  TokenResponse,
+  UserResponse,
+} from '@sluice/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { MetadataStore } from '../stores/metadataStore.js';
+import type { SigningKeys } from './keys.js';
+import type { LoginLimiter } from './loginLimiter.js';
+import type { ScryptParams } from './passwordHash.js';
+import { PASSWORD_SCHEMA } from './passwordRules.js';
+import { AuthService } from './service.js';
+import type { TokenService } from './tokens.js';
+
+/** What the auth routes need. */
+export interface AuthRoutesDeps {
+  store: MetadataStore;
+  keys: SigningKeys;
+  tokens: TokenService;
+  limiter: LoginLimiter;
+  scrypt: ScryptParams;
+}
+
+const loginBody = {
+  type: 'object',
+  required: ['email', 'password'],
+  properties: {
+    email: { type: 'string', minLength: 1, maxLength: 320 },
+    password: PASSWORD_SCHEMA,
+  },
+} as const;
 
 const refreshBody = {
   type: 'object',
@@ -11,89 +38,66 @@ const refreshBody = {
   properties: { refreshToken: { type: 'string', minLength: 1, maxLength: 256 } },
 } as const;
 
+const open = { operation: 'public' } as const;
+
+/** The service and the key set every handler of the feature uses. */
+interface Feature {
+  auth: AuthService;
+  jwks: JwksResponse;
+}
+
 /** Login, refresh, logout, `GET /me` and the JWKS. */
-export async function authRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  app.post<{ Body: { email: string; password: string } }>(
+export async function authRoutes(app: FastifyInstance, deps: AuthRoutesDeps): Promise<void> {
+  const f: Feature = { auth: await AuthService.create(deps, deps.scrypt), jwks: deps.keys.jwks };
+  const refreshSchema = { body: refreshBody };
+  app.post<{ Body: LoginRequest }>(
     '/login',
-    {
-      config: { operation: 'public' },
-      schema: {
-        body: {
-          type: 'object',
-          required: ['email', 'password'],
-          properties: {
-            email: { type: 'string', minLength: 1, maxLength: 320 },
-            password: { type: 'string', minLength: 1, maxLength: PASSWORD_MAX_LENGTH * 4 },
-          },
-        },
-      },
-    },
-    async (request) => {
-      const email = normaliseEmail(request.body.email);
-      const wait = ctx.limiter.admit(request.ip, email);
-      if (wait !== undefined) {
-        request.log.warn({ event: 'login.rateLimited', retryAfterSeconds: wait }, 'login refused');
-        throw new SluiceError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
-          retryAfterSeconds: wait,
-        });
-      }
-      const user = ctx.store.findUserByEmail(email);
-      // Unknown emails are checked against a dummy hash so they take as long as wrong passwords.
-      const ok = await verifyPassword(
-        request.body.password,
-        user?.passwordHash ?? ctx.dummyPasswordHash,
-      );
-      if (user === undefined || !ok || user.disabled) {
-        ctx.limiter.failed(email);
-        const reason = user === undefined ? 'unknown user' : ok ? 'disabled' : 'wrong password';
-        request.log.info({ event: 'login.failed', reason, userId: user?.id }, 'login failed');
-        throw new SluiceError('ERR_UNAUTHORIZED', 'invalid email or password');
-      }
-      ctx.limiter.succeeded(email);
-      const tokens = await ctx.tokens.startSession(user);
-      request.log.info({ event: 'login.ok', userId: user.id }, 'login');
-      return tokens;
-    },
+    { config: open, schema: { body: loginBody } },
+    (request) => login(f, request),
   );
-
-  app.post<{ Body: { refreshToken: string } }>(
+  app.post<{ Body: RefreshRequest }>(
     '/token/refresh',
-    { config: { operation: 'public' }, schema: { body: refreshBody } },
-    async (request) => {
-      try {
-        const tokens = await ctx.tokens.refresh(request.body.refreshToken);
-        request.log.info({ event: 'token.refreshed' }, 'token refreshed');
-        return tokens;
-      } catch (e) {
-        request.log.info({ event: 'token.refreshFailed' }, 'token refresh refused');
-        throw e;
-      }
-    },
+    { config: open, schema: refreshSchema },
+    (request) => refresh(f, request),
   );
-
-  app.post<{ Body: { refreshToken: string } }>(
+  app.post<{ Body: RefreshRequest }>(
     '/logout',
-    { config: { operation: 'public' }, schema: { body: refreshBody } },
-    async (request, reply) => {
-      // Always 204: whether the token was live is not the caller's business.
-      const revoked = await ctx.tokens.revoke(request.body.refreshToken, 'logout');
-      request.log.info({ event: 'logout', revoked }, 'logout');
-      return reply.status(204).send();
-    },
+    { config: open, schema: refreshSchema },
+    (request, reply) => logout(f, request, reply),
   );
+  app.get('/me', { config: { operation: 'me' } }, (request) => me(f, request));
+  app.get('/.well-known/jwks.json', { config: open }, (_request, reply) => jwks(f, reply));
+}
 
-  app.get('/me', { config: { operation: 'me' } }, async (request) => {
-    const user = ctx.store.getUser(request.user?.id ?? '');
-    if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
-    return { user: toPublicUser(user) };
-  });
+async function login(
+  f: Feature,
+  request: FastifyRequest<{ Body: LoginRequest }>,
+): Promise<TokenResponse> {
+  return f.auth.login(request.ip, request.body, request.log);
+}
 
-  app.get(
-    '/.well-known/jwks.json',
-    { config: { operation: 'public' } },
-    async (_request, reply) => {
-      reply.header('cache-control', 'public, max-age=300');
-      return ctx.keys.jwks;
-    },
-  );
+async function refresh(
+  f: Feature,
+  request: FastifyRequest<{ Body: RefreshRequest }>,
+): Promise<TokenResponse> {
+  return f.auth.refresh(request.body.refreshToken, request.log);
+}
+
+async function logout(
+  f: Feature,
+  request: FastifyRequest<{ Body: RefreshRequest }>,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  // Always 204: whether the token was live is not the caller's business.
+  await f.auth.logout(request.body.refreshToken, request.log);
+  return reply.status(204).send();
+}
+
+async function me(f: Feature, request: FastifyRequest): Promise<UserResponse> {
+  return { user: f.auth.currentUser(request.user?.id ?? '') };
+}
+
+async function jwks(f: Feature, reply: FastifyReply): Promise<JwksResponse> {
+  reply.header('cache-control', 'public, max-age=300');
+  return f.jwks;
 }

@@ -1,9 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { SluiceError } from '@sluice/protocol';
+import { isRole, type Role, SluiceError, type TokenResponse } from '@sluice/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
 import type { MetadataState, MetadataStore, UserRecord } from '../stores/metadataStore.js';
 import type { SigningKeys } from './keys.js';
-import { isRole, type Role } from './permissions.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
 export const DEFAULT_REFRESH_TOKEN_TTL_SECONDS = 30 * 24 * 60 * 60;
@@ -37,17 +36,6 @@ export interface AccessClaims {
   exp: number;
   iss: string;
   aud: string | string[];
-}
-
-/** What `POST /login` and `POST /token/refresh` return. */
-export interface IssuedTokens {
-  accessToken: string;
-  tokenType: 'Bearer';
-  /** Lifetime of the access token in seconds. */
-  expiresIn: number;
-  refreshToken: string;
-  /** ISO time after which the refresh token (and its whole family) no longer works. */
-  refreshExpiresAt: string;
 }
 
 /**
@@ -123,7 +111,7 @@ export class TokenService {
   }
 
   /** Starts a refresh family for `user` (a login) and returns both tokens. */
-  async startSession(user: UserRecord): Promise<IssuedTokens> {
+  async startSession(user: UserRecord): Promise<TokenResponse> {
     const familyId = randomBytes(16).toString('base64url');
     const refreshToken = newRefreshToken(familyId);
     const now = new Date();
@@ -149,7 +137,7 @@ export class TokenService {
    * Exchanges a refresh token for a new pair. A rotated-out token revokes its family; a revoked,
    * expired or unknown token, or a disabled or deleted user, gives ERR_UNAUTHORIZED.
    */
-  async refresh(refreshToken: string): Promise<IssuedTokens> {
+  async refresh(refreshToken: string): Promise<TokenResponse> {
     const familyId = familyIdOf(refreshToken);
     const presented = hashToken(refreshToken);
     const next = newRefreshToken(familyId ?? '');
@@ -216,7 +204,7 @@ export class TokenService {
     user: UserRecord,
     refreshToken: string,
     refreshExpiresAt: string,
-  ): Promise<IssuedTokens> {
+  ): Promise<TokenResponse> {
     return {
       accessToken: await this.issueAccessToken(user),
       tokenType: 'Bearer',

@@ -1,9 +1,8 @@
 import { DEFAULT_CHUNK_SIZE, deriveEnvelopeKey, envelopeAad, openEnvelope } from '@sluice/core';
-import type { S3CdnConfig } from '@sluice/protocol';
+import type { Role, S3CdnConfig } from '@sluice/protocol';
 import { CDN_CONFIG_AAD, CDN_CONFIG_RESOURCE } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Role } from '../auth/permissions.js';
-import { createServer } from '../createServer.js';
+import { createServer } from '../app/createServer.js';
 import {
   addUser,
   call,

@@ -4,7 +4,6 @@ import { createPublicKey } from 'node:crypto';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_SCRYPT_PARAMS } from '../auth/passwordHash.js';
-import { createUser } from '../auth/userAccounts.js';
 import {
   addUser,
   call,
@@ -14,6 +13,7 @@ import {
   removeDir,
   startServer,
 } from '../test-helpers.js';
+import { createUser } from '../users/service.js';
 import { expectError, expectHealthy, type Hostile, raw, startHostile } from './test-hostile.js';
 
 let h: Hostile;

@@ -5,10 +5,10 @@ import { readdir } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { type Manifest, sealAndSplit } from '@sluice/core';
+import type { Role } from '@sluice/protocol';
 import { expect } from 'vitest';
+import type { ServerOptions } from '../app/settings.js';
 import type { LoginLimits } from '../auth/loginLimiter.js';
-import type { Role } from '../auth/permissions.js';
-import type { ServerOptions } from '../createServer.js';
 import {
   addUser,
   call,

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { ParcelOperationName, ParcelTokenRequest } from '@sluice/protocol';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { SigningKeys } from '../auth/keys.js';
 
@@ -11,13 +12,8 @@ export const PARCEL_TOKEN_TTL_SECONDS = 60;
 /** Used `jti`s are remembered this long past their token's `exp`. */
 const USED_MARGIN_SECONDS = 5;
 
-export const PARCEL_OPERATIONS = ['upload', 'download', 'remove', 'inspect'] as const;
-export type ParcelOperationName = (typeof PARCEL_OPERATIONS)[number];
-
 /** What a token is for: uploading content with this SHA-256, or acting on one parcel id. */
-export type ParcelOperation =
-  | { name: 'upload'; hash: string }
-  | { name: 'download' | 'remove' | 'inspect'; id: string };
+export type ParcelOperation = ParcelTokenRequest['operation'];
 
 /** The claims of a verified parcel token. */
 export interface ParcelClaims {

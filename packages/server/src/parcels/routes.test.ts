@@ -12,8 +12,8 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, call, login, type Running, removeDir, startServer } from '../test-helpers.js';
-import { PARCEL_AUTH_LIMITS, parcelId } from './parcelRoutes.js';
 import { PARCELS_DIR, PARCELS_FILE } from './parcelStore.js';
+import { PARCEL_AUTH_LIMITS, parcelId } from './service.js';
 
 const UNAUTHORIZED = { error: 'unauthorized', code: 'ERR_UNAUTHORIZED' };
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');

@@ -11,8 +11,8 @@ import {
   openEnvelope,
   sealAndSplit,
 } from '@sluice/core';
+import type { Role } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Role } from '../auth/permissions.js';
 import {
   addUser,
   call,

@@ -4,8 +4,8 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from '@sluice/protocol';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createUser } from '../auth/userAccounts.js';
 import { removeDir, TEST_SCRYPT, tempDir } from '../test-helpers.js';
+import { createUser } from '../users/service.js';
 import { LOCK_FILE } from './dataDirLock.js';
 import { METADATA_FILE, MetadataStore } from './metadataStore.js';
 

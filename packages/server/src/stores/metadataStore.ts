@@ -1,8 +1,6 @@
 import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Manifest } from '@sluice/core';
-import type { Role } from '../auth/permissions.js';
-import { isRole } from '../auth/permissions.js';
+import { isRole, type Manifest, type Role } from '@sluice/protocol';
 import { atomicWriteFile, isTempFileOf } from './atomicWriteFile.js';
 import { acquireDataDirLock, type DataDirLock } from './dataDirLock.js';
 

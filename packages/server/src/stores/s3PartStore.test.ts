@@ -14,7 +14,7 @@ import {
 } from '@sluice/core';
 import type { S3CdnConfig } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createServer } from '../createServer.js';
+import { createServer } from '../app/createServer.js';
 import {
   addUser,
   call,

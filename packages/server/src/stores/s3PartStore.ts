@@ -2,15 +2,9 @@ import { randomBytes } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
 import { CdnManager } from '@sluice/cdn';
 import { cdnObjectKey, type S3Credentials } from '@sluice/protocol';
-import {
-  checkBucket,
-  checkEndpoint,
-  checkPrefix,
-  credentialsOf,
-  nonEmpty,
-} from '../cdn/cdnConfig.js';
 import type { BlobStore } from './blobStore.js';
 import type { PartStorage, PendingBlob } from './partStorage.js';
+import { checkBucket, checkEndpoint, checkPrefix, credentialsOf, nonEmpty } from './s3Settings.js';
 
 /** The `storage` server option for S3: the server's own bucket and read-write keys. */
 export interface S3StorageConfig {

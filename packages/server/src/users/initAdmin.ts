@@ -1,8 +1,8 @@
-import { SluiceError } from '@sluice/protocol';
-import type { ScryptParams } from './auth/passwordHash.js';
-import type { PublicUser } from './auth/userAccounts.js';
-import { createUser, toPublicUser } from './auth/userAccounts.js';
-import { MetadataStore } from './stores/metadataStore.js';
+import { SluiceError, type User } from '@sluice/protocol';
+import type { ScryptParams } from '../auth/passwordHash.js';
+import { publicUser } from '../auth/publicUser.js';
+import { MetadataStore } from '../stores/metadataStore.js';
+import { createUser } from './service.js';
 
 /**
  * Creates the first ApiAdmin in `dataDir` (there is no default account or password). Refuses with
@@ -14,14 +14,14 @@ export async function initAdmin(
   email: string,
   password: string,
   options: { scrypt?: ScryptParams } = {},
-): Promise<PublicUser> {
+): Promise<User> {
   const store = await MetadataStore.open(dataDir);
   try {
     const user = await createUser(
       store,
       { email, password, role: 'ApiAdmin' },
       {
-        ...options,
+        scrypt: options.scrypt,
         precondition: (draft) => {
           if (Object.values(draft.users).some((u) => u.role === 'ApiAdmin')) {
             throw new SluiceError(
@@ -32,7 +32,7 @@ export async function initAdmin(
         },
       },
     );
-    return toPublicUser(user);
+    return publicUser(user);
   } finally {
     await store.close();
   }

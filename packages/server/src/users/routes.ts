@@ -1,11 +1,27 @@
-import { SluiceError } from '@sluice/protocol';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { ROLES, type Role } from '../auth/permissions.js';
-import { revokeUserFamilies } from '../auth/tokens.js';
-import { createUser, otherActiveApiAdmins, toPublicUser } from '../auth/userAccounts.js';
-import type { ServerContext } from '../serverContext.js';
-import type { MetadataState, UserRecord } from '../stores/metadataStore.js';
-import { authorize } from './routeGuard.js';
+import {
+  type CreateUserRequest,
+  ROLES,
+  type Role,
+  type SetRoleRequest,
+  type UserResponse,
+  type UsersResponse,
+} from '@sluice/protocol';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { GuardRequest } from '../auth/guardRequest.js';
+import type { ScryptParams } from '../auth/passwordHash.js';
+import { publicUser } from '../auth/publicUser.js';
+import { authorize } from '../auth/routeGuard.js';
+import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { UserService } from './service.js';
+
+/** What the user-administration routes need. */
+export interface UserRoutesDeps {
+  store: MetadataStore;
+  scrypt: ScryptParams;
+  guardRequest: GuardRequest;
+}
+
+const config = { operation: 'users.admin' } as const;
 
 const idParams = {
   type: 'object',
@@ -13,140 +29,107 @@ const idParams = {
   properties: { id: { type: 'string', minLength: 1, maxLength: 64 } },
 } as const;
 
-type IdRequest = FastifyRequest<{ Params: { id: string } }>;
+const createBody = {
+  type: 'object',
+  required: ['email', 'password', 'role'],
+  properties: {
+    email: { type: 'string' },
+    password: { type: 'string' },
+    role: { type: 'string', enum: [...ROLES] },
+  },
+} as const;
+
+const roleBody = {
+  type: 'object',
+  required: ['role'],
+  properties: { role: { type: 'string', enum: [...ROLES] } },
+} as const;
+
+type IdParams = { id: string };
+type IdRequest = FastifyRequest<{ Params: IdParams }>;
+
+/** The service and the guard every handler of the feature uses. */
+interface Feature {
+  users: UserService;
+  guardRequest: GuardRequest;
+}
 
 /** User administration (operation `users.admin`: Admin and ApiAdmin). */
-export async function userRoutes(app: FastifyInstance, ctx: ServerContext): Promise<void> {
-  const config = { operation: 'users.admin' } as const;
-
-  /** Re-runs the guard with the target's role: only an ApiAdmin manages ApiAdmins. */
-  const authorizeOn = (request: FastifyRequest, ...roles: Role[]) =>
-    Promise.all(
-      roles.map((targetRole) =>
-        authorize(ctx.guardRequest, request, 'users.admin', { targetRole }),
-      ),
-    );
-
-  const targetOf = (request: IdRequest): UserRecord => {
-    const user = ctx.store.getUser(request.params.id);
-    if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
-    return user;
+export async function userRoutes(app: FastifyInstance, deps: UserRoutesDeps): Promise<void> {
+  const f: Feature = {
+    users: new UserService(deps.store, deps.scrypt),
+    guardRequest: deps.guardRequest,
   };
-
-  /** Applies `change` to the target inside one store mutation and answers with the new view. */
-  const update = async (
-    request: IdRequest,
-    event: string,
-    change: (user: UserRecord, draft: MetadataState) => void,
-  ) => {
-    const user = await ctx.store.mutate((draft) => {
-      const u = Object.hasOwn(draft.users, request.params.id)
-        ? draft.users[request.params.id]
-        : undefined;
-      if (u === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
-      change(u, draft);
-      u.updatedAt = new Date().toISOString();
-      return { ...u };
-    });
-    request.log.info({ event, userId: user.id, by: request.user?.id }, 'user changed');
-    return { user: toPublicUser(user) };
-  };
-
-  app.get('/users', { config }, async () => ({
-    users: ctx.store.listUsers().map(toPublicUser),
-  }));
-
-  app.post<{ Body: { email: string; password: string; role: Role } }>(
+  const byId = { config, schema: { params: idParams } };
+  app.get('/users', { config }, () => listUsers(f));
+  app.post<{ Body: CreateUserRequest }>(
     '/users',
-    {
-      config,
-      schema: {
-        body: {
-          type: 'object',
-          required: ['email', 'password', 'role'],
-          properties: {
-            email: { type: 'string' },
-            password: { type: 'string' },
-            role: { type: 'string', enum: [...ROLES] },
-          },
-        },
-      },
-    },
-    async (request, reply) => {
-      await authorizeOn(request, request.body.role);
-      const user = await createUser(ctx.store, request.body, { scrypt: ctx.scrypt });
-      request.log.info(
-        { event: 'user.created', userId: user.id, role: user.role, by: request.user?.id },
-        'user created',
-      );
-      return reply.status(201).send({ user: toPublicUser(user) });
-    },
+    { config, schema: { body: createBody } },
+    (request, reply) => createUser(f, request, reply),
   );
-
-  app.post<{ Params: { id: string } }>(
-    '/users/:id/disable',
-    { config, schema: { params: idParams } },
-    async (request) => {
-      await authorizeOn(request, targetOf(request).role);
-      return update(request, 'user.disabled', (u, draft) => {
-        if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
-          throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
-        }
-        u.disabled = true;
-        revokeUserFamilies(draft, u.id, 'user disabled');
-      });
-    },
-  );
-
-  app.post<{ Params: { id: string } }>(
-    '/users/:id/enable',
-    { config, schema: { params: idParams } },
-    async (request) => {
-      await authorizeOn(request, targetOf(request).role);
-      return update(request, 'user.enabled', (u) => {
-        u.disabled = false;
-      });
-    },
-  );
-
-  app.post<{ Params: { id: string }; Body: { role: Role } }>(
+  app.post<{ Params: IdParams }>('/users/:id/disable', byId, (request) => disableUser(f, request));
+  app.post<{ Params: IdParams }>('/users/:id/enable', byId, (request) => enableUser(f, request));
+  app.post<{ Params: IdParams; Body: SetRoleRequest }>(
     '/users/:id/role',
-    {
-      config,
-      schema: {
-        params: idParams,
-        body: {
-          type: 'object',
-          required: ['role'],
-          properties: { role: { type: 'string', enum: [...ROLES] } },
-        },
-      },
-    },
-    async (request) => {
-      const role = request.body.role;
-      await authorizeOn(request, targetOf(request).role, role);
-      return update(request, 'user.roleChanged', (u, draft) => {
-        if (
-          u.role === 'ApiAdmin' &&
-          role !== 'ApiAdmin' &&
-          !u.disabled &&
-          otherActiveApiAdmins(draft, u.id) === 0
-        ) {
-          throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
-        }
-        u.role = role;
-      });
-    },
+    { config, schema: { params: idParams, body: roleBody } },
+    (request) => setRole(f, request),
   );
+  app.post<{ Params: IdParams }>('/users/:id/reset-device', byId, (request) =>
+    resetDevice(f, request),
+  );
+}
 
-  app.post<{ Params: { id: string } }>(
-    '/users/:id/reset-device',
-    { config, schema: { params: idParams } },
-    async (request) => {
-      await authorizeOn(request, targetOf(request).role);
-      return update(request, 'user.deviceReset', (u) => {
-        u.boundHardwareHash = null;
-      });
-    },
+/** Re-runs the guard with the target's role: only an ApiAdmin manages ApiAdmins. */
+function authorizeOn(f: Feature, request: FastifyRequest, ...roles: Role[]) {
+  return Promise.all(
+    roles.map((targetRole) => authorize(f.guardRequest, request, 'users.admin', { targetRole })),
   );
+}
+
+/** Logs the change and answers with the user's new view. */
+function changed(request: IdRequest, event: string, user: UserRecord): UserResponse {
+  request.log.info({ event, userId: user.id, by: request.user?.id }, 'user changed');
+  return { user: publicUser(user) };
+}
+
+async function listUsers(f: Feature): Promise<UsersResponse> {
+  return { users: f.users.list().map(publicUser) };
+}
+
+async function createUser(
+  f: Feature,
+  request: FastifyRequest<{ Body: CreateUserRequest }>,
+  reply: FastifyReply,
+): Promise<FastifyReply> {
+  await authorizeOn(f, request, request.body.role);
+  const user = await f.users.create(request.body);
+  request.log.info(
+    { event: 'user.created', userId: user.id, role: user.role, by: request.user?.id },
+    'user created',
+  );
+  return reply.status(201).send({ user: publicUser(user) } satisfies UserResponse);
+}
+
+async function disableUser(f: Feature, request: IdRequest): Promise<UserResponse> {
+  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  return changed(request, 'user.disabled', await f.users.disable(request.params.id));
+}
+
+async function enableUser(f: Feature, request: IdRequest): Promise<UserResponse> {
+  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  return changed(request, 'user.enabled', await f.users.enable(request.params.id));
+}
+
+async function setRole(
+  f: Feature,
+  request: FastifyRequest<{ Params: IdParams; Body: SetRoleRequest }>,
+): Promise<UserResponse> {
+  const { role } = request.body;
+  await authorizeOn(f, request, f.users.get(request.params.id).role, role);
+  return changed(request, 'user.roleChanged', await f.users.setRole(request.params.id, role));
+}
+
+async function resetDevice(f: Feature, request: IdRequest): Promise<UserResponse> {
+  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  return changed(request, 'user.deviceReset', await f.users.resetDevice(request.params.id));
 }

@@ -1,52 +1,22 @@
 import { randomUUID } from 'node:crypto';
-import { SluiceError } from '@sluice/protocol';
+import { type CreateUserRequest, isRole, type Role, SluiceError } from '@sluice/protocol';
+import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from '../auth/passwordHash.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwordRules.js';
+import { revokeUserFamilies } from '../auth/tokens.js';
 import {
   type MetadataState,
   type MetadataStore,
   normaliseEmail,
   type UserRecord,
 } from '../stores/metadataStore.js';
-import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from './passwordHash.js';
-import { isRole, type Role } from './permissions.js';
 
-export const PASSWORD_MIN_LENGTH = 12;
-export const PASSWORD_MAX_LENGTH = 1024;
 export const EMAIL_MAX_LENGTH = 254;
 // No control or format characters (NUL, escapes, bidi overrides): an email is shown to admins
 // in listings and terminals (docs/SECURITY.md, F3).
 const EMAIL_PATTERN = /^[^\s@\p{Cc}\p{Cf}]+@[^\s@\p{Cc}\p{Cf}]+$/u;
 
-export interface NewUser {
-  email: string;
-  password: string;
-  role: Role;
-}
-
-/** A user as the API shows it: never the password hash. */
-export interface PublicUser {
-  id: string;
-  email: string;
-  role: Role;
-  disabled: boolean;
-  deviceBound: boolean;
-  createdAt: string;
-  updatedAt: string;
-}
-
-export function toPublicUser(user: UserRecord): PublicUser {
-  return {
-    id: user.id,
-    email: user.email,
-    role: user.role,
-    disabled: user.disabled,
-    deviceBound: user.boundHardwareHash !== null,
-    createdAt: user.createdAt,
-    updatedAt: user.updatedAt,
-  };
-}
-
 /** Throws ERR_BAD_REQUEST unless `input` is an acceptable new user. */
-export function validateNewUser(input: NewUser): void {
+export function validateNewUser(input: CreateUserRequest): void {
   const email = normaliseEmail(input.email);
   if (email.length > EMAIL_MAX_LENGTH || !EMAIL_PATTERN.test(email)) {
     throw new SluiceError('ERR_BAD_REQUEST', 'email must look like name@domain');
@@ -68,7 +38,7 @@ export function validateNewUser(input: NewUser): void {
  */
 export async function createUser(
   store: MetadataStore,
-  input: NewUser,
+  input: CreateUserRequest,
   options: { scrypt?: ScryptParams; precondition?: (draft: MetadataState) => void } = {},
 ): Promise<UserRecord> {
   validateNewUser(input);
@@ -100,4 +70,81 @@ export function otherActiveApiAdmins(draft: MetadataState, exceptId: string): nu
   return Object.values(draft.users).filter(
     (u) => u.role === 'ApiAdmin' && !u.disabled && u.id !== exceptId,
   ).length;
+}
+
+/**
+ * User administration: the rules of creating, disabling, enabling, changing roles and resetting
+ * device bindings, with the last active ApiAdmin kept. Who may act on whom is the guard's
+ * business (the routes ask it first).
+ */
+export class UserService {
+  constructor(
+    private readonly store: MetadataStore,
+    private readonly scrypt: ScryptParams,
+  ) {}
+
+  list(): UserRecord[] {
+    return this.store.listUsers();
+  }
+
+  /** The user `id`, or ERR_NOT_FOUND. */
+  get(id: string): UserRecord {
+    const user = this.store.getUser(id);
+    if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
+    return user;
+  }
+
+  create(input: CreateUserRequest): Promise<UserRecord> {
+    return createUser(this.store, input, { scrypt: this.scrypt });
+  }
+
+  /** Disables `id` and revokes its sessions; never the last active ApiAdmin. */
+  disable(id: string): Promise<UserRecord> {
+    return this.update(id, (u, draft) => {
+      if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
+        throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
+      }
+      u.disabled = true;
+      revokeUserFamilies(draft, u.id, 'user disabled');
+    });
+  }
+
+  enable(id: string): Promise<UserRecord> {
+    return this.update(id, (u) => {
+      u.disabled = false;
+    });
+  }
+
+  /** Gives `id` the role `role`; never demotes the last active ApiAdmin. */
+  setRole(id: string, role: Role): Promise<UserRecord> {
+    return this.update(id, (u, draft) => {
+      const lastApiAdmin =
+        u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0;
+      if (lastApiAdmin && role !== 'ApiAdmin') {
+        throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
+      }
+      u.role = role;
+    });
+  }
+
+  /** Forgets the device `id` is bound to: its next envelope binds the device it comes from. */
+  resetDevice(id: string): Promise<UserRecord> {
+    return this.update(id, (u) => {
+      u.boundHardwareHash = null;
+    });
+  }
+
+  /** Applies `change` to the user inside one store mutation and returns the new record. */
+  private update(
+    id: string,
+    change: (user: UserRecord, draft: MetadataState) => void,
+  ): Promise<UserRecord> {
+    return this.store.mutate((draft) => {
+      const u = Object.hasOwn(draft.users, id) ? draft.users[id] : undefined;
+      if (u === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
+      change(u, draft);
+      u.updatedAt = new Date().toISOString();
+      return { ...u };
+    });
+  }
 }

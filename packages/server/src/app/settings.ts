@@ -1,0 +1,125 @@
+import type { CdnConfig } from '@sluice/protocol';
+import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from '../auth/loginLimiter.js';
+import {
+  DEFAULT_SCRYPT_PARAMS,
+  type ScryptParams,
+  validateScryptParams,
+} from '../auth/passwordHash.js';
+import type { TokenOptions } from '../auth/tokens.js';
+import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCdnConfig.js';
+import { invalidSetting } from '../errors.js';
+import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
+import type { S3StorageConfig } from '../stores/s3PartStore.js';
+
+/** Largest JSON body accepted by default (user administration and login need far less). */
+export const DEFAULT_BODY_LIMIT = 64 * 1024;
+
+/** How long `close()` lets in-flight requests run by default before it cuts them off. */
+export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
+
+export interface LoggerOptions {
+  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /** Where JSON log lines go (default stdout). */
+  stream?: { write(line: string): unknown };
+}
+
+export interface ServerOptions {
+  /** The embedded default's data directory (created 0700). */
+  dataDir: string;
+  /** Structured JSON logs (pino) with secrets redacted; off by default. */
+  logger?: boolean | LoggerOptions;
+  /** `iss` of the tokens this server signs and accepts (default `sluice`). */
+  issuer?: string;
+  /** `aud` of the tokens this server signs and accepts (default `sluice-api`). */
+  audience?: string;
+  accessTokenTtlSeconds?: number;
+  refreshTokenTtlSeconds?: number;
+  /** Maximum request body in bytes (default 64 KiB); larger bodies get 413. */
+  bodyLimit?: number;
+  loginLimits?: LoginLimits;
+  /** scrypt parameters for new password hashes (default N=2^15, r=8, p=1). */
+  scrypt?: ScryptParams;
+  /** Largest big part an upload may carry, in bytes (default 64 GiB; small parts: 16 MiB). */
+  bigPartLimit?: number;
+  /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
+  trustProxy?: boolean | string | string[];
+  /**
+   * How long `close()` lets in-flight requests (uploads, big-part downloads) run before it
+   * destroys their connections, in ms (default 30 s).
+   */
+  shutdownGraceMs?: number;
+  /**
+   * Where big parts live for clients: `{kind: 'http'}` (default: this API's big-part route) or
+   * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
+   */
+  cdn?: CdnConfig;
+  /**
+   * Where the server keeps small parts (and big parts uploaded through the API): the data
+   * directory (default) or an S3 bucket of its own. Metadata stays in the data directory.
+   */
+  storage?: { kind: 'file' } | S3StorageConfig;
+}
+
+/** The options checked once, with their defaults, and the environment switches read once. */
+export interface ServerSettings {
+  dataDir: string;
+  logger: ServerOptions['logger'];
+  tokens: TokenOptions;
+  bodyLimit: number;
+  loginLimits: LoginLimits;
+  scrypt: ScryptParams;
+  bigPartLimit: number;
+  trustProxy: boolean | string | string[];
+  shutdownGraceMs: number;
+  cdn: ResolvedCdnConfig;
+  storage: { kind: 'file' } | S3StorageConfig;
+  /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
+  envelopeCache: boolean;
+  /** `SLUICE_SERVER_TIMING=1`: the envelope route reports its steps in `Server-Timing`. */
+  serverTiming: boolean;
+}
+
+/**
+ * Checks the options (bad ones throw SluiceError ERR_INVALID_ARG naming the `field`, or a
+ * RangeError for scrypt) before anything is opened, and reads the environment switches.
+ */
+export function resolveSettings(
+  options: ServerOptions,
+  env: NodeJS.ProcessEnv = process.env,
+): ServerSettings {
+  const scrypt = options.scrypt ?? DEFAULT_SCRYPT_PARAMS;
+  validateScryptParams(scrypt);
+  const cdn = resolveCdnConfig(options.cdn);
+  const storageKind: unknown = options.storage?.kind ?? 'file';
+  if (storageKind !== 'file' && storageKind !== 's3') {
+    throw invalidSetting('storage.kind', `must be 'file' or 's3'`);
+  }
+  const bigPartLimit = options.bigPartLimit ?? DEFAULT_BIG_PART_LIMIT;
+  if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
+    throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
+  }
+  const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
+  if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
+    throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
+  }
+  return {
+    dataDir: options.dataDir,
+    logger: options.logger,
+    tokens: {
+      issuer: options.issuer ?? 'sluice',
+      audience: options.audience ?? 'sluice-api',
+      accessTokenTtlSeconds: options.accessTokenTtlSeconds,
+      refreshTokenTtlSeconds: options.refreshTokenTtlSeconds,
+    },
+    bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
+    loginLimits: options.loginLimits ?? DEFAULT_LOGIN_LIMITS,
+    scrypt,
+    bigPartLimit,
+    trustProxy: options.trustProxy ?? false,
+    shutdownGraceMs,
+    cdn,
+    storage: options.storage ?? { kind: 'file' },
+    envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
+    serverTiming: env.SLUICE_SERVER_TIMING === '1',
+  };
+}

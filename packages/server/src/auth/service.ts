@@ -1,0 +1,84 @@
+import { randomBytes } from 'node:crypto';
+import { SluiceError, type TokenResponse, type User } from '@sluice/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { type MetadataStore, normaliseEmail } from '../stores/metadataStore.js';
+import type { LoginLimiter } from './loginLimiter.js';
+import { hashPassword, type ScryptParams, verifyPassword } from './passwordHash.js';
+import { publicUser } from './publicUser.js';
+import type { TokenService } from './tokens.js';
+
+export interface AuthServiceDeps {
+  store: MetadataStore;
+  tokens: TokenService;
+  limiter: LoginLimiter;
+  /** A hash of a random password, checked for unknown emails so they cost as much as known ones. */
+  dummyPasswordHash: string;
+}
+
+/** Logins and sessions: the password check behind the limiter, refresh, logout, the caller. */
+export class AuthService {
+  private constructor(private readonly deps: AuthServiceDeps) {}
+
+  /** The service, with its dummy hash made at the cost new password hashes have. */
+  static async create(
+    deps: Omit<AuthServiceDeps, 'dummyPasswordHash'>,
+    scrypt: ScryptParams,
+  ): Promise<AuthService> {
+    const dummyPasswordHash = await hashPassword(randomBytes(32).toString('base64url'), scrypt);
+    return new AuthService({ ...deps, dummyPasswordHash });
+  }
+
+  /** Starts a session, or ERR_RATE_LIMITED / ERR_UNAUTHORIZED (the same for every failure). */
+  async login(
+    address: string,
+    input: { email: string; password: string },
+    log: FastifyBaseLogger,
+  ): Promise<TokenResponse> {
+    const { store, tokens, limiter, dummyPasswordHash } = this.deps;
+    const email = normaliseEmail(input.email);
+    const wait = limiter.admit(address, email);
+    if (wait !== undefined) {
+      log.warn({ event: 'login.rateLimited', retryAfterSeconds: wait }, 'login refused');
+      throw new SluiceError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
+        retryAfterSeconds: wait,
+      });
+    }
+    const user = store.findUserByEmail(email);
+    // Unknown emails are checked against a dummy hash so they take as long as wrong passwords.
+    const ok = await verifyPassword(input.password, user?.passwordHash ?? dummyPasswordHash);
+    if (user === undefined || !ok || user.disabled) {
+      limiter.failed(email);
+      const reason = user === undefined ? 'unknown user' : ok ? 'disabled' : 'wrong password';
+      log.info({ event: 'login.failed', reason, userId: user?.id }, 'login failed');
+      throw new SluiceError('ERR_UNAUTHORIZED', 'invalid email or password');
+    }
+    limiter.succeeded(email);
+    const issued = await tokens.startSession(user);
+    log.info({ event: 'login.ok', userId: user.id }, 'login');
+    return issued;
+  }
+
+  async refresh(refreshToken: string, log: FastifyBaseLogger): Promise<TokenResponse> {
+    try {
+      const issued = await this.deps.tokens.refresh(refreshToken);
+      log.info({ event: 'token.refreshed' }, 'token refreshed');
+      return issued;
+    } catch (e) {
+      log.info({ event: 'token.refreshFailed' }, 'token refresh refused');
+      throw e;
+    }
+  }
+
+  /** Revokes the token's family; never says whether it was live (the route answers 204). */
+  async logout(refreshToken: string, log: FastifyBaseLogger): Promise<void> {
+    const revoked = await this.deps.tokens.revoke(refreshToken, 'logout');
+    log.info({ event: 'logout', revoked }, 'logout');
+  }
+
+  /** The caller as the API shows it, or ERR_UNAUTHORIZED when the account is gone. */
+  currentUser(userId: string): User {
+    const user = this.deps.store.getUser(userId);
+    if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
+    return publicUser(user);
+  }
+}

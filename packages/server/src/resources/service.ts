@@ -1,0 +1,275 @@
+import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { CdnManager } from '@sluice/cdn';
+import {
+  cdnObjectKey,
+  deriveEnvelopeKey,
+  type EnvelopeResource,
+  envelopeAad,
+  type ListedResource,
+  type Manifest,
+  type SealedEnvelope,
+  SluiceError,
+  sealEnvelope,
+} from '@sluice/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { bindDevice } from '../auth/deviceBinding.js';
+import type { LoginLimiter } from '../auth/loginLimiter.js';
+import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
+import {
+  type MetadataStore,
+  type ResourceRecord,
+  type ResourceVersion,
+  resourceKey,
+} from '../stores/metadataStore.js';
+import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
+import type { ByteRange } from './byteRange.js';
+import type { EnvelopeCache } from './envelopeCache.js';
+import { SMALL_PART_LIMIT } from './limits.js';
+import type { StepTimer } from './stepTimer.js';
+import { checkBigPart, checkCdnObject } from './uploadChecks.js';
+import { verifyEnvelopeRequest } from './verifyEnvelopeRequest.js';
+
+/** An S3 CDN's bucket (with the uploader keys) and key prefix, to check and remove `cdnKey`s. */
+export interface CdnObjects {
+  bucket: CdnManager;
+  prefix: string | null;
+}
+
+export interface ResourceServiceDeps {
+  store: MetadataStore;
+  /** Small and big parts (files in the data directory, or an S3 bucket). */
+  partStorage: PartStorage;
+  /** Encrypts the data keys at rest (`master.key`). */
+  masterKey: Buffer;
+  /** Null unless the CDN is S3. */
+  cdnObjects: CdnObjects | null;
+  limiter: LoginLimiter;
+  cache: EnvelopeCache | null;
+}
+
+/** An upload, its fields parsed: the parts are still temp blobs. */
+export interface NewVersion {
+  name: string;
+  manifest: Manifest;
+  dataKey: Buffer;
+  cdnKey: string | null;
+  small: PendingBlob;
+  big: PendingBlob | undefined;
+}
+
+/** What a device asks an envelope for, its names and hardware hash checked. */
+export interface EnvelopeAsk {
+  folder: string;
+  name: string;
+  password: string;
+  hardware: string;
+}
+
+/** Resources: versions by upload, envelopes for bound devices, listing and deletion. */
+export class ResourceService {
+  constructor(private readonly deps: ResourceServiceDeps) {}
+
+  /** The resource, or ERR_NOT_FOUND. */
+  find(folder: string, name: string): ResourceRecord {
+    const resource = this.deps.store.getResource(folder, name);
+    if (resource === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
+    return resource;
+  }
+
+  list(folder: string): ListedResource[] {
+    return this.deps.store.listResources(folder).map((r) => {
+      const v = latest(r);
+      return {
+        name: r.name,
+        version: v.version,
+        versions: r.versions.length,
+        blobSize: v.manifest.blobSize,
+        smallSize: v.manifest.smallSize,
+        bigSize: v.manifest.bigSize,
+        bigStored: v.bigBlobId !== null,
+        createdAt: v.createdAt,
+      };
+    });
+  }
+
+  /**
+   * Checks the parts against the manifest (and a `cdnKey` against the CDN), commits them and adds
+   * them as the next version; returns its number. A failure leaves no part committed.
+   */
+  async upload(folder: string, upload: NewVersion, uploadedBy: string): Promise<number> {
+    const { name, manifest, dataKey, cdnKey, small, big } = upload;
+    if (small.size !== manifest.smallSize) {
+      throw new SluiceError(
+        'ERR_BAD_REQUEST',
+        `small part is ${small.size} bytes; the manifest says ${manifest.smallSize}`,
+      );
+    }
+    if (big === undefined && cdnKey === null) {
+      throw new SluiceError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');
+    }
+    if (big !== undefined) await checkBigPart(big, manifest);
+    if (cdnKey !== null) await checkCdnObject(this.deps, folder, name, cdnKey, manifest);
+
+    const { partStorage, masterKey } = this.deps;
+    const committed: string[] = [];
+    try {
+      const smallBlobId = await partStorage.commit(small);
+      committed.push(smallBlobId);
+      const bigBlobId = big === undefined ? null : await partStorage.commit(big);
+      if (bigBlobId !== null) committed.push(bigBlobId);
+      const version = await this.deps.store.mutate((draft) => {
+        const key = resourceKey(folder, name);
+        const existing = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
+        const resource = existing ?? { id: randomUUID(), folder, name, versions: [] };
+        draft.resources[key] = resource;
+        const number = (resource.versions.at(-1)?.version ?? 0) + 1;
+        resource.versions.push({
+          version: number,
+          manifest,
+          smallBlobId,
+          bigBlobId,
+          cdnKey,
+          wrappedDataKey: wrapDataKey(masterKey, dataKey, dataKeyAad(resource.id, number)),
+          createdAt: new Date().toISOString(),
+          uploadedBy,
+        });
+        return number;
+      });
+      committed.length = 0;
+      dataKey.fill(0);
+      return version;
+    } finally {
+      await Promise.all(committed.map((id) => partStorage.remove(id)));
+    }
+  }
+
+  /**
+   * The latest version's device envelope for the caller, its password checked (or the cache's
+   * verification reused) and the device bound. `timer` gets the steps' times.
+   */
+  async issueEnvelope(
+    userId: string,
+    ask: EnvelopeAsk,
+    timer: StepTimer,
+    log: FastifyBaseLogger,
+  ): Promise<{ envelope: SealedEnvelope; resource: EnvelopeResource }> {
+    const { folder, name, password, hardware } = ask;
+    const { cache, partStorage, masterKey } = this.deps;
+    const verified = await verifyEnvelopeRequest(this.deps, userId, password, hardware, log);
+    const { user } = verified;
+    timer.lap('auth');
+    timer.note('cache', verified.key === undefined ? 'miss' : 'hit');
+    let key = verified.key;
+    let dataKey: Buffer | undefined;
+    try {
+      const record = this.find(folder, name);
+      const version = latest(record);
+      await bindDevice(this.deps.store, user, hardware, log);
+      if (key === undefined) {
+        key = await deriveEnvelopeKey(user.email, password, hardware);
+        // Remembered against the record the password was verified with, not a later one.
+        cache?.rememberKey(user, password, hardware, key);
+      }
+      timer.lap('kdf');
+      const smallBlobId = version.smallBlobId;
+      const readSmall = () => partStorage.readAll(smallBlobId, SMALL_PART_LIMIT);
+      const small = await (cache === null ? readSmall() : cache.smallPart(smallBlobId, readSmall));
+      timer.lap('read');
+      dataKey = unwrapDataKey(
+        masterKey,
+        version.wrappedDataKey,
+        dataKeyAad(record.id, version.version),
+      );
+      const resource = { folder, name, version: version.version };
+      const payload = {
+        resource,
+        manifest: version.manifest,
+        dataKey,
+        small,
+        cdnKey: version.cdnKey,
+      };
+      const envelope = sealEnvelope(key, payload, envelopeAad(resource));
+      timer.lap('seal');
+      log.info(
+        { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
+        'envelope issued',
+      );
+      return { envelope, resource };
+    } finally {
+      verified.done();
+      key?.fill(0);
+      dataKey?.fill(0);
+    }
+  }
+
+  /**
+   * Removes the resource, then its stored parts and CDN objects. The metadata no longer points
+   * at them: a failure there only leaves unreferenced objects. Returns how many were left.
+   */
+  async remove(folder: string, name: string, log: FastifyBaseLogger): Promise<{ left: number }> {
+    const { partStorage, cdnObjects, cache } = this.deps;
+    const removed = await this.deps.store.mutate((draft) => {
+      const key = resourceKey(folder, name);
+      const r = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
+      if (r === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
+      delete draft.resources[key];
+      return r;
+    });
+    const parts = removed.versions.flatMap((v) =>
+      v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
+    );
+    for (const v of removed.versions) cache?.forgetSmall(v.smallBlobId);
+    const cdnKeys = new Set(removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])));
+    const left: string[] = [];
+    for (const id of parts) {
+      await partStorage.remove(id).catch((e: unknown) => {
+        left.push(id);
+        log.warn({ event: 'resource.partLeft', id, err: e }, 'stored part not removed');
+      });
+    }
+    if (cdnObjects !== null) {
+      for (const key of cdnKeys) {
+        const objectKey = cdnObjectKey(cdnObjects.prefix, key);
+        await cdnObjects.bucket.remove(objectKey).catch((e: unknown) => {
+          left.push(objectKey);
+          log.warn(
+            { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
+            'CDN object not removed',
+          );
+        });
+      }
+    }
+    return { left: left.length };
+  }
+
+  /**
+   * The version of `resource` (the latest when `wanted` is undefined) whose big part this API
+   * serves, with its stored part's id; ERR_NOT_FOUND when there is none.
+   */
+  bigPart(
+    resource: ResourceRecord,
+    wanted: number | undefined,
+  ): { version: ResourceVersion; blobId: string } {
+    let version = latest(resource);
+    if (wanted !== undefined) {
+      const found = resource.versions.find((v) => v.version === wanted);
+      if (found === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such version');
+      version = found;
+    }
+    if (version.bigBlobId === null) {
+      throw new SluiceError('ERR_NOT_FOUND', 'this version keeps its big part on the CDN only');
+    }
+    return { version, blobId: version.bigBlobId };
+  }
+
+  openBigPart(blobId: string, range: ByteRange | undefined): Promise<Readable> {
+    return this.deps.partStorage.openRead(blobId, range);
+  }
+}
+
+function latest(resource: ResourceRecord): ResourceVersion {
+  const v = resource.versions.at(-1);
+  if (v === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
+  return v;
+}

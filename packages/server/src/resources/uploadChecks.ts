@@ -1,0 +1,55 @@
+import { sha256FileChunks } from '@sluice/core';
+import { cdnObjectKey, type Manifest, SluiceError } from '@sluice/protocol';
+import { type MetadataStore, resourceKey } from '../stores/metadataStore.js';
+import type { PendingBlob } from '../stores/partStorage.js';
+import type { CdnObjects } from './service.js';
+
+/** Throws 400 unless the big part is exactly the one the manifest describes. */
+export async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void> {
+  if (big.size !== manifest.bigSize) {
+    throw new SluiceError(
+      'ERR_BAD_REQUEST',
+      `big part is ${big.size} bytes; the manifest says ${manifest.bigSize}`,
+    );
+  }
+  const digests = await sha256FileChunks(big.path, manifest.chunkSize);
+  const bad = digests.findIndex((d, i) => d.toString('hex') !== manifest.chunks[i]);
+  if (bad !== -1 || digests.length !== manifest.chunks.length) {
+    throw new SluiceError(
+      'ERR_BAD_REQUEST',
+      `big part chunk ${bad === -1 ? digests.length : bad} does not match the manifest's digest`,
+    );
+  }
+}
+
+/**
+ * With an S3 CDN, a `cdnKey` upload is registered only when the object is there with the
+ * manifest's size (HEAD), and no other resource claims it (deleting that one would remove it).
+ */
+export async function checkCdnObject(
+  deps: { store: MetadataStore; cdnObjects: CdnObjects | null },
+  folder: string,
+  name: string,
+  cdnKey: string,
+  manifest: Manifest,
+): Promise<void> {
+  const { cdnObjects, store } = deps;
+  if (cdnObjects === null) return;
+  const own = resourceKey(folder, name);
+  const claimed = Object.entries(store.snapshot().resources).some(
+    ([key, r]) => key !== own && r.versions.some((v) => v.cdnKey === cdnKey),
+  );
+  if (claimed) {
+    throw new SluiceError('ERR_CONFLICT', `cdnKey ${cdnKey} belongs to another resource`);
+  }
+  const head = await cdnObjects.bucket.exists(cdnObjectKey(cdnObjects.prefix, cdnKey));
+  if (head === null) {
+    throw new SluiceError('ERR_BAD_REQUEST', `cdnKey ${cdnKey} does not exist on the CDN`);
+  }
+  if (head.size !== manifest.bigSize) {
+    throw new SluiceError(
+      'ERR_BAD_REQUEST',
+      `the CDN object of cdnKey ${cdnKey} is ${head.size} bytes; the manifest says ${manifest.bigSize}`,
+    );
+  }
+}

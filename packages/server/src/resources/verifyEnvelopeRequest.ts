@@ -1,0 +1,60 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { checkEnvelopePassword, type EnvelopePasswordDeps } from '../auth/envelopePassword.js';
+import type { UserRecord } from '../stores/metadataStore.js';
+import type { EnvelopeCache } from './envelopeCache.js';
+
+/** A caller whose password was checked, and the envelope key when the cache had it. */
+export interface VerifiedCaller {
+  user: UserRecord;
+  key: Buffer | undefined;
+  /** Lets requests waiting on this verification look again; call it once the key is remembered. */
+  done: () => void;
+}
+
+/**
+ * The caller, its password checked: from the envelope cache when this (user, password, device)
+ * was verified before and nothing it depended on changed (with the envelope key), else by scrypt
+ * (`key` undefined). A wrong password always takes the scrypt path and counts as a failure. While
+ * one request verifies in full, the same request from the same device waits for it and then
+ * looks again. `done` must be called once the key is remembered (or the request failed).
+ */
+export async function verifyEnvelopeRequest(
+  deps: EnvelopePasswordDeps & { cache: EnvelopeCache | null },
+  userId: string,
+  password: string,
+  hardware: string,
+  log: FastifyBaseLogger,
+): Promise<VerifiedCaller> {
+  const { store, limiter, cache } = deps;
+  const noop = () => {};
+  let done = noop;
+  const cached = (u: UserRecord | undefined): UserRecord | undefined => {
+    if (cache === null || u === undefined || limiter.accountWait(u.email) !== undefined) {
+      return undefined;
+    }
+    return u;
+  };
+  let user = cached(store.getUser(userId));
+  if (cache !== null && user !== undefined) {
+    let key = cache.envelopeKey(user, password, hardware);
+    if (key === undefined) {
+      const turn = cache.verifying(user, password, hardware);
+      if (turn.wait === undefined) done = turn.done;
+      else {
+        await turn.wait;
+        user = cached(store.getUser(user.id));
+        key = user === undefined ? undefined : cache.envelopeKey(user, password, hardware);
+      }
+    }
+    if (key !== undefined && user !== undefined) {
+      limiter.succeeded(user.email);
+      return { user, key, done: noop };
+    }
+  }
+  try {
+    return { user: await checkEnvelopePassword(deps, userId, password, log), key: undefined, done };
+  } catch (e) {
+    done();
+    throw e;
+  }
+}
