@@ -200,18 +200,18 @@ export class TokenService {
     });
   }
 
-  private async bundle(
-    user: UserRecord,
-    refreshToken: string,
-    refreshExpiresAt: string,
-  ): Promise<TokenResponse> {
-    return {
-      accessToken: await this.issueAccessToken(user),
+  /** What a login or a refresh answers: a new access token with the refresh token. */
+  private async bundle(user: UserRecord, refreshToken: string, refreshExpiresAt: string) {
+    const accessToken = await this.issueAccessToken(user);
+    const expiresIn = this.accessTokenTtlSeconds;
+    const answer: TokenResponse = {
+      accessToken,
       tokenType: 'Bearer',
-      expiresIn: this.accessTokenTtlSeconds,
+      expiresIn,
       refreshToken,
       refreshExpiresAt,
     };
+    return answer;
   }
 }
 

@@ -9,14 +9,6 @@ import type { MetadataStore } from '../stores/metadataStore.js';
 import type { ResolvedCdnConfig } from './resolveCdnConfig.js';
 import { CdnConfigService } from './service.js';
 
-/** What the CDN-config routes need. */
-export interface CdnConfigRoutesDeps {
-  cdn: ResolvedCdnConfig;
-  store: MetadataStore;
-  limiter: LoginLimiter;
-  guardRequest: GuardRequest;
-}
-
 const config = { operation: 'cdnConfig.read' } as const;
 
 const requestBody = {
@@ -28,6 +20,14 @@ const requestBody = {
     write: { type: 'boolean' },
   },
 } as const;
+
+/** What the CDN-config routes need. */
+export interface CdnConfigRoutesDeps {
+  cdn: ResolvedCdnConfig;
+  store: MetadataStore;
+  limiter: LoginLimiter;
+  guardRequest: GuardRequest;
+}
 
 /** The service and the guard every handler of the feature uses. */
 interface Feature {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { deriveEnvelopeKey, envelopeAad, openEnvelope, sealAndSplit } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-// Before the server modules load: the route reads the flag once.
+// Before the server starts: its settings read the flag once.
 process.env.SLUICE_SERVER_TIMING = '1';
 const { hashPassword } = await import('../auth/passwordHash.js');
 const { addUser, call, login, PASSWORD, removeDir, startServer, tempDir, TEST_SCRYPT } =

@@ -94,6 +94,14 @@ export async function resourceRoutes(
 
 const folderOf = (request: FolderRequest) => checkResourceName(request.params.folder, 'folder');
 
+/** The folder and name of a resource's path, each checked. */
+function namesOf(request: NameRequest): { folder: string; name: string } {
+  return {
+    folder: checkResourceName(request.params.folder, 'folder'),
+    name: checkResourceName(request.params.name, 'name'),
+  };
+}
+
 async function upload(
   f: Feature,
   request: FolderRequest,
@@ -148,13 +156,8 @@ async function list(f: Feature, request: FolderRequest): Promise<ListResponse> {
   return { folder, resources: f.resources.list(folder) };
 }
 
-async function remove(
-  f: Feature,
-  request: NameRequest,
-  reply: FastifyReply,
-): Promise<FastifyReply> {
-  const folder = checkResourceName(request.params.folder, 'folder');
-  const name = checkResourceName(request.params.name, 'name');
+async function remove(f: Feature, request: NameRequest, reply: FastifyReply) {
+  const { folder, name } = namesOf(request);
   const { left } = await f.resources.remove(folder, name, request.log);
   request.log.info(
     { event: 'resource.deleted', folder, name, by: request.user?.id, left },
@@ -163,13 +166,8 @@ async function remove(
   return reply.status(204).send();
 }
 
-async function readBigPart(
-  f: Feature,
-  request: BigPartRequest,
-  reply: FastifyReply,
-): Promise<FastifyReply> {
-  const folder = checkResourceName(request.params.folder, 'folder');
-  const name = checkResourceName(request.params.name, 'name');
+async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyReply) {
+  const { folder, name } = namesOf(request);
   const resource = f.resources.find(folder, name);
   const { version, blobId } = f.resources.bigPart(resource, versionQuery(request.query.version));
   const size = version.manifest.bigSize;

@@ -100,7 +100,7 @@ export class S3PartStore implements PartStorage {
   }
 
   openRead(id: string, range?: { start: number; end: number }): Promise<Readable> {
-    return this.s3.openRead(this.key(id), range === undefined ? {} : { range });
+    return this.s3.openRead(this.key(id), { range });
   }
 
   remove(id: string): Promise<void> {
