@@ -1,4 +1,4 @@
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createGuard, type GuardRequest } from '../auth/guardRequest.js';
 import { loadOrCreateSigningKeys, type SigningKeys } from '../auth/keys.js';
@@ -162,7 +162,7 @@ async function openStorage(
   opened.push(() => partStorage.close());
   const { cdn } = settings;
   if (cdn.kind !== 's3') return { blobs, partStorage, cdnObjects: null };
-  const bucket = new CdnManager({
+  const bucket = new S3Objects({
     endpoint: cdn.endpoint,
     region: cdn.region,
     bucket: cdn.bucket,

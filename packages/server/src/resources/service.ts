@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { CdnManager } from '@sluice/cdn';
+import type { S3Objects } from '@sluice/cdn';
 import {
   cdnObjectKey,
   deriveEnvelopeKey,
@@ -32,7 +32,7 @@ import { verifyEnvelopeRequest } from './verifyEnvelopeRequest.js';
 
 /** An S3 CDN's bucket (with the uploader keys) and key prefix, to check and remove `cdnKey`s. */
 export interface CdnObjects {
-  bucket: CdnManager;
+  bucket: S3Objects;
   prefix: string | null;
 }
 
