@@ -58,7 +58,7 @@ export const serveCommand = defineCommand({
     `  ${E.readAccessKey}, ${E.readSecretKey}  read-only keys, handed to devices`,
     'Keys are never flags. Without a bucket: the embedded default (everything in DIR).',
     `"passwordHash": {"logN": N} in --config sets the scrypt cost of new password hashes to 2^N`,
-    `(default ${DEFAULT_SCRYPT_PARAMS.logN}; below 10 is refused): lower it only for tests.`,
+    `(default ${DEFAULT_SCRYPT_PARAMS.logN}; unsafe values are refused): lower it only for tests.`,
     'Logs JSON lines to stdout; prints where parts go and `listening on URL` to stderr once ready.',
     'SIGINT or SIGTERM closes it gracefully: in-flight transfers finish, then exit 0.',
   ],
@@ -85,6 +85,13 @@ export const serveCommand = defineCommand({
         shutdownGrace: values['shutdown-grace'],
       },
     });
+    const logN = settings.scrypt?.logN;
+    if (logN !== undefined && logN < DEFAULT_SCRYPT_PARAMS.logN) {
+      io.err(
+        `warning: passwordHash.logN ${logN} is below the default ${DEFAULT_SCRYPT_PARAMS.logN}: ` +
+          'password hashes are cheaper to guess',
+      );
+    }
     if (adminEmail !== undefined) {
       const password = await readPassword({
         env: 'SLUICE_ADMIN_PASSWORD',

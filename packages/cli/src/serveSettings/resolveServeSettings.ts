@@ -1,5 +1,10 @@
 import { SluiceError } from '@sluice/core';
-import { type CdnConfig, DEFAULT_SCRYPT_PARAMS, type ScryptParams } from '@sluice/server';
+import {
+  type CdnConfig,
+  DEFAULT_SCRYPT_PARAMS,
+  type ScryptParams,
+  validateScryptParams,
+} from '@sluice/server';
 import { objectAt } from './configFile.js';
 import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
@@ -119,10 +124,23 @@ function shutdownGrace(src: SettingSources): number | undefined {
   return Math.round(seconds * 1000);
 }
 
-/** The file's `passwordHash: {logN}` over the default scrypt cost. */
+/**
+ * The file's `passwordHash: {logN}` over the default scrypt cost, checked by the server's own
+ * rule before anything is created with it.
+ */
 function passwordHash(src: SettingSources): ScryptParams | undefined {
   const given = objectAt(src.file, 'passwordHash');
   if (given?.logN === undefined) return undefined;
+  const scrypt = { ...DEFAULT_SCRYPT_PARAMS, logN: given.logN as number };
+  try {
+    validateScryptParams(scrypt);
+  } catch (e) {
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `passwordHash.logN: ${(e as Error).message} (from ${src.fileOrigin})`,
+      { cause: e, field: 'passwordHash.logN' },
+    );
+  }
   src.origins.set('scrypt', src.fileOrigin);
-  return { ...DEFAULT_SCRYPT_PARAMS, logN: given.logN as number };
+  return scrypt;
 }

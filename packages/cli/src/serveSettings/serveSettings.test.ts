@@ -159,6 +159,10 @@ describe('passwordHash in the config file', () => {
     const s = resolveServeSettings({ file, env: {}, flags: {} });
     expect(s.scrypt).toEqual({ logN: 12, r: 8, p: 1 });
     expect(resolveServeSettings({ env: {}, flags: {} }).scrypt).toBeUndefined();
+    const weak = configFile({ passwordHash: { logN: 4 } });
+    expect(() => resolveServeSettings({ file: weak, env: {}, flags: {} })).toThrow(
+      /^passwordHash\.logN: .*scrypt/,
+    );
     expect(() => readServeConfigFile(configFile({ passwordHash: { logN: 12, r: 1 } }))).toThrow(
       "unknown setting 'passwordHash.r'",
     );

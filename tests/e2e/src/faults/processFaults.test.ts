@@ -200,7 +200,9 @@ describe('faults that kill or race processes', () => {
     onCleanup(() => removeDir(dataDir));
     onCleanup(() => removeDir(work));
     const serveEnv = { SLUICE_ADMIN_PASSWORD: PASSWORD };
-    const config = await fastHashConfig(work);
+    const configDir = await tempDir('sluice-faults-config-');
+    onCleanup(() => removeDir(configDir));
+    const config = await fastHashConfig(configDir);
     const serve = (port: string, init: boolean) => {
       const run = sluice(
         [
