@@ -36,6 +36,7 @@ export {
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,
   type ScryptParams,
+  validateScryptParams,
   verifyPassword,
 } from './auth/passwordHash.js';
 export { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from './auth/passwordRules.js';
