@@ -12,8 +12,8 @@ import {
 import { sha256File } from '../crypto/cryptoBackend.js';
 import { Session } from '../http/session.js';
 import { throwIfAborted } from '../platform/abort.js';
-import { badResponse, checkId, isParcelHex } from './parcelErrors.js';
-import { ParcelKey } from './parcelKey.js';
+import { badResponse } from './parcelErrors.js';
+import { checkId, isParcelHex, ParcelKey } from './parcelKey.js';
 import { Digest, receive, spooled } from './parcelTransfers.js';
 import { SignedRequests } from './signedRequests.js';
 

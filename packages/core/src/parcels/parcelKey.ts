@@ -11,6 +11,20 @@ import { isSluiceError, SluiceError } from '@sluice/protocol';
 import { writeFileAtomic } from '../platform/atomicWrite.js';
 import { ownerOnlyFile } from '../platform/ownerOnlyFile.js';
 
+const ID = /^[0-9a-f]{64}$/;
+
+/** A parcel id or a content SHA-256: 64 lowercase hex digits. */
+export function isParcelHex(value: unknown): value is string {
+  return typeof value === 'string' && ID.test(value);
+}
+
+/** ERR_INVALID_ARG unless `id` is a parcel id. */
+export function checkId(id: unknown): void {
+  if (!isParcelHex(id)) {
+    throw new SluiceError('ERR_INVALID_ARG', 'a parcel id is 64 lowercase hex digits');
+  }
+}
+
 /** A parcel client's P-256 key: its public key and address, and the signatures it makes. */
 export class ParcelKey {
   /** Lowercase hex of the first 20 bytes of SHA-256 over the 65-byte public key. */
