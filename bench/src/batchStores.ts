@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import { fetchCdnConfig, Session, uploadBigSmallResource } from '@sluice/core';
 import type { ServerOptions } from '@sluice/server';
 import { type CephCluster, startCeph } from '../../scripts/ceph/ceph.mjs';
@@ -34,7 +34,7 @@ export async function startBenchCeph(dir: string): Promise<CephCluster> {
   const cluster = await startCeph({ dir });
   const { endpoint, region } = cluster;
   const rw = { accessKeyId: cluster.accessKeyId, secretAccessKey: cluster.secretAccessKey };
-  const cdn = new CdnManager({ endpoint, region, bucket: CDN_BUCKET, uploader: rw });
+  const cdn = new S3Objects({ endpoint, region, bucket: CDN_BUCKET, uploader: rw });
   await cdn.ensureBucket();
   cdn.destroy();
   return cluster;

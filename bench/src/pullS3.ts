@@ -18,7 +18,7 @@ import { mkdir, rm, stat } from 'node:fs/promises';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DeleteObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import { backend, blobSize, DEFAULT_SMALL_SIZE_KB, smallPartSize } from '@sluice/core';
 import { type CephCluster, startCeph, stopCeph } from '../../scripts/ceph/ceph.mjs';
 import { jsonChild, sha256Of, writePseudoModel } from './benchFiles.js';
@@ -145,9 +145,9 @@ export async function pullS3(args: Args): Promise<void> {
       secretAccessKey: cluster.readSecretAccessKey,
     };
     const { endpoint, region } = cluster;
-    const cdnManager = new CdnManager({ endpoint, region, bucket: CDN_BUCKET, uploader: rw });
-    await cdnManager.ensureBucket();
-    cdnManager.destroy();
+    const cdnObjects = new S3Objects({ endpoint, region, bucket: CDN_BUCKET, uploader: rw });
+    await cdnObjects.ensureBucket();
+    cdnObjects.destroy();
     admin = new S3Client({
       endpoint,
       region,
@@ -479,7 +479,7 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     'interleaved with its baseline, alternating which goes first.',
     '',
     '- **push**: `uploadBigSmallResource` of the generated file: uploader keys from `/cdn-config`',
-    '  (envelope, scrypt KDF), then the file sealed as a stream straight into a `CdnManager.upload`',
+    '  (envelope, scrypt KDF), then the file sealed as a stream straight into a `S3Objects.upload`',
     '  multipart upload (8 MiB parts, 4 in flight; chunk digests taken on the way, no temp file),',
     '  then small part, manifest and data key to the API, which checks the object on the CDN.',
     '  Baseline: a plain',

@@ -1,6 +1,6 @@
 // One plain AWS SDK baseline of bench:pull --s3 in a fresh process: `node pullS3Child.js` with a
 // JSON job on stdin (the S3 keys are in no process listing). The client is built first
-// (untimed), with the settings the product's CdnManager uses; then either a single-stream
+// (untimed), with the settings the product's S3 client uses; then either a single-stream
 // GetObject piped into a file + fsync, or a lib-storage Upload (its defaults) of a file stream.
 // Prints one JSON line: seconds, bytes, CPU seconds and peak RSS (VmHWM) of this process.
 import { createReadStream, createWriteStream, readFileSync } from 'node:fs';

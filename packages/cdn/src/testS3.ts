@@ -7,7 +7,7 @@ import {
   ListObjectsV2Command,
   S3Client,
 } from '@aws-sdk/client-s3';
-import type { CdnSettings } from './s3/cdnManager.js';
+import type { S3BucketSettings } from './s3/s3Bucket.js';
 
 export interface S3TestEnv {
   endpoint: string;
@@ -51,12 +51,12 @@ export function s3TestEnv(options: { quiet?: boolean } = {}): S3TestEnv | undefi
     secretAccessKey,
     readAccessKeyId: e.SLUICE_TEST_S3_READ_ACCESS_KEY || accessKeyId,
     readSecretAccessKey: e.SLUICE_TEST_S3_READ_SECRET_KEY || secretAccessKey,
-    ...(e.SLUICE_TEST_CEPH_DIR ? { cephDir: e.SLUICE_TEST_CEPH_DIR } : {}),
+    cephDir: e.SLUICE_TEST_CEPH_DIR || undefined,
   };
 }
 
-/** CdnSettings for `bucket`: read keys as downloader, read-write keys as uploader. */
-export function testSettings(env: S3TestEnv, bucket: string): CdnSettings {
+/** S3BucketSettings for `bucket`: read keys as downloader, read-write keys as uploader. */
+export function testSettings(env: S3TestEnv, bucket: string): S3BucketSettings {
   return {
     endpoint: env.endpoint,
     region: env.region,

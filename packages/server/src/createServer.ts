@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import type { CdnConfig } from '@sluice/protocol';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply } from 'fastify';
 import { createGuard, type GuardRequest } from './auth/guardRequest.js';
@@ -179,7 +179,7 @@ async function build(
   opened.push(() => storage.close());
   const cdnObjects =
     cdn.kind === 's3'
-      ? new CdnManager({
+      ? new S3Objects({
           endpoint: cdn.endpoint,
           region: cdn.region,
           bucket: cdn.bucket,

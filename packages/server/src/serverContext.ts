@@ -1,4 +1,4 @@
-import type { CdnManager } from '@sluice/cdn';
+import type { S3Objects } from '@sluice/cdn';
 import type { GuardRequest } from './auth/guardRequest.js';
 import type { SigningKeys } from './auth/keys.js';
 import type { LoginLimiter } from './auth/loginLimiter.js';
@@ -27,5 +27,5 @@ export interface ServerContext {
   /** Where clients put and get big parts; the keys only ever leave in a device envelope. */
   cdn: ResolvedCdnConfig;
   /** With an S3 CDN: its bucket, with the uploader keys, to check and remove `cdnKey` objects. */
-  cdnObjects: CdnManager | null;
+  cdnObjects: S3Objects | null;
 }

@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import { fetchCdnConfig, type LoadRequest, loadMany, uploadBigSmallResource } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -51,7 +51,7 @@ async function s3Batch(count: number, downloaderSecret?: string) {
   if (!s3) throw new Error('no S3');
   const id = randomBytes(4).toString('hex');
   const bucket = `sluice-e2e-many-${id}`;
-  const admin = new CdnManager({
+  const admin = new S3Objects({
     endpoint: s3.endpoint,
     region: s3.region,
     bucket,

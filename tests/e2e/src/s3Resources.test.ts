@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { CdnManager } from '@sluice/cdn';
+import { S3Downloader, S3Objects } from '@sluice/cdn';
 import { fetchCdnConfig, loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -57,13 +57,19 @@ async function s3World(
   if (!s3) throw new Error('no S3');
   const id = randomBytes(4).toString('hex');
   const cdnBucket = `sluice-e2e-cdn-${id}`;
-  const cdnAdmin = new CdnManager({
+  const cdnAdmin = new S3Objects({
     endpoint: s3.endpoint,
     region: s3.region,
     bucket: cdnBucket,
     uploader: s3.rw,
   });
   await cdnAdmin.ensureBucket();
+  const cdnReader = new S3Downloader({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    bucket: cdnBucket,
+    uploader: s3.rw,
+  });
   const api = await startForTest({
     ...(options.beforeListen ? { beforeListen: options.beforeListen } : {}),
     storage: {
@@ -91,15 +97,16 @@ async function s3World(
   onCleanup(async () => {
     await removeDir(work);
     await emptyAndDrop(cdnAdmin, cdnBucket);
+    cdnReader.destroy();
   });
   await createUserViaApi(api, UPLOADER, 'ResourceUploader');
   await createUserViaApi(api, DEVICE_USER, 'Operator');
   const uploader = await signedIn(api, UPLOADER);
   const device = await signedIn(api, DEVICE_USER);
-  return { api, work, cdnAdmin, uploader, device };
+  return { api, work, cdnAdmin, cdnReader, uploader, device };
 }
 
-async function emptyAndDrop(cdn: CdnManager, bucket: string): Promise<void> {
+async function emptyAndDrop(cdn: S3Objects, bucket: string): Promise<void> {
   const { S3Client, ListObjectsV2Command, DeleteObjectCommand, DeleteBucketCommand } = await import(
     '@aws-sdk/client-s3'
   );
@@ -180,7 +187,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const key = listed.Contents?.[0]?.Key as string;
     expect(key.startsWith('models-cdn/models/model.bin/')).toBe(true);
     const chunks: Buffer[] = [];
-    await w.cdnAdmin.download({
+    await w.cdnReader.download({
       url: key,
       size: listed.Contents?.[0]?.Size as number,
       chunkSize: MiB,
@@ -213,7 +220,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const read = await fetchCdnConfig(w.device, { password: PASSWORD, hardware: HW });
     if (read.kind !== 's3' || read.downloader === undefined) throw new Error('expected read keys');
     expect(read.uploader).toBeUndefined();
-    const asDevice = new CdnManager({
+    const asDevice = new S3Objects({
       endpoint: read.endpoint,
       region: read.region,
       bucket: read.bucket,

@@ -61,7 +61,7 @@ export function s3Error(e: unknown, ctx: S3Context): SluiceError {
   const err = (e ?? {}) as SdkErrorShape;
   const name = typeof err.name === 'string' ? err.name : 'Error';
   const where = `s3://${ctx.bucket}${ctx.key === undefined ? '' : `/${ctx.key}`} at ${ctx.endpoint}`;
-  const opts = { cause: e, ...(status === undefined ? {} : { status }) };
+  const opts = { cause: e, status };
   if (status === 403 || DENIED.has(name)) {
     const id = ctx.accessKeyId === undefined ? '' : ` (access key id ${ctx.accessKeyId})`;
     return new SluiceError(

@@ -274,10 +274,10 @@ export async function loadBigSmallResource(
     if (config.downloader === undefined) {
       throw new SluiceError('ERR_CDN', 'the CDN config holds no read keys');
     }
-    const { CdnManager } = await import('@sluice/cdn');
+    const { S3Downloader } = await import('@sluice/cdn');
     let downloader: Downloader;
     try {
-      downloader = new CdnManager({
+      downloader = new S3Downloader({
         endpoint: config.endpoint,
         region: config.region,
         bucket: config.bucket,

@@ -87,14 +87,14 @@ export async function uploadBigSmallResource(
     let bigPart: MultipartPart;
     let removeFromCdn: (() => Promise<void>) | undefined;
     if (cdn.kind === 's3') {
-      const { manager, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
-      await manager.upload(objectKey, sealed.bigPath, {
+      const { objects, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
+      await objects.upload(objectKey, sealed.bigPath, {
         ...withSignal,
         ...(options.onProgress
           ? { onProgress: (p) => options.onProgress?.({ loaded: p.loaded, total }) }
           : {}),
       });
-      removeFromCdn = () => manager.remove(objectKey);
+      removeFromCdn = () => objects.remove(objectKey);
       bigPart = { name: 'cdnKey', value: cdnKey };
     } else {
       bigPart = { name: 'big', path: sealed.bigPath, filename: 'big' };
@@ -158,9 +158,9 @@ async function streamToS3(
     ...withSignal,
   });
   try {
-    const { manager, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
+    const { objects, cdnKey, objectKey } = await cdnTarget(cdn, folder, name);
     const total = sealed.bigSize;
-    await manager.upload(objectKey, Readable.from(sealed.big), {
+    await objects.upload(objectKey, Readable.from(sealed.big), {
       contentLength: total,
       ...withSignal,
       ...(options.onProgress
@@ -183,7 +183,7 @@ async function streamToS3(
       );
       return { folder: created.folder, name: created.name, version: created.version };
     } catch (e) {
-      await manager.remove(objectKey).catch(() => {});
+      await objects.remove(objectKey).catch(() => {});
       throw e;
     }
   } finally {
@@ -191,17 +191,17 @@ async function streamToS3(
   }
 }
 
-/** The uploader's CdnManager and a fresh key for a big part of `folder/name`. */
+/** The uploader's S3Objects and a fresh key for a big part of `folder/name`. */
 async function cdnTarget(cdn: S3Config, folder: string, name: string) {
-  const { CdnManager } = await import('@sluice/cdn');
-  const manager = new CdnManager({
+  const { S3Objects } = await import('@sluice/cdn');
+  const objects = new S3Objects({
     endpoint: cdn.endpoint,
     region: cdn.region,
     bucket: cdn.bucket,
-    ...(cdn.uploader ? { uploader: cdn.uploader } : {}),
+    uploader: cdn.uploader,
   });
   const cdnKey = `${folder}/${name}/${randomBytes(16).toString('hex')}.big`;
-  return { manager, cdnKey, objectKey: cdnObjectKey(cdnPrefix(cdn), cdnKey) };
+  return { objects, cdnKey, objectKey: cdnObjectKey(cdnPrefix(cdn), cdnKey) };
 }
 
 /** The server's CDN config; for S3, with the uploader keys from the device envelope. */

@@ -3,7 +3,7 @@ import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import {
   deriveEnvelopeKey,
   envelopeAad,
@@ -182,7 +182,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     uploader: { accessKeyId: e.accessKeyId, secretAccessKey: e.secretAccessKey },
   };
   /** The client side: puts big parts on the CDN with the uploader keys. */
-  const cdnClient = new CdnManager({
+  const cdnClient = new S3Objects({
     endpoint: e.endpoint,
     region: e.region,
     bucket: cdnBucket,

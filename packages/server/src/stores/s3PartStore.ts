@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Readable, Transform } from 'node:stream';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import { cdnObjectKey, type S3Credentials } from '@sluice/protocol';
 import {
   checkBucket,
@@ -35,11 +35,11 @@ const PART_ID = /^[0-9a-f]{32}$/;
 export class S3PartStore implements PartStorage {
   readonly kind = 's3' as const;
   readonly bucket: string;
-  private readonly s3: CdnManager;
+  private readonly s3: S3Objects;
   private readonly prefix: string | null;
   private readonly temp: BlobStore;
 
-  private constructor(s3: CdnManager, prefix: string | null, temp: BlobStore) {
+  private constructor(s3: S3Objects, prefix: string | null, temp: BlobStore) {
     this.s3 = s3;
     this.bucket = s3.bucket;
     this.prefix = prefix;
@@ -53,7 +53,7 @@ export class S3PartStore implements PartStorage {
     const bucket = checkBucket(config.bucket, 'storage.bucket');
     const prefix = checkPrefix(config.prefix, 'storage.prefix');
     const credentials = credentialsOf(config.credentials, 'storage.credentials');
-    const s3 = new CdnManager({ endpoint, region, bucket, uploader: credentials });
+    const s3 = new S3Objects({ endpoint, region, bucket, uploader: credentials });
     try {
       await s3.ensureBucket();
     } catch (e) {
@@ -106,7 +106,7 @@ export class S3PartStore implements PartStorage {
   }
 
   openRead(id: string, range?: { start: number; end: number }): Promise<Readable> {
-    return this.s3.openRead(this.key(id), range === undefined ? {} : { range });
+    return this.s3.openRead(this.key(id), { range });
   }
 
   remove(id: string): Promise<void> {

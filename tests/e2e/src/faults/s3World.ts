@@ -11,7 +11,7 @@ import {
   PutObjectCommand,
   S3Client,
 } from '@aws-sdk/client-s3';
-import { CdnManager } from '@sluice/cdn';
+import { S3Objects } from '@sluice/cdn';
 import { type Session, uploadBigSmallResource } from '@sluice/core';
 import {
   type ApiServer,
@@ -85,7 +85,7 @@ export async function s3World(s3: S3Env, size = 2 * MiB + 3000): Promise<S3World
     credentials: s3.rw,
     maxAttempts: 10,
   });
-  await new CdnManager({
+  await new S3Objects({
     endpoint: s3.endpoint,
     region: s3.region,
     bucket,

@@ -17,16 +17,18 @@ import {
   testSettings,
   uniqueBucket,
 } from '../testS3.js';
-import { CdnManager, type S3RequestInfo } from './cdnManager.js';
+import type { S3RequestInfo } from './s3Client.js';
+import { S3Downloader } from './s3Downloader.js';
+import { S3Objects } from './s3Objects.js';
 
 const env = s3TestEnv();
 const bucket = uniqueBucket('sluice-cdn');
 const tmpDirs: string[] = [];
-const managers: CdnManager[] = [];
+const opened: { destroy(): void }[] = [];
 const admin = env ? adminClient(env) : undefined;
 
 afterAll(async () => {
-  for (const m of managers.splice(0)) m.destroy();
+  for (const o of opened.splice(0)) o.destroy();
   if (admin) {
     await deleteBucket(admin, bucket);
     admin.destroy();
@@ -46,21 +48,22 @@ async function tempDir(): Promise<string> {
   return d;
 }
 
-/** A manager on the test bucket; `requests` records every S3 attempt it makes. */
-function manager(overrides: { settings?: object; options?: object } = {}) {
+/** Objects and a downloader on the test bucket; `requests` records every S3 attempt they make. */
+function s3(overrides: { settings?: object; options?: object } = {}) {
   const { env } = store();
   const requests: S3RequestInfo[] = [];
-  const m = new CdnManager(
-    { ...testSettings(env, bucket), ...overrides.settings },
-    {
-      backoffMs: 20,
-      maxBackoffMs: 200,
-      onRequest: (r) => requests.push(r),
-      ...overrides.options,
-    },
-  );
-  managers.push(m);
-  return { m, requests, gets: () => requests.filter((r) => r.command === 'GetObjectCommand') };
+  const settings = { ...testSettings(env, bucket), ...overrides.settings };
+  const options = {
+    backoffMs: 20,
+    maxBackoffMs: 200,
+    onRequest: (r: S3RequestInfo) => requests.push(r),
+    ...overrides.options,
+  };
+  const objects = new S3Objects(settings, options);
+  const downloader = new S3Downloader(settings, options);
+  opened.push(objects, downloader);
+  const gets = () => requests.filter((r) => r.command === 'GetObjectCommand');
+  return { objects, downloader, requests, gets };
 }
 
 async function put(key: string, body: Buffer): Promise<void> {
@@ -69,7 +72,7 @@ async function put(key: string, body: Buffer): Promise<void> {
 
 /** Downloads into a buffer; returns it and the chunk indexes in arrival order. */
 async function fetchAll(
-  m: CdnManager,
+  downloader: S3Downloader,
   key: string,
   size: number,
   chunkSize: number,
@@ -77,7 +80,7 @@ async function fetchAll(
 ) {
   const out = Buffer.alloc(size);
   const order: number[] = [];
-  await m.download({
+  await downloader.download({
     url: key,
     size,
     chunkSize,
@@ -90,9 +93,9 @@ async function fetchAll(
   return { out, order };
 }
 
-describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
+describe.skipIf(!env)('S3Objects and S3Downloader on Ceph RGW', () => {
   beforeAll(async () => {
-    await manager().m.ensureBucket();
+    await s3().objects.ensureBucket();
   });
 
   it('round-trips 1 GiB: multipart upload from a file, parallel ranged download, same SHA-256', async () => {
@@ -108,9 +111,9 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
       await fh.write(data, 0, piece, off);
     }
     await fh.close();
-    const { m, requests } = manager();
+    const { objects, downloader, requests } = s3();
     const progress: number[] = [];
-    const up = await m.upload('big/one-gib.bin', src, {
+    const up = await objects.upload('big/one-gib.bin', src, {
       partSize: 16 * 1024 * 1024,
       onProgress: (p) => progress.push(p.loaded),
     });
@@ -125,7 +128,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     let inFlight = 0;
     let maxInFlight = 0;
     let lastProgress = 0;
-    await m.download({
+    await downloader.download({
       url: 'big/one-gib.bin',
       size,
       chunkSize: 8 * 1024 * 1024,
@@ -147,14 +150,14 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     for await (const chunk of createReadStream(dst)) hashOut.update(chunk as Buffer);
     expect(hashOut.digest('hex')).toBe(hashIn.digest('hex'));
     await rm(dst);
-    await m.remove('big/one-gib.bin');
+    await objects.remove('big/one-gib.bin');
   });
 
   it('downloads a many-chunk object with the read-only keys, one GET per chunk', async () => {
     const data = randomBytes(1024 * 1024 + 3);
     await put('small/many.bin', data);
-    const { m, gets } = manager();
-    const { out, order } = await fetchAll(m, 'small/many.bin', data.length, 4096, 8);
+    const { downloader, gets } = s3();
+    const { out, order } = await fetchAll(downloader, 'small/many.bin', data.length, 4096, 8);
     expect(out.equals(data)).toBe(true);
     expect(order).toHaveLength(257);
     expect(new Set(order).size).toBe(257);
@@ -165,9 +168,9 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   it('downloads empty and one-byte objects', async () => {
     await put('small/empty.bin', Buffer.alloc(0));
     await put('small/one.bin', Buffer.from([42]));
-    const { m } = manager();
-    expect((await fetchAll(m, 'small/empty.bin', 0, 1024)).order).toEqual([]);
-    const one = await fetchAll(m, 'small/one.bin', 1, 1024);
+    const { downloader } = s3();
+    expect((await fetchAll(downloader, 'small/empty.bin', 0, 1024)).order).toEqual([]);
+    const one = await fetchAll(downloader, 'small/one.bin', 1, 1024);
     expect([...one.out]).toEqual([42]);
   });
 
@@ -180,10 +183,10 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     const outFile = join(dir, 'obj.out');
     await writeFile(outFile, Buffer.alloc(0));
     const fh = await open(outFile, 'r+');
-    const first = manager();
+    const first = s3();
     const controller = new AbortController();
     const delivered1: number[] = [];
-    const err = await first.m
+    const err = await first.downloader
       .download({
         url: 'resume/obj.bin',
         size: data.length,
@@ -202,9 +205,9 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     const state = JSON.parse(await readFile(resumeFile, 'utf8')) as { done: number[] };
     expect(state.done.sort((a, b) => a - b)).toEqual([...delivered1].sort((a, b) => a - b));
 
-    const second = manager();
+    const second = s3();
     const delivered2: number[] = [];
-    await second.m.download({
+    await second.downloader.download({
       url: 'resume/obj.bin',
       size: data.length,
       chunkSize,
@@ -232,7 +235,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     const crashed = join(dir, 'crash.snapshot');
     const out = Buffer.alloc(data.length);
     const delivered: number[] = [];
-    await manager().m.download({
+    await s3().downloader.download({
       url: 'resume/crash.bin',
       size: data.length,
       chunkSize,
@@ -255,8 +258,8 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     for (const i of snapshot.done)
       out.copy(restarted, i * chunkSize, i * chunkSize, (i + 1) * chunkSize);
     await copyFile(crashed, resumeFile);
-    const second = manager();
-    await second.m.download({
+    const second = s3();
+    await second.downloader.download({
       url: 'resume/crash.bin',
       size: data.length,
       chunkSize,
@@ -276,8 +279,8 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     await put('resume/other.bin', data);
     const dir = await tempDir();
     const resumeFile = join(dir, 'other.resume');
-    const { m, gets } = manager();
-    const head = await m.exists('resume/other.bin');
+    const { objects, downloader, gets } = s3();
+    const head = await objects.exists('resume/other.bin');
     await writeFile(
       resumeFile,
       JSON.stringify({
@@ -291,7 +294,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     );
     expect(head?.etag).not.toBe('"an-older-version"');
     const out = Buffer.alloc(data.length);
-    await m.download({
+    await downloader.download({
       url: 'resume/other.bin',
       size: data.length,
       chunkSize,
@@ -307,9 +310,9 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   it('fails with ERR_SOURCE_CHANGED when the object is replaced during the download', async () => {
     const chunkSize = 64 * 1024;
     await put('changing.bin', randomBytes(32 * chunkSize));
-    const { m } = manager();
+    const { downloader } = s3();
     let seen = 0;
-    const err = await m
+    const err = await downloader
       .download({
         url: 'changing.bin',
         size: 32 * chunkSize,
@@ -326,20 +329,20 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
 
   it('fails with ERR_SOURCE_CHANGED when the object is not the expected size', async () => {
     await put('sized.bin', randomBytes(10_000));
-    const { m } = manager();
-    const err = await fetchAll(m, 'sized.bin', 20_000, 4096).catch((e: unknown) => e);
+    const { downloader } = s3();
+    const err = await fetchAll(downloader, 'sized.bin', 20_000, 4096).catch((e: unknown) => e);
     expect(isSluiceError(err, 'ERR_SOURCE_CHANGED')).toBe(true);
   });
 
   it('stops a download promptly on abort, cancelling the GETs in flight', async () => {
     const chunkSize = 1024 * 1024;
     await put('abort.bin', randomBytes(32 * chunkSize));
-    const { m } = manager();
+    const { downloader } = s3();
     const controller = new AbortController();
     let chunks = 0;
     let afterAbort = 0;
     const started = Date.now();
-    const err = await m
+    const err = await downloader
       .download({
         url: 'abort.bin',
         size: 32 * chunkSize,
@@ -361,16 +364,16 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   it('reports wrong keys with the endpoint and bucket, never the secret', async () => {
     const { env } = store();
     const secret = `wrong-${randomBytes(16).toString('hex')}`;
-    const { m, requests } = manager({
+    const { objects, downloader, requests } = s3({
       settings: {
         downloader: { accessKeyId: env.readAccessKeyId, secretAccessKey: secret },
         uploader: { accessKeyId: 'SLUICENOSUCHKEY00000', secretAccessKey: secret },
       },
     });
     const errors = [
-      await m.exists('small/many.bin').catch((e: unknown) => e),
-      await fetchAll(m, 'small/many.bin', 1024 * 1024 + 3, 65536).catch((e: unknown) => e),
-      await m.upload('denied.bin', randomBytes(1000)).catch((e: unknown) => e),
+      await objects.exists('small/many.bin').catch((e: unknown) => e),
+      await fetchAll(downloader, 'small/many.bin', 1024 * 1024 + 3, 65536).catch((e: unknown) => e),
+      await objects.upload('denied.bin', randomBytes(1000)).catch((e: unknown) => e),
     ];
     for (const e of errors) {
       expect(isSluiceError(e, 'ERR_ACCESS_DENIED')).toBe(true);
@@ -395,14 +398,14 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   it('refuses writes with the read-only keys', async () => {
     const { env } = store();
     const readKeys = { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey };
-    const { m } = manager({ settings: { uploader: readKeys, downloader: readKeys } });
-    const err = await m.upload('read-only.bin', randomBytes(100)).catch((e: unknown) => e);
+    const { objects } = s3({ settings: { uploader: readKeys, downloader: readKeys } });
+    const err = await objects.upload('read-only.bin', randomBytes(100)).catch((e: unknown) => e);
     expect(isSluiceError(err, 'ERR_ACCESS_DENIED')).toBe(true);
-    expect(await manager().m.exists('read-only.bin')).toBeNull();
+    expect(await s3().objects.exists('read-only.bin')).toBeNull();
   });
 
   it('leaves no incomplete multipart upload behind when an upload is aborted', async () => {
-    const { m, requests } = manager();
+    const { objects, requests } = s3();
     const controller = new AbortController();
     let produced = 0;
     const source = new Readable({
@@ -414,7 +417,7 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
       },
     });
     const started = Date.now();
-    const err = await m
+    const err = await objects
       .upload('aborted.bin', source, {
         partSize: 5 * 1024 * 1024,
         signal: controller.signal,
@@ -430,11 +433,11 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
     expect(commands).toContain('AbortMultipartUploadCommand');
     expect(Date.now() - started).toBeLessThan(10_000);
     expect(await openMultipartUploads(store().admin, bucket)).toEqual([]);
-    expect(await m.exists('aborted.bin')).toBeNull();
+    expect(await objects.exists('aborted.bin')).toBeNull();
   });
 
   it('leaves no incomplete multipart upload behind when the source fails', async () => {
-    const { m, requests } = manager();
+    const { objects, requests } = s3();
     let produced = 0;
     const source = new Readable({
       read() {
@@ -446,42 +449,42 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
         this.push(randomBytes(1024 * 1024));
       },
     });
-    const err = await m
+    const err = await objects
       .upload('failed.bin', source, { partSize: 5 * 1024 * 1024 })
       .catch((e: unknown) => e);
     expect(isSluiceError(err, 'ERR_IO')).toBe(true);
     expect((err as Error).message).toContain('disk went away');
     expect(requests.map((r) => r.command)).toContain('AbortMultipartUploadCommand');
     expect(await openMultipartUploads(store().admin, bucket)).toEqual([]);
-    expect(await m.exists('failed.bin')).toBeNull();
+    expect(await objects.exists('failed.bin')).toBeNull();
   });
 
   it('uploads a buffer and a stream, reports size and ETag, opens ranges, removes', async () => {
-    const { m } = manager();
+    const { objects } = s3();
     const data = randomBytes(300_000);
-    const a = await m.upload('ops/buffer.bin', data);
+    const a = await objects.upload('ops/buffer.bin', data);
     expect(a).toEqual({ key: 'ops/buffer.bin', size: data.length, etag: expect.any(String) });
-    expect(await m.exists('ops/buffer.bin')).toEqual({ size: data.length, etag: a.etag });
-    const b = await m.upload('ops/stream.bin', Readable.from([data.subarray(0, 1000)]));
+    expect(await objects.exists('ops/buffer.bin')).toEqual({ size: data.length, etag: a.etag });
+    const b = await objects.upload('ops/stream.bin', Readable.from([data.subarray(0, 1000)]));
     expect(b.size).toBe(1000);
 
-    const range = await m.openRead('ops/buffer.bin', { range: { start: 1000, end: 1999 } });
+    const range = await objects.openRead('ops/buffer.bin', { range: { start: 1000, end: 1999 } });
     const parts: Buffer[] = [];
     for await (const p of range) parts.push(p as Buffer);
     expect(Buffer.concat(parts).equals(data.subarray(1000, 2000))).toBe(true);
 
-    await m.remove('ops/buffer.bin');
-    expect(await m.exists('ops/buffer.bin')).toBeNull();
-    await m.remove('ops/buffer.bin'); // already gone: fine
+    await objects.remove('ops/buffer.bin');
+    expect(await objects.exists('ops/buffer.bin')).toBeNull();
+    await objects.remove('ops/buffer.bin'); // already gone: fine
   });
 
   it('reports a missing object as ERR_NOT_FOUND (or null from exists)', async () => {
-    const { m } = manager();
-    expect(await m.exists('nope.bin')).toBeNull();
+    const { objects, downloader } = s3();
+    expect(await objects.exists('nope.bin')).toBeNull();
     const errors = [
-      await m.openRead('nope.bin').catch((e: unknown) => e),
-      await fetchAll(m, 'nope.bin', 10, 4).catch((e: unknown) => e),
-      await m
+      await objects.openRead('nope.bin').catch((e: unknown) => e),
+      await fetchAll(downloader, 'nope.bin', 10, 4).catch((e: unknown) => e),
+      await downloader
         .download({
           url: 'nope.bin',
           size: 10,
@@ -500,13 +503,13 @@ describe.skipIf(!env)('CdnManager on Ceph RGW', () => {
   it('ensureBucket is idempotent and creates a missing bucket', async () => {
     const { env, admin } = store();
     const other = uniqueBucket('sluice-cdn-eb');
-    const m = new CdnManager(testSettings(env, other));
-    managers.push(m);
+    const objects = new S3Objects(testSettings(env, other));
+    opened.push(objects);
     try {
-      await m.ensureBucket();
-      await m.ensureBucket();
-      await m.upload('x', Buffer.from('x'));
-      expect(await m.exists('x')).toEqual({ size: 1, etag: expect.any(String) });
+      await objects.ensureBucket();
+      await objects.ensureBucket();
+      await objects.upload('x', Buffer.from('x'));
+      expect(await objects.exists('x')).toEqual({ size: 1, etag: expect.any(String) });
     } finally {
       await deleteBucket(admin, other);
     }

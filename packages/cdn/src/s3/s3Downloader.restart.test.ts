@@ -10,7 +10,9 @@ import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CephCluster, startCeph } from '../../../../scripts/ceph/ceph.mjs';
 import { type S3TestEnv, s3TestEnv } from '../testS3.js';
-import { CdnManager, type S3RequestInfo } from './cdnManager.js';
+import type { S3RequestInfo } from './s3Client.js';
+import { S3Downloader } from './s3Downloader.js';
+import { S3Objects } from './s3Objects.js';
 
 // Runs where the S3 suite runs (the runner installed Ceph); quiet: the main suite says how to enable.
 const enabled = s3TestEnv({ quiet: true }) !== undefined;
@@ -24,7 +26,7 @@ afterAll(async () => {
   if (dir) await rm(dir, { recursive: true, force: true });
 });
 
-describe.skipIf(!enabled)('CdnManager across a radosgw restart', () => {
+describe.skipIf(!enabled)('S3Downloader across a radosgw restart', () => {
   beforeAll(async () => {
     dir = await mkdtemp(join(tmpdir(), 'sluice-ceph-private-'));
   });
@@ -57,28 +59,32 @@ describe.skipIf(!enabled)('CdnManager across a radosgw restart', () => {
     if (!cluster) throw new Error('no cluster');
     const env: S3TestEnv = { ...cluster };
     const requests: S3RequestInfo[] = [];
-    const m = new CdnManager(
-      {
-        endpoint: env.endpoint,
-        region: env.region,
-        bucket: 'restart',
-        uploader: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
-        downloader: { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey },
-      },
-      { backoffMs: 200, maxBackoffMs: 2000, maxAttempts: 2, onRequest: (r) => requests.push(r) },
-    );
+    const settings = {
+      endpoint: env.endpoint,
+      region: env.region,
+      bucket: 'restart',
+      uploader: { accessKeyId: env.accessKeyId, secretAccessKey: env.secretAccessKey },
+      downloader: { accessKeyId: env.readAccessKeyId, secretAccessKey: env.readSecretAccessKey },
+    };
+    const options = { maxAttempts: 2, onRequest: (r: S3RequestInfo) => requests.push(r) };
+    const objects = new S3Objects(settings, options);
+    const downloader = new S3Downloader(settings, {
+      ...options,
+      backoffMs: 200,
+      maxBackoffMs: 2000,
+    });
     try {
-      await m.ensureBucket();
+      await objects.ensureBucket();
       const chunkSize = 256 * 1024;
       const data = randomBytes(64 * chunkSize);
-      await m.upload('obj.bin', data);
+      await objects.upload('obj.bin', data);
       const out = Buffer.alloc(data.length);
       const c = cluster;
       let stopped: Promise<void> | undefined;
       let restarted: Promise<void> | undefined;
       let delivered = 0;
       let getsWhenStopped = 0;
-      await m.download({
+      await downloader.download({
         url: 'obj.bin',
         size: data.length,
         chunkSize,
@@ -106,7 +112,8 @@ describe.skipIf(!enabled)('CdnManager across a radosgw restart', () => {
       const gets = requests.filter((r) => r.command === 'GetObjectCommand');
       expect(gets.length).toBeGreaterThan(64);
     } finally {
-      m.destroy();
+      objects.destroy();
+      downloader.destroy();
     }
   });
 });

@@ -1,8 +1,12 @@
 import { Agent as HttpAgent, request as httpRequest, type IncomingMessage } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { SluiceError } from '@sluice/protocol';
-import { chunkedDownload, describe, Transient } from './chunkedDownload.js';
-import type { Downloader, DownloadOptions } from './downloader.js';
+import { chunkedDownload } from '../engine/chunkedDownload.js';
+import { parseContentRange } from '../engine/contentRange.js';
+import type { Downloader, DownloadOptions } from '../engine/downloader.js';
+import { describe, Transient } from '../engine/errors.js';
+import { EtagPin } from '../engine/etagPin.js';
+import { readExactly } from '../engine/readExactly.js';
 
 export interface HttpRangeDriverOptions {
   /** First retry delay in ms; doubles per attempt (default 100). */
@@ -24,14 +28,11 @@ export interface HttpRangeDriverOptions {
   idleTimeoutMs?: number;
 }
 
-/** A body that broke off or came short: retried like any Transient, named with its range. */
-class TransientBody extends Transient {}
-
-/** The parts of a ranged response the driver checks, from either transport. */
+/** The parts of a ranged response the driver checks. */
 interface RangeResponse {
   status: number;
   header(name: string): string | null;
-  /** The body as exactly `length` bytes; throws Transient when it breaks off or is short. */
+  /** The body as exactly `length` bytes; throws Transient when it breaks off, is short or long. */
   body(length: number): Promise<Buffer>;
   discard(): void;
 }
@@ -69,17 +70,13 @@ export class HttpRangeDriver implements Downloader {
 
   async download(options: DownloadOptions): Promise<void> {
     const { url, size } = options;
-    let etag: string | undefined;
-    const recordEtag = (e: string) => {
-      etag ??= e;
-      return etag;
-    };
+    const etag = new EtagPin();
     await chunkedDownload(options, {
       what: url,
       backoffMs: this.#backoffMs,
       maxBackoffMs: this.#maxBackoffMs,
       fetchRange: (start, end, signal, into) =>
-        this.#fetchRange(url, start, end, size, options.headers, etag, signal, recordEtag, into),
+        this.#fetchRange(url, start, end, size, options.headers, etag, signal, into),
     });
   }
 
@@ -109,7 +106,7 @@ export class HttpRangeDriver implements Downloader {
         const v = res.headers[name.toLowerCase()];
         return typeof v === 'string' ? v : Array.isArray(v) ? v.join(', ') : null;
       },
-      body: (length) => readExactly(res, length, signal, into),
+      body: (length) => readExactly(res, length, signal, into, bodyTooLong),
       discard: () => {
         if (!res.complete) res.destroy();
       },
@@ -122,9 +119,8 @@ export class HttpRangeDriver implements Downloader {
     end: number,
     size: number,
     extraHeaders: Record<string, string> | undefined,
-    knownEtag: string | undefined,
+    etag: EtagPin,
     signal: AbortSignal,
-    recordEtag: (etag: string) => string,
     into?: Buffer,
   ): Promise<Buffer> {
     for (let authRetry = 0; ; authRetry++) {
@@ -133,14 +129,14 @@ export class HttpRangeDriver implements Downloader {
         ...(this.#authorize ? await this.#authorize(signal) : {}),
         range: `bytes=${start}-${end}`,
       };
-      if (knownEtag !== undefined) headers['if-match'] = knownEtag;
+      if (etag.current !== undefined) headers['if-match'] = etag.current;
       const res = await this.#send(url, headers, signal, into);
       if (res.status === 401 && authRetry === 0 && this.#onUnauthorized !== undefined) {
         res.discard();
         if (await this.#onUnauthorized(headers)) continue;
       }
       try {
-        return await this.#check(res, url, start, end, size, recordEtag);
+        return await this.#check(res, url, start, end, size, etag);
       } finally {
         res.discard();
       }
@@ -153,7 +149,7 @@ export class HttpRangeDriver implements Downloader {
     start: number,
     end: number,
     size: number,
-    recordEtag: (etag: string) => string,
+    pin: EtagPin,
   ): Promise<Buffer> {
     if (res.status === 412) {
       throw new SluiceError(
@@ -178,9 +174,9 @@ export class HttpRangeDriver implements Downloader {
       });
     }
     const contentRange = res.header('content-range');
-    const expected = `bytes ${start}-${end}/`;
-    const total = contentRange?.startsWith(expected) ? contentRange.slice(expected.length) : null;
-    if (total === null || (total !== '*' && total !== String(size))) {
+    const range = parseContentRange(contentRange);
+    const matches = range?.first === start && range.last === end;
+    if (!matches || (range.total !== '*' && range.total !== size)) {
       throw new SluiceError(
         'ERR_BAD_RESPONSE',
         `${url} answered bytes ${start}-${end}/${size} with Content-Range ${contentRange ?? '(none)'}`,
@@ -188,7 +184,7 @@ export class HttpRangeDriver implements Downloader {
       );
     }
     const etag = res.header('etag');
-    if (etag !== null && recordEtag(etag) !== etag) {
+    if (etag !== null && !pin.accepts(etag)) {
       throw new SluiceError(
         'ERR_SOURCE_CHANGED',
         `${url} changed during the download (ETag ${etag})`,
@@ -200,7 +196,7 @@ export class HttpRangeDriver implements Downloader {
     try {
       return await res.body(end - start + 1);
     } catch (e) {
-      if (e instanceof TransientBody) {
+      if (e instanceof Transient) {
         throw new Transient(`bytes ${start}-${end}: ${e.message}`, { cause: e.cause ?? e });
       }
       throw e;
@@ -208,36 +204,7 @@ export class HttpRangeDriver implements Downloader {
   }
 }
 
-/** Reads exactly `length` bytes of `res` into one buffer; a short or broken body is Transient. */
-function readExactly(
-  res: IncomingMessage,
-  length: number,
-  signal: AbortSignal,
-  into?: Buffer,
-): Promise<Buffer> {
-  const out = into !== undefined && into.length === length ? into : Buffer.allocUnsafe(length);
-  let at = 0;
-  return new Promise<Buffer>((resolve, reject) => {
-    const fail = (e: unknown) => {
-      res.destroy();
-      reject(
-        signal.aborted ? e : new TransientBody(`body broke off: ${describe(e)}`, { cause: e }),
-      );
-    };
-    res.on('data', (chunk: Buffer) => {
-      if (at + chunk.length > length) {
-        res.destroy();
-        reject(new TransientBody(`body longer than ${length} bytes`));
-        return;
-      }
-      chunk.copy(out, at);
-      at += chunk.length;
-    });
-    res.on('end', () => {
-      if (at !== length) reject(new TransientBody(`short body: ${at} of ${length} bytes`));
-      else resolve(out);
-    });
-    res.on('error', fail);
-    res.on('aborted', () => fail(new Error('response aborted')));
-  });
+/** More body than the range asked for: retried like a broken connection. */
+function bodyTooLong(length: number): Transient {
+  return new Transient(`body longer than ${length} bytes`);
 }
