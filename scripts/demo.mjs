@@ -7,9 +7,8 @@ if (!installAndBuild(pnpmCommand(), { quiet: true })) {
   console.error('sluice demo: install or build failed (see above)');
   process.exit(1);
 }
-const ok = run(process.execPath, [
-  join(root, 'packages/cli/bin/sluice.js'),
-  'demo',
-  ...process.argv.slice(2),
-]);
+// pnpm passes the `--` of `pnpm demo -- --size 64MiB` on (npm does not): it is not sluice's.
+const args = process.argv.slice(2);
+if (args[0] === '--') args.shift();
+const ok = run(process.execPath, [join(root, 'packages/cli/bin/sluice.js'), 'demo', ...args]);
 process.exit(ok ? 0 : 1);

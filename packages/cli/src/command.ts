@@ -1,10 +1,7 @@
-import type { ParseArgsConfig } from 'node:util';
+import type { Flags, FlagValues } from './flags.js';
 
 /** Exit codes, documented in the README. */
 export const EXIT = { ok: 0, failed: 1, usage: 2 } as const;
-
-export type Options = NonNullable<ParseArgsConfig['options']>;
-export type Values = Record<string, string | boolean | (string | boolean)[] | undefined>;
 
 export interface Io {
   out: (line: string) => void;
@@ -12,17 +9,23 @@ export interface Io {
   isTty: boolean;
 }
 
-export interface Command {
+export interface Command<F extends Flags = Flags> {
   name: string;
   summary: string;
   /** Usage lines after `sluice NAME`, e.g. `IN OUT --key-file FILE`. */
   usage: string;
-  /** Option help, one `--flag  text` line each. */
-  help: string[];
-  options: Options;
+  /** Every option the command takes (none when absent); parseArgs and the help come from these. */
+  flags?: F;
+  /** Lines printed after the options in `--help`. */
+  notes?: string[];
   /** Positional argument count: [min, max]. */
   positionals: [number, number];
-  run(values: Values, positionals: string[], io: Io): Promise<number>;
+  run(values: FlagValues<F>, positionals: string[], io: Io): Promise<number>;
+}
+
+/** A command, with its `run` typed by its flags (`values.cache` is `string | undefined`). */
+export function defineCommand<F extends Flags>(command: Command<F>): Command<F> {
+  return command;
 }
 
 /** A mistake in how the command was called: printed with the usage, exit code 2. */

@@ -17,6 +17,9 @@ import { rmCommand } from './commands/rm.js';
 import { serveCommand } from './commands/serve.js';
 import { splitCommand } from './commands/split.js';
 import { userCommand } from './commands/user.js';
+import { commonFlags } from './commonFlags.js';
+import { type Flags, type FlagValues, parseArgsOptions } from './flags.js';
+import { commandHelp, topHelp } from './help.js';
 
 export const commands: Command[] = [
   loginCommand,
@@ -44,45 +47,21 @@ const defaultIo: Io = {
   isTty: Boolean(process.stderr.isTTY),
 };
 
-function topHelp(): string {
-  const width = Math.max(...commands.map((c) => c.name.length));
-  return [
-    'usage: sluice COMMAND [options]',
-    '',
-    'commands:',
-    ...commands.map((c) => `  ${c.name.padEnd(width)}  ${c.summary}`),
-    '',
-    "Run `sluice COMMAND --help` for a command's options.",
-    'Exit codes: 0 success, 1 the operation failed, 2 usage error.',
-  ].join('\n');
-}
-
-function commandHelp(c: Command): string {
-  // `usage` may hold one form per line; `help` is option lines, then after a blank line, notes.
-  const forms = c.usage
-    .split('\n')
-    .map((u, i) => `${i === 0 ? 'usage:' : '      '} sluice ${c.name} ${u}`.trimEnd());
-  const blank = c.help.indexOf('');
-  const options = blank < 0 ? c.help : c.help.slice(0, blank);
-  const notes = blank < 0 ? [] : c.help.slice(blank);
-  return [...forms, '', c.summary, '', ...options, '  --help  show this help', ...notes].join('\n');
-}
-
 export async function main(argv: string[], io: Io = defaultIo): Promise<number> {
   const [name, ...rest] = argv;
   if (name === undefined || name === '--help' || name === '-h' || name === 'help') {
-    io.out(topHelp());
+    io.out(topHelp(commands));
     return name === undefined ? EXIT.usage : EXIT.ok;
   }
   const command = commands.find((c) => c.name === name);
   if (!command) {
-    io.err(`sluice: unknown command '${name}'\n\n${topHelp()}`);
+    io.err(`sluice: unknown command '${name}'\n\n${topHelp(commands)}`);
     return EXIT.usage;
   }
   try {
     const { values, positionals } = parseArgs({
       args: rest,
-      options: { ...command.options, help: { type: 'boolean', short: 'h' } },
+      options: parseArgsOptions({ ...command.flags, help: commonFlags.help }),
       allowPositionals: true,
       strict: true,
     });
@@ -96,7 +75,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
         `expected ${min === max ? min : `${min} to ${max}`} argument(s), got ${positionals.length}`,
       );
     }
-    return await command.run(values, positionals, io);
+    return await command.run(values as FlagValues<Flags>, positionals, io);
   } catch (err) {
     if (
       err instanceof UsageError ||

@@ -4,7 +4,7 @@ export interface PasswordSource {
   /** Environment variable checked first. */
   env: string;
   /** Read the first line of stdin (`--password-stdin`). */
-  stdin: boolean;
+  stdin: boolean | undefined;
   /** Prompt shown on a terminal. */
   prompt: string;
   /** Ask twice on a terminal and insist the answers match (new passwords). */
@@ -36,6 +36,14 @@ export async function readPassword(source: PasswordSource): Promise<string> {
   }
   if (first === '') throw new UsageError('empty password');
   return first;
+}
+
+/** The user's own password: `--password-stdin`, else `$SLUICE_PASSWORD`, else a prompt. */
+export function readUserPassword(
+  stdin: boolean | undefined,
+  prompt = 'password: ',
+): Promise<string> {
+  return readPassword({ env: 'SLUICE_PASSWORD', stdin, prompt });
 }
 
 /** A line typed on the terminal (echoed), for non-secret questions such as an email. */

@@ -1,3 +1,4 @@
+import type { Io } from './command.js';
 import { formatSize } from './units.js';
 
 /** A one-line progress bar on a terminal's stderr, redrawn at most ten times a second. */
@@ -5,6 +6,11 @@ export class ProgressBar {
   private readonly started = performance.now();
   private lastDraw = 0;
   private drawn = false;
+
+  /** A bar for a transfer, shown only on a terminal and never with `--json`. */
+  static forTerminal(io: Io, json: boolean | undefined, label: string): ProgressBar | undefined {
+    return io.isTty && !json ? new ProgressBar(label) : undefined;
+  }
 
   constructor(
     private readonly label: string,

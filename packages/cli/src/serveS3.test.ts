@@ -22,6 +22,7 @@ import {
   runOnTty,
   skipTty,
   start,
+  TEST_PASSWORD_HASH,
 } from './test-cli.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
@@ -56,7 +57,6 @@ const PASSWORD = 'correct horse battery staple';
 const HW_UPLOADER = 'c'.repeat(64);
 const HW_DEVICE = 'd'.repeat(64);
 const MiB = 1024 * 1024;
-const TEST_SCRYPT_N = '4096';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-s3-test-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -147,12 +147,13 @@ describe.skipIf(!s3)('sluice serve --config with S3 storage and an S3 CDN (Ceph 
           downloader: s3.read,
           uploader: s3.rw,
         },
+        passwordHash: TEST_PASSWORD_HASH,
       }),
     );
     chmodSync(config, 0o600);
     serve = start(
       ['serve', '--config', config, '--data', dataDir, '--port', '0', '--init-admin', ADMIN],
-      { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N } },
+      { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD } },
     );
     serve.stderr?.on('data', (d: Buffer | string) => {
       serveErr += String(d);
@@ -331,7 +332,6 @@ describe.skipIf(!s3)('sluice serve from the environment and flags alone', () => 
           SLUICE_CDN_PREFIX: 'from-env',
           SLUICE_CDN_READ_ACCESS_KEY: s3.read.accessKeyId,
           SLUICE_CDN_READ_SECRET_KEY: s3.read.secretAccessKey,
-          SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N,
         },
       },
     );

@@ -15,6 +15,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  fastHashConfig,
   finished,
   listeningUrl,
   type RunResult,
@@ -31,10 +32,9 @@ const DEVICE = 'device@example.com';
 const PASSWORD = 'correct horse battery staple';
 const DEVICE_A = 'a'.repeat(64);
 const DEVICE_B = 'b'.repeat(64);
-/** Test-only scrypt cost for the server's password hashes (see src/testScrypt.ts). */
-const TEST_SCRYPT_N = '4096';
-
 const dir = mkdtempSync(join(tmpdir(), 'sluice-cli-server-test-'));
+/** `--config` of every server here: a cheaper password hash. */
+const config = fastHashConfig(dir);
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 const dataDir = join(dir, 'data');
@@ -62,9 +62,10 @@ function as(who: string, args: string[], env: Record<string, string> = {}, input
 const sha = (path: string) => createHash('sha256').update(readFileSync(path)).digest('hex');
 
 beforeAll(async () => {
-  serve = start(['serve', '--data', dataDir, '--port', '0', '--init-admin', ADMIN], {
-    env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N },
-  });
+  serve = start(
+    ['serve', '--config', config, '--data', dataDir, '--port', '0', '--init-admin', ADMIN],
+    { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD } },
+  );
   serveDone = finished(serve);
   url = await listeningUrl(serve);
 });
@@ -308,9 +309,7 @@ describe('sluice against a server started with `sluice serve`', () => {
   });
 
   it('a second serve on the same data directory fails clearly', async () => {
-    const r = await run(['serve', '--data', dataDir, '--port', '0'], {
-      env: { SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N },
-    });
+    const r = await run(['serve', '--config', config, '--data', dataDir, '--port', '0']);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain(`is in use by process ${serve.pid}`);
   });
@@ -348,23 +347,57 @@ describe('sluice serve --init-admin', () => {
 
   it('--init-only creates the admin and exits; a second admin is refused with ERR_CONFLICT', async () => {
     const fresh = join(dir, 'init-only');
-    const env = { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N };
-    const r = await run(['serve', '--data', fresh, '--init-admin', ADMIN, '--init-only'], { env });
+    const env = { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD };
+    const r = await run(
+      ['serve', '--config', config, '--data', fresh, '--init-admin', ADMIN, '--init-only'],
+      { env },
+    );
     expect(r.code, r.stderr).toBe(0);
     expect(r.stderr).toContain(`created ApiAdmin ${ADMIN}`);
     expect(r.stdout).toBe('');
     const again = await run(
-      ['serve', '--data', fresh, '--init-admin', 'other@example.com', '--init-only'],
+      [
+        'serve',
+        '--config',
+        config,
+        '--data',
+        fresh,
+        '--init-admin',
+        'other@example.com',
+        '--init-only',
+      ],
       { env },
     );
     expect(again.code).toBe(1);
     expect(again.stderr).toMatch(/^sluice: an ApiAdmin already exists.*\(ERR_CONFLICT\)$/m);
   });
 
+  it('a password hash cost below the safe minimum is refused before anything is created', async () => {
+    const weak = join(dir, 'weak-hash.json');
+    writeFileSync(weak, JSON.stringify({ passwordHash: { logN: 4 } }));
+    const data = join(dir, 'weak-hash');
+    const r = await run(
+      ['serve', '--config', weak, '--data', data, '--init-admin', ADMIN, '--init-only'],
+      { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD } },
+    );
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/scrypt/);
+    expect(existsSync(join(data, 'metadata.json'))).toBe(false);
+  });
+
   it('a password the server would not accept is refused with ERR_BAD_REQUEST', async () => {
     const r = await run(
-      ['serve', '--data', join(dir, 'short'), '--init-admin', ADMIN, '--init-only'],
-      { env: { SLUICE_ADMIN_PASSWORD: 'short', SLUICE_TEST_SCRYPT_N: TEST_SCRYPT_N } },
+      [
+        'serve',
+        '--config',
+        config,
+        '--data',
+        join(dir, 'short'),
+        '--init-admin',
+        ADMIN,
+        '--init-only',
+      ],
+      { env: { SLUICE_ADMIN_PASSWORD: 'short' } },
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('ERR_BAD_REQUEST');

@@ -1,6 +1,8 @@
 // Runs the built `sluice` binary in a child process, asynchronously, so a server in the same test
 // process (or in another child) keeps answering while the CLI talks to it.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const bin = fileURLToPath(new URL('../bin/sluice.js', import.meta.url));
@@ -19,6 +21,19 @@ const SCRUBBED = [
   'SLUICE_CACHE_MAX',
   'SLUICE_PARCEL_KEY',
 ];
+
+/** The scrypt cost of password hashes in the tests' servers: 2^12 (the server's default is 2^15). */
+export const TEST_PASSWORD_HASH = { logN: 12 };
+
+/**
+ * Writes a `sluice serve --config` file in `dir` holding only `passwordHash` (a cheaper password
+ * hash, so suites with many logins stay fast) and returns its path.
+ */
+export function fastHashConfig(dir: string): string {
+  const path = join(dir, 'fast-hash.json');
+  writeFileSync(path, JSON.stringify({ passwordHash: TEST_PASSWORD_HASH }));
+  return path;
+}
 
 export function cliEnv(extra: Record<string, string | undefined> = {}): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = { ...process.env };

@@ -23,6 +23,7 @@ export {
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,
   type ScryptParams,
+  validateScryptParams,
   verifyPassword,
 } from './auth/passwordHash.js';
 export {

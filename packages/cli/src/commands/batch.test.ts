@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  fastHashConfig,
   finished,
   listeningUrl,
   type RunResult,
@@ -46,9 +47,21 @@ const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
 const shas = new Map<string, string>();
 
 beforeAll(async () => {
-  serve = start(['serve', '--data', join(dir, 'data'), '--port', '0', '--init-admin', ADMIN], {
-    env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD, SLUICE_TEST_SCRYPT_N: '4096' },
-  });
+  const config = fastHashConfig(dir);
+  serve = start(
+    [
+      'serve',
+      '--config',
+      config,
+      '--data',
+      join(dir, 'data'),
+      '--port',
+      '0',
+      '--init-admin',
+      ADMIN,
+    ],
+    { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD } },
+  );
   serveDone = finished(serve);
   const url = await listeningUrl(serve);
   const must = (r: RunResult) => expect(r.code, r.stderr).toBe(0);

@@ -1,121 +1,163 @@
-import { mkdirSync, readFileSync, statSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   checkResourceName,
   hardwareHash,
   LOAD_MANY_DEFAULTS,
+  type LoadManyProgress,
   type LoadManyResult,
   type LoadRequest,
   loadMany,
 } from '@sluice/core';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
-import { type Command, EXIT, UsageError, type Values } from '../command.js';
-import { readPassword } from '../password.js';
+import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
+import type { Flag } from '../flags.js';
+import { isDirectory } from '../isDirectory.js';
+import { readUserPassword } from '../password.js';
 import { ProgressBar } from '../progressBar.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
+import { withInterrupt } from '../withInterrupt.js';
 
-export const batchCommand: Command = {
+const limit = (help: string, fallback: number) =>
+  ({ type: 'string', value: 'N', help, default: String(fallback) }) satisfies Flag;
+
+export const batchCommand = defineCommand({
   name: 'batch',
   summary: 'Download and decrypt many resources at once, from a JSON or YAML list',
   usage: 'FILE [--concurrency N] [--cache DIR] [--json] [--password-stdin]',
-  help: [
-    '  --concurrency N      resources loading at once (default 8)',
-    '  --api-concurrency N  API requests in flight over the whole batch (default 4)',
-    '  --cdn-concurrency N  big-part connections over the whole batch (default 16)',
-    '  --cache DIR          keep verified big parts in DIR and reuse them',
-    '  --json               one JSON line per resource as it finishes',
-    '                       {folder,name,to,ok,size,fromCache} or {folder,name,to,ok:false,code,error},',
-    '                       then {"summary":{count,ok,failed,bytes,ms,mbPerSec}}',
-    '  --password-stdin     read the password from the first line of stdin',
-    '',
+  flags: {
+    concurrency: limit('resources loading at once', LOAD_MANY_DEFAULTS.concurrency),
+    'api-concurrency': limit(
+      'API requests in flight over the whole batch',
+      LOAD_MANY_DEFAULTS.apiConcurrency,
+    ),
+    'cdn-concurrency': limit(
+      'big-part connections over the whole batch',
+      LOAD_MANY_DEFAULTS.cdnConcurrency,
+    ),
+    cache: commonFlags.cache,
+    json: {
+      ...commonFlags.json,
+      help:
+        'one JSON line per resource as it finishes {folder,name,to,ok,size,fromCache} or ' +
+        '{folder,name,to,ok:false,code,error}, then {"summary":{count,ok,failed,bytes,ms,mbPerSec}}',
+    },
+    'password-stdin': commonFlags['password-stdin'],
+  },
+  notes: [
     'FILE is a list of {folder, name, to} (JSON or YAML); a relative `to` is resolved against',
     "FILE's directory, a missing one is NAME there, and one ending in / (or an existing directory)",
     'gets NAME inside. Each file appears only when complete and verified; a failure does not stop',
     'the others. Exit code 1 when any resource failed, 2 when FILE is malformed.',
   ],
-  options: {
-    concurrency: { type: 'string' },
-    'api-concurrency': { type: 'string' },
-    'cdn-concurrency': { type: 'string' },
-    cache: { type: 'string' },
-    json: { type: 'boolean' },
-    'password-stdin': { type: 'boolean' },
-  },
   positionals: [1, 1],
   async run(values, [file = ''], io) {
     const requests = readBatchFile(file);
     const limits = {
-      concurrency: count(values, 'concurrency', LOAD_MANY_DEFAULTS.concurrency),
-      apiConcurrency: count(values, 'api-concurrency', LOAD_MANY_DEFAULTS.apiConcurrency),
-      cdnConcurrency: count(values, 'cdn-concurrency', LOAD_MANY_DEFAULTS.cdnConcurrency),
+      concurrency: count(values.concurrency, 'concurrency'),
+      apiConcurrency: count(values['api-concurrency'], 'api-concurrency'),
+      cdnConcurrency: count(values['cdn-concurrency'], 'cdn-concurrency'),
     };
-    const password = await readPassword({
-      env: 'SLUICE_PASSWORD',
-      stdin: values['password-stdin'] === true,
-      prompt: 'password: ',
-    });
+    const password = await readUserPassword(values['password-stdin']);
     const { session } = storedSession(password);
     const hardware = await hardwareHash();
     for (const r of requests) mkdirSync(dirname(r.to), { recursive: true });
-    const bar =
-      io.isTty && !values.json ? new ProgressBar(`batch of ${requests.length}`) : undefined;
-    // Sizes are known once each envelope is open: until then the bar's total is an estimate.
-    const sized = new Set<number>();
-    const controller = new AbortController();
-    const onSignal = () => controller.abort(new Error('interrupted'));
-    process.once('SIGINT', onSignal);
+    const progress = new BatchProgress(io, values.json, requests.length);
     const t0 = performance.now();
-    const failures: string[] = [];
     try {
-      const results = await loadMany(session, requests, {
-        ...limits,
-        password,
-        hardware,
-        signal: controller.signal,
-        ...(typeof values.cache === 'string' ? { cacheDir: resolve(values.cache) } : {}),
-        onProgress: (p) => {
-          if (bar) {
-            if (p.resource.total > 0 || p.result !== undefined) sized.add(p.index);
-            const unsized = p.count - sized.size;
-            const estimate = sized.size > 0 ? p.total + (unsized * p.total) / sized.size : 0;
-            bar.update(p.loaded, Math.round(estimate));
-          }
-          if (p.result === undefined) return;
-          if (values.json) io.out(JSON.stringify(jsonLine(p.result)));
-          else if (!bar) io.err(describe(p.result));
-          else if (!p.result.ok) failures.push(describe(p.result));
-        },
-      });
-      const ms = Math.round(performance.now() - t0);
-      bar?.finish();
-      const ok = results.filter((r) => r.ok);
-      const bytes = ok.reduce((a, r) => a + r.size, 0);
-      const summary = {
-        count: results.length,
-        ok: ok.length,
-        failed: results.length - ok.length,
-        fromCache: ok.filter((r) => r.fromCache).length,
-        bytes,
-        ms,
-        mbPerSec: mbPerSec(bytes, ms),
-      };
+      const results = await withInterrupt((signal) =>
+        loadMany(session, requests, {
+          ...limits,
+          password,
+          hardware,
+          signal,
+          cacheDir: values.cache === undefined ? undefined : resolve(values.cache),
+          onProgress: (p) => progress.update(p),
+        }),
+      );
+      const summary = summarise(results, Math.round(performance.now() - t0));
+      progress.finish();
       if (values.json) io.out(JSON.stringify({ summary }));
-      else {
-        if (bar) for (const line of failures) io.err(line);
-        io.err(
-          `batch: ${summary.ok} of ${summary.count} loaded (${formatSize(bytes)} in ${ms} ms, ` +
-            `${summary.mbPerSec} MB/s${summary.fromCache ? `, ${summary.fromCache} big parts from cache` : ''})` +
-            (summary.failed ? `, ${summary.failed} failed` : ''),
-        );
-      }
+      else progress.report(summary);
       return summary.failed === 0 ? EXIT.ok : EXIT.failed;
     } finally {
-      bar?.finish();
-      process.off('SIGINT', onSignal);
+      progress.finish();
     }
   },
-};
+});
+
+interface BatchSummary {
+  count: number;
+  ok: number;
+  failed: number;
+  fromCache: number;
+  bytes: number;
+  ms: number;
+  mbPerSec: number;
+}
+
+function summarise(results: LoadManyResult[], ms: number): BatchSummary {
+  const ok = results.filter((r) => r.ok);
+  const bytes = ok.reduce((a, r) => a + r.size, 0);
+  return {
+    count: results.length,
+    ok: ok.length,
+    failed: results.length - ok.length,
+    fromCache: ok.filter((r) => r.fromCache).length,
+    bytes,
+    ms,
+    mbPerSec: mbPerSec(bytes, ms),
+  };
+}
+
+/**
+ * What a batch shows as it runs: a bar on a terminal (failures held until it is done), else a
+ * line per resource on stderr, or one JSON line per resource with `--json`.
+ */
+class BatchProgress {
+  private readonly bar: ProgressBar | undefined;
+  /** Sizes are known once each envelope is open: until then the bar's total is an estimate. */
+  private readonly sized = new Set<number>();
+  private readonly failures: string[] = [];
+
+  constructor(
+    private readonly io: Io,
+    private readonly json: boolean | undefined,
+    count: number,
+  ) {
+    this.bar = ProgressBar.forTerminal(io, json, `batch of ${count}`);
+  }
+
+  update(p: LoadManyProgress): void {
+    const { bar, sized } = this;
+    if (bar) {
+      if (p.resource.total > 0 || p.result !== undefined) sized.add(p.index);
+      const unsized = p.count - sized.size;
+      const estimate = sized.size > 0 ? p.total + (unsized * p.total) / sized.size : 0;
+      bar.update(p.loaded, Math.round(estimate));
+    }
+    if (p.result === undefined) return;
+    if (this.json) this.io.out(JSON.stringify(jsonLine(p.result)));
+    else if (!bar) this.io.err(describe(p.result));
+    else if (!p.result.ok) this.failures.push(describe(p.result));
+  }
+
+  finish(): void {
+    this.bar?.finish();
+  }
+
+  report(summary: BatchSummary): void {
+    for (const line of this.failures) this.io.err(line);
+    const { ok, count, bytes, ms, fromCache, failed } = summary;
+    this.io.err(
+      `batch: ${ok} of ${count} loaded (${formatSize(bytes)} in ${ms} ms, ` +
+        `${summary.mbPerSec} MB/s${fromCache ? `, ${fromCache} big parts from cache` : ''})` +
+        (failed ? `, ${failed} failed` : ''),
+    );
+  }
+}
 
 /**
  * The requests of a batch file, each `to` resolved against the file's directory; a UsageError
@@ -174,12 +216,10 @@ export function readBatchFile(file: string): LoadRequest[] {
   });
 }
 
-function count(values: Values, flag: string, fallback: number): number {
-  const v = values[flag];
-  if (v === undefined) return fallback;
-  const n = typeof v === 'string' && /^\d+$/.test(v) ? Number(v) : 0;
+function count(text: string, flag: string): number {
+  const n = /^\d+$/.test(text) ? Number(text) : 0;
   if (n <= 0 || !Number.isSafeInteger(n)) {
-    throw new UsageError(`--${flag} must be a positive integer, got '${String(v)}'`);
+    throw new UsageError(`--${flag} must be a positive integer, got '${text}'`);
   }
   return n;
 }
@@ -199,12 +239,4 @@ function describe(r: LoadManyResult): string {
 
 function firstLine(text: string): string {
   return text.split('\n')[0] ?? text;
-}
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
 }

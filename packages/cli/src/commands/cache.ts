@@ -1,8 +1,10 @@
-import { statSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import { BigPartCache, type CacheEntry, type VerifiedEntry } from '@sluice/core';
-import { type Command, EXIT, UsageError, type Values } from '../command.js';
+import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
+import type { Flags, FlagValues } from '../flags.js';
+import { isDirectory } from '../isDirectory.js';
 import { formatSize, parseSize } from '../units.js';
 
 /** `$XDG_CACHE_HOME/sluice` (when absolute, as the XDG spec requires), else `~/.cache/sluice`. */
@@ -12,10 +14,9 @@ export function defaultCacheDir(env: NodeJS.ProcessEnv = process.env): string {
   return join(homedir(), '.cache', 'sluice');
 }
 
-/** A size limit from `--NAME SIZE`, else `$SLUICE_CACHE_MAX`, else none. */
-export function cacheMaxBytes(values: Values, name: string): number | undefined {
-  const given = values[name];
-  if (typeof given === 'string') return parseSize(given);
+/** A size limit from the flag's value, else `$SLUICE_CACHE_MAX`, else none. */
+export function cacheMaxBytes(given: string | undefined): number | undefined {
+  if (given !== undefined) return parseSize(given);
   const env = process.env.SLUICE_CACHE_MAX;
   if (env !== undefined && env !== '') {
     try {
@@ -29,30 +30,33 @@ export function cacheMaxBytes(values: Values, name: string): number | undefined 
 
 const SUBCOMMANDS = ['ls', 'verify', 'prune'] as const;
 
-export const cacheCommand: Command = {
+const flags = {
+  dir: {
+    type: 'string',
+    value: 'DIR',
+    help: 'the cache (default $XDG_CACHE_HOME/sluice or ~/.cache/sluice, the one `pull --use-cache` fills)',
+  },
+  json: commonFlags.json,
+  max: {
+    type: 'string',
+    value: 'SIZE',
+    help: 'prune: remove least recently used entries until the cache holds at most SIZE, e.g. 20GiB (default $SLUICE_CACHE_MAX)',
+  },
+  all: { type: 'boolean', help: 'prune: remove every entry' },
+} satisfies Flags;
+
+export const cacheCommand = defineCommand({
   name: 'cache',
   summary: 'List, verify or prune the local cache of big parts',
   usage:
     'ls [--json] [--dir DIR]\nverify [--json] [--dir DIR]\nprune (--max SIZE | --all) [--json] [--dir DIR]',
-  help: [
-    '  --dir DIR     the cache (default $XDG_CACHE_HOME/sluice or ~/.cache/sluice, the one',
-    '                `pull --use-cache` fills)',
-    '  --json        print one JSON line',
-    '  --max SIZE    prune: remove least recently used entries until the cache holds at most',
-    '                SIZE, e.g. 20GiB (default $SLUICE_CACHE_MAX)',
-    '  --all         prune: remove every entry',
-    '',
+  flags,
+  notes: [
     'The cache keeps the verified, still encrypted big parts of pulled resources, named by the',
     'SHA-256 of their manifest, each with its manifest. `verify` checks every entry against its',
     'manifest, removes the corrupt ones and exits 1 if there were any. Entries that a running',
     'pull holds are never removed.',
   ],
-  options: {
-    dir: { type: 'string' },
-    json: { type: 'boolean' },
-    max: { type: 'string' },
-    all: { type: 'boolean' },
-  },
   positionals: [1, 1],
   async run(values, [sub = ''], io) {
     if (!(SUBCOMMANDS as readonly string[]).includes(sub)) {
@@ -61,78 +65,81 @@ export const cacheCommand: Command = {
     if (sub !== 'prune' && (values.max !== undefined || values.all !== undefined)) {
       throw new UsageError('--max and --all apply to prune only');
     }
-    const dir = typeof values.dir === 'string' ? resolve(values.dir) : defaultCacheDir();
+    const dir = values.dir === undefined ? defaultCacheDir() : resolve(values.dir);
     const json = values.json === true;
-    if (sub === 'prune') {
-      if (values.all === true && values.max !== undefined) {
-        throw new UsageError('give either --max SIZE or --all, not both');
-      }
-      const max = values.all === true ? undefined : cacheMaxBytes(values, 'max');
-      if (values.all !== true && max === undefined) {
-        throw new UsageError('give --max SIZE (or set $SLUICE_CACHE_MAX) or --all');
-      }
-      if (!exists(dir)) return report(io, json, { dir, removed: [], left: [] });
-      const cache = await BigPartCache.open(dir);
-      const removed = await cache.prune(values.all === true ? { all: true } : { maxBytes: max });
-      return report(io, json, { dir, removed, left: await cache.list() });
-    }
-    const cache = exists(dir) ? await BigPartCache.open(dir) : undefined;
-    if (sub === 'ls') {
-      const entries = (await cache?.list()) ?? [];
-      if (json) {
-        io.out(
-          JSON.stringify({ dir, totalBytes: total(entries), entries: entries.map(entryJson) }),
-        );
-        return EXIT.ok;
-      }
-      if (entries.length === 0) {
-        io.err(`${dir}: the cache is empty`);
-        return EXIT.ok;
-      }
-      io.out(`${'ENTRY'.padEnd(16)}  ${'SIZE'.padStart(10)}  ${'LAST USED'.padEnd(19)}  RESOURCE`);
-      for (const e of entries) {
-        io.out(
-          `${e.digest.slice(0, 16)}  ${formatSize(e.size).padStart(10)}  ${localTime(e.lastUsed)}  ${describe(e)}`,
-        );
-      }
-      io.err(`${count(entries.length)}, ${formatSize(total(entries))} in ${dir}`);
-      return EXIT.ok;
-    }
-    // verify
-    const checked = (await cache?.verify()) ?? [];
-    const by = (s: VerifiedEntry['status']) => checked.filter((e) => e.status === s).length;
-    const summary = { ok: by('ok'), corrupt: by('corrupt'), unverifiable: by('unverifiable') };
-    if (json) {
-      io.out(
-        JSON.stringify({
-          dir,
-          ...summary,
-          entries: checked.map((e) => ({
-            ...entryJson(e),
-            status: e.status,
-            ...(e.reason === undefined ? {} : { reason: e.reason }),
-            removed: e.removed,
-          })),
-        }),
-      );
-    } else {
-      for (const e of checked) {
-        const why = e.reason === undefined ? '' : ` (${e.reason})`;
-        const removed = e.removed ? ', removed' : '';
-        io.out(`${e.status.padEnd(12)}  ${e.digest.slice(0, 16)}  ${describe(e)}${why}${removed}`);
-      }
-      io.err(
-        `${count(checked.length)} checked in ${dir}: ${summary.ok} ok, ${summary.corrupt} corrupt` +
-          `${summary.corrupt > 0 ? ' (removed; the next pull fetches them again)' : ''}, ` +
-          `${summary.unverifiable} without a stored manifest`,
-      );
-    }
-    return summary.corrupt > 0 ? EXIT.failed : EXIT.ok;
+    if (sub === 'prune') return prune(io, json, dir, values);
+    const cache = isDirectory(dir) ? await BigPartCache.open(dir) : undefined;
+    if (sub === 'ls') return list(io, json, dir, (await cache?.list()) ?? []);
+    return verify(io, json, dir, (await cache?.verify()) ?? []);
   },
-};
+});
+
+async function prune(
+  io: Io,
+  json: boolean,
+  dir: string,
+  values: FlagValues<typeof flags>,
+): Promise<number> {
+  if (values.all === true && values.max !== undefined) {
+    throw new UsageError('give either --max SIZE or --all, not both');
+  }
+  const max = values.all === true ? undefined : cacheMaxBytes(values.max);
+  if (values.all !== true && max === undefined) {
+    throw new UsageError('give --max SIZE (or set $SLUICE_CACHE_MAX) or --all');
+  }
+  if (!isDirectory(dir)) return report(io, json, { dir, removed: [], left: [] });
+  const cache = await BigPartCache.open(dir);
+  const removed = await cache.prune(values.all === true ? { all: true } : { maxBytes: max });
+  return report(io, json, { dir, removed, left: await cache.list() });
+}
+
+function list(io: Io, json: boolean, dir: string, entries: CacheEntry[]): number {
+  if (json) {
+    io.out(JSON.stringify({ dir, totalBytes: total(entries), entries: entries.map(entryJson) }));
+    return EXIT.ok;
+  }
+  if (entries.length === 0) {
+    io.err(`${dir}: the cache is empty`);
+    return EXIT.ok;
+  }
+  io.out(`${'ENTRY'.padEnd(16)}  ${'SIZE'.padStart(10)}  ${'LAST USED'.padEnd(19)}  RESOURCE`);
+  for (const e of entries) {
+    io.out(
+      `${e.digest.slice(0, 16)}  ${formatSize(e.size).padStart(10)}  ${localTime(e.lastUsed)}  ${describe(e)}`,
+    );
+  }
+  io.err(`${count(entries.length)}, ${formatSize(total(entries))} in ${dir}`);
+  return EXIT.ok;
+}
+
+function verify(io: Io, json: boolean, dir: string, checked: VerifiedEntry[]): number {
+  const by = (s: VerifiedEntry['status']) => checked.filter((e) => e.status === s).length;
+  const summary = { ok: by('ok'), corrupt: by('corrupt'), unverifiable: by('unverifiable') };
+  if (json) {
+    const entries = checked.map((e) => ({
+      ...entryJson(e),
+      status: e.status,
+      reason: e.reason,
+      removed: e.removed,
+    }));
+    io.out(JSON.stringify({ dir, ...summary, entries }));
+  } else {
+    for (const e of checked) {
+      const why = e.reason === undefined ? '' : ` (${e.reason})`;
+      const removed = e.removed ? ', removed' : '';
+      io.out(`${e.status.padEnd(12)}  ${e.digest.slice(0, 16)}  ${describe(e)}${why}${removed}`);
+    }
+    io.err(
+      `${count(checked.length)} checked in ${dir}: ${summary.ok} ok, ${summary.corrupt} corrupt` +
+        `${summary.corrupt > 0 ? ' (removed; the next pull fetches them again)' : ''}, ` +
+        `${summary.unverifiable} without a stored manifest`,
+    );
+  }
+  return summary.corrupt > 0 ? EXIT.failed : EXIT.ok;
+}
 
 function report(
-  io: Parameters<Command['run']>[2],
+  io: Io,
   json: boolean,
   r: { dir: string; removed: CacheEntry[]; left: CacheEntry[] },
 ): number {
@@ -179,12 +186,4 @@ const count = (n: number) => `${n} ${n === 1 ? 'entry' : 'entries'}`;
 function localTime(d: Date): string {
   const p = (n: number) => String(n).padStart(2, '0');
   return `${d.getFullYear()}-${p(d.getMonth() + 1)}-${p(d.getDate())} ${p(d.getHours())}:${p(d.getMinutes())}:${p(d.getSeconds())}`;
-}
-
-function exists(dir: string): boolean {
-  try {
-    return statSync(dir).isDirectory();
-  } catch {
-    return false;
-  }
 }

@@ -1,12 +1,10 @@
 import { concat } from '@sluice/core';
-import { type Command, EXIT } from '../command.js';
+import { defineCommand, EXIT } from '../command.js';
 
-export const concatCommand: Command = {
+export const concatCommand = defineCommand({
   name: 'concat',
   summary: 'Join parts into one file (e.g. small + big back into a sealed blob)',
   usage: 'PART... OUT',
-  help: [],
-  options: {},
   positionals: [2, Number.POSITIVE_INFINITY],
   async run(_values, positionals, io) {
     const dst = positionals.at(-1) as string;
@@ -15,4 +13,4 @@ export const concatCommand: Command = {
     io.err(`joined ${parts.length} part(s) → ${dst}`);
     return EXIT.ok;
   },
-};
+});

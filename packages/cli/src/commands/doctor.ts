@@ -1,12 +1,14 @@
 import { existsSync } from 'node:fs';
 import {
   backend,
+  type HardwareInfo,
   hardwareInfo,
   type PublicCdnConfig,
   publicCdnConfig,
-  Session,
 } from '@sluice/core';
-import { type Command, EXIT, UsageError } from '../command.js';
+import { apiUrl } from '../apiUrl.js';
+import { defineCommand, EXIT, type Io } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
 import { authPath, readConfig } from '../config.js';
 import { storedSession } from '../storedSession.js';
 
@@ -25,83 +27,82 @@ interface ServerCheck {
   cdn?: PublicCdnConfig | { error: string };
 }
 
-export const doctorCommand: Command = {
+export const doctorCommand = defineCommand({
   name: 'doctor',
   summary: 'Check this machine: crypto backend, hardware hash, server reachability and clock skew',
   usage: '[--server URL] [--json]',
-  help: [
-    '  --server URL  check this server (default: the one `sluice login` stored, if any)',
-    '  --json        print one JSON object',
-    '',
+  flags: {
+    server: {
+      ...commonFlags.server,
+      help: 'check this server (default: the one `sluice login` stored, if any)',
+    },
+    json: { ...commonFlags.json, help: 'print one JSON object' },
+  },
+  notes: [
     'When logged in to that server, also shows its CDN (kind, endpoint, bucket; never keys).',
     'Exit 1 when a server was to be checked and could not be reached.',
   ],
-  options: { server: { type: 'string' }, json: { type: 'boolean' } },
   positionals: [0, 0],
   async run(values, _positionals, io) {
     const b = backend();
     const hw = await hardwareInfo();
-    const serverUrl =
-      typeof values.server === 'string' ? normaliseUrl(values.server) : readConfig()?.server;
+    const serverUrl = values.server === undefined ? readConfig()?.server : apiUrl(values.server);
     const server = serverUrl === undefined ? undefined : await checkServer(serverUrl);
-    if (server?.reachable) {
-      const cdn = await checkCdn(server.url);
-      if (cdn !== undefined) server.cdn = cdn;
-    }
-    const warnings: string[] = [];
-    if (
-      server?.clockSkewSeconds !== undefined &&
-      Math.abs(server.clockSkewSeconds) > SKEW_WARN_SECONDS
-    ) {
-      warnings.push(
-        `clock skew ${server.clockSkewSeconds} s with ${server.url} exceeds ${SKEW_WARN_SECONDS} s: ` +
-          "fix this machine's time (NTP), or tokens will be refused as expired or not yet valid",
-      );
-    }
-    const report = {
+    if (server?.reachable) server.cdn = await checkCdn(server.url);
+    const warnings = skewWarnings(server);
+    const report: DoctorReport = {
       backend: b.kind,
       reason: b.reason,
       node: process.version,
       openssl: process.versions.openssl,
       platform: `${process.platform}-${process.arch}`,
       hardware: { hash: hw.hash, source: hw.source, factors: hw.factors },
-      ...(server === undefined ? {} : { server }),
+      server,
       warnings,
     };
     if (values.json) io.out(JSON.stringify(report));
-    else {
-      io.out(`crypto backend  ${report.backend} (${report.reason})`);
-      io.out(`node            ${report.node}, OpenSSL ${report.openssl}, ${report.platform}`);
-      io.out(
-        `hardware hash   ${hw.hash}${hw.source === 'env' ? ' (from SLUICE_HARDWARE_HASH)' : ''}`,
-      );
-      for (const [name, value] of Object.entries(hw.factors)) {
-        io.out(`  ${name.padEnd(20)}${value}`);
-      }
-      if (server === undefined) io.out('server          none (log in, or pass --server URL)');
-      else if (!server.reachable)
-        io.out(`server          ${server.url} UNREACHABLE: ${server.error}`);
-      else {
-        io.out(
-          `server          ${server.url} reachable, ${server.latencyMs} ms (HTTP ${server.status})`,
-        );
-        io.out(
-          `clock skew      ${server.clockSkewSeconds === undefined ? 'unknown (no Date header)' : `${server.clockSkewSeconds} s`}`,
-        );
-        if (server.cdn !== undefined) io.out(`cdn             ${describeCdn(server.cdn)}`);
-      }
-      for (const w of warnings) io.err(`warning: ${w}`);
-    }
+    else printReport(io, report);
     return server !== undefined && !server.reachable ? EXIT.failed : EXIT.ok;
   },
-};
+});
 
-function normaliseUrl(url: string): string {
-  try {
-    return new Session({ apiUrl: url }).apiUrl;
-  } catch {
-    throw new UsageError(`--server must be an http(s) URL, got '${url}'`);
+interface DoctorReport {
+  backend: string;
+  reason: string;
+  node: string;
+  openssl: string;
+  platform: string;
+  hardware: Pick<HardwareInfo, 'hash' | 'source' | 'factors'>;
+  server: ServerCheck | undefined;
+  warnings: string[];
+}
+
+function skewWarnings(server: ServerCheck | undefined): string[] {
+  const skew = server?.clockSkewSeconds;
+  if (server === undefined || skew === undefined || Math.abs(skew) <= SKEW_WARN_SECONDS) return [];
+  return [
+    `clock skew ${skew} s with ${server.url} exceeds ${SKEW_WARN_SECONDS} s: ` +
+      "fix this machine's time (NTP), or tokens will be refused as expired or not yet valid",
+  ];
+}
+
+function printReport(io: Io, report: DoctorReport): void {
+  const { hardware: hw, server } = report;
+  io.out(`crypto backend  ${report.backend} (${report.reason})`);
+  io.out(`node            ${report.node}, OpenSSL ${report.openssl}, ${report.platform}`);
+  io.out(`hardware hash   ${hw.hash}${hw.source === 'env' ? ' (from SLUICE_HARDWARE_HASH)' : ''}`);
+  for (const [name, value] of Object.entries(hw.factors)) io.out(`  ${name.padEnd(20)}${value}`);
+  if (server === undefined) io.out('server          none (log in, or pass --server URL)');
+  else if (!server.reachable) io.out(`server          ${server.url} UNREACHABLE: ${server.error}`);
+  else {
+    io.out(
+      `server          ${server.url} reachable, ${server.latencyMs} ms (HTTP ${server.status})`,
+    );
+    const skew = server.clockSkewSeconds;
+    io.out(`clock skew      ${skew === undefined ? 'unknown (no Date header)' : `${skew} s`}`);
+    if (server.cdn !== undefined) io.out(`cdn             ${describeCdn(server.cdn)}`);
   }
+  for (const w of report.warnings) io.err(`warning: ${w}`);
 }
 
 /** One unauthenticated GET of the JWKS: a route every sluice server answers without a token. */
@@ -121,9 +122,9 @@ async function checkServer(url: string): Promise<ServerCheck> {
       reachable: true,
       status: res.status,
       latencyMs,
-      ...(Number.isNaN(serverTime)
-        ? {}
-        : { clockSkewSeconds: Math.round((serverTime - localMid) / 1000) }),
+      clockSkewSeconds: Number.isNaN(serverTime)
+        ? undefined
+        : Math.round((serverTime - localMid) / 1000),
     };
   } catch (e) {
     const cause = (e as { cause?: { code?: string } }).cause?.code;

@@ -1,15 +1,13 @@
 import { existsSync } from 'node:fs';
 import { isHttpError } from '@sluice/core';
-import { type Command, EXIT } from '../command.js';
+import { defineCommand, EXIT } from '../command.js';
 import { authPath, readConfig } from '../config.js';
 import { storedSession } from '../storedSession.js';
 
-export const logoutCommand: Command = {
+export const logoutCommand = defineCommand({
   name: 'logout',
   summary: 'Revoke the stored login on the server and delete its tokens',
   usage: '',
-  help: [],
-  options: {},
   positionals: [0, 0],
   async run(_values, _positionals, io) {
     const config = readConfig();
@@ -30,4 +28,4 @@ export const logoutCommand: Command = {
     io.err(`logged out of ${config.server} (${authPath()} deleted)`);
     return EXIT.ok;
   },
-};
+});

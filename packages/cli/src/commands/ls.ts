@@ -1,4 +1,5 @@
-import { type Command, EXIT } from '../command.js';
+import { defineCommand, EXIT } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize } from '../units.js';
 
@@ -11,12 +12,16 @@ interface Listed {
   createdAt: string;
 }
 
-export const lsCommand: Command = {
+export const lsCommand = defineCommand({
   name: 'ls',
   summary: 'List the resources of a folder (latest version of each)',
   usage: 'FOLDER [--json]',
-  help: ['  --json  print the server answer as one JSON line {folder, resources: [...]}'],
-  options: { json: { type: 'boolean' } },
+  flags: {
+    json: {
+      ...commonFlags.json,
+      help: 'print the server answer as one JSON line {folder, resources: [...]}',
+    },
+  },
   positionals: [1, 1],
   async run(values, [folder = ''], io) {
     const { session } = storedSession();
@@ -41,4 +46,4 @@ export const lsCommand: Command = {
     }
     return EXIT.ok;
   },
-};
+});

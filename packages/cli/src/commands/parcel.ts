@@ -1,15 +1,43 @@
 import { mkdirSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { ParcelClient, type ParcelMetadata } from '@sluice/core';
-import { type Command, EXIT, type Io, UsageError, type Values } from '../command.js';
+import { checkAction } from '../checkAction.js';
+import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
 import { configDir, readConfig } from '../config.js';
+import type { Flags, FlagValues } from '../flags.js';
 
 /** The key file used when neither --key nor $SLUICE_PARCEL_KEY names one. */
 export const PARCEL_KEY_FILE = 'parcel-key.pem';
 
 const ACTIONS: Record<string, number> = { keygen: 0, put: 1, get: 1, inspect: 1, rm: 1 };
 
-export const parcelCommand: Command = {
+const flags = {
+  server: {
+    ...commonFlags.server,
+    help: 'the API (default $SLUICE_SERVER, else the server of `sluice login`)',
+  },
+  key: {
+    type: 'string',
+    value: 'FILE',
+    help:
+      `the private key (default $SLUICE_PARCEL_KEY, else CONFIG/${PARCEL_KEY_FILE}); ` +
+      'for inspect: metadata (default) or owner, what to show',
+  },
+  out: {
+    type: 'string',
+    short: 'o',
+    value: 'FILE',
+    help:
+      'keygen: where the new key goes (mode 0600, never overwritten); ' +
+      'get: where the parcel goes (appears only once complete and verified)',
+  },
+  json: commonFlags.json,
+} satisfies Flags;
+
+type Values = FlagValues<typeof flags>;
+
+export const parcelCommand = defineCommand({
   name: 'parcel',
   summary: 'Store and fetch parcels with a P-256 key: keygen, put, get, inspect, rm',
   usage: [
@@ -19,31 +47,15 @@ export const parcelCommand: Command = {
     'inspect ID [--key metadata|owner] [--server URL] [--json]',
     'rm ID [--server URL] [--key FILE]',
   ].join('\n'),
-  help: [
-    '  --server URL          the API (default $SLUICE_SERVER, else the server of `sluice login`)',
-    `  --key FILE            the private key (default $SLUICE_PARCEL_KEY, else CONFIG/${PARCEL_KEY_FILE});`,
-    '                        for inspect: metadata (default) or owner, what to show',
-    '  --out FILE            keygen: where the new key goes (mode 0600, never overwritten);',
-    '                        get: where the parcel goes (appears only once complete and verified)',
-    '  --json                print one JSON line',
-    '',
+  flags,
+  notes: [
     'put - reads the parcel from stdin. inspect needs no key file. CONFIG is $SLUICE_CONFIG_DIR, else',
     '$XDG_CONFIG_HOME/sluice, else ~/.config/sluice. Parcel ids are 64 hex digits; the address of',
     'a key is the first 20 bytes of SHA-256 over its uncompressed public key (docs/API.md).',
   ],
-  options: {
-    server: { type: 'string' },
-    key: { type: 'string' },
-    out: { type: 'string', short: 'o' },
-    json: { type: 'boolean' },
-  },
   positionals: [1, 2],
   async run(values, [action = '', ...args], io) {
-    const arity = ACTIONS[action];
-    if (arity === undefined) throw new UsageError(`unknown action '${action}'`);
-    if (args.length !== arity) {
-      throw new UsageError(`parcel ${action} takes ${arity} argument(s), got ${args.length}`);
-    }
+    checkAction('parcel', ACTIONS, action, args);
     const json = values.json === true;
     const [arg = ''] = args;
     if (action === 'keygen') {
@@ -54,9 +66,7 @@ export const parcelCommand: Command = {
       throw new UsageError('--out is for keygen and get');
     }
     if (action === 'inspect') return inspect(values, arg, io, json);
-    if (action === 'get' && typeof values.out !== 'string') {
-      throw new UsageError('get needs --out FILE');
-    }
+    if (action === 'get' && values.out === undefined) throw new UsageError('get needs --out FILE');
     const client = new ParcelClient({ baseUrl: serverOf(values), keyFile: keyFileOf(values) });
     if (action === 'put') {
       const result = await client.put(arg === '-' ? process.stdin : resolve(arg));
@@ -68,7 +78,7 @@ export const parcelCommand: Command = {
       return EXIT.ok;
     }
     if (action === 'get') {
-      const to = resolve(String(values.out));
+      const to = resolve(values.out ?? '');
       const got = await client.get(arg, { to });
       if (json) io.out(JSON.stringify({ ...got, path: to }));
       else io.err(`wrote ${got.size} bytes to ${to} (sha256 ${got.sha256})`);
@@ -79,12 +89,11 @@ export const parcelCommand: Command = {
     else io.err(`removed ${arg}`);
     return EXIT.ok;
   },
-};
+});
 
 async function keygen(values: Values, io: Io, json: boolean): Promise<number> {
-  const out =
-    typeof values.out === 'string' ? resolve(values.out) : join(configDir(), PARCEL_KEY_FILE);
-  if (typeof values.out !== 'string') mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
+  const out = values.out === undefined ? join(configDir(), PARCEL_KEY_FILE) : resolve(values.out);
+  if (values.out === undefined) mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
   const address = await ParcelClient.writeKeyFile(out);
   if (json) io.out(JSON.stringify({ address, keyFile: out }));
   else {
@@ -121,10 +130,7 @@ async function inspect(values: Values, id: string, io: Io, json: boolean): Promi
 }
 
 function serverOf(values: Values): string {
-  const server =
-    (typeof values.server === 'string' ? values.server : undefined) ??
-    (process.env.SLUICE_SERVER || undefined) ??
-    readConfig()?.server;
+  const server = values.server ?? (process.env.SLUICE_SERVER || undefined) ?? readConfig()?.server;
   if (server === undefined) {
     throw new UsageError('no server: give --server URL, set $SLUICE_SERVER or `sluice login`');
   }
@@ -132,6 +138,6 @@ function serverOf(values: Values): string {
 }
 
 function keyFileOf(values: Values): string {
-  if (typeof values.key === 'string') return resolve(values.key);
+  if (values.key !== undefined) return resolve(values.key);
   return process.env.SLUICE_PARCEL_KEY || join(configDir(), PARCEL_KEY_FILE);
 }

@@ -1,89 +1,95 @@
-import { statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { hardwareHash, loadBigSmallResource, sha256File } from '@sluice/core';
-import { type Command, EXIT, UsageError } from '../command.js';
-import { readPassword } from '../password.js';
+import { defineCommand, EXIT, UsageError } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
+import { isDirectory } from '../isDirectory.js';
+import { readUserPassword } from '../password.js';
 import { ProgressBar } from '../progressBar.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
+import { withInterrupt } from '../withInterrupt.js';
 import { cacheMaxBytes, defaultCacheDir } from './cache.js';
 
-export const pullCommand: Command = {
+export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download and decrypt a resource on this (bound) device',
   usage:
     'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--sha256] [--json] [--password-stdin]',
-  help: [
-    '  -o, --output PATH  where the plaintext goes (default ./NAME; a directory gets DIR/NAME);',
-    '                     it appears only when complete and verified',
-    '  --cache DIR        keep the verified big part in the shared cache DIR and reuse it on the',
-    '                     next pull; pulls of the same part at once fetch it once (the others wait)',
-    '  --use-cache        the same in the default cache ($XDG_CACHE_HOME/sluice or ~/.cache/sluice)',
-    '  --cache-max SIZE   keep the cache under SIZE (e.g. 20GiB), evicting the least recently used',
-    '                     entries (default $SLUICE_CACHE_MAX; see `sluice cache`)',
-    '  --sha256           also print the SHA-256 of the plaintext',
-    '  --json             print one JSON line {folder,name,version,size,path,sha256?,fromCache,ms,mbPerSec}',
-    '  --password-stdin   read the password from the first line of stdin',
-    '',
+  flags: {
+    output: {
+      type: 'string',
+      short: 'o',
+      value: 'PATH',
+      help:
+        'where the plaintext goes (default ./NAME; a directory gets DIR/NAME); ' +
+        'it appears only when complete and verified',
+    },
+    cache: {
+      ...commonFlags.cache,
+      help:
+        'keep the verified big part in the shared cache DIR and reuse it on the next pull; ' +
+        'pulls of the same part at once fetch it once (the others wait)',
+    },
+    'use-cache': {
+      type: 'boolean',
+      help: 'the same in the default cache ($XDG_CACHE_HOME/sluice or ~/.cache/sluice)',
+    },
+    'cache-max': {
+      type: 'string',
+      value: 'SIZE',
+      help:
+        'keep the cache under SIZE (e.g. 20GiB), evicting the least recently used entries ' +
+        '(default $SLUICE_CACHE_MAX; see `sluice cache`)',
+    },
+    sha256: { type: 'boolean', help: 'also print the SHA-256 of the plaintext' },
+    json: {
+      ...commonFlags.json,
+      help: 'print one JSON line {folder,name,version,size,path,sha256?,fromCache,ms,mbPerSec}',
+    },
+    'password-stdin': commonFlags['password-stdin'],
+  },
+  notes: [
     'The device envelope needs your password on every pull: $SLUICE_PASSWORD, --password-stdin',
     'or a prompt. The device is identified by its hardware hash ($SLUICE_HARDWARE_HASH overrides).',
   ],
-  options: {
-    output: { type: 'string', short: 'o' },
-    cache: { type: 'string' },
-    'use-cache': { type: 'boolean' },
-    'cache-max': { type: 'string' },
-    sha256: { type: 'boolean' },
-    json: { type: 'boolean' },
-    'password-stdin': { type: 'boolean' },
-  },
   positionals: [2, 2],
   async run(values, [folder = '', name = ''], io) {
-    if (typeof values.cache === 'string' && values['use-cache'] === true) {
+    if (values.cache !== undefined && values['use-cache'] === true) {
       throw new UsageError('give either --cache DIR or --use-cache, not both');
     }
     const cacheDir =
-      typeof values.cache === 'string'
+      values.cache !== undefined
         ? resolve(values.cache)
         : values['use-cache'] === true
           ? defaultCacheDir()
           : undefined;
-    const maxBytes = cacheDir === undefined ? undefined : cacheMaxBytes(values, 'cache-max');
     if (cacheDir === undefined && values['cache-max'] !== undefined) {
       throw new UsageError('--cache-max needs --cache DIR or --use-cache');
     }
-    let to = resolve(typeof values.output === 'string' ? values.output : name);
+    const maxBytes = cacheDir === undefined ? undefined : cacheMaxBytes(values['cache-max']);
+    let to = resolve(values.output ?? name);
     if (isDirectory(to)) to = join(to, name);
-    const password = await readPassword({
-      env: 'SLUICE_PASSWORD',
-      stdin: values['password-stdin'] === true,
-      prompt: 'password: ',
-    });
+    const password = await readUserPassword(values['password-stdin']);
     const { session } = storedSession(password);
     const hardware = await hardwareHash();
-    const bar = io.isTty && !values.json ? new ProgressBar(`${folder}/${name}`) : undefined;
-    const controller = new AbortController();
-    const onSignal = () => controller.abort(new Error('interrupted'));
-    process.once('SIGINT', onSignal);
+    const bar = ProgressBar.forTerminal(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
     try {
-      const result = await loadBigSmallResource(session, name, folder, {
-        to,
-        password,
-        hardware,
-        signal: controller.signal,
-        ...(cacheDir === undefined
-          ? {}
-          : {
-              cacheDir,
-              ...(maxBytes === undefined ? {} : { cacheMaxBytes: maxBytes }),
-              onCacheWait: (owner) =>
-                io.err(
-                  `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
-                ),
-            }),
-        ...(bar ? { onProgress: (p) => bar.update(p.loaded, p.total) } : {}),
-      });
+      const result = await withInterrupt((signal) =>
+        loadBigSmallResource(session, name, folder, {
+          to,
+          password,
+          hardware,
+          signal,
+          cacheDir,
+          cacheMaxBytes: maxBytes,
+          onCacheWait: (owner) =>
+            io.err(
+              `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
+            ),
+          onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
+        }),
+      );
       const ms = Math.round(performance.now() - t0);
       bar?.finish();
       const digest = values.sha256 ? (await sha256File(to)).toString('hex') : undefined;
@@ -93,7 +99,7 @@ export const pullCommand: Command = {
         version: result.resource.version,
         size: result.size,
         path: to,
-        ...(digest === undefined ? {} : { sha256: digest }),
+        sha256: digest,
         fromCache: result.fromCache,
         ms,
         mbPerSec: mbPerSec(result.size, ms),
@@ -109,15 +115,6 @@ export const pullCommand: Command = {
       return EXIT.ok;
     } finally {
       bar?.finish();
-      process.off('SIGINT', onSignal);
     }
   },
-};
-
-function isDirectory(path: string): boolean {
-  try {
-    return statSync(path).isDirectory();
-  } catch {
-    return false;
-  }
-}
+});

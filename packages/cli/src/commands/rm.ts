@@ -1,12 +1,10 @@
-import { type Command, EXIT } from '../command.js';
+import { defineCommand, EXIT } from '../command.js';
 import { storedSession } from '../storedSession.js';
 
-export const rmCommand: Command = {
+export const rmCommand = defineCommand({
   name: 'rm',
   summary: 'Delete a resource: every version, its metadata and its parts',
   usage: 'FOLDER NAME',
-  help: [],
-  options: {},
   positionals: [2, 2],
   async run(_values, [folder = '', name = ''], io) {
     const { session } = storedSession();
@@ -17,4 +15,4 @@ export const rmCommand: Command = {
     io.err(`removed ${folder}/${name}`);
     return EXIT.ok;
   },
-};
+});

@@ -1,43 +1,49 @@
 import { stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildManifest, DEFAULT_CHUNK_SIZE, smallPartSize, split } from '@sluice/core';
-import { type Command, EXIT, UsageError } from '../command.js';
+import { defineCommand, EXIT, UsageError } from '../command.js';
 
-export const splitCommand: Command = {
+export const splitCommand = defineCommand({
   name: 'split',
   summary: "Split a sealed blob into its small and big parts and write the big part's manifest",
   usage: 'BLOB OUTDIR [--small-kb N] [--chunk-size BYTES]',
-  help: [
-    '  --small-kb N          small part = min(N KiB, 30% of the blob); default 1024',
-    `  --chunk-size BYTES    big-part chunk size for the manifest digests; default ${DEFAULT_CHUNK_SIZE}`,
-  ],
-  options: { 'small-kb': { type: 'string' }, 'chunk-size': { type: 'string' } },
+  flags: {
+    'small-kb': {
+      type: 'string',
+      value: 'N',
+      help: 'small part = min(N KiB, 30% of the blob)',
+      default: '1024',
+    },
+    'chunk-size': {
+      type: 'string',
+      value: 'BYTES',
+      help: 'big-part chunk size for the manifest digests',
+      default: String(DEFAULT_CHUNK_SIZE),
+    },
+  },
   positionals: [2, 2],
-  async run(values, [blob, outDir], io) {
-    const smallKB = positiveInt(values['small-kb'] ?? '1024', '--small-kb');
-    const chunkSize = positiveInt(
-      values['chunk-size'] ?? String(DEFAULT_CHUNK_SIZE),
-      '--chunk-size',
-    );
+  async run(values, [blob = '', outDir = ''], io) {
+    const smallKB = positiveInt(values['small-kb'], '--small-kb');
+    const chunkSize = positiveInt(values['chunk-size'], '--chunk-size');
     if (chunkSize % 16 !== 0) throw new UsageError('--chunk-size must be a multiple of 16');
-    const name = basename(blob as string);
-    const small = join(outDir as string, `${name}.small`);
-    const big = join(outDir as string, `${name}.big`);
-    const smallSize = smallPartSize((await stat(blob as string)).size, smallKB);
-    await split(blob as string, small, big, smallSize);
+    const name = basename(blob);
+    const small = join(outDir, `${name}.small`);
+    const big = join(outDir, `${name}.big`);
+    const smallSize = smallPartSize((await stat(blob)).size, smallKB);
+    await split(blob, small, big, smallSize);
     const manifest = await buildManifest(big, { smallSize, chunkSize });
-    const manifestPath = join(outDir as string, `${name}.manifest.json`);
+    const manifestPath = join(outDir, `${name}.manifest.json`);
     await writeFile(manifestPath, `${JSON.stringify(manifest, null, 2)}\n`);
     io.err(
       `split ${blob}: small ${small} (${manifest.smallSize} bytes), big ${big} (${manifest.bigSize} bytes, ${manifest.chunks.length} chunks), manifest ${manifestPath}`,
     );
     return EXIT.ok;
   },
-};
+});
 
-function positiveInt(text: unknown, flag: string): number {
+function positiveInt(text: string, flag: string): number {
   const n = Number(text);
   if (!Number.isSafeInteger(n) || n <= 0)
-    throw new UsageError(`${flag} must be a positive integer, got ${String(text)}`);
+    throw new UsageError(`${flag} must be a positive integer, got ${text}`);
   return n;
 }

@@ -1,5 +1,7 @@
 import { type Session, SluiceError } from '@sluice/core';
-import { type Command, EXIT, type Io, UsageError } from '../command.js';
+import { checkAction } from '../checkAction.js';
+import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
+import { commonFlags } from '../commonFlags.js';
 import { readPassword } from '../password.js';
 import { storedSession } from '../storedSession.js';
 
@@ -20,7 +22,7 @@ const ACTIONS: Record<string, number> = {
   list: 0,
 };
 
-export const userCommand: Command = {
+export const userCommand = defineCommand({
   name: 'user',
   summary:
     'Administer users (Admin or ApiAdmin): create, disable, enable, role, reset-device, list',
@@ -32,32 +34,31 @@ export const userCommand: Command = {
     'reset-device EMAIL',
     'list [--json]',
   ].join('\n'),
-  help: [
-    '  --role ROLE       for create: ApiAdmin, Admin, ResourceUploader, Validator or Operator',
-    "  --password-stdin  for create: read the new user's password from the first line of stdin",
-    '  --json            print the resulting user (or list) as one JSON line',
-    '',
+  flags: {
+    role: {
+      type: 'string',
+      value: 'ROLE',
+      help: 'for create: ApiAdmin, Admin, ResourceUploader, Validator or Operator',
+    },
+    'password-stdin': {
+      ...commonFlags['password-stdin'],
+      help: "for create: read the new user's password from the first line of stdin",
+    },
+    json: { ...commonFlags.json, help: 'print the resulting user (or list) as one JSON line' },
+  },
+  notes: [
     "create takes the new user's password from $SLUICE_NEW_PASSWORD, --password-stdin or a prompt.",
     'reset-device clears the device binding: the next pull binds the device it comes from.',
   ],
-  options: {
-    role: { type: 'string' },
-    'password-stdin': { type: 'boolean' },
-    json: { type: 'boolean' },
-  },
   positionals: [1, 3],
   async run(values, [action = '', ...args], io) {
-    const arity = ACTIONS[action];
-    if (arity === undefined) throw new UsageError(`unknown action '${action}'`);
-    if (args.length !== arity) {
-      throw new UsageError(`user ${action} takes ${arity} argument(s), got ${args.length}`);
-    }
+    checkAction('user', ACTIONS, action, args);
     const [email = '', role = ''] = args;
     if (action === 'create') {
-      if (typeof values.role !== 'string') throw new UsageError('--role is required for create');
+      if (values.role === undefined) throw new UsageError('--role is required for create');
       const password = await readPassword({
         env: 'SLUICE_NEW_PASSWORD',
-        stdin: values['password-stdin'] === true,
+        stdin: values['password-stdin'],
         prompt: `password for the new user ${email}: `,
         confirm: true,
       });
@@ -83,7 +84,7 @@ export const userCommand: Command = {
     );
     return show(io, values.json === true, verb(action), user);
   },
-};
+});
 
 async function findUser(session: Session, email: string): Promise<User> {
   const { users } = await session.request<{ users: User[] }>('GET', '/users');

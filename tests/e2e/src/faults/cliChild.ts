@@ -1,7 +1,10 @@
 // The built `sluice` binary in a child process, for faults that need a real process to kill:
 // the puller or the server SIGKILLed half-way, two pullers racing for one cache, a skewed clock.
 import { type ChildProcess, spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { TEST_SCRYPT } from '../apiServer.js';
 
 export const SLUICE_BIN = fileURLToPath(
   new URL('../../../../packages/cli/bin/sluice.js', import.meta.url),
@@ -22,6 +25,16 @@ export interface CliRun {
   stderr(): string;
 }
 
+/**
+ * Writes a `sluice serve --config` file in `dir` holding only `passwordHash` (the cheaper hash
+ * cost of the other e2e servers, so logins stay fast) and returns its path.
+ */
+export async function fastHashConfig(dir: string): Promise<string> {
+  const path = join(dir, 'fast-hash.json');
+  await writeFile(path, JSON.stringify({ passwordHash: { logN: TEST_SCRYPT.logN } }));
+  return path;
+}
+
 /** Starts `sluice ...args` with `env` on top of a scrubbed environment; stdin is closed. */
 export function sluice(
   args: string[],
@@ -38,9 +51,8 @@ export function sluice(
     env: {
       ...base,
       ...env,
-      ...(options.skewMs === undefined
-        ? {}
-        : { SLUICE_TEST_CLOCK_SKEW_MS: String(options.skewMs) }),
+      // spawn leaves out variables whose value is undefined.
+      SLUICE_TEST_CLOCK_SKEW_MS: options.skewMs === undefined ? undefined : String(options.skewMs),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

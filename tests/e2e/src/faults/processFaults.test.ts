@@ -16,7 +16,7 @@ import {
   tempDir,
   UPLOADER,
 } from '../apiServer.js';
-import { listening, sluice, sluiceOk } from './cliChild.js';
+import { fastHashConfig, listening, sluice, sluiceOk } from './cliChild.js';
 import type { FaultProxy } from './faultProxy.js';
 import {
   bigGets,
@@ -199,11 +199,16 @@ describe('faults that kill or race processes', () => {
     const work = await tempDir('sluice-faults-');
     onCleanup(() => removeDir(dataDir));
     onCleanup(() => removeDir(work));
-    const serveEnv = { SLUICE_ADMIN_PASSWORD: PASSWORD, SLUICE_TEST_SCRYPT_N: '4096' };
+    const serveEnv = { SLUICE_ADMIN_PASSWORD: PASSWORD };
+    const configDir = await tempDir('sluice-faults-config-');
+    onCleanup(() => removeDir(configDir));
+    const config = await fastHashConfig(configDir);
     const serve = (port: string, init: boolean) => {
       const run = sluice(
         [
           'serve',
+          '--config',
+          config,
           '--data',
           dataDir,
           '--port',

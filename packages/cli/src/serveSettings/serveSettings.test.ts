@@ -3,12 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { SluiceError } from '@sluice/core';
 import { afterAll, describe, expect, it } from 'vitest';
-import {
-  describeStores,
-  explainSettingError,
-  readServeConfigFile,
-  resolveServeSettings,
-} from './serveSettings.js';
+import { readServeConfigFile } from './configFile.js';
+import { describeStores } from './describeStores.js';
+import { explainSettingError } from './explainSettingError.js';
+import { resolveServeSettings } from './resolveServeSettings.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'sluice-serve-settings-'));
 afterAll(() => rmSync(dir, { recursive: true, force: true }));
@@ -151,6 +149,22 @@ describe('resolveServeSettings', () => {
     );
     expect(() => resolveServeSettings({ env: {}, flags: { shutdownGrace: '-1' } })).toThrow(
       '--shutdown-grace must be a number of seconds',
+    );
+  });
+});
+
+describe('passwordHash in the config file', () => {
+  it('sets the scrypt cost of password hashes over the default r and p', () => {
+    const file = configFile({ passwordHash: { logN: 12 } });
+    const s = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(s.scrypt).toEqual({ logN: 12, r: 8, p: 1 });
+    expect(resolveServeSettings({ env: {}, flags: {} }).scrypt).toBeUndefined();
+    const weak = configFile({ passwordHash: { logN: 4 } });
+    expect(() => resolveServeSettings({ file: weak, env: {}, flags: {} })).toThrow(
+      /^passwordHash\.logN: .*scrypt/,
+    );
+    expect(() => readServeConfigFile(configFile({ passwordHash: { logN: 12, r: 1 } }))).toThrow(
+      "unknown setting 'passwordHash.r'",
     );
   });
 });

@@ -29,7 +29,7 @@ const fail = (e: unknown) => {
   reply({
     type: 'error',
     message: typeof message === 'string' ? message : String(e),
-    ...(typeof code === 'string' ? { code } : {}),
+    code: typeof code === 'string' ? code : undefined,
   });
 };
 

@@ -1,0 +1,17 @@
+import type { Flag } from './flags.js';
+
+/**
+ * The flags several commands take, declared once. A command may give one its own help text
+ * (`{ ...commonFlags.json, help: '…' }`) where what it prints or reads differs.
+ */
+export const commonFlags = {
+  help: { type: 'boolean', short: 'h', help: 'show this help' },
+  json: { type: 'boolean', help: 'print one JSON line' },
+  'password-stdin': { type: 'boolean', help: 'read the password from the first line of stdin' },
+  server: { type: 'string', value: 'URL', help: 'the resource API' },
+  cache: {
+    type: 'string',
+    value: 'DIR',
+    help: 'keep verified big parts in the shared cache DIR and reuse them',
+  },
+} satisfies Record<string, Flag>;

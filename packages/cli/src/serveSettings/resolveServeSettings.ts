@@ -1,0 +1,146 @@
+import { SluiceError } from '@sluice/core';
+import {
+  type CdnConfig,
+  DEFAULT_SCRYPT_PARAMS,
+  type ScryptParams,
+  validateScryptParams,
+} from '@sluice/server';
+import { objectAt } from './configFile.js';
+import { s3Cdn } from './s3Cdn.js';
+import { type StorageSettings, s3Storage } from './s3Storage.js';
+import { SERVE_ENV } from './serveEnv.js';
+import { type Candidate, SettingSources, type SettingsSources } from './settingSources.js';
+
+/** What `sluice serve` passes to createServer (and initAdmin) besides the data directory. */
+export interface ServeSettings {
+  storage?: StorageSettings;
+  cdn?: CdnConfig;
+  shutdownGraceMs?: number;
+  /** Password hash cost, from the file's `passwordHash` (createServer checks it is safe). */
+  scrypt?: ScryptParams;
+  /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
+  origins: Map<string, string>;
+}
+
+/**
+ * Merges the config file, the environment and the flags (in increasing precedence) into
+ * createServer's `storage`, `cdn`, `shutdownGraceMs` and `scrypt`. Small parts go to S3 once a
+ * storage bucket is named, big parts once a CDN bucket is; endpoint, region and the read-write
+ * keys are shared by both. Values are checked by createServer; this only refuses what cannot be
+ * merged.
+ */
+export function resolveServeSettings(sources: SettingsSources): ServeSettings {
+  const src = new SettingSources(sources);
+  const storage = s3Storage(src);
+  const cdn = s3Cdn(src, storage);
+  refuseUnused(src, storage, cdn);
+  refuseMissingKeys(src, storage, cdn);
+  return {
+    storage,
+    cdn,
+    shutdownGraceMs: shutdownGrace(src),
+    scrypt: passwordHash(src),
+    origins: src.origins,
+  };
+}
+
+/** A setting that nothing uses is a typo or a forgotten bucket: say so rather than ignore it. */
+function refuseUnused(
+  src: SettingSources,
+  storage: StorageSettings | undefined,
+  cdn: CdnConfig | undefined,
+): void {
+  const { flags } = src;
+  const unused = (candidates: Candidate[], wanted: string) => {
+    const stray = candidates.find(([v]) => v !== undefined);
+    if (stray !== undefined) {
+      throw new SluiceError('ERR_INVALID_ARG', `${stray[1]} is set but no bucket is: ${wanted}`);
+    }
+  };
+  const bucketFlags = '(or --s3-bucket / --cdn-bucket)';
+  if (storage?.kind !== 's3') {
+    unused(
+      [[flags.s3Prefix, '--s3-prefix'], src.fromEnv(SERVE_ENV.prefix)],
+      `set ${SERVE_ENV.bucket} ${bucketFlags}`,
+    );
+  }
+  if (cdn?.kind !== 's3') {
+    unused(
+      [
+        [flags.cdnEndpoint, '--cdn-endpoint'],
+        src.fromEnv(SERVE_ENV.cdnEndpoint),
+        [flags.cdnPrefix, '--cdn-prefix'],
+        src.fromEnv(SERVE_ENV.cdnPrefix),
+        src.readKeys,
+      ],
+      `set ${SERVE_ENV.cdnBucket} ${bucketFlags}`,
+    );
+  }
+  if (storage?.kind !== 's3' && cdn?.kind !== 's3') {
+    unused(
+      [...src.endpoint, ...src.region, src.rwKeys],
+      `name one with ${SERVE_ENV.bucket} (small parts) and/or ${SERVE_ENV.cdnBucket} (big parts) ${bucketFlags}`,
+    );
+  }
+}
+
+function refuseMissingKeys(
+  src: SettingSources,
+  storage: StorageSettings | undefined,
+  cdn: CdnConfig | undefined,
+): void {
+  const missing = (field: string, what: string, envOrigin: string) =>
+    new SluiceError(
+      'ERR_INVALID_ARG',
+      `${field}${what} is missing: set ${envOrigin} or ${field} in the config file`,
+    );
+  if (cdn?.kind === 's3' && cdn.downloader === undefined) {
+    // Never fall back to the read-write keys: every device user would get them.
+    throw missing('cdn.downloader', ' (read-only keys for devices)', src.readKeys[1]);
+  }
+  if (cdn?.kind === 's3' && cdn.uploader === undefined) {
+    throw missing('cdn.uploader', ' (read-write keys)', src.rwKeys[1]);
+  }
+  if (storage?.kind === 's3' && storage.credentials === undefined) {
+    throw missing('storage.credentials', '', src.rwKeys[1]);
+  }
+}
+
+function shutdownGrace(src: SettingSources): number | undefined {
+  const text = src.flags.shutdownGrace;
+  if (text === undefined) {
+    const fromFile = src.file.shutdownGraceMs as number | undefined;
+    if (fromFile !== undefined) src.origins.set('shutdownGraceMs', src.fileOrigin);
+    return fromFile;
+  }
+  src.origins.set('shutdownGraceMs', '--shutdown-grace');
+  const seconds = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds)) {
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `--shutdown-grace must be a number of seconds ≥ 0, got '${text}'`,
+    );
+  }
+  return Math.round(seconds * 1000);
+}
+
+/**
+ * The file's `passwordHash: {logN}` over the default scrypt cost, checked by the server's own
+ * rule before anything is created with it.
+ */
+function passwordHash(src: SettingSources): ScryptParams | undefined {
+  const given = objectAt(src.file, 'passwordHash');
+  if (given?.logN === undefined) return undefined;
+  const scrypt = { ...DEFAULT_SCRYPT_PARAMS, logN: given.logN as number };
+  try {
+    validateScryptParams(scrypt);
+  } catch (e) {
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `passwordHash.logN: ${(e as Error).message} (from ${src.fileOrigin})`,
+      { cause: e, field: 'passwordHash.logN' },
+    );
+  }
+  src.origins.set('scrypt', src.fileOrigin);
+  return scrypt;
+}
