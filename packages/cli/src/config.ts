@@ -1,8 +1,8 @@
 import { readFileSync } from 'node:fs';
-import { mkdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, rm } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { SluiceError } from '@sluice/core';
+import { SluiceError, writeFileAtomic } from '@sluice/core';
 
 /** What `sluice login` remembers besides the tokens (which Session keeps in `auth.json`). */
 export interface CliConfig {
@@ -46,10 +46,11 @@ export function readConfig(): CliConfig | undefined {
   return undefined;
 }
 
+/** Replaces the stored server and email atomically (0600): a crash leaves the old file or the new. */
 export async function writeConfig(config: CliConfig): Promise<void> {
   const dir = configDir();
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  await writeFile(join(dir, CONFIG_FILE), `${JSON.stringify(config)}\n`, { mode: 0o600 });
+  await writeFileAtomic(join(dir, CONFIG_FILE), `${JSON.stringify(config)}\n`, { mode: 0o600 });
 }
 
 export async function removeConfig(): Promise<void> {

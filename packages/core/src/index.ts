@@ -24,21 +24,22 @@ export {
   createDecryptStream,
   createEncryptStream,
   cryptoBackend,
-  type DecryptChunkOptions,
-  type DecryptFileOptions,
   decryptChunk,
   decryptFile,
-  type EncryptFileOptions,
   encryptFile,
-  type FileResult,
-  type Sha256FileChunksOptions,
-  type Sha256FileOptions,
-  type SignalOptions,
   sha256,
   sha256File,
   sha256FileChunks,
   split,
 } from './crypto/cryptoBackend.js';
+export type {
+  DecryptFileOptions,
+  EncryptFileOptions,
+  FileResult,
+} from './crypto/fileCipherFacade.js';
+export type { Sha256FileChunksOptions, Sha256FileOptions } from './crypto/hashFacade.js';
+export type { SignalOptions } from './crypto/splitConcatFacade.js';
+export type { DecryptChunkOptions } from './crypto/streamCipherFacade.js';
 export {
   BlobChunkDecryptor,
   chunkBlobOffset,
@@ -80,6 +81,24 @@ export {
   hashCanonicalHardware,
   normaliseFactor,
 } from './hardware/hardwareInfo.js';
+export type { AccessClaims } from './http/auth/accessToken.js';
+export {
+  BadRequest,
+  Conflict,
+  Forbidden,
+  HttpError,
+  type HttpErrorDetails,
+  httpErrorFor,
+  isHttpError,
+  NetworkError,
+  NotFound,
+  RateLimited,
+  ServerError,
+  TooLarge,
+  Unauthorized,
+} from './http/errors.js';
+export type { RequestOptions, SessionBody } from './http/requestOptions.js';
+export { Session, type SessionOptions, type SessionUser } from './http/session.js';
 export {
   ParcelClient,
   type ParcelClientOptions,
@@ -88,6 +107,8 @@ export {
   type ParcelMetadata,
   type ParcelPutResult,
 } from './parcels/parcelClient.js';
+export { isTempFileOf } from './platform/atomicOutput.js';
+export { type WriteFileAtomicOptions, writeFileAtomic } from './platform/atomicWrite.js';
 export { FileLock, type LockOwner, type LockWaitOptions } from './platform/fileLock.js';
 export { apiRangeDriver } from './resources/apiRangeDriver.js';
 export {
@@ -118,26 +139,3 @@ export {
   type UploadBigSmallOptions,
   uploadBigSmallResource,
 } from './resources/uploadBigSmallResource.js';
-export type { AccessClaims } from './session/accessToken.js';
-export {
-  BadRequest,
-  Conflict,
-  Forbidden,
-  HttpError,
-  type HttpErrorDetails,
-  httpErrorFor,
-  isHttpError,
-  NetworkError,
-  NotFound,
-  RateLimited,
-  ServerError,
-  TooLarge,
-  Unauthorized,
-} from './session/httpErrors.js';
-export {
-  type RequestOptions,
-  Session,
-  type SessionBody,
-  type SessionOptions,
-  type SessionUser,
-} from './session/session.js';

@@ -37,11 +37,7 @@ export async function buildManifest(
   } catch (e) {
     throw toSluiceError(e, 'buildManifest');
   }
-  const digests = await sha256FileChunks(
-    bigPartPath,
-    chunkSize,
-    o.signal ? { signal: o.signal } : {},
-  );
+  const digests = await sha256FileChunks(bigPartPath, chunkSize, { signal: o.signal });
   return validateManifest({
     version: 1,
     algorithm: 'AES-256-CBC',

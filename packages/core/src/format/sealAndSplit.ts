@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { rename, rm, writeFile } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import {
   checkIv,
@@ -12,6 +12,7 @@ import {
 } from '@sluice/protocol';
 import { concat, split } from '../crypto/cryptoBackend.js';
 import { tempPathFor } from '../platform/atomicOutput.js';
+import { writeFileAtomic } from '../platform/atomicWrite.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
 import { buildManifest } from './manifest.js';
 import { type OpenOptions, openFile, sealFile } from './sealedBlob.js';
@@ -80,28 +81,25 @@ export async function sealAndSplit(
   const key = o.key === undefined ? randomBytes(32) : Buffer.from(checkKey(o.key));
   const iv = o.iv === undefined ? randomBytes(16) : Buffer.from(checkIv(o.iv));
   const signal = o.signal;
-  const withSignal = signal ? { signal } : {};
 
   const blobPath = tempPathFor(join(dirname(bigPath), `${basename(src)}.blob`));
   try {
-    const { size } = await sealFile(src, blobPath, key, { iv, ...withSignal });
+    const { size } = await sealFile(src, blobPath, key, { iv, signal });
     const smallSize = smallPartSize(size, smallSizeKB);
-    await split(blobPath, smallPath, bigPath, smallSize, withSignal);
-    const manifest = await buildManifest(bigPath, { smallSize, chunkSize, ...withSignal });
-    if (manifestPath !== undefined) await writeJsonAtomically(manifestPath, manifest);
-    return { smallPath, bigPath, ...(manifestPath ? { manifestPath } : {}), manifest, key, iv };
+    await split(blobPath, smallPath, bigPath, smallSize, { signal });
+    const manifest = await buildManifest(bigPath, { smallSize, chunkSize, signal });
+    if (manifestPath !== undefined) await writeManifest(manifestPath, manifest);
+    return { smallPath, bigPath, manifestPath, manifest, key, iv };
   } finally {
     await rm(blobPath, { force: true });
   }
 }
 
-async function writeJsonAtomically(path: string, value: unknown): Promise<void> {
-  const tmp = tempPathFor(path);
+async function writeManifest(path: string, manifest: Manifest): Promise<void> {
   try {
-    await writeFile(tmp, `${JSON.stringify(value, null, 2)}\n`, { flush: true });
-    await rename(tmp, path);
+    // 0666 less the umask, as any file the user creates: a manifest holds no secret.
+    await writeFileAtomic(path, `${JSON.stringify(manifest, null, 2)}\n`, { mode: 0o666 });
   } catch (e) {
-    await rm(tmp, { force: true });
     throw toSluiceError(e, `writing ${path}`);
   }
 }
@@ -121,7 +119,7 @@ export async function joinAndOpen(
   const o = checkOptions<OpenOptions>(opts);
   const blobPath = tempPathFor(join(dirname(dst), `${basename(dst)}.blob`));
   try {
-    await concat([smallPath, bigPath], blobPath, o.signal ? { signal: o.signal } : {});
+    await concat([smallPath, bigPath], blobPath, { signal: o.signal });
     return await openFile(blobPath, dst, key, o);
   } finally {
     await rm(blobPath, { force: true });

@@ -63,7 +63,7 @@ export async function sealFile(
   const iv = o.iv === undefined ? randomBytes(IV_BYTES) : Buffer.from(checkIv(o.iv));
   const { bytesWritten } = await encryptFile(src, dst, key, iv, {
     ivPrefix: true,
-    ...(o.signal ? { signal: o.signal } : {}),
+    signal: o.signal,
   });
   return { iv, size: bytesWritten };
 }
@@ -103,8 +103,8 @@ export async function openFile(
   const { iv } = await readBlobIv(src);
   const { bytesWritten } = await decryptFile(src, dst, key, iv, {
     srcOffset: IV_BYTES,
-    ...(o.signal ? { signal: o.signal } : {}),
-    ...(o.threads === undefined ? {} : { threads: o.threads }),
+    signal: o.signal,
+    threads: o.threads,
   });
   return { size: bytesWritten };
 }

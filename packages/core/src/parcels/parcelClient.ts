@@ -1,24 +1,21 @@
-import {
-  createHash,
-  createPrivateKey,
-  createPublicKey,
-  generateKeyPairSync,
-  type KeyObject,
-  sign,
-} from 'node:crypto';
-import { createReadStream, createWriteStream, lstatSync, readFileSync } from 'node:fs';
-import { mkdtemp, rm, stat, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { Readable, Transform, type TransformCallback } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
+import { createHash, type KeyObject } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
-import { isSluiceError, SluiceError } from '@sluice/protocol';
+import {
+  type ParcelMetadataResponse,
+  type ParcelOwnerResponse,
+  type ParcelPutResponse,
+  SluiceError,
+} from '@sluice/protocol';
 import { sha256File } from '../crypto/cryptoBackend.js';
+import { Session } from '../http/session.js';
 import { throwIfAborted } from '../platform/abort.js';
-import { atomicOutput } from '../platform/atomicOutput.js';
-import { HttpError, isHttpError } from '../session/httpErrors.js';
-import { Session } from '../session/session.js';
+import { badResponse } from './parcelErrors.js';
+import { checkId, isParcelHex, ParcelKey } from './parcelKey.js';
+import { Digest, receive, spooled } from './parcelTransfers.js';
+import { SignedRequests } from './signedRequests.js';
 
 export interface ParcelClientOptions {
   /** The resource API, e.g. `http://127.0.0.1:8080`. */
@@ -31,14 +28,8 @@ export interface ParcelClientOptions {
   retries?: number;
 }
 
-/** What `inspect(id, 'metadata')` returns. */
-export interface ParcelMetadata {
-  id: string;
-  size: number;
-  /** Lowercase hex SHA-256 of the content. */
-  sha256: string;
-  createdAt: string;
-}
+/** What `inspect(id, 'metadata')` returns; `sha256` is the content's, in lowercase hex. */
+export type ParcelMetadata = ParcelMetadataResponse;
 
 export interface ParcelSignalOptions {
   signal?: AbortSignal;
@@ -62,12 +53,6 @@ export interface ParcelGetResult extends ParcelMetadata {
   data?: Buffer;
 }
 
-type ParcelOperation =
-  | { name: 'upload'; hash: string }
-  | { name: 'download' | 'remove'; id: string };
-
-const ID = /^[0-9a-f]{64}$/;
-
 /**
  * A client of the parcel API (docs/API.md, "Parcels"): stores, fetches, inspects and removes
  * parcels with one-time tokens, each request signed with this client's P-256 key. Content is
@@ -80,31 +65,31 @@ export class ParcelClient {
   /** The uncompressed public key `04 ‖ x ‖ y`, 130 hex digits (the `X-Public-Key` header). */
   readonly publicKeyHex: string;
   readonly baseUrl: string;
-  private readonly privateKey: KeyObject;
-  private readonly session: Session;
+  private readonly key: ParcelKey;
+  private readonly requests: SignedRequests;
 
   constructor(options: ParcelClientOptions) {
     if ((options.privateKey === undefined) === (options.keyFile === undefined)) {
       throw new SluiceError('ERR_INVALID_ARG', 'give ParcelClient one of privateKey or keyFile');
     }
-    this.privateKey =
+    this.key =
       options.keyFile !== undefined
-        ? readKeyFile(options.keyFile)
-        : toP256Key(options.privateKey as KeyObject | string, 'privateKey');
-    this.session = new Session({
+        ? ParcelKey.fromFile(options.keyFile)
+        : ParcelKey.from(options.privateKey as KeyObject | string, 'privateKey');
+    const session = new Session({
       apiUrl: options.baseUrl,
       verifyTokens: false,
-      ...(options.retries === undefined ? {} : { retries: options.retries }),
+      retries: options.retries,
     });
-    this.baseUrl = this.session.apiUrl;
-    this.publicKeyHex = publicKeyHexOf(this.privateKey);
-    this.address = parcelAddressOf(this.publicKeyHex);
+    this.requests = new SignedRequests(session, this.key);
+    this.baseUrl = session.apiUrl;
+    this.publicKeyHex = this.key.publicKeyHex;
+    this.address = this.key.address;
   }
 
   /** A new P-256 private key as PKCS#8 PEM. */
   static generateKey(): string {
-    const { privateKey } = generateKeyPairSync('ec', { namedCurve: 'P-256' });
-    return privateKey.export({ format: 'pem', type: 'pkcs8' }).toString();
+    return ParcelKey.generatePem();
   }
 
   /**
@@ -112,26 +97,12 @@ export class ParcelClient {
    * existing file. Returns the key's address.
    */
   static async writeKeyFile(path: string, pem = ParcelClient.generateKey()): Promise<string> {
-    const key = toP256Key(pem, 'pem');
-    try {
-      await writeFile(path, pem, { mode: 0o600, flag: 'wx' });
-    } catch (e) {
-      const exists = (e as NodeJS.ErrnoException).code === 'EEXIST';
-      throw new SluiceError(
-        'ERR_IO',
-        exists ? `${path} exists; refusing to overwrite a key` : `cannot write ${path}`,
-        { cause: e, path },
-      );
-    }
-    return parcelAddressOf(publicKeyHexOf(key));
+    return (await ParcelKey.writeFile(path, pem)).address;
   }
 
   /** The parcel id of content with SHA-256 `sha256` stored by this client's key. */
   parcelId(sha256: string): string {
-    return createHash('sha256')
-      .update(Buffer.from(this.address, 'hex'))
-      .update(Buffer.from(sha256, 'hex'))
-      .digest('hex');
+    return this.key.parcelId(sha256);
   }
 
   /**
@@ -145,18 +116,7 @@ export class ParcelClient {
     const { signal } = options;
     throwIfAborted(signal);
     if (source instanceof Readable) {
-      const dir = await mkdtemp(join(tmpdir(), 'sluice-parcel-'));
-      try {
-        const path = join(dir, 'content');
-        await pipeline(source, createWriteStream(path, { mode: 0o600, flags: 'wx' }), {
-          ...(signal === undefined ? {} : { signal }),
-        }).catch((e: unknown) => {
-          throw wrapIo(e, signal, 'reading the parcel stream');
-        });
-        return await this.putFile(path, signal);
-      } finally {
-        await rm(dir, { recursive: true, force: true });
-      }
+      return spooled(source, signal, (path) => this.putFile(path, signal));
     }
     if (typeof source === 'string') return this.putFile(source, signal);
     if (!(source instanceof Uint8Array)) {
@@ -177,15 +137,8 @@ export class ParcelClient {
       throw new SluiceError('ERR_INVALID_ARG', "get needs to: a file path or 'buffer'");
     }
     const meta = await this.inspect(id, 'metadata', { signal });
-    const res = await this.signed(
-      'GET',
-      `/api/v1/parcels/${id}`,
-      { name: 'download', id },
-      {
-        signal,
-        raw: true,
-      },
-    );
+    const path = `/api/v1/parcels/${id}`;
+    const res = await this.requests.send('GET', path, { name: 'download', id }, { signal });
     const body = res.body;
     if (body === null) throw badResponse(`GET parcel ${id} answered without a body`);
     const source = Readable.fromWeb(body as unknown as NodeReadableStream<Uint8Array>);
@@ -200,50 +153,25 @@ export class ParcelClient {
         throw badResponse(`parcel ${id}: its metadata names content that is not this id's`);
       }
     };
-    if (to === 'buffer') {
-      const chunks: Buffer[] = [];
-      await pipeline(
-        source,
-        check,
-        async (received: AsyncIterable<Buffer>) => {
-          for await (const chunk of received) chunks.push(chunk);
-        },
-        ...(signal === undefined ? [] : [{ signal }]),
-      ).catch((e: unknown) => {
-        throw wrapIo(e, signal, `reading parcel ${id}`);
-      });
-      verify();
-      return { ...meta, data: Buffer.concat(chunks) };
-    }
-    await atomicOutput([to], { signal }, async ([temp]) => {
-      await pipeline(source, check, createWriteStream(temp as string), {
-        ...(signal === undefined ? {} : { signal }),
-      }).catch((e: unknown) => {
-        throw wrapIo(e, signal, `reading parcel ${id}`);
-      });
-      verify();
-    });
-    return { ...meta, path: to };
+    const data = await receive(source, check, to, `parcel ${id}`, signal, verify);
+    return data === undefined ? { ...meta, path: to } : { ...meta, data };
   }
 
   /** The public facts of any parcel (no token needed): its metadata or its owner's address. */
   inspect(id: string, key?: 'metadata', options?: ParcelSignalOptions): Promise<ParcelMetadata>;
-  inspect(id: string, key: 'owner', options?: ParcelSignalOptions): Promise<{ owner: string }>;
+  inspect(id: string, key: 'owner', options?: ParcelSignalOptions): Promise<ParcelOwnerResponse>;
   async inspect(
     id: string,
     key: 'metadata' | 'owner' = 'metadata',
     options: ParcelSignalOptions = {},
-  ): Promise<ParcelMetadata | { owner: string }> {
+  ): Promise<ParcelMetadata | ParcelOwnerResponse> {
     checkId(id);
     if (key !== 'metadata' && key !== 'owner') {
       throw new SluiceError('ERR_INVALID_ARG', "inspect key must be 'metadata' or 'owner'");
     }
-    const answer = await gone(
-      this.session.request<Record<string, unknown>>('GET', `/api/v1/parcels/${id}?key=${key}`, {
-        auth: false,
-        ...(options.signal === undefined ? {} : { signal: options.signal }),
-      }),
-    );
+    const answer = await this.requests.get<
+      Partial<ParcelMetadataResponse & ParcelOwnerResponse> | undefined
+    >(`/api/v1/parcels/${id}?key=${key}`, options.signal);
     if (key === 'owner') {
       if (typeof answer?.owner !== 'string') throw badResponse(`inspect ${id} answered no owner`);
       return { owner: answer.owner };
@@ -252,8 +180,7 @@ export class ParcelClient {
     if (
       answer?.id !== id ||
       !Number.isSafeInteger(size) ||
-      typeof sha256 !== 'string' ||
-      !ID.test(sha256) ||
+      !isParcelHex(sha256) ||
       typeof createdAt !== 'string'
     ) {
       throw badResponse(`inspect ${id} answered malformed metadata`);
@@ -264,13 +191,11 @@ export class ParcelClient {
   /** Removes parcel `id` (this key's own); afterwards it answers ERR_GONE. */
   async remove(id: string, options: ParcelSignalOptions = {}): Promise<void> {
     checkId(id);
-    await this.signed(
+    await this.requests.send(
       'DELETE',
       `/api/v1/parcels/${id}`,
       { name: 'remove', id },
-      {
-        signal: options.signal,
-      },
+      { signal: options.signal },
     );
   }
 
@@ -283,7 +208,7 @@ export class ParcelClient {
     } catch (e) {
       throw new SluiceError('ERR_IO', `cannot read ${path}`, { cause: e, path });
     }
-    const hash = (await sha256File(path, signal === undefined ? {} : { signal })).toString('hex');
+    const hash = (await sha256File(path, { signal })).toString('hex');
     const body = Readable.toWeb(createReadStream(path)) as unknown as ReadableStream<Uint8Array>;
     return this.upload(hash, body, signal, size);
   }
@@ -294,178 +219,23 @@ export class ParcelClient {
     signal: AbortSignal | undefined,
     size?: number,
   ): Promise<ParcelPutResult> {
-    const res = await this.signed(
-      'POST',
-      '/api/v1/parcels',
-      { name: 'upload', hash },
-      {
-        signal,
-        raw: true,
-        body,
-        headers: {
-          'content-type': 'application/octet-stream',
-          ...(size === undefined ? {} : { 'content-length': String(size) }),
-        },
-      },
-    );
-    let answer: { id?: unknown };
+    const headers: Record<string, string> = { 'content-type': 'application/octet-stream' };
+    if (size !== undefined) headers['content-length'] = String(size);
+    const operation = { name: 'upload', hash } as const;
+    const res = await this.requests.send('POST', '/api/v1/parcels', operation, {
+      signal,
+      body,
+      headers,
+    });
+    let answer: Partial<ParcelPutResponse>;
     try {
-      answer = (await res.json()) as { id?: unknown };
+      answer = (await res.json()) as Partial<ParcelPutResponse>;
     } catch (e) {
       throw badResponse('the upload answer is not JSON', e);
     }
     if (answer.id !== this.parcelId(hash)) {
       throw badResponse('the server answered an upload with an id that is not this content’s');
     }
-    return { id: answer.id as string, existed: res.status === 200 };
+    return { id: answer.id, existed: res.status === 200 };
   }
-
-  /** Asks for a token for `operation`, signs it and sends the request once (tokens are one-time). */
-  private async signed(
-    method: string,
-    path: string,
-    operation: ParcelOperation,
-    options: {
-      signal: AbortSignal | undefined;
-      raw?: boolean;
-      body?: Uint8Array | ReadableStream<Uint8Array>;
-      headers?: Record<string, string>;
-    },
-  ): Promise<Response> {
-    const signal = options.signal === undefined ? {} : { signal: options.signal };
-    const { token } = await this.session.request<{ token?: unknown }>('POST', '/api/v1/auth', {
-      json: { user: this.address, operation },
-      auth: false,
-      idempotent: true,
-      ...signal,
-    });
-    if (typeof token !== 'string') throw badResponse('the token request answered no token');
-    const signature = sign('sha256', Buffer.from(token, 'utf8'), {
-      key: this.privateKey,
-      dsaEncoding: 'ieee-p1363',
-    }).toString('hex');
-    return gone(
-      this.session.request(method, path, {
-        auth: false,
-        idempotent: false,
-        raw: true,
-        headers: {
-          ...options.headers,
-          'x-auth-token': token,
-          'x-public-key': this.publicKeyHex,
-          'x-signature': signature,
-        },
-        ...(options.body === undefined ? {} : { body: options.body }),
-        ...signal,
-      }),
-    );
-  }
-}
-
-/** Hashes and counts what passes through. */
-class Digest extends Transform {
-  size = 0;
-  private readonly hash = createHash('sha256');
-  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
-    this.size += chunk.length;
-    this.hash.update(chunk);
-    done(null, chunk);
-  }
-  hex(): string {
-    return this.hash.copy().digest('hex');
-  }
-}
-
-/** 410 becomes ERR_GONE (the generic mapping calls it ERR_NOT_FOUND). */
-async function gone<T>(request: Promise<T>): Promise<T> {
-  try {
-    return await request;
-  } catch (e) {
-    if (isHttpError(e) && e.status === 410) {
-      throw new HttpError('ERR_GONE', {
-        status: e.status,
-        method: e.method,
-        url: e.url,
-        ...(e.serverMessage === undefined ? {} : { serverMessage: e.serverMessage }),
-        ...(e.serverCode === undefined ? {} : { serverCode: e.serverCode }),
-        cause: e,
-      });
-    }
-    throw e;
-  }
-}
-
-function checkId(id: unknown): void {
-  if (typeof id !== 'string' || !ID.test(id)) {
-    throw new SluiceError('ERR_INVALID_ARG', 'a parcel id is 64 lowercase hex digits');
-  }
-}
-
-function badResponse(message: string, cause?: unknown): SluiceError {
-  return new SluiceError('ERR_BAD_RESPONSE', message, cause === undefined ? {} : { cause });
-}
-
-function wrapIo(e: unknown, signal: AbortSignal | undefined, what: string): SluiceError {
-  if (signal?.aborted) return new SluiceError('ERR_ABORTED', 'operation aborted', { cause: e });
-  if (isSluiceError(e)) return e;
-  return new SluiceError('ERR_IO', `${what} failed`, { cause: e });
-}
-
-function toP256Key(key: KeyObject | string, what: string): KeyObject {
-  let k: KeyObject;
-  try {
-    k = typeof key === 'string' ? createPrivateKey(key) : key;
-  } catch (e) {
-    throw new SluiceError('ERR_INVALID_ARG', `${what} is not a PEM private key`, { cause: e });
-  }
-  if (
-    k.type !== 'private' ||
-    k.asymmetricKeyType !== 'ec' ||
-    k.asymmetricKeyDetails?.namedCurve !== 'prime256v1'
-  ) {
-    throw new SluiceError('ERR_INVALID_ARG', `${what} must be a P-256 (prime256v1) private key`);
-  }
-  return k;
-}
-
-/** Reads a PKCS#8 PEM key file; one that group or others may read is refused. */
-function readKeyFile(path: string): KeyObject {
-  let text: string;
-  try {
-    const info = lstatSync(path);
-    if (!info.isFile()) {
-      throw new SluiceError('ERR_INSECURE_FILE', `the key file ${path} is not a regular file`, {
-        path,
-      });
-    }
-    if (process.platform !== 'win32' && (info.mode & 0o077) !== 0) {
-      throw new SluiceError(
-        'ERR_INSECURE_FILE',
-        `the key file ${path} is accessible by group or others (mode ${(info.mode & 0o777).toString(8)}); run \`chmod 600\` on it`,
-        { path },
-      );
-    }
-    text = readFileSync(path, 'utf8');
-  } catch (e) {
-    if (isSluiceError(e)) throw e;
-    throw new SluiceError('ERR_IO', `cannot read the key file ${path}`, { cause: e, path });
-  }
-  return toP256Key(text, `the key file ${path}`);
-}
-
-function publicKeyHexOf(privateKey: KeyObject): string {
-  const jwk = createPublicKey(privateKey).export({ format: 'jwk' });
-  return Buffer.concat([
-    Buffer.from([4]),
-    Buffer.from(jwk.x ?? '', 'base64url'),
-    Buffer.from(jwk.y ?? '', 'base64url'),
-  ]).toString('hex');
-}
-
-function parcelAddressOf(publicKeyHex: string): string {
-  return createHash('sha256')
-    .update(Buffer.from(publicKeyHex, 'hex'))
-    .digest()
-    .subarray(0, 20)
-    .toString('hex');
 }

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { open, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { link, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { throwIfAborted } from './abort.js';
 import { toSluiceError } from './toSluiceError.js';
@@ -12,6 +12,15 @@ import { toSluiceError } from './toSluiceError.js';
 export function tempPathFor(dst: string): string {
   const pid = (process.pid >>> 0).toString(16).padStart(8, '0');
   return join(dirname(dst), `.${basename(dst)}.sluice-${pid}${randomBytes(6).toString('hex')}.tmp`);
+}
+
+/**
+ * Whether `name`, in the directory of `dst`, is the temp file of a write to `dst` (also one in the
+ * older `.<name>.<random>.tmp` form). For a caller that holds the directory's lock: every such
+ * file is then a crash's leftover.
+ */
+export function isTempFileOf(dst: string, name: string): boolean {
+  return name.startsWith(`.${basename(dst)}.`) && name.endsWith('.tmp');
 }
 
 /**
@@ -64,6 +73,37 @@ async function fsyncDir(dir: string): Promise<void> {
   } catch {}
 }
 
+export interface CommitOptions {
+  /** fsync the temp files first (false when the writer already did). */
+  fsync: boolean;
+  /** Link instead of rename: fail with EEXIST rather than replace an existing destination. */
+  exclusive?: boolean;
+}
+
+/**
+ * Puts finished temp files in place of their destinations: fsync, rename (or link), fsync of each
+ * directory so the rename survives a power cut, then removal of dead writers' temps. Failures
+ * are the node:fs errors; the caller removes the temps.
+ */
+export async function commitTemps(
+  temps: readonly string[],
+  dsts: readonly string[],
+  options: CommitOptions,
+): Promise<void> {
+  if (options.fsync) await Promise.all(temps.map(fsyncPath));
+  for (let i = 0; i < temps.length; i++) {
+    const temp = temps[i] as string;
+    if (options.exclusive === true) {
+      await link(temp, dsts[i] as string);
+      await rm(temp, { force: true });
+    } else {
+      await rename(temp, dsts[i] as string);
+    }
+  }
+  await Promise.all([...new Set(dsts.map((d) => dirname(d)))].map(fsyncDir));
+  for (const d of dsts) await removeStaleTemps(d);
+}
+
 export interface AtomicOptions {
   signal?: AbortSignal | undefined;
   /** fsync the temp files before the rename (false when the writer already did, e.g. native). */
@@ -87,12 +127,7 @@ export async function atomicOutput<T>(
     for (const t of temps) await writeFile(t, '', { mode: 0o600, flag: 'wx' });
     const result = await write(temps);
     throwIfAborted(options.signal);
-    if (options.fsync !== false) await Promise.all(temps.map(fsyncPath));
-    for (let i = 0; i < temps.length; i++) {
-      await rename(temps[i] as string, dsts[i] as string);
-    }
-    await Promise.all([...new Set(dsts.map((d) => dirname(d)))].map(fsyncDir));
-    for (const d of dsts) await removeStaleTemps(d);
+    await commitTemps(temps, dsts, { fsync: options.fsync !== false });
     return result;
   } catch (e) {
     await Promise.all(temps.map((t) => rm(t, { force: true })));

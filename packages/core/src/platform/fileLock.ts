@@ -66,7 +66,7 @@ export class FileLock {
         options.onWait?.(owner);
       }
       try {
-        await sleep(delay + Math.floor(Math.random() * delay), undefined, signal ? { signal } : {});
+        await sleep(delay + Math.floor(Math.random() * delay), undefined, { signal });
       } catch (e) {
         if (signal?.aborted) throw abortError(signal);
         throw e;
@@ -161,8 +161,8 @@ async function readOwner(path: string): Promise<LockOwner | 'gone' | 'unreadable
         host: v.host,
         since: v.since,
         token: v.token,
-        ...(typeof v.boot === 'string' ? { boot: v.boot } : {}),
-        ...(typeof v.start === 'string' ? { start: v.start } : {}),
+        boot: typeof v.boot === 'string' ? v.boot : undefined,
+        start: typeof v.start === 'string' ? v.start : undefined,
       };
     }
   } catch {}
@@ -224,8 +224,8 @@ function currentOwner(): LockOwner {
   return {
     pid: process.pid,
     host: hostname(),
-    ...(boot === undefined ? {} : { boot }),
-    ...(start === undefined ? {} : { start }),
+    boot,
+    start,
     since: Date.now(),
     token: randomBytes(12).toString('hex'),
   };

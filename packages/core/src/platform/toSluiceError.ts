@@ -45,9 +45,9 @@ export function toSluiceError(
   const message = typeof like.message === 'string' ? like.message : String(e);
   const err = new SluiceError(classify(like), `${what}: ${message}`, {
     cause: e,
-    ...(typeof like.syscall === 'string' ? { syscall: like.syscall } : {}),
-    ...(typeof like.errno === 'number' ? { errno: Math.abs(like.errno) } : {}),
-    ...(typeof like.path === 'string' ? { path: like.path } : {}),
+    syscall: typeof like.syscall === 'string' ? like.syscall : undefined,
+    errno: typeof like.errno === 'number' ? Math.abs(like.errno) : undefined,
+    path: typeof like.path === 'string' ? like.path : undefined,
   });
   if (stackFrom?.stack) {
     const frames = stackFrom.stack.split('\n').slice(1).join('\n');

@@ -1,5 +1,5 @@
 import type { Downloader } from '@sluice/cdn';
-import type { Session } from '../session/session.js';
+import type { Session } from '../http/session.js';
 
 /**
  * An HttpRangeDriver for the API's big-part route: each range carries the session's current token;

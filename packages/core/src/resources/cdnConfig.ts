@@ -8,7 +8,7 @@ import {
   parseDeliveredCdnConfig,
   SluiceError,
 } from '@sluice/protocol';
-import type { Session } from '../session/session.js';
+import type { Session } from '../http/session.js';
 
 export interface CdnConfigRequest extends CdnConfigBody {
   signal?: AbortSignal;

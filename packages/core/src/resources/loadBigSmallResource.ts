@@ -18,11 +18,11 @@ import {
   type PlainPiece,
 } from '../format/blobChunkDecryptor.js';
 import { verifyChunkAsync } from '../format/manifest.js';
+import type { Session } from '../http/session.js';
 import { abortError, throwIfAborted } from '../platform/abort.js';
 import { removeStaleTemps, tempPathFor } from '../platform/atomicOutput.js';
 import type { LockOwner } from '../platform/fileLock.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
-import type { Session } from '../session/session.js';
 import { apiRangeDriver } from './apiRangeDriver.js';
 import { cdnPrefix, fetchCdnConfig } from './cdnConfig.js';
 import { checkResourceName } from './resourceName.js';

@@ -2,7 +2,7 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { isSluiceError } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Session } from '../session/session.js';
+import { Session } from '../http/session.js';
 import { type LoadRequest, loadMany } from './loadMany.js';
 
 // Behaviour against the real API is in tests/e2e/src/loadMany*.test.ts; here: the argument checks,

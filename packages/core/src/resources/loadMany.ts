@@ -6,9 +6,9 @@ import {
   isSluiceError,
   SluiceError,
 } from '@sluice/protocol';
+import type { Session } from '../http/session.js';
 import { abortError, throwIfAborted } from '../platform/abort.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
-import type { Session } from '../session/session.js';
 import { fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { Limiter } from './limiter.js';
 import { type LoadProgress, loadBigSmallResource } from './loadBigSmallResource.js';

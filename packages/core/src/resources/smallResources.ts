@@ -2,7 +2,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeResource } from '@sluice/protocol';
-import type { Session } from '../session/session.js';
+import type { Session } from '../http/session.js';
 import { type LoadBigSmallOptions, loadBigSmallResource } from './loadBigSmallResource.js';
 import { checkResourceName } from './resourceName.js';
 import { type UploadBigSmallOptions, uploadBigSmallResource } from './uploadBigSmallResource.js';

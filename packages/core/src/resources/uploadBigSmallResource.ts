@@ -11,8 +11,8 @@ import {
 } from '@sluice/protocol';
 import { BigPartCache } from '../cache/bigPartCache.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
+import type { Session } from '../http/session.js';
 import { throwIfAborted } from '../platform/abort.js';
-import type { Session } from '../session/session.js';
 import { cdnPrefix, fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { type MultipartPart, multipartBody } from './multipartBody.js';
 import { checkResourceName } from './resourceName.js';

@@ -1,5 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { writeFileAtomic } from '@sluice/core';
 import type { JwksResponse } from '@sluice/protocol';
 import {
   type CryptoKey,
@@ -9,7 +10,6 @@ import {
   importJWK,
   type JWK,
 } from 'jose';
-import { atomicWriteFile } from '../stores/atomicWriteFile.js';
 
 export const SIGNING_KEY_FILE = 'jwt-signing-key.json';
 export const SIGNING_ALG = 'EdDSA';
@@ -46,9 +46,9 @@ export async function loadOrCreateSigningKeys(dataDir: string): Promise<SigningK
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
     const created = await newKeyFile();
     try {
-      await atomicWriteFile(path, `${JSON.stringify(created, null, 2)}\n`, {
+      await writeFileAtomic(path, `${JSON.stringify(created, null, 2)}\n`, {
         mode: 0o600,
-        flag: 'create',
+        exclusive: true,
       });
       file = created;
     } catch (e2) {

@@ -1,7 +1,7 @@
 import { access, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable, Transform } from 'node:stream';
-import { atomicWriteFile, isTempFileOf } from '../stores/atomicWriteFile.js';
+import { isTempFileOf, writeFileAtomic } from '@sluice/core';
 import { BlobStore } from '../stores/blobStore.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 
@@ -177,7 +177,7 @@ export class ParcelStore {
       const draft = { ...this.parcels };
       const result = fn(draft);
       const file: ParcelsFile = { version: 1, parcels: draft };
-      await atomicWriteFile(this.path, `${JSON.stringify(file, null, 2)}\n`);
+      await writeFileAtomic(this.path, `${JSON.stringify(file, null, 2)}\n`);
       this.parcels = draft;
       return result;
     });

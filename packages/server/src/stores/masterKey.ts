@@ -1,7 +1,7 @@
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { atomicWriteFile } from './atomicWriteFile.js';
+import { writeFileAtomic } from '@sluice/core';
 
 export const MASTER_KEY_FILE = 'master.key';
 const KEY_BYTES = 32;
@@ -22,7 +22,7 @@ export async function loadOrCreateMasterKey(dataDir: string): Promise<Buffer> {
     if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
   }
   try {
-    await atomicWriteFile(path, randomBytes(KEY_BYTES), { mode: 0o600, flag: 'create' });
+    await writeFileAtomic(path, randomBytes(KEY_BYTES), { mode: 0o600, exclusive: true });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
   }

@@ -1,7 +1,7 @@
 import { chmod, mkdir, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import { isTempFileOf, writeFileAtomic } from '@sluice/core';
 import { isRole, type Manifest, type Role } from '@sluice/protocol';
-import { atomicWriteFile, isTempFileOf } from './atomicWriteFile.js';
 import { acquireDataDirLock, type DataDirLock } from './dataDirLock.js';
 
 export const METADATA_FILE = 'metadata.json';
@@ -116,7 +116,7 @@ export class MetadataStore {
       } catch (e) {
         if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
         state = emptyState();
-        await atomicWriteFile(path, serialise(state));
+        await writeFileAtomic(path, serialise(state));
       }
       return new MetadataStore(dataDir, state, lock);
     } catch (e) {
@@ -170,7 +170,7 @@ export class MetadataStore {
     const run = this.queue.then(async () => {
       const draft = structuredClone(this.state);
       const result = await fn(draft);
-      await atomicWriteFile(this.path, serialise(draft));
+      await writeFileAtomic(this.path, serialise(draft));
       this.state = draft;
       return result;
     });

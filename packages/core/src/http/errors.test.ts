@@ -12,7 +12,7 @@ import {
   ServerError,
   TooLarge,
   Unauthorized,
-} from './httpErrors.js';
+} from './errors.js';
 
 const at = { method: 'GET', url: 'http://127.0.0.1:1/x' };
 

@@ -1,4 +1,4 @@
-import { abortError } from '../platform/abort.js';
+import { abortError } from '../../platform/abort.js';
 
 /**
  * One promise that any number of callers wait on, each with its own AbortSignal. A caller's

@@ -23,7 +23,7 @@ export async function streamingFetch(url: URL, init: RequestInit): Promise<Respo
     const req = send(url, {
       method: init.method ?? 'POST',
       headers,
-      ...(init.signal ? { signal: init.signal } : {}),
+      signal: init.signal ?? undefined,
     });
     let settled = false;
     const fail = (e: unknown) => {
