@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { expectSluiceError, tempDir } from '../test-helpers.js';
 import { FileLock, type LockOwner } from './fileLock.js';
 
-const distLock = fileURLToPath(new URL('../../dist/cache/fileLock.js', import.meta.url));
+const distLock = fileURLToPath(new URL('../../dist/platform/fileLock.js', import.meta.url));
 
 /** A child process that takes the lock at `path` (from the built package), prints 'locked', then holds it for `holdMs` (forever by default). */
 function lockingChild(path: string, holdMs = -1): ChildProcess {
