@@ -31,6 +31,12 @@ export const ERROR_CODES = Object.freeze({
   ERR_RANGE_NOT_SATISFIABLE: { status: 416, class: 'request' },
   ERR_RATE_LIMITED: { status: 429, class: 'auth' },
   ERR_INTERNAL: { status: 500, class: 'transport' },
+  // A v2 upload that names a version other than the next one (the body says which is latest).
+  ERR_VERSION_CONFLICT: { status: 409, class: 'state' },
+  // A publisher key that is not registered to the uploader, or not on a device's trust list.
+  ERR_UNTRUSTED_PUBLISHER: { status: 403, class: 'auth' },
+  // A manifest signature that does not verify (the API refuses such an upload with 400).
+  ERR_BAD_SIGNATURE: { status: 400, class: 'integrity' },
   // A client's view of a failed exchange.
   ERR_SERVER: { status: null, class: 'transport' },
   ERR_NETWORK: { status: null, class: 'transport' },

@@ -54,8 +54,17 @@ export {
   chunkLength,
   DEFAULT_CHUNK_SIZE,
   type Manifest,
+  type ManifestResource,
+  type ManifestSignature,
+  type ManifestV1,
+  type ManifestV2,
   thirtyPercent,
   validateManifest,
 } from './manifest.js';
+export {
+  canonicalManifestJson,
+  MANIFEST_SIGNING_CONTEXT,
+  manifestSignedBytes,
+} from './manifestSigning.js';
 export { isObjectKey, isResourceName, RESOURCE_NAME_PATTERN, RESOURCE_NAME_RULE } from './names.js';
 export * from './wire.js';

@@ -1,10 +1,10 @@
 import { SluiceError } from './errors.js';
+import { isResourceName } from './names.js';
 
 export const DEFAULT_CHUNK_SIZE = 8 * 1024 * 1024;
 
-/** Describes how a sealed blob is split and how to verify its big part. See docs/FORMAT.md. */
-export interface Manifest {
-  version: 1;
+/** The fields both manifest versions share: how the sealed blob is split and chunked. */
+interface ManifestLayout {
   algorithm: 'AES-256-CBC';
   /** Bytes in the sealed blob (IV included) = smallSize + bigSize. */
   blobSize: number;
@@ -17,6 +17,39 @@ export interface Manifest {
   /** Lower-case hex SHA-256 of each chunkSize slice of the big part (the last may be short). */
   chunks: string[];
 }
+
+/** Version 1: the big part's chunks only (the small part is not covered). Read, no longer written. */
+export interface ManifestV1 extends ManifestLayout {
+  version: 1;
+}
+
+/** The resource version a v2 manifest belongs to (the same triple as the envelope's). */
+export interface ManifestResource {
+  folder: string;
+  name: string;
+  version: number;
+}
+
+/** A publisher's Ed25519 signature over `manifestSignedBytes` (docs/FORMAT.md §3). */
+export interface ManifestSignature {
+  alg: 'Ed25519';
+  /** The raw 32-byte public key, standard base64 (44 characters). */
+  key: string;
+  /** The 64-byte signature, standard base64 (88 characters). */
+  sig: string;
+}
+
+/** Version 2: covers the whole sealed blob and names its resource version; optionally signed. */
+export interface ManifestV2 extends ManifestLayout {
+  version: 2;
+  resource: ManifestResource;
+  /** Lower-case hex SHA-256 of the small part. */
+  small: string;
+  signature?: ManifestSignature;
+}
+
+/** Describes how a sealed blob is split and how to verify it. See docs/FORMAT.md §3. */
+export type Manifest = ManifestV1 | ManifestV2;
 
 export function chunkCount(bigSize: number, chunkSize: number): number {
   return Math.ceil(bigSize / chunkSize);
@@ -31,8 +64,51 @@ function bad(message: string): SluiceError {
   return new SluiceError('ERR_BAD_MANIFEST', `invalid manifest: ${message}`);
 }
 
-const FIELDS = ['version', 'algorithm', 'blobSize', 'smallSize', 'bigSize', 'chunkSize', 'chunks'];
+const V1_FIELDS = [
+  'version',
+  'algorithm',
+  'blobSize',
+  'smallSize',
+  'bigSize',
+  'chunkSize',
+  'chunks',
+];
+const V2_FIELDS = [
+  'version',
+  'algorithm',
+  'resource',
+  'blobSize',
+  'smallSize',
+  'bigSize',
+  'chunkSize',
+  'small',
+  'chunks',
+  'signature',
+];
+const RESOURCE_FIELDS = ['folder', 'name', 'version'];
+const SIGNATURE_FIELDS = ['alg', 'key', 'sig'];
 const HEX_DIGEST = /^[0-9a-f]{64}$/;
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  return Array.isArray(value) ? 'an array' : typeof value;
+}
+
+/** `value` as a plain object holding only `allowed` keys, or ERR_BAD_MANIFEST naming `what`. */
+function record(value: unknown, allowed: readonly string[], what: string): Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(`${what} must be an object, got ${describe(value)}`);
+  }
+  const m = value as Record<string, unknown>;
+  const unknown = Object.keys(m).filter((k) => !allowed.includes(k));
+  if (unknown.length > 0) {
+    throw bad(
+      `unknown field(s) ${unknown.map((k) => k.slice(0, 64)).join(', ')}${what === 'manifest' ? '' : ` in ${what}`}`,
+    );
+  }
+  return m;
+}
 
 function sizeField(m: Record<string, unknown>, name: string): number {
   const v = m[name];
@@ -42,17 +118,77 @@ function sizeField(m: Record<string, unknown>, name: string): number {
   return v;
 }
 
-/** Checks an untrusted value (e.g. parsed JSON) and returns it as a Manifest, or throws ERR_BAD_MANIFEST. */
-export function validateManifest(value: unknown): Manifest {
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+function digestField(v: unknown, name: string): string {
+  if (typeof v !== 'string' || !HEX_DIGEST.test(v)) {
     throw bad(
-      `expected an object, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`,
+      `${name} must be 64 lower-case hex digits (SHA-256), got ${JSON.stringify(v)?.slice(0, 80)}`,
     );
   }
-  const m = value as Record<string, unknown>;
-  const unknown = Object.keys(m).filter((k) => !FIELDS.includes(k));
-  if (unknown.length > 0) throw bad(`unknown field(s) ${unknown.join(', ')}`);
-  if (m.version !== 1) throw bad(`version must be 1, got ${JSON.stringify(m.version)}`);
+  return v;
+}
+
+/** Standard base64 of exactly `bytes` bytes, in its one canonical spelling. */
+function base64Field(v: unknown, name: string, bytes: number): string {
+  const ok =
+    typeof v === 'string' &&
+    BASE64.test(v) &&
+    Buffer.from(v, 'base64').length === bytes &&
+    Buffer.from(v, 'base64').toString('base64') === v;
+  if (!ok) throw bad(`${name} must be ${bytes} bytes in standard base64`);
+  return v;
+}
+
+/**
+ * Checks an untrusted value (e.g. parsed JSON) and returns it as a Manifest (a clean copy, fields
+ * in the documented order), or throws ERR_BAD_MANIFEST naming the field. It checks the shape
+ * only: a v2 signature is verified by core's `verifyManifest`.
+ */
+export function validateManifest(value: unknown): Manifest {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw bad(`expected an object, got ${describe(value)}`);
+  }
+  const version = (value as { version?: unknown }).version;
+  if (version === 1) return { version: 1, ...layout(record(value, V1_FIELDS, 'manifest')) };
+  if (version === 2) return validateV2(record(value, V2_FIELDS, 'manifest'));
+  throw bad(`version must be 1 or 2, got ${JSON.stringify(version)}`);
+}
+
+function validateV2(m: Record<string, unknown>): ManifestV2 {
+  const r = record(m.resource, RESOURCE_FIELDS, 'resource');
+  if (!isResourceName(r.folder)) throw bad(`resource.folder is not a resource name`);
+  if (!isResourceName(r.name)) throw bad(`resource.name is not a resource name`);
+  if (typeof r.version !== 'number' || !Number.isSafeInteger(r.version) || r.version < 1) {
+    throw bad(`resource.version must be a positive safe integer, got ${JSON.stringify(r.version)}`);
+  }
+  const resource = { folder: r.folder, name: r.name, version: r.version };
+  const { algorithm, blobSize, smallSize, bigSize, chunkSize, chunks } = layout(m);
+  const small = digestField(m.small, 'small');
+  const out: ManifestV2 = {
+    version: 2,
+    algorithm,
+    resource,
+    blobSize,
+    smallSize,
+    bigSize,
+    chunkSize,
+    small,
+    chunks,
+  };
+  if (m.signature !== undefined) {
+    const s = record(m.signature, SIGNATURE_FIELDS, 'signature');
+    if (s.alg !== 'Ed25519')
+      throw bad(`signature.alg must be "Ed25519", got ${JSON.stringify(s.alg)?.slice(0, 40)}`);
+    out.signature = {
+      alg: 'Ed25519',
+      key: base64Field(s.key, 'signature.key', 32),
+      sig: base64Field(s.sig, 'signature.sig', 64),
+    };
+  }
+  return out;
+}
+
+/** The layout fields, checked against each other and the split rule (docs/FORMAT.md §2–§4). */
+function layout(m: Record<string, unknown>): ManifestLayout {
   if (m.algorithm !== 'AES-256-CBC') {
     throw bad(`algorithm must be "AES-256-CBC", got ${JSON.stringify(m.algorithm)}`);
   }
@@ -82,22 +218,8 @@ export function validateManifest(value: unknown): Manifest {
       `chunks has ${m.chunks.length} digest(s) but bigSize ${bigSize} / chunkSize ${chunkSize} needs ${expected}`,
     );
   }
-  m.chunks.forEach((d, i) => {
-    if (typeof d !== 'string' || !HEX_DIGEST.test(d)) {
-      throw bad(
-        `chunks[${i}] must be 64 lower-case hex digits (SHA-256), got ${JSON.stringify(d)}`,
-      );
-    }
-  });
-  return {
-    version: 1,
-    algorithm: 'AES-256-CBC',
-    blobSize,
-    smallSize,
-    bigSize,
-    chunkSize,
-    chunks: [...(m.chunks as string[])],
-  };
+  const chunks = m.chunks.map((d, i) => digestField(d, `chunks[${i}]`));
+  return { algorithm: 'AES-256-CBC', blobSize, smallSize, bigSize, chunkSize, chunks };
 }
 
 /** ⌊n·3/10⌋ without overflowing 2^53 for any safe n (the small part's share of a blob). */

@@ -95,7 +95,7 @@ describe('validateManifest', () => {
     expectBad([], /got an array/);
     expectBad('{}', /got string/);
     expectBad({ ...base(), extra: 1 }, /unknown field\(s\) extra/);
-    expectBad({ ...base(), version: 2 }, /version must be 1, got 2/);
+    expectBad({ ...base(), version: 3 }, /version must be 1 or 2, got 3/);
     expectBad({ ...base(), algorithm: 'AES-128-CBC' }, /algorithm must be "AES-256-CBC"/);
     expectBad(
       { ...base(), blobSize: '4112' },
