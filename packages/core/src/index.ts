@@ -48,9 +48,27 @@ export {
 export {
   type BuildManifestOptions,
   buildManifest,
+  toManifestV2,
   verifyChunk,
   verifyChunkAsync,
+  verifySmallPart,
 } from './format/manifest.js';
+export {
+  type PublisherPrivateKey,
+  publicKeyObject,
+  publisherPublicKey,
+  signManifest,
+  type VerifiedManifest,
+  type VerifyManifestOptions,
+  verifyManifest,
+} from './format/manifestSignature.js';
+export {
+  generatePublisherKey,
+  type PublisherKey,
+  parsePublicKeys,
+  readPublisherKey,
+  readTrustedPublishers,
+} from './format/publisherKeys.js';
 export {
   joinAndOpen,
   type SealAndSplitOptions,
@@ -69,6 +87,14 @@ export {
   sealBuffer,
   sealFile,
 } from './format/sealedBlob.js';
+export {
+  describeSealedFile,
+  openSealedFile,
+  SEALED_FILE_FORMAT,
+  SEALED_FILE_MAC_INFO,
+  type SealedFileManifest,
+  validateSealedFileManifest,
+} from './format/sealedFileManifest.js';
 export { smallPartSize } from './format/smallPartSize.js';
 export {
   canonicalHardware,

@@ -33,6 +33,11 @@ export interface DecryptFileOptions {
   threads?: number;
   /** Byte offset in `src` where the ciphertext starts (16 for a sealed blob). Default 0. */
   srcOffset?: number;
+  /**
+   * Called with the path of the complete plaintext before it is put in place at `dst`; a throw
+   * drops it, so `dst` appears only when the check passes (e.g. a MAC over the plaintext).
+   */
+  verify?: (plainPath: string) => Promise<void>;
 }
 
 /** File → file encryption and decryption; `dst` is written atomically. */
@@ -74,7 +79,10 @@ export function fileCipherFacade(getOps: () => BackendOps): FileCipherFacade {
     async decryptFile(src, dst, key, iv, opts) {
       const a = checkFileArgs<DecryptFileOptions>(src, dst, key, iv, opts);
       const threads = checkThreads(a.options.threads, defaultThreads());
-      const { srcOffset: offset } = a.options;
+      const { srcOffset: offset, verify } = a.options;
+      if (verify !== undefined && typeof verify !== 'function') {
+        throw new TypeError('verify must be a function');
+      }
       const srcOffset = offset === undefined ? 0 : checkSize(offset, 'srcOffset');
       const ops = getOps();
       return guarded('decryptFile', async () => {
@@ -82,6 +90,7 @@ export function fileCipherFacade(getOps: () => BackendOps): FileCipherFacade {
         return atomicOutput([dst], { signal: a.signal, fsync: false }, async ([tmp]) => {
           const out = tmp as string;
           await ops.decryptFile(src, out, a.key, a.iv, { signal: a.signal, threads, srcOffset });
+          await verify?.(out);
           return {
             bytesRead: Math.max(size - srcOffset, 0),
             bytesWritten: await sizeOf(out, 'dst'),

@@ -8,6 +8,8 @@ import {
   chunkLength,
   DEFAULT_CHUNK_SIZE,
   type Manifest,
+  type ManifestResource,
+  type ManifestV2,
   SluiceError,
   toBytes,
   validateManifest,
@@ -47,6 +49,53 @@ export async function buildManifest(
     chunkSize,
     chunks: digests.map((d) => d.toString('hex')),
   });
+}
+
+/**
+ * The v2 manifest of `resource` from a manifest's layout (blob and part sizes, chunk digests:
+ * what `buildManifest` and `sealAndSplit` produce) and the small part's SHA-256 (hex). Unsigned:
+ * `signManifest` adds the publisher's signature.
+ */
+export function toManifestV2(
+  layout: Manifest,
+  resource: ManifestResource,
+  smallSha256: string,
+): ManifestV2 {
+  const { blobSize, smallSize, bigSize, chunkSize, chunks } = layout;
+  return validateManifest({
+    version: 2,
+    algorithm: 'AES-256-CBC',
+    resource,
+    blobSize,
+    smallSize,
+    bigSize,
+    chunkSize,
+    small: smallSha256,
+    chunks,
+  }) as ManifestV2;
+}
+
+/**
+ * Throws ERR_CHUNK_DIGEST unless `data` is the manifest's small part: `smallSize` bytes and, in a
+ * v2 manifest, its SHA-256. A v1 manifest has no digest of the small part to check.
+ */
+export function verifySmallPart(manifest: Manifest, data: Buffer | Uint8Array): void {
+  const bytes = toBytes(data, 'data');
+  if (bytes.length !== manifest.smallSize) {
+    throw new SluiceError(
+      'ERR_CHUNK_DIGEST',
+      `small part: expected ${manifest.smallSize} bytes, got ${bytes.length}`,
+    );
+  }
+  if (manifest.version === 1) return;
+  const actual = createHash('sha256').update(bytes).digest();
+  const expected = Buffer.from(manifest.small, 'hex');
+  if (!timingSafeEqual(expected, actual)) {
+    throw new SluiceError(
+      'ERR_CHUNK_DIGEST',
+      `small part: SHA-256 ${actual.toString('hex')} does not match the manifest's ${manifest.small}`,
+    );
+  }
 }
 
 /** Throws ERR_CHUNK_DIGEST unless `data` is exactly big-part chunk `index` of `manifest`. */

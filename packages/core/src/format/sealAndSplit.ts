@@ -10,7 +10,7 @@ import {
   DEFAULT_CHUNK_SIZE,
   type Manifest,
 } from '@sluice/protocol';
-import { concat, split } from '../crypto/cryptoBackend.js';
+import { concat, sha256File, split } from '../crypto/cryptoBackend.js';
 import { tempPathFor } from '../platform/atomicOutput.js';
 import { writeFileAtomic } from '../platform/atomicWrite.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
@@ -38,7 +38,10 @@ export interface SealAndSplitResult {
   bigPath: string;
   /** Set when a manifest file was written. */
   manifestPath?: string;
+  /** The layout of the split (a v1 manifest: no resource yet); `toManifestV2` makes it v2. */
   manifest: Manifest;
+  /** Lower-case hex SHA-256 of the small part. */
+  smallSha256: string;
   key: Buffer;
   iv: Buffer;
 }
@@ -87,9 +90,13 @@ export async function sealAndSplit(
     const { size } = await sealFile(src, blobPath, key, { iv, signal });
     const smallSize = smallPartSize(size, smallSizeKB);
     await split(blobPath, smallPath, bigPath, smallSize, { signal });
-    const manifest = await buildManifest(bigPath, { smallSize, chunkSize, signal });
+    const [manifest, smallDigest] = await Promise.all([
+      buildManifest(bigPath, { smallSize, chunkSize, signal }),
+      sha256File(smallPath, { signal }),
+    ]);
     if (manifestPath !== undefined) await writeManifest(manifestPath, manifest);
-    return { smallPath, bigPath, manifestPath, manifest, key, iv };
+    const smallSha256 = smallDigest.toString('hex');
+    return { smallPath, bigPath, manifestPath, manifest, smallSha256, key, iv };
   } finally {
     await rm(blobPath, { force: true });
   }

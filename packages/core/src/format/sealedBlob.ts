@@ -50,6 +50,8 @@ export interface SealOptions {
 export interface OpenOptions {
   signal?: AbortSignal;
   threads?: number;
+  /** Checks the complete plaintext before it is put at `dst` (see DecryptFileOptions). */
+  verify?: (plainPath: string) => Promise<void>;
 }
 
 /** Encrypts `src` into the sealed blob `dst` (written atomically). */
@@ -105,6 +107,7 @@ export async function openFile(
     srcOffset: IV_BYTES,
     signal: o.signal,
     threads: o.threads,
+    verify: o.verify,
   });
   return { size: bytesWritten };
 }
