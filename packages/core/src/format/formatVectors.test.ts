@@ -1,17 +1,25 @@
 // Parses the test vectors out of docs/FORMAT.md and checks them against the implementation,
 // so the document and the code cannot drift apart.
 
-import { createHash } from 'node:crypto';
+import { createHash, createPrivateKey, hkdfSync } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chunkLength, validateManifest } from '@sluice/protocol';
+import {
+  canonicalManifestJson,
+  chunkLength,
+  type ManifestV2,
+  manifestSignedBytes,
+  validateManifest,
+} from '@sluice/protocol';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hex, openssl, tempDir } from '../test-helpers.js';
 import { BlobChunkDecryptor, chunkBlobOffset } from './blobChunkDecryptor.js';
-import { verifyChunk } from './manifest.js';
+import { toManifestV2, verifyChunk } from './manifest.js';
+import { publisherPublicKey, signManifest, verifyManifest } from './manifestSignature.js';
 import { sealAndSplit } from './sealAndSplit.js';
 import { blobSize, openBuffer, openFile, sealBuffer, sealFile } from './sealedBlob.js';
+import { describeSealedFile, SEALED_FILE_MAC_INFO } from './sealedFileManifest.js';
 import { smallPartSize } from './smallPartSize.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
@@ -24,22 +32,26 @@ function fenced(info: string): string {
 }
 
 type Fields = Record<string, string>;
-const lines = fenced('vectors')
-  .split('\n')
-  .filter((l) => l.trim() !== '')
-  .map((l) => {
-    const [kind, ...rest] = l.trim().split(/\s+/);
-    const fields: Fields = {};
-    for (const r of rest) {
-      const eq = r.indexOf('=');
-      if (eq > 0) fields[r.slice(0, eq)] = r.slice(eq + 1);
-      else fields.value = r;
-    }
-    return { kind: kind as string, fields };
-  });
+type VectorLine = { kind: string; fields: Fields };
+/** The `kind key=value …` lines of a vectors block (a bare word is the field `value`). */
+const vectorLines = (info: string): VectorLine[] =>
+  fenced(info)
+    .split('\n')
+    .filter((l) => l.trim() !== '')
+    .map((l) => {
+      const [kind, ...rest] = l.trim().split(/\s+/);
+      const fields: Fields = {};
+      for (const r of rest) {
+        const eq = r.indexOf('=');
+        if (eq > 0) fields[r.slice(0, eq)] = r.slice(eq + 1);
+        else fields.value = r;
+      }
+      return { kind: kind as string, fields };
+    });
+const lines = vectorLines('vectors');
 
-function one(kind: string): Fields {
-  const found = lines.filter((l) => l.kind === kind);
+function one(kind: string, from: VectorLine[] = lines): Fields {
+  const found = from.filter((l) => l.kind === kind);
   if (found.length !== 1)
     throw new Error(`expected one "${kind}" line in FORMAT.md, found ${found.length}`);
   return (found[0] as { fields: Fields }).fields;
@@ -187,5 +199,99 @@ describe('docs/FORMAT.md vectors', () => {
     }
     expect(d.complete).toBe(true);
     expect(out.equals(plain)).toBe(true);
+  });
+});
+
+describe('docs/FORMAT.md v2 manifest vector', () => {
+  const v2 = vectorLines('vectors-v2');
+  const seed = Buffer.from(str(one('seed', v2), 'value'), 'hex');
+  // PKCS#8 of an Ed25519 seed: the fixed DER prefix FORMAT.md gives, then the seed.
+  const pkcs8 = Buffer.concat([Buffer.from('302e020100300506032b657004220420', 'hex'), seed]);
+  const privateKey = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+  const documented = validateManifest(JSON.parse(fenced('json manifest-v2-vector'))) as ManifestV2;
+  const canonical = fenced('text manifest-v2-canonical').trim();
+
+  it('the documented manifest is v2, its small digest is the small part of the v1 vector', () => {
+    expect(documented.version).toBe(2);
+    expect(documented.small).toBe(str(one('manifest-input'), 'small-sha256'));
+    const v1 = validateManifest(JSON.parse(fenced('json manifest-vector')));
+    const { signature: _s, ...unsigned } = documented;
+    expect(toManifestV2(v1, documented.resource, documented.small)).toEqual(unsigned);
+  });
+
+  it('canonical JSON and signed bytes as documented (length and sha256sum)', () => {
+    expect(canonicalManifestJson(documented)).toBe(canonical);
+    const signed = manifestSignedBytes(documented);
+    const info = one('signed-bytes', v2);
+    expect(signed.length).toBe(num(info, 'length'));
+    expect(sha(signed)).toBe(str(info, 'sha256'));
+    expect(signed.toString('utf8')).toBe(`sluice-manifest-v2\n${canonical}`);
+  });
+
+  it('the key and signature: signManifest, node:crypto and openssl pkeyutl agree with the doc', async () => {
+    expect(publisherPublicKey(privateKey)).toBe(str(one('public-key', v2), 'key'));
+    expect(documented.signature?.key).toBe(str(one('public-key', v2), 'key'));
+    const { signature: _s, ...unsigned } = documented;
+    expect(signManifest(unsigned, privateKey)).toEqual(documented);
+    expect(
+      verifyManifest(documented, { trustedPublishers: [publisherPublicKey(privateKey)] }),
+    ).toEqual({
+      publisher: documented.signature?.key,
+    });
+    // The documented openssl commands, run: the PEM from the seed, then pkeyutl over the bytes.
+    const pem = openssl(['pkey', '-inform', 'DER'], pkcs8);
+    const keyPath = join(dir, 'publisher.pem');
+    const signedPath = join(dir, 'signed.bin');
+    await writeFile(keyPath, pem);
+    await writeFile(signedPath, manifestSignedBytes(documented));
+    const pub = openssl(['pkey', '-in', keyPath, '-pubout', '-outform', 'DER']);
+    expect(pub.subarray(-32).toString('base64')).toBe(documented.signature?.key);
+    const sig = openssl(['pkeyutl', '-sign', '-rawin', '-inkey', keyPath, '-in', signedPath]);
+    expect(sig.toString('base64')).toBe(documented.signature?.sig);
+  });
+});
+
+describe('docs/FORMAT.md sealed-file manifest vector', () => {
+  it('sizes, sealed SHA-256, HKDF MAC key and plaintext MAC as documented', async () => {
+    const v = one('sealed-file', vectorLines('vectors-sealed-file'));
+    const n = num(v, 'n');
+    const plain = Buffer.from(Array.from({ length: n }, (_, i) => i & 0xff));
+    const src = join(dir, `sealed-file-${n}`);
+    await writeFile(src, plain);
+    await sealFile(src, `${src}.blob`, KEY, { iv: IV });
+    const m = await describeSealedFile(src, `${src}.blob`, KEY);
+    expect(m).toEqual({
+      format: 'sluice-sealed-file-v1',
+      algorithm: 'AES-256-CBC',
+      plainSize: num(v, 'plainSize'),
+      blobSize: num(v, 'blobSize'),
+      blobSha256: str(v, 'blobSha256'),
+      plainMac: str(v, 'plainMac'),
+    });
+    const macKey = Buffer.from(hkdfSync('sha256', KEY, Buffer.alloc(0), SEALED_FILE_MAC_INFO, 32));
+    expect(macKey.toString('hex')).toBe(str(v, 'macKey'));
+    const kdf = openssl([
+      'kdf',
+      '-keylen',
+      '32',
+      '-kdfopt',
+      'digest:SHA256',
+      '-kdfopt',
+      `hexkey:${hex(KEY)}`,
+      '-kdfopt',
+      `info:${SEALED_FILE_MAC_INFO}`,
+      'HKDF',
+    ]);
+    expect(kdf.toString().trim().replaceAll(':', '').toLowerCase()).toBe(str(v, 'macKey'));
+    const mac = openssl([
+      'dgst',
+      '-sha256',
+      '-mac',
+      'HMAC',
+      '-macopt',
+      `hexkey:${str(v, 'macKey')}`,
+      src,
+    ]);
+    expect(mac.toString()).toContain(str(v, 'plainMac'));
   });
 });
