@@ -72,6 +72,29 @@ export interface JwksResponse {
   keys: PublicJwk[];
 }
 
+// --- publisher keys ---
+
+/** `POST /me/publisher-keys`: an Ed25519 public key, raw 32 bytes in standard base64. */
+export interface PublisherKeyRequest {
+  publicKey: string;
+}
+
+/** A publisher key registered to an account: uploads it signs are accepted from that account. */
+export interface PublisherKeyInfo {
+  publicKey: string;
+  addedAt: string;
+}
+
+/** `POST /me/publisher-keys` → 201 (added) or 200 (already registered to this account). */
+export interface PublisherKeyResponse {
+  publisherKey: PublisherKeyInfo;
+}
+
+/** `GET /me/publisher-keys`, oldest first. */
+export interface PublisherKeysResponse {
+  publisherKeys: PublisherKeyInfo[];
+}
+
 // --- users ---
 
 /** `GET /users`. */
@@ -102,6 +125,14 @@ export interface UploadResponse {
   folder: string;
   name: string;
   version: number;
+}
+
+/** `POST /resources/:folder` → 409 `ERR_VERSION_CONFLICT`: a v2 manifest named another version. */
+export interface VersionConflictBody {
+  error: string;
+  code: 'ERR_VERSION_CONFLICT';
+  /** The latest version stored (0 when there is none): sign `latest + 1` and try again. */
+  latest: number;
 }
 
 /** What a device proves about itself: its account's password and its hardware hash. */

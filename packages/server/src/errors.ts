@@ -33,3 +33,26 @@ export function isApiError(
 export function invalidSetting(field: string, rule: string): SluiceError {
   return new SluiceError('ERR_INVALID_ARG', `${field} ${rule}`, { field });
 }
+
+/**
+ * An API error whose answer carries fields beside `error` and `code` (API.md names them per
+ * route), e.g. the `latest` version of a 409 `ERR_VERSION_CONFLICT`.
+ */
+export class ApiErrorWithBody extends SluiceError {
+  constructor(
+    code: ApiErrorCode,
+    message: string,
+    readonly extra: Readonly<Record<string, number | string>>,
+  ) {
+    super(code, message);
+  }
+}
+
+/** 409 `ERR_VERSION_CONFLICT`: a v2 upload named another version than `latest + 1`. */
+export function versionConflict(named: number, latest: number): ApiErrorWithBody {
+  return new ApiErrorWithBody(
+    'ERR_VERSION_CONFLICT',
+    `the manifest names version ${named} but the next version is ${latest + 1}; sign it again with that`,
+    { latest },
+  );
+}

@@ -157,3 +157,32 @@ export async function runCleanup(steps: (() => Promise<void>)[]): Promise<void> 
   }
   if (first !== undefined) throw first;
 }
+
+/** The parts of a `POST /resources/:folder` body, in the order they are sent. */
+export type UploadPart = [field: string, value: string | Buffer];
+
+/** One multipart upload; Buffers go as file parts. */
+export async function uploadParts(
+  url: string,
+  token: string,
+  folder: string,
+  parts: UploadPart[],
+): Promise<Reply> {
+  const form = new FormData();
+  for (const [field, value] of parts) {
+    if (typeof value === 'string') form.append(field, value);
+    else form.append(field, new Blob([value]), field);
+  }
+  const res = await fetch(`${url}/resources/${folder}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}` },
+    body: form,
+  });
+  const text = await res.text();
+  return {
+    status: res.status,
+    headers: res.headers,
+    body: text === '' ? undefined : JSON.parse(text),
+    text,
+  };
+}

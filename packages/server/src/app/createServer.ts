@@ -8,6 +8,7 @@ import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
 import { parcelRoutes } from '../parcels/routes.js';
+import { publisherKeyRoutes } from '../publisherKeys/routes.js';
 import { resourceRoutes } from '../resources/routes.js';
 import type { CdnObjects } from '../resources/service.js';
 import { BlobStore } from '../stores/blobStore.js';
@@ -131,6 +132,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
   const { scrypt, cdn, bigPartLimit, envelopeCache, serverTiming } = settings;
   await app.register(authRoutes, { store, keys, tokens, limiter, scrypt });
   await app.register(userRoutes, { store, scrypt, guardRequest });
+  await app.register(publisherKeyRoutes, { store });
   await app.register(resourceRoutes, {
     store,
     partStorage,

@@ -1,12 +1,14 @@
 import type { ErrorBody } from '@sluice/protocol';
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { API_ERROR_STATUS, type ApiErrorCode, isApiError } from '../errors.js';
+import { API_ERROR_STATUS, type ApiErrorCode, ApiErrorWithBody, isApiError } from '../errors.js';
 
 interface ErrorAnswer {
   status: number;
   code: ApiErrorCode;
   message: string;
   retryAfterSeconds?: number;
+  /** Fields the answer carries beside `error` and `code` (ApiErrorWithBody). */
+  extra?: Readonly<Record<string, number | string>>;
 }
 
 /** Status → code for errors that carry only a status; the first (generic) code of a status wins. */
@@ -35,11 +37,11 @@ export function frameworkErrors(
 /** Every error and unknown route answers `{ error, code }`; 5xx are logged as errors. */
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
-    const { status, code, message, retryAfterSeconds } = describeError(error, app);
+    const { status, code, message, retryAfterSeconds, extra } = describeError(error, app);
     if (status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code, status }, message);
     if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
-    return reply.status(status).send({ error: message, code } satisfies ErrorBody);
+    return reply.status(status).send({ ...extra, error: message, code } satisfies ErrorBody);
   });
   app.setNotFoundHandler((request, reply) => {
     const path = request.url.split('?')[0] ?? '';
@@ -62,6 +64,7 @@ function describeError(error: FastifyError, app: FastifyInstance): ErrorAnswer {
       code: error.code,
       message: error.message,
       retryAfterSeconds: error.retryAfterSeconds,
+      extra: error instanceof ApiErrorWithBody ? error.extra : undefined,
     };
   }
   if (error.validation !== undefined) {

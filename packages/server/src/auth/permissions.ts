@@ -9,6 +9,7 @@ export const OPERATIONS = [
   'resources.delete',
   'cdnConfig.read',
   'cdnConfig.write',
+  'publisherKeys',
   'users.admin',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
@@ -16,7 +17,8 @@ export type Operation = (typeof OPERATIONS)[number];
 /**
  * The one role × operation table. The guard, the routes and docs/API.md all follow it (a test
  * parses the doc's table and compares). `cdnConfig.write` means "the CDN config includes the
- * write keys"; `users.admin` covers every user-administration route.
+ * write keys"; `publisherKeys` is the caller's own publisher keys (the roles that upload);
+ * `users.admin` covers every user-administration route.
  */
 export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
   me: ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'],
@@ -26,6 +28,7 @@ export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
   'resources.delete': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'cdnConfig.read': ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'],
   'cdnConfig.write': ['ApiAdmin', 'Admin', 'ResourceUploader'],
+  publisherKeys: ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'users.admin': ['ApiAdmin', 'Admin'],
 };
 

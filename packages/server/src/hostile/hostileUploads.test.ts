@@ -90,7 +90,10 @@ describe('hostile multipart parts', () => {
 
   it('more fields than an upload has (a fifth text field) is 413 before it is read', async () => {
     const form = new FormData();
-    for (const name of ['name', 'manifest', 'dataKey', 'cdnKey']) form.append(name, 'a');
+    // A valid manifest: a malformed one is refused (400) the moment it arrives.
+    for (const name of ['name', 'manifest', 'dataKey', 'cdnKey']) {
+      form.append(name, name === 'manifest' ? JSON.stringify(sealed.manifest) : 'a');
+    }
     form.append('name', 'b');
     const r = await upload(h, 'models', form);
     expectError(r, 413, 'ERR_TOO_LARGE');

@@ -112,11 +112,13 @@ async function upload(
     throw new SluiceError('ERR_UNSUPPORTED_MEDIA_TYPE', 'send multipart/form-data');
   }
   const received: ReceivedUpload = { fields: {} };
+  const by = request.user?.id ?? '';
   try {
-    await receiveUpload(request, f.deps.partStorage, f.deps.bigPartLimit, received);
+    await receiveUpload(request, f.deps.partStorage, f.deps.bigPartLimit, received, (m, name) =>
+      f.resources.checkManifest(folder, name, m, by),
+    );
     const parsed = parseUpload(received);
     const { name } = parsed;
-    const by = request.user?.id ?? '';
     const version = await f.resources.upload(folder, parsed, by);
     request.log.info(
       { event: 'resource.uploaded', folder, name, version, by },

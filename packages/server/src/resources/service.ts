@@ -15,6 +15,8 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
+import { versionConflict } from '../errors.js';
+import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import {
   type MetadataStore,
@@ -26,8 +28,9 @@ import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import type { ByteRange } from './byteRange.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 import { SMALL_PART_LIMIT } from './limits.js';
+import { checkUploadManifest, type ManifestCheckDeps } from './manifestChecks.js';
 import type { StepTimer } from './stepTimer.js';
-import { checkBigPart, checkCdnObject } from './uploadChecks.js';
+import { checkBigPart, checkCdnObject, checkSmallPart } from './uploadChecks.js';
 import { verifyEnvelopeRequest } from './verifyEnvelopeRequest.js';
 
 /** An S3 CDN's bucket (with the uploader keys) and key prefix, to check and remove `cdnKey`s. */
@@ -68,7 +71,21 @@ export interface EnvelopeAsk {
 
 /** Resources: versions by upload, envelopes for bound devices, listing and deletion. */
 export class ResourceService {
-  constructor(private readonly deps: ResourceServiceDeps) {}
+  private readonly manifestChecks: ManifestCheckDeps;
+
+  constructor(private readonly deps: ResourceServiceDeps) {
+    this.manifestChecks = { store: deps.store, publisherKeys: new PublisherKeyService(deps.store) };
+  }
+
+  /** Refuses a manifest `uploaderId` may not upload to `folder` (see checkUploadManifest). */
+  checkManifest(
+    folder: string,
+    name: string | undefined,
+    manifest: Manifest,
+    uploaderId: string,
+  ): void {
+    checkUploadManifest(this.manifestChecks, { folder, name, uploaderId }, manifest);
+  }
 
   /** The resource, or ERR_NOT_FOUND. */
   find(folder: string, name: string): ResourceRecord {
@@ -99,12 +116,8 @@ export class ResourceService {
    */
   async upload(folder: string, upload: NewVersion, uploadedBy: string): Promise<number> {
     const { name, manifest, dataKey, cdnKey, small, big } = upload;
-    if (small.size !== manifest.smallSize) {
-      throw new SluiceError(
-        'ERR_BAD_REQUEST',
-        `small part is ${small.size} bytes; the manifest says ${manifest.smallSize}`,
-      );
-    }
+    this.checkManifest(folder, name, manifest, uploadedBy);
+    await checkSmallPart(small, manifest);
     if (big === undefined && cdnKey === null) {
       throw new SluiceError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');
     }
@@ -124,6 +137,10 @@ export class ResourceService {
         const resource = existing ?? { id: randomUUID(), folder, name, versions: [] };
         draft.resources[key] = resource;
         const number = (resource.versions.at(-1)?.version ?? 0) + 1;
+        // Checked again here, atomically: another upload may have taken the number meanwhile.
+        if (manifest.version === 2 && manifest.resource.version !== number) {
+          throw versionConflict(manifest.resource.version, number - 1);
+        }
         resource.versions.push({
           version: number,
           manifest,

@@ -1,8 +1,21 @@
-import { sha256FileChunks } from '@sluice/core';
+import { sha256File, sha256FileChunks } from '@sluice/core';
 import { cdnObjectKey, type Manifest, SluiceError } from '@sluice/protocol';
 import { type MetadataStore, resourceKey } from '../stores/metadataStore.js';
 import type { PendingBlob } from '../stores/partStorage.js';
 import type { CdnObjects } from './service.js';
+
+/** Throws 400 unless the small part has the manifest's size and (v2) SHA-256. */
+export async function checkSmallPart(small: PendingBlob, manifest: Manifest): Promise<void> {
+  if (small.size !== manifest.smallSize) {
+    throw new SluiceError(
+      'ERR_BAD_REQUEST',
+      `small part is ${small.size} bytes; the manifest says ${manifest.smallSize}`,
+    );
+  }
+  if (manifest.version === 2 && (await sha256File(small.path)).toString('hex') !== manifest.small) {
+    throw new SluiceError('ERR_BAD_REQUEST', "small part does not match the manifest's digest");
+  }
+}
 
 /** Throws 400 unless the big part is exactly the one the manifest describes. */
 export async function checkBigPart(big: PendingBlob, manifest: Manifest): Promise<void> {

@@ -22,9 +22,17 @@ const FIELD_NAMES: ReadonlySet<string> = new Set(UPLOAD_FIELDS);
 /** What a multipart upload body held: its text fields and its file parts, in temp blobs. */
 export interface ReceivedUpload {
   fields: Partial<Record<UploadField, unknown>>;
+  /** The `manifest` field, parsed and validated as it arrived. */
+  manifest?: Manifest;
   small?: PendingBlob;
   big?: PendingBlob;
 }
+
+/**
+ * Checks a manifest the moment its field arrives, before any file part is read (the name when
+ * the `name` field came first, as clients send it). Throws to refuse the upload.
+ */
+export type ManifestCheck = (manifest: Manifest, name: string | undefined) => void;
 
 /** Fails the stream with 413 once more than `limit` bytes pass. */
 class SizeLimit extends Transform {
@@ -55,6 +63,7 @@ export async function receiveUpload(
   storage: PartStorage,
   bigPartLimit: number,
   received: ReceivedUpload,
+  checkManifest: ManifestCheck,
 ): Promise<void> {
   const parts = request.parts({
     limits: {
@@ -75,7 +84,7 @@ export async function receiveUpload(
         continue;
       }
       try {
-        await receivePart(part, storage, bigPartLimit, received);
+        await receivePart(part, { storage, bigPartLimit, checkManifest }, received);
       } catch (e) {
         failure = e;
         if (part.type === 'file' && !part.file.destroyed) part.file.destroy();
@@ -103,8 +112,8 @@ export async function discardUpload(received: ReceivedUpload): Promise<void> {
 export function parseUpload(received: ReceivedUpload): NewVersion {
   const { fields, small, big } = received;
   const name = checkResourceName(fields.name, 'name');
-  if (fields.manifest === undefined) throw new SluiceError('ERR_BAD_REQUEST', 'manifest missing');
-  const manifest = parseManifestField(fields.manifest);
+  const { manifest } = received;
+  if (manifest === undefined) throw new SluiceError('ERR_BAD_REQUEST', 'manifest missing');
   const dataKey = parseDataKeyField(fields.dataKey);
   let cdnKey: string | null = null;
   if (fields.cdnKey !== undefined) {
@@ -126,10 +135,10 @@ function malformedMultipart(e: unknown): SluiceError {
 
 async function receivePart(
   part: Multipart,
-  storage: PartStorage,
-  bigPartLimit: number,
+  how: { storage: PartStorage; bigPartLimit: number; checkManifest: ManifestCheck },
   received: ReceivedUpload,
 ): Promise<void> {
+  const { storage, bigPartLimit } = how;
   if (part.type === 'field') {
     if (!FIELD_NAMES.has(part.fieldname)) {
       throw new SluiceError('ERR_BAD_REQUEST', `unknown field ${part.fieldname.slice(0, 64)}`);
@@ -145,8 +154,13 @@ async function receivePart(
       throw new SluiceError('ERR_BAD_REQUEST', `field ${key} given twice`);
     }
     received.fields[key] = part.value;
-    // Refuse a bad name before any file part is stored.
+    // Refuse a bad name, or a manifest this upload may not register, before any file is stored.
     if (key === 'name') checkResourceName(part.value, 'name');
+    if (key === 'manifest') {
+      received.manifest = parseManifestField(part.value);
+      const name = received.fields.name;
+      how.checkManifest(received.manifest, typeof name === 'string' ? name : undefined);
+    }
     return;
   }
   const which = part.fieldname;

@@ -16,6 +16,8 @@ export interface UserRecord {
   passwordHash: string;
   /** Hardware hash of the device this user is bound to, or null until the first download. */
   boundHardwareHash: string | null;
+  /** Ed25519 public keys (raw, base64) whose signed uploads this user may make; absent: none. */
+  publisherKeys?: { publicKey: string; addedAt: string }[];
   createdAt: string;
   updatedAt: string;
 }

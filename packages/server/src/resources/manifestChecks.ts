@@ -1,0 +1,47 @@
+import { verifyManifest } from '@sluice/core';
+import { type Manifest, SluiceError } from '@sluice/protocol';
+import { versionConflict } from '../errors.js';
+import type { PublisherKeyService } from '../publisherKeys/service.js';
+import type { MetadataStore } from '../stores/metadataStore.js';
+
+/** What the manifest checks of an upload read. */
+export interface ManifestCheckDeps {
+  store: MetadataStore;
+  publisherKeys: PublisherKeyService;
+}
+
+/** The latest stored version of `folder/name`, 0 when there is none. */
+export function latestVersionOf(store: MetadataStore, folder: string, name: string): number {
+  return store.getResource(folder, name)?.versions.at(-1)?.version ?? 0;
+}
+
+/**
+ * The rules a v2 manifest must meet to be uploaded by `uploaderId` to `folder` (as `name`, when
+ * known yet): it names this resource (400), a signature verifies (400 ERR_BAD_SIGNATURE) and its
+ * key is registered to the uploader (403 ERR_UNTRUSTED_PUBLISHER), and it names the next version
+ * (409 ERR_VERSION_CONFLICT with the latest). A v1 manifest names nothing: the server numbers it.
+ */
+export function checkUploadManifest(
+  deps: ManifestCheckDeps,
+  upload: { folder: string; name: string | undefined; uploaderId: string },
+  manifest: Manifest,
+): void {
+  if (manifest.version === 1) return;
+  const { folder, name, uploaderId } = upload;
+  const r = manifest.resource;
+  if (r.folder !== folder || (name !== undefined && r.name !== name)) {
+    throw new SluiceError(
+      'ERR_BAD_REQUEST',
+      `the manifest is for ${r.folder}/${r.name}, not ${folder}/${name ?? r.name}`,
+    );
+  }
+  const { publisher } = verifyManifest(manifest);
+  if (publisher !== null && !deps.publisherKeys.isRegistered(uploaderId, publisher)) {
+    throw new SluiceError(
+      'ERR_UNTRUSTED_PUBLISHER',
+      `the publisher key ${publisher} is not registered to this account (POST /me/publisher-keys)`,
+    );
+  }
+  const latest = latestVersionOf(deps.store, folder, r.name);
+  if (r.version !== latest + 1) throw versionConflict(r.version, latest);
+}
