@@ -49,6 +49,21 @@ describe('HTTP errors', () => {
     expect(e.serverCode).toBe('ERR_DEVICE_NOT_BOUND');
   });
 
+  it('the codes that refine 400, 403 and 409 are taken; any other server code is not', () => {
+    const cases = [
+      [400, 'ERR_BAD_SIGNATURE', BadRequest, 'ERR_BAD_SIGNATURE'],
+      [403, 'ERR_UNTRUSTED_PUBLISHER', Forbidden, 'ERR_UNTRUSTED_PUBLISHER'],
+      [409, 'ERR_VERSION_CONFLICT', Conflict, 'ERR_VERSION_CONFLICT'],
+      [403, 'ERR_VERSION_CONFLICT', Forbidden, 'ERR_FORBIDDEN'],
+      [409, 'ERR_INTERNAL', Conflict, 'ERR_CONFLICT'],
+    ] as const;
+    for (const [status, serverCode, cls, code] of cases) {
+      const e = httpErrorFor({ ...at, status, serverCode });
+      expect(e).toBeInstanceOf(cls);
+      expect(e.code).toBe(code);
+    }
+  });
+
   it('NetworkError has status 0; isHttpError also matches copies by shape', () => {
     const e = new NetworkError({ ...at, serverMessage: 'ECONNREFUSED' });
     expect([e.status, e.code]).toEqual([0, 'ERR_NETWORK']);

@@ -36,10 +36,23 @@ export class HttpError extends SluiceError {
   }
 }
 
+/**
+ * The server's own code when it is one of `specific` (a refinement of the status that callers
+ * branch on, such as ERR_VERSION_CONFLICT), else the status's generic `code`.
+ */
+function refined(
+  code: SluiceErrorCode,
+  details: HttpErrorDetails,
+  specific: readonly SluiceErrorCode[],
+): SluiceErrorCode {
+  const server = details.serverCode as SluiceErrorCode | undefined;
+  return server !== undefined && specific.includes(server) ? server : code;
+}
+
 /** 400, and other 4xx statuses without a class of their own (405, 415, …). */
 export class BadRequest extends HttpError {
   constructor(details: HttpErrorDetails) {
-    super('ERR_BAD_REQUEST', details);
+    super(refined('ERR_BAD_REQUEST', details, ['ERR_BAD_SIGNATURE']), details);
   }
 }
 
@@ -50,11 +63,14 @@ export class Unauthorized extends HttpError {
   }
 }
 
-/** 403. Its `code` is ERR_DEVICE_NOT_BOUND when the server refused this device. */
+/**
+ * 403. Its `code` is ERR_DEVICE_NOT_BOUND when the server refused this device, and
+ * ERR_UNTRUSTED_PUBLISHER when it refused an upload's publisher key.
+ */
 export class Forbidden extends HttpError {
   constructor(details: HttpErrorDetails) {
     super(
-      details.serverCode === 'ERR_DEVICE_NOT_BOUND' ? 'ERR_DEVICE_NOT_BOUND' : 'ERR_FORBIDDEN',
+      refined('ERR_FORBIDDEN', details, ['ERR_DEVICE_NOT_BOUND', 'ERR_UNTRUSTED_PUBLISHER']),
       details,
     );
   }
@@ -67,10 +83,10 @@ export class NotFound extends HttpError {
   }
 }
 
-/** 409. */
+/** 409. Its `code` is ERR_VERSION_CONFLICT when a v2 upload named another version. */
 export class Conflict extends HttpError {
   constructor(details: HttpErrorDetails) {
-    super('ERR_CONFLICT', details);
+    super(refined('ERR_CONFLICT', details, ['ERR_VERSION_CONFLICT']), details);
   }
 }
 
