@@ -1,6 +1,12 @@
 // The CLI as a user runs it: the built binary (bin/sluice.js over dist/), in a child process.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { createHash, randomBytes } from 'node:crypto';
+import {
+  createDecipheriv,
+  createHash,
+  createPrivateKey,
+  createPublicKey,
+  randomBytes,
+} from 'node:crypto';
 import {
   existsSync,
   mkdtempSync,
@@ -48,6 +54,7 @@ describe('sluice CLI', () => {
       'serve',
       'doctor',
       'demo',
+      'keys',
       'encrypt',
       'decrypt',
       'split',
@@ -113,12 +120,121 @@ describe('sluice CLI', () => {
     expect(bytes.length).toBe(16 + 48);
     bytes[16 + 32 - 1] = (bytes[16 + 32 - 1] as number) ^ 0x80;
     writeFileSync(blob, bytes);
+    // Without the manifest encrypt wrote: the padding check is all there is.
+    rmSync(`${blob}.manifest`);
     const out = join(dir, 'small.out');
     const r = sluice('decrypt', blob, out, '--key-file', keyFile);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('ERR_BAD_DECRYPT');
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
+  });
+
+  it('encrypt writes OUT.manifest; decrypt checks it and says so', () => {
+    const plain = join(dir, 'doc.bin');
+    writeFileSync(plain, randomBytes(10_000));
+    const keyFile = join(dir, 'doc.key');
+    const blob = join(dir, 'doc.sealed');
+    const enc = sluice('encrypt', plain, blob, '--key-file', keyFile);
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(enc.stderr).toContain(`manifest ${blob}.manifest`);
+    const manifest = JSON.parse(readFileSync(`${blob}.manifest`, 'utf8'));
+    expect(manifest).toMatchObject({
+      format: 'sluice-sealed-file-v1',
+      plainSize: 10_000,
+      blobSize: statSync(blob).size,
+      blobSha256: sha(blob),
+    });
+    expect(JSON.stringify(manifest)).not.toContain(sha(plain));
+    const dec = sluice('decrypt', blob, join(dir, 'doc.out'), '--key-file', keyFile);
+    expect(dec.code, dec.stderr).toBe(0);
+    expect(dec.stderr).toContain(`verified against ${blob}.manifest`);
+    expect(sha(join(dir, 'doc.out'))).toBe(sha(plain));
+    rmSync(`${blob}.manifest`);
+    const bare = sluice('decrypt', blob, join(dir, 'doc.bare'), '--key-file', keyFile);
+    expect(bare.code, bare.stderr).toBe(0);
+    expect(bare.stderr).toContain(`not verified: no ${blob}.manifest`);
+  });
+
+  it('decrypt with a wrong key and a manifest: ERR_BAD_DECRYPT and no output, also for keys that pass the padding check', () => {
+    const plain = join(dir, 'wk.bin');
+    writeFileSync(plain, randomBytes(4000));
+    const keyFile = join(dir, 'wk.key');
+    const blob = join(dir, 'wk.sealed');
+    expect(sluice('encrypt', plain, blob, '--key-file', keyFile).code).toBe(0);
+    const bytes = readFileSync(blob);
+    // Draw wrong keys until some pass the PKCS#7 check of the last block (about 1 in 256).
+    const passing: Buffer[] = [];
+    for (let tried = 0; passing.length < 2; tried++) {
+      expect(tried).toBeLessThan(50_000);
+      const k = randomBytes(32);
+      const d = createDecipheriv('aes-256-cbc', k, bytes.subarray(-32, -16));
+      try {
+        d.update(bytes.subarray(-16));
+        d.final();
+        passing.push(k);
+      } catch {}
+    }
+    for (const [i, k] of [...passing, randomBytes(32)].entries()) {
+      const wrongKey = join(dir, `wrong-${i}.key`);
+      writeFileSync(wrongKey, k.toString('hex'), { mode: 0o600 });
+      const out = join(dir, `wk-${i}.out`);
+      const r = sluice('decrypt', blob, out, '--key-file', wrongKey);
+      expect(r.code, r.stderr).toBe(1);
+      expect(r.stderr).toMatch(/wrong key for .*\(ERR_BAD_DECRYPT\)/);
+      expect(existsSync(out)).toBe(false);
+    }
+    expect(readdirSync(dir).filter((f) => f.includes('.tmp') || f.startsWith('wk-'))).toEqual([]);
+    // What the manifest prevents: without it, such a key "opens" the file, with garbage.
+    rmSync(`${blob}.manifest`);
+    const garbage = join(dir, 'wk.garbage');
+    writeFileSync(join(dir, 'pass.key'), (passing[0] as Buffer).toString('hex'));
+    expect(sluice('decrypt', blob, garbage, '--key-file', join(dir, 'pass.key')).code).toBe(0);
+    expect(sha(garbage)).not.toBe(sha(plain));
+  });
+
+  it('decrypt refuses a sealed file that differs from its manifest with ERR_BAD_BLOB', () => {
+    const plain = join(dir, 'dmg.bin');
+    writeFileSync(plain, randomBytes(4000));
+    const keyFile = join(dir, 'dmg.key');
+    const blob = join(dir, 'dmg.sealed');
+    expect(sluice('encrypt', plain, blob, '--key-file', keyFile).code).toBe(0);
+    const bytes = readFileSync(blob);
+    bytes[2000] = (bytes[2000] as number) ^ 1;
+    writeFileSync(blob, bytes);
+    const r = sluice('decrypt', blob, join(dir, 'dmg.out'), '--key-file', keyFile);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/damaged or replaced \(ERR_BAD_BLOB\)/);
+    expect(existsSync(join(dir, 'dmg.out'))).toBe(false);
+  });
+
+  it('keys generate writes a 0600 PKCS#8 key once and prints its public key; show prints it again', () => {
+    const conf = join(dir, 'keys-config');
+    const env = { ...process.env, SLUICE_CONFIG_DIR: conf };
+    const run = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [bin, ...args], { encoding: 'utf8', env });
+      return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+    };
+    const gen = run('keys', 'generate');
+    expect(gen.code, gen.stderr).toBe(0);
+    const path = join(conf, 'publisher.key');
+    expect(statSync(path).mode & 0o777).toBe(0o600);
+    const pem = readFileSync(path, 'utf8');
+    expect(pem).toMatch(/^-----BEGIN PRIVATE KEY-----/);
+    const publicKey = gen.stdout.trim();
+    expect(publicKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    const pub = createPublicKey(createPrivateKey(pem)).export({ type: 'spki', format: 'der' });
+    expect(pub.subarray(-32).toString('base64')).toBe(publicKey);
+    expect(gen.stderr).not.toContain(pem.split('\n')[1]);
+    const again = run('keys', 'generate');
+    expect(again.code).toBe(1);
+    expect(again.stderr).toContain('refusing to replace');
+    expect(readFileSync(path, 'utf8')).toBe(pem);
+    expect(run('keys', 'show').stdout.trim()).toBe(publicKey);
+    const other = join(dir, 'other.key');
+    expect(run('keys', 'generate', '--key', other).code).toBe(0);
+    expect(run('keys', 'show', '--key', other).stdout.trim()).not.toBe(publicKey);
+    expect(run('keys', 'rotate').code).toBe(2);
   });
 
   it('rejects a key file that is not 64 hex characters without echoing it', () => {

@@ -12,6 +12,7 @@ export interface CliConfig {
 
 const CONFIG_FILE = 'config.json';
 const AUTH_FILE = 'auth.json';
+const PUBLISHER_KEY_FILE = 'publisher.key';
 
 /** `$SLUICE_CONFIG_DIR`, else `$XDG_CONFIG_HOME/sluice`, else `~/.config/sluice`. */
 export function configDir(env: NodeJS.ProcessEnv = process.env): string {
@@ -23,6 +24,11 @@ export function configDir(env: NodeJS.ProcessEnv = process.env): string {
 /** The file Session's `saveAuth` keeps the tokens in (0600). */
 export function authPath(): string {
   return join(configDir(), AUTH_FILE);
+}
+
+/** Where `sluice keys generate` writes the publisher key and `push` looks for it by default. */
+export function publisherKeyPath(): string {
+  return join(configDir(), PUBLISHER_KEY_FILE);
 }
 
 /** The stored server and email, or undefined before the first login. */

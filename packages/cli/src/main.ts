@@ -7,6 +7,7 @@ import { decryptCommand } from './commands/decrypt.js';
 import { demoCommand } from './commands/demo.js';
 import { doctorCommand } from './commands/doctor.js';
 import { encryptCommand } from './commands/encrypt.js';
+import { keysCommand } from './commands/keys.js';
 import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
 import { lsCommand } from './commands/ls.js';
@@ -31,6 +32,7 @@ export const commands: Command[] = [
   lsCommand,
   rmCommand,
   userCommand,
+  keysCommand,
   parcelCommand,
   serveCommand,
   doctorCommand,

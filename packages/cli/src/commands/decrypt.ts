@@ -1,4 +1,5 @@
-import { openFile } from '@sluice/core';
+import { readFile } from 'node:fs/promises';
+import { openFile, openSealedFile, SluiceError, validateSealedFileManifest } from '@sluice/core';
 import { defineCommand, EXIT } from '../command.js';
 import { keyFileFlag, readKeyFile, requiredKeyFile } from '../keyFile.js';
 
@@ -8,11 +9,45 @@ export const decryptCommand = defineCommand({
     'Open a sealed blob (IV ‖ AES-256-CBC ciphertext); OUT appears only if it opened cleanly',
   usage: 'BLOB OUT --key-file FILE',
   flags: { 'key-file': keyFileFlag },
+  notes: [
+    'With BLOB.manifest beside it (written by `sluice encrypt`), BLOB and the plaintext are checked',
+    'against it before OUT appears: a wrong key fails (ERR_BAD_DECRYPT) instead of passing the',
+    'padding check about 1 time in 256 with garbage. Without one, OUT is not verified.',
+  ],
   positionals: [2, 2],
   async run(values, [src = '', dst = ''], io) {
     const key = await readKeyFile(requiredKeyFile(values['key-file']));
-    await openFile(src, dst, key);
-    io.err(`opened ${src} → ${dst}`);
-    return EXIT.ok;
+    try {
+      const manifestPath = `${src}.manifest`;
+      const manifest = await readManifest(manifestPath);
+      if (manifest === undefined) {
+        await openFile(src, dst, key);
+        io.err(`opened ${src} → ${dst}; not verified: no ${manifestPath}`);
+      } else {
+        await openSealedFile(src, dst, key, manifest);
+        io.err(`opened ${src} → ${dst}, verified against ${manifestPath}`);
+      }
+      return EXIT.ok;
+    } finally {
+      key.fill(0);
+    }
   },
 });
+
+/** The sealed-file manifest at `path`, undefined when there is none. */
+async function readManifest(path: string) {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+    throw new SluiceError('ERR_IO', `cannot read ${path}`, { cause: e, path });
+  }
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    throw new SluiceError('ERR_BAD_MANIFEST', `${path} is not JSON`);
+  }
+  return validateSealedFileManifest(parsed);
+}
