@@ -9,6 +9,19 @@ const flags = {
 } as const;
 
 describe('flag declarations', () => {
+  it('a flag declared multiple collects every value, and its help says so', () => {
+    const many = {
+      trust: { type: 'string', value: 'FILE', help: 'keys', multiple: true },
+    } as const;
+    expect(parseArgsOptions(many)).toEqual({ trust: { type: 'string', multiple: true } });
+    const { values } = parseArgs({
+      args: ['--trust', 'a', '--trust', 'b'],
+      options: parseArgsOptions(many),
+    });
+    expect(values).toEqual({ trust: ['a', 'b'] });
+    expect(flagHelp(many)).toEqual(['  --trust FILE…  keys']);
+  });
+
   it('give parseArgs its options: short alias and default only where declared', () => {
     expect(parseArgsOptions(flags)).toEqual({
       output: { type: 'string', short: 'o' },

@@ -14,6 +14,8 @@ export type Flag =
       help: string;
       /** Taken when the flag is absent; the help says `(default …)`. */
       default?: string;
+      /** May be given more than once: the command gets every value, in order. */
+      multiple?: true;
     };
 
 /** A command's options by long name (`'password-stdin'`). */
@@ -24,9 +26,11 @@ export type FlagValues<F extends Flags> = { [K in keyof F]: FlagValue<F[K]> };
 
 type FlagValue<F extends Flag> = F extends { type: 'boolean' }
   ? boolean | undefined
-  : F extends { default: string }
-    ? string
-    : string | undefined;
+  : F extends { multiple: true }
+    ? string[] | undefined
+    : F extends { default: string }
+      ? string
+      : string | undefined;
 
 type ParseArgsOptions = NonNullable<ParseArgsConfig['options']>;
 
@@ -38,6 +42,7 @@ export function parseArgsOptions(flags: Flags): ParseArgsOptions {
     const option: ParseArgsOptions[string] = { type: flag.type };
     if (flag.short !== undefined) option.short = flag.short;
     if (flag.type === 'string' && flag.default !== undefined) option.default = flag.default;
+    if (flag.type === 'string' && flag.multiple === true) option.multiple = true;
     options[name] = option;
   }
   return options;
@@ -52,7 +57,8 @@ export function flagHelp(flags: Flags): string[] {
   const anyShort = entries.some(([, f]) => f.short !== undefined);
   const heads = entries.map(([name, f]) => {
     const short = f.short !== undefined ? `-${f.short}, ` : anyShort ? '    ' : '';
-    return `${short}--${name}${f.type === 'string' ? ` ${f.value}` : ''}`;
+    const value = f.type === 'string' ? ` ${f.value}${f.multiple === true ? '…' : ''}` : '';
+    return `${short}--${name}${value}`;
   });
   const column = Math.max(...heads.map((h) => h.length)) + 2;
   return entries.flatMap(([, flag], i) => {
