@@ -48,9 +48,12 @@ export {
 export {
   type BuildManifestOptions,
   buildManifest,
+  type ManifestV2Parts,
+  manifestKeyCheck,
   toManifestV2,
   verifyChunk,
   verifyChunkAsync,
+  verifyDataKey,
   verifySmallPart,
 } from './format/manifest.js';
 export {

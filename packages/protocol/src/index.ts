@@ -63,6 +63,7 @@ export {
 } from './manifest.js';
 export {
   canonicalManifestJson,
+  MANIFEST_KEY_CHECK_LABEL,
   MANIFEST_SIGNING_CONTEXT,
   manifestSignedBytes,
 } from './manifestSigning.js';

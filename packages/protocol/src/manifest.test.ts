@@ -16,6 +16,7 @@ function v2(): ManifestV2 {
     bigSize: 3088,
     chunkSize: 1024,
     small: sha('small'),
+    keyCheck: sha('key'),
     chunks: ['a', 'b', 'c', 'd'].map(sha),
   };
 }
@@ -52,6 +53,7 @@ describe('validateManifest, version 2', () => {
       'bigSize',
       'chunkSize',
       'small',
+      'keyCheck',
       'chunks',
       'signature',
     ]);
@@ -59,7 +61,7 @@ describe('validateManifest, version 2', () => {
   });
 
   it('still accepts version 1 and refuses v2-only fields in it', () => {
-    const { resource: _r, small: _s, ...rest } = v2();
+    const { resource: _r, small: _s, keyCheck: _k, ...rest } = v2();
     expect(validateManifest({ ...rest, version: 1 }).version).toBe(1);
     expectBad({ ...rest, version: 1, small: sha('x') }, /unknown field\(s\) small/);
     expectBad({ ...v2(), version: 3 }, /version must be 1 or 2, got 3/);
@@ -102,6 +104,8 @@ describe('validateManifest, version 2', () => {
     expectBad({ ...v2(), small: undefined }, /small must be 64 lower-case hex digits/);
     expectBad({ ...v2(), small: sha('x').toUpperCase() }, /small must be 64 lower-case hex digits/);
     expectBad({ ...v2(), small: sha('x').slice(1) }, /small must be 64 lower-case hex digits/);
+    expectBad({ ...v2(), keyCheck: undefined }, /keyCheck must be 64 lower-case hex digits \(HMAC/);
+    expectBad({ ...v2(), keyCheck: 'ab' }, /keyCheck must be 64 lower-case hex digits/);
     const chunks = v2().chunks;
     chunks[1] = 'z'.repeat(64);
     expectBad({ ...v2(), chunks }, /chunks\[1\] must be 64 lower-case hex digits/);

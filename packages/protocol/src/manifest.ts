@@ -45,6 +45,11 @@ export interface ManifestV2 extends ManifestLayout {
   resource: ManifestResource;
   /** Lower-case hex SHA-256 of the small part. */
   small: string;
+  /**
+   * Lower-case hex HMAC-SHA-256 of `MANIFEST_KEY_CHECK_LABEL` under the data key: commits the
+   * manifest to the one key that decrypts it, so a server cannot hand out another one.
+   */
+  keyCheck: string;
   signature?: ManifestSignature;
 }
 
@@ -82,6 +87,7 @@ const V2_FIELDS = [
   'bigSize',
   'chunkSize',
   'small',
+  'keyCheck',
   'chunks',
   'signature',
 ];
@@ -121,7 +127,7 @@ function sizeField(m: Record<string, unknown>, name: string): number {
 function digestField(v: unknown, name: string): string {
   if (typeof v !== 'string' || !HEX_DIGEST.test(v)) {
     throw bad(
-      `${name} must be 64 lower-case hex digits (SHA-256), got ${JSON.stringify(v)?.slice(0, 80)}`,
+      `${name} must be 64 lower-case hex digits (${name === 'keyCheck' ? 'HMAC-SHA-256' : 'SHA-256'}), got ${JSON.stringify(v)?.slice(0, 80)}`,
     );
   }
   return v;
@@ -163,6 +169,7 @@ function validateV2(m: Record<string, unknown>): ManifestV2 {
   const resource = { folder: r.folder, name: r.name, version: r.version };
   const { algorithm, blobSize, smallSize, bigSize, chunkSize, chunks } = layout(m);
   const small = digestField(m.small, 'small');
+  const keyCheck = digestField(m.keyCheck, 'keyCheck');
   const out: ManifestV2 = {
     version: 2,
     algorithm,
@@ -172,6 +179,7 @@ function validateV2(m: Record<string, unknown>): ManifestV2 {
     bigSize,
     chunkSize,
     small,
+    keyCheck,
     chunks,
   };
   if (m.signature !== undefined) {

@@ -3,6 +3,9 @@ import type { ManifestV2 } from './manifest.js';
 /** What a v2 manifest signature covers comes after this line (docs/FORMAT.md §3.2). */
 export const MANIFEST_SIGNING_CONTEXT = 'sluice-manifest-v2\n';
 
+/** The message a v2 manifest's `keyCheck` is the HMAC-SHA-256 of, under the data key. */
+export const MANIFEST_KEY_CHECK_LABEL = 'sluice-manifest-v2 key check';
+
 /**
  * The canonical JSON of a v2 manifest without its signature: the fields in the documented order,
  * no white space. Every string in it is a resource name or lower-case hex and every number a safe
@@ -19,6 +22,7 @@ export function canonicalManifestJson(m: ManifestV2): string {
     bigSize: m.bigSize,
     chunkSize: m.chunkSize,
     small: m.small,
+    keyCheck: m.keyCheck,
     chunks: m.chunks,
   });
 }

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import {
   canonicalManifestJson,
   chunkLength,
+  MANIFEST_KEY_CHECK_LABEL,
   type ManifestV2,
   manifestSignedBytes,
   validateManifest,
@@ -15,7 +16,7 @@ import {
 import { beforeAll, describe, expect, it } from 'vitest';
 import { hex, openssl, tempDir } from '../test-helpers.js';
 import { BlobChunkDecryptor, chunkBlobOffset } from './blobChunkDecryptor.js';
-import { toManifestV2, verifyChunk } from './manifest.js';
+import { manifestKeyCheck, toManifestV2, verifyChunk } from './manifest.js';
 import { publisherPublicKey, signManifest, verifyManifest } from './manifestSignature.js';
 import { sealAndSplit } from './sealAndSplit.js';
 import { blobSize, openBuffer, openFile, sealBuffer, sealFile } from './sealedBlob.js';
@@ -216,7 +217,21 @@ describe('docs/FORMAT.md v2 manifest vector', () => {
     expect(documented.small).toBe(str(one('manifest-input'), 'small-sha256'));
     const v1 = validateManifest(JSON.parse(fenced('json manifest-vector')));
     const { signature: _s, ...unsigned } = documented;
-    expect(toManifestV2(v1, documented.resource, documented.small)).toEqual(unsigned);
+    const parts = { resource: documented.resource, smallSha256: documented.small, dataKey: KEY };
+    expect(toManifestV2(v1, parts)).toEqual(unsigned);
+  });
+
+  it('keyCheck is the HMAC of the label under the data key, as openssl dgst computes it', () => {
+    const v = one('key-check', v2);
+    const label = str(v, 'label').replaceAll('_', ' ');
+    expect(label).toBe(MANIFEST_KEY_CHECK_LABEL);
+    expect(documented.keyCheck).toBe(str(v, 'keyCheck'));
+    expect(manifestKeyCheck(KEY)).toBe(str(v, 'keyCheck'));
+    const mac = openssl(
+      ['dgst', '-sha256', '-mac', 'HMAC', '-macopt', `hexkey:${hex(KEY)}`],
+      Buffer.from(label),
+    );
+    expect(mac.toString()).toContain(str(v, 'keyCheck'));
   });
 
   it('canonical JSON and signed bytes as documented (length and sha256sum)', () => {

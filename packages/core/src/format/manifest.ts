@@ -1,12 +1,14 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
+import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { stat } from 'node:fs/promises';
 import {
+  checkKey,
   checkOptions,
   checkPath,
   checkPositiveMultipleOf16,
   checkSize,
   chunkLength,
   DEFAULT_CHUNK_SIZE,
+  MANIFEST_KEY_CHECK_LABEL,
   type Manifest,
   type ManifestResource,
   type ManifestV2,
@@ -51,28 +53,56 @@ export async function buildManifest(
   });
 }
 
+/** What a v2 manifest adds to a layout: the resource version, the small part's digest, the key. */
+export interface ManifestV2Parts {
+  resource: ManifestResource;
+  /** Lower-case hex SHA-256 of the small part. */
+  smallSha256: string;
+  /** The data key the blob is sealed with: only its `keyCheck` goes into the manifest. */
+  dataKey: Buffer | Uint8Array;
+}
+
 /**
- * The v2 manifest of `resource` from a manifest's layout (blob and part sizes, chunk digests:
- * what `buildManifest` and `sealAndSplit` produce) and the small part's SHA-256 (hex). Unsigned:
- * `signManifest` adds the publisher's signature.
+ * The v2 manifest of a manifest's layout (blob and part sizes, chunk digests: what
+ * `buildManifest` and `sealAndSplit` produce). Unsigned: `signManifest` adds the signature.
  */
-export function toManifestV2(
-  layout: Manifest,
-  resource: ManifestResource,
-  smallSha256: string,
-): ManifestV2 {
+export function toManifestV2(layout: Manifest, parts: ManifestV2Parts): ManifestV2 {
   const { blobSize, smallSize, bigSize, chunkSize, chunks } = layout;
   return validateManifest({
     version: 2,
     algorithm: 'AES-256-CBC',
-    resource,
+    resource: parts.resource,
     blobSize,
     smallSize,
     bigSize,
     chunkSize,
-    small: smallSha256,
+    small: parts.smallSha256,
+    keyCheck: manifestKeyCheck(parts.dataKey),
     chunks,
   }) as ManifestV2;
+}
+
+/** A v2 manifest's `keyCheck` of a data key: HMAC-SHA-256(key, MANIFEST_KEY_CHECK_LABEL), hex. */
+export function manifestKeyCheck(dataKey: Buffer | Uint8Array): string {
+  return createHmac('sha256', checkKey(dataKey, 'dataKey'))
+    .update(MANIFEST_KEY_CHECK_LABEL)
+    .digest('hex');
+}
+
+/**
+ * Throws ERR_BAD_DECRYPT unless `dataKey` is the key a v2 manifest was made with (its
+ * `keyCheck`): another key would decrypt every verified chunk into garbage. A v1 manifest names
+ * no key.
+ */
+export function verifyDataKey(manifest: Manifest, dataKey: Buffer | Uint8Array): void {
+  if (manifest.version === 1) return;
+  const actual = Buffer.from(manifestKeyCheck(dataKey), 'hex');
+  if (!timingSafeEqual(actual, Buffer.from(manifest.keyCheck, 'hex'))) {
+    throw new SluiceError(
+      'ERR_BAD_DECRYPT',
+      'the data key is not the one the manifest was made with (its keyCheck differs)',
+    );
+  }
 }
 
 /**

@@ -6,7 +6,7 @@ import {
   validateManifest,
 } from '@sluice/protocol';
 import { describe, expect, it } from 'vitest';
-import { toManifestV2, verifySmallPart } from './manifest.js';
+import { manifestKeyCheck, toManifestV2, verifyDataKey, verifySmallPart } from './manifest.js';
 import { publisherPublicKey, signManifest, verifyManifest } from './manifestSignature.js';
 
 const sha = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -23,7 +23,9 @@ const layout: ManifestV1 = {
   chunks: ['a', 'b', 'c', 'd'].map(sha),
 };
 
-const unsigned = (): ManifestV2 => toManifestV2(layout, RESOURCE, sha(SMALL));
+const DATA_KEY = Buffer.alloc(32, 5);
+const unsigned = (): ManifestV2 =>
+  toManifestV2(layout, { resource: RESOURCE, smallSha256: sha(SMALL), dataKey: DATA_KEY });
 const publisher = generateKeyPairSync('ed25519').privateKey;
 const other = generateKeyPairSync('ed25519').privateKey;
 const KEY = publisherPublicKey(publisher);
@@ -61,6 +63,7 @@ describe('signManifest and verifyManifest', () => {
     flipped[10] = (flipped[10] ?? 0) ^ 1;
     const altered: ManifestV2[] = [
       { ...m, small: sha('other small part') },
+      { ...m, keyCheck: sha('another key') },
       { ...m, chunks: [...m.chunks.slice(0, 3), sha('x')] },
       { ...m, signature: { ...sig, sig: flipped.toString('base64') } },
       // Another key in the signature: the signature is not that key's.
@@ -79,10 +82,12 @@ describe('signManifest and verifyManifest', () => {
   });
 
   it('a manifest naming another resource version is ERR_BAD_MANIFEST, even correctly signed', () => {
-    const m = signManifest(
-      toManifestV2(layout, { ...RESOURCE, version: 3 }, sha(SMALL)),
-      publisher,
-    );
+    const v3 = {
+      resource: { ...RESOURCE, version: 3 },
+      smallSha256: sha(SMALL),
+      dataKey: DATA_KEY,
+    };
+    const m = signManifest(toManifestV2(layout, v3), publisher);
     for (const resource of [
       { ...RESOURCE, version: 3 + 1 },
       { ...RESOURCE, name: 'n.bin', version: 3 },
@@ -118,6 +123,20 @@ describe('signManifest and verifyManifest', () => {
     expect(() => signManifest(unsigned(), generateKeyPairSync('ed25519').publicKey)).toThrow(
       TypeError,
     );
+  });
+});
+
+describe('verifyDataKey', () => {
+  it('accepts the key the manifest was made with, refuses any other with ERR_BAD_DECRYPT', () => {
+    const m = unsigned();
+    expect(m.keyCheck).toBe(manifestKeyCheck(DATA_KEY));
+    verifyDataKey(m, DATA_KEY);
+    const other = Buffer.from(DATA_KEY);
+    other[31] = (other[31] ?? 0) ^ 1;
+    expect(code(() => verifyDataKey(m, other))).toBe('ERR_BAD_DECRYPT');
+    // v1 names no key; the check cannot refuse one.
+    verifyDataKey(layout, other);
+    expect(() => manifestKeyCheck(Buffer.alloc(16))).toThrow(RangeError);
   });
 });
 

@@ -68,7 +68,11 @@ afterAll(async () => {
 });
 
 const manifestFor = (name: string, version: number, folder = 'models'): ManifestV2 =>
-  toManifestV2(sealed.layout, { folder, name, version }, sealed.smallSha256);
+  toManifestV2(sealed.layout, {
+    resource: { folder, name, version },
+    smallSha256: sealed.smallSha256,
+    dataKey: sealed.key,
+  });
 
 function parts(name: string, manifest: unknown, big: Buffer = sealed.big): UploadPart[] {
   return [
@@ -148,7 +152,7 @@ describe('v2 uploads', () => {
     ).toBe(201);
   });
 
-  it('a manifest for another folder or name is 400; a small part that differs from its digest is 400', async () => {
+  it('a manifest for another folder or name is 400; a data key or small part that differs from the manifest is 400', async () => {
     const before = await blobFiles();
     for (const m of [manifestFor('a.bin', 1, 'other'), manifestFor('b.bin', 1)]) {
       const r = await uploadParts(s.url, token, 'models', parts('a.bin', m));
@@ -158,6 +162,17 @@ describe('v2 uploads', () => {
         error: expect.stringMatching(/the manifest is for/),
       });
     }
+    const otherKey: UploadPart = ['dataKey', randomBytes(32).toString('base64')];
+    const wrongKey = await uploadParts(
+      s.url,
+      token,
+      'models',
+      parts('a.bin', manifestFor('a.bin', 1)).map((p) => (p[0] === 'dataKey' ? otherKey : p)),
+    );
+    expect(wrongKey.status).toBe(400);
+    expect(wrongKey.body).toMatchObject({
+      error: "dataKey does not match the manifest's keyCheck",
+    });
     const flipped = Buffer.from(sealed.small);
     flipped[100] = (flipped[100] ?? 0) ^ 1;
     const r = await uploadParts(s.url, token, 'models', [

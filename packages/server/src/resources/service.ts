@@ -30,7 +30,7 @@ import type { EnvelopeCache } from './envelopeCache.js';
 import { SMALL_PART_LIMIT } from './limits.js';
 import { checkUploadManifest, type ManifestCheckDeps } from './manifestChecks.js';
 import type { StepTimer } from './stepTimer.js';
-import { checkBigPart, checkCdnObject, checkSmallPart } from './uploadChecks.js';
+import { checkBigPart, checkCdnObject, checkDataKey, checkSmallPart } from './uploadChecks.js';
 import { verifyEnvelopeRequest } from './verifyEnvelopeRequest.js';
 
 /** An S3 CDN's bucket (with the uploader keys) and key prefix, to check and remove `cdnKey`s. */
@@ -117,6 +117,7 @@ export class ResourceService {
   async upload(folder: string, upload: NewVersion, uploadedBy: string): Promise<number> {
     const { name, manifest, dataKey, cdnKey, small, big } = upload;
     this.checkManifest(folder, name, manifest, uploadedBy);
+    checkDataKey(manifest, dataKey);
     await checkSmallPart(small, manifest);
     if (big === undefined && cdnKey === null) {
       throw new SluiceError('ERR_BAD_REQUEST', 'send the big part, or the cdnKey that holds it');

@@ -1,8 +1,15 @@
-import { sha256File, sha256FileChunks } from '@sluice/core';
+import { manifestKeyCheck, sha256File, sha256FileChunks } from '@sluice/core';
 import { cdnObjectKey, type Manifest, SluiceError } from '@sluice/protocol';
 import { type MetadataStore, resourceKey } from '../stores/metadataStore.js';
 import type { PendingBlob } from '../stores/partStorage.js';
 import type { CdnObjects } from './service.js';
+
+/** Throws 400 unless a v2 manifest's `keyCheck` is that of the uploaded data key. */
+export function checkDataKey(manifest: Manifest, dataKey: Buffer): void {
+  if (manifest.version === 2 && manifestKeyCheck(dataKey) !== manifest.keyCheck) {
+    throw new SluiceError('ERR_BAD_REQUEST', "dataKey does not match the manifest's keyCheck");
+  }
+}
 
 /** Throws 400 unless the small part has the manifest's size and (v2) SHA-256. */
 export async function checkSmallPart(small: PendingBlob, manifest: Manifest): Promise<void> {
