@@ -232,19 +232,20 @@ export async function loadBigSmallResource(
           options.cacheDir,
           options.cacheMaxBytes === undefined ? {} : { maxBytes: options.cacheMaxBytes },
         );
-        fromCache = await cache.provide(m, {
-          resource,
-          ...withSignal,
-          ...(options.onCacheWait ? { onWait: options.onCacheWait } : {}),
-          replay: pushChunk,
-          restart: async () => {
-            // The cache fed some chunks before one failed its digest: start over.
-            decryptor = new BlobChunkDecryptor(total, dataKey);
-            loaded = 0;
-            await push(0, small);
+        fromCache = await cache.provide(
+          m,
+          {
+            replay: pushChunk,
+            restart: async () => {
+              // The cache fed some chunks before one failed its digest: start over.
+              decryptor = new BlobChunkDecryptor(total, dataKey);
+              loaded = 0;
+              await push(0, small);
+            },
+            download: (skip, store) => download(m, skip, store, pushChunk),
           },
-          download: (skip, store) => download(m, skip, store, pushChunk),
-        });
+          { resource, signal, onWait: options.onCacheWait },
+        );
       }
     }
     const size = decryptor.plainSize;
