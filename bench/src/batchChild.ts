@@ -1,12 +1,12 @@
 // One batch of loads as a client in a fresh process: `node batchChild.js` with a JSON job on stdin
 // (so the password is in no process listing). Logs in first, then times only the loads: either a
-// plain loop of loadBigSmallResource, one resource after the other (what a script without
+// plain loop of pull, one resource after the other (what a script without
 // loadMany does), or one loadMany. Prints one JSON line: seconds, CPU seconds, peak RSS and what
 // each resource did.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session as Inspector } from 'node:inspector/promises';
 import { join } from 'node:path';
-import { LOAD_MANY_DEFAULTS, loadBigSmallResource, loadMany, Session } from '@sluice/core';
+import { LOAD_MANY_DEFAULTS, loadMany, pull, Session } from '@sluice/core';
 
 export interface BatchChildJob {
   mode: 'sequential' | 'loadMany';
@@ -77,7 +77,7 @@ let limits: BatchChildResult['limits'];
 if (job.mode === 'sequential') {
   for (const name of job.names) {
     try {
-      const r = await loadBigSmallResource(session, name, job.folder, {
+      const r = await pull(session, job.folder, name, {
         to: join(job.outDir, name),
         ...auth,
         ...cache,

@@ -397,7 +397,7 @@ function renderMarkdown(r: PullResult & { machine: { summary: string } }): strin
     '  from the temp files; the server streams the big part to disk, fsyncs it and checks every chunk',
     '  digest.',
     '  Baseline: `cp` of the same file, then fsync of the copy.',
-    '- **pull**: `loadBigSmallResource` to a file as the device user: device envelope (request, scrypt',
+    '- **pull**: `pull` to a file as the device user: device envelope (request, scrypt',
     '  KDF), the big part as 8 MiB ranged GETs, 8 in flight, each chunk checked against its manifest',
     '  digest, decrypted and written at its offset into a temp file, which is fsynced and renamed',
     '  into place. No local cache. Baseline: `curl -s -f -o FILE -H @headers URL` of the same big',

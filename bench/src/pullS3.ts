@@ -485,7 +485,7 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     '  Baseline: a plain',
     '  `@aws-sdk/lib-storage` `Upload` (its defaults: 5 MiB parts, 4 in flight) of the plaintext',
     '  file as a read stream.',
-    '- **pull**: `loadBigSmallResource` to a file as the device user: device envelope (scrypt KDF),',
+    '- **pull**: `pull` to a file as the device user: device envelope (scrypt KDF),',
     '  read keys from `/cdn-config` (a second envelope and KDF), the big part as 8 MiB ranged',
     '  `GetObject`s, 8 in flight (one reused buffer per worker), each chunk checked against its',
     '  manifest digest, decrypted and',

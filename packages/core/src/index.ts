@@ -18,6 +18,7 @@ export {
   type VerifiedEntry,
   type VerifyStatus,
 } from './cache/bigPartCache.js';
+export { manifestDigest } from './cache/manifestDigest.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
   type CryptoBackend,
@@ -118,13 +119,6 @@ export {
   publicCdnConfig,
 } from './resources/cdnConfig.js';
 export {
-  type LoadBigSmallOptions,
-  type LoadProgress,
-  type LoadResult,
-  loadBigSmallResource,
-  manifestDigest,
-} from './resources/loadBigSmallResource.js';
-export {
   LOAD_MANY_DEFAULTS,
   type LoadManyOptions,
   type LoadManyProgress,
@@ -132,8 +126,15 @@ export {
   type LoadRequest,
   loadMany,
 } from './resources/loadMany.js';
+export { pull } from './resources/pull.js';
+export type {
+  PullLimits,
+  PullOptions,
+  PullProgress,
+  PullResult,
+} from './resources/pullOptions.js';
 export { checkResourceName } from './resources/resourceName.js';
-export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
+export { type PullBytesOptions, pullBytes, uploadFile } from './resources/smallResources.js';
 export type { UploadProgress } from './resources/uploadBigSmallResource.js';
 export {
   DEFAULT_SMALL_SIZE_KB,

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBigSmallResource, loadBytes, uploadBigSmallResource, uploadFile } from '@sluice/core';
+import { pull, pullBytes, uploadBigSmallResource, uploadFile } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
 import { describe, expect, it } from 'vitest';
 import {
@@ -53,7 +53,7 @@ describe('resources: tokens that stop working mid-way', () => {
     });
     const device = await signedIn(w.api, DEVICE_USER, 0);
     const out = join(w.work, 'out.bin');
-    const r = await loadBigSmallResource(device, 'm.bin', 'models', {
+    const r = await pull(device, 'models', 'm.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,
@@ -107,7 +107,7 @@ describe('resources: tampered envelope', () => {
       const device = await signedIn(w.api, DEVICE_USER);
       const out = join(w.work, 'out.bin');
       const err = await rejection(
-        loadBigSmallResource(device, 'm.bin', 'models', {
+        pull(device, 'models', 'm.bin', {
           to: out,
           password: PASSWORD,
           hardware: HW,
@@ -150,8 +150,8 @@ describe('resources: hostile folder and file names', () => {
       const errors = [
         await rejection(uploadBigSmallResource(w.uploader, src, 'ok.bin', bad)),
         await rejection(uploadBigSmallResource(w.uploader, src, bad, 'models')),
-        await rejection(loadBigSmallResource(device, 'ok.bin', bad, pullOpts)),
-        await rejection(loadBigSmallResource(device, bad, 'models', pullOpts)),
+        await rejection(pull(device, bad, 'ok.bin', pullOpts)),
+        await rejection(pull(device, 'models', bad, pullOpts)),
       ];
       expect([bad, errors.map((e) => e.code)]).toEqual([bad, Array(4).fill('ERR_INVALID_ARG')]);
     }
@@ -216,7 +216,7 @@ describe('resources: hostile folder and file names', () => {
 });
 
 describe('resources: small resources and limits', () => {
-  it('uploadFile from bytes and loadBytes round-trip a small config through the envelope', async () => {
+  it('uploadFile from bytes and pullBytes round-trip a small config through the envelope', async () => {
     const api = await startForTest();
     await createUserViaApi(api, UPLOADER, 'ResourceUploader');
     await createUserViaApi(api, DEVICE_USER, 'Operator');
@@ -231,7 +231,7 @@ describe('resources: small resources and limits', () => {
     );
     expect([v1.version, v2.version]).toEqual([1, 2]);
     const device = await signedIn(api, DEVICE_USER);
-    const got = await loadBytes(device, 'config.json', 'configs', {
+    const got = await pullBytes(device, 'configs', 'config.json', {
       password: PASSWORD,
       hardware: HW,
     });

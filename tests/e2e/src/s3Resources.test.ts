@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Downloader, S3Objects } from '@sluice/cdn';
-import { fetchCdnConfig, loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
+import { fetchCdnConfig, pull, uploadBigSmallResource } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   createUserViaApi,
@@ -161,7 +161,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     expect(w.api.hitCount('GET /resources/models/model.bin/big')).toBe(0);
 
     const out = join(w.work, 'out.bin');
-    const pulled = await loadBigSmallResource(w.device, 'model.bin', 'models', {
+    const pulled = await pull(w.device, 'models', 'model.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,
@@ -201,7 +201,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
 
     const out = join(w.work, 'out.bin');
     const err = await rejection(
-      loadBigSmallResource(w.device, 'model.bin', 'models', {
+      pull(w.device, 'models', 'model.bin', {
         to: out,
         password: PASSWORD,
         hardware: HW,
@@ -246,7 +246,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     });
     const out = join(w.work, 'out.bin');
     const err = await rejection(
-      loadBigSmallResource(w.device, 'model.bin', 'models', {
+      pull(w.device, 'models', 'model.bin', {
         to: out,
         password: PASSWORD,
         hardware: HW,
@@ -273,7 +273,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
         hardware: HW_UP,
         ...(cacheDir ? { cacheDir } : {}),
       });
-      const got = await loadBigSmallResource(w.device, `m${i}.bin`, 'models', {
+      const got = await pull(w.device, 'models', `m${i}.bin`, {
         to: 'buffer',
         password: PASSWORD,
         hardware: HW,

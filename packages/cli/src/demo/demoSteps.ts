@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import {
   hardwareHash,
   isSluiceError,
-  loadBigSmallResource,
+  pull,
   Session,
   SluiceError,
   type SluiceErrorCode,
@@ -98,7 +98,7 @@ export async function createUsers(
   return { uploader, device };
 }
 
-export async function push(demo: Demo, url: string, uploader: Account): Promise<void> {
+export async function pushModel(demo: Demo, url: string, uploader: Account): Promise<void> {
   const { dir, signal } = demo;
   await demo.log.run(
     'push',
@@ -117,7 +117,7 @@ export async function push(demo: Demo, url: string, uploader: Account): Promise<
 }
 
 /** The device user pulls the model, binding this machine; then its digest is checked. */
-export async function pull(
+export async function pullModel(
   demo: Demo,
   url: string,
   account: Account,
@@ -186,7 +186,7 @@ export async function tamperedCdn(demo: Demo, device: Device): Promise<void> {
 }
 
 function pullAs(demo: Demo, device: Device, to: string, hardware: string) {
-  return loadBigSmallResource(device.session, NAME, FOLDER, {
+  return pull(device.session, FOLDER, NAME, {
     to,
     password: device.account.password,
     hardware,

@@ -2,6 +2,7 @@ import { constants as fsConstants } from 'node:fs';
 import { copyFile, type FileHandle, lstat, open, rename, rm, utimes } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { chunkLength, type EnvelopeResource, type Manifest, SluiceError } from '@sluice/protocol';
+import { writeFully } from '../crypto/fileIo.js';
 import { verifyChunkAsync } from '../format/manifest.js';
 import { throwIfAborted } from '../platform/abort.js';
 import { fsyncPath, tempPathFor } from '../platform/atomicOutput.js';
@@ -260,14 +261,6 @@ async function writeTrailer(
   await fh.truncate(m.bigSize);
   await writeFully(fh, entryTrailer(m, resource), m.bigSize);
   await fh.sync();
-}
-
-async function writeFully(fh: FileHandle, data: Buffer, position: number): Promise<void> {
-  let done = 0;
-  while (done < data.length) {
-    const { bytesWritten } = await fh.write(data, done, data.length - done, position + done);
-    done += bytesWritten;
-  }
 }
 
 /** Moves a file, or copies it where the rename would cross file systems. */

@@ -11,7 +11,8 @@ import { abortError, throwIfAborted } from '../platform/abort.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
 import { fetchCdnConfig, publicCdnConfig } from './cdnConfig.js';
 import { Limiter } from './limiter.js';
-import { type LoadProgress, loadBigSmallResource } from './loadBigSmallResource.js';
+import { pull } from './pull.js';
+import type { PullProgress } from './pullOptions.js';
 import { checkResourceName } from './resourceName.js';
 
 /** One resource of a batch: `folder`/`name` on the API, written to the file `to`. */
@@ -30,7 +31,7 @@ export interface LoadManyProgress {
   /** The request this event is about (its index in `requests`). */
   index: number;
   /** That resource's sealed-blob bytes so far and in all. */
-  resource: LoadProgress;
+  resource: PullProgress;
   /** Its result, on the one event that settles it. */
   result?: LoadManyResult;
   /** Bytes checked and decrypted over all resources; never decreases. */
@@ -114,7 +115,7 @@ export async function loadMany(
     const high = new Array<number>(list.length).fill(0);
     const sizes = new Array<number>(list.length).fill(0);
     const totals = { loaded: 0, total: 0, settled: 0, failed: 0 };
-    const report = (index: number, resource: LoadProgress, result?: LoadManyResult) => {
+    const report = (index: number, resource: PullProgress, result?: LoadManyResult) => {
       if (sizes[index] === 0 && resource.total > 0) {
         sizes[index] = resource.total;
         totals.total += resource.total;
@@ -144,10 +145,10 @@ export async function loadMany(
     const loadOne = async (index: number): Promise<void> => {
       const request = list[index] as LoadRequest;
       const { folder, name, to } = request;
-      let last: LoadProgress = { loaded: 0, total: 0 };
+      let last: PullProgress = { loaded: 0, total: 0 };
       let result: LoadManyResult;
       try {
-        const r = await loadBigSmallResource(session, name, folder, {
+        const r = await pull(session, folder, name, {
           to,
           password,
           hardware,

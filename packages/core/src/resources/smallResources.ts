@@ -3,23 +3,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeResource } from '@sluice/protocol';
 import type { Session } from '../http/session.js';
-import { type LoadBigSmallOptions, loadBigSmallResource } from './loadBigSmallResource.js';
+import { pull } from './pull.js';
+import type { PullOptions } from './pullOptions.js';
 import { checkResourceName } from './resourceName.js';
 import { type UploadBigSmallOptions, uploadBigSmallResource } from './uploadBigSmallResource.js';
 
-export type LoadBytesOptions = Omit<LoadBigSmallOptions, 'to' | 'cacheDir'>;
+export type PullBytesOptions = Omit<PullOptions, 'to' | 'cacheDir'>;
 
 /**
  * A small resource (a config, a label map) as bytes in memory: the same device envelope and
- * verified chunk-wise decryption as `loadBigSmallResource`, nothing written to disk.
+ * verified chunk-wise decryption as `pull`, nothing written to disk.
  */
-export async function loadBytes(
+export async function pullBytes(
   session: Session,
-  name: string,
   folder: string,
-  options: LoadBytesOptions,
+  name: string,
+  options: PullBytesOptions,
 ): Promise<Buffer> {
-  const { data } = await loadBigSmallResource(session, name, folder, { ...options, to: 'buffer' });
+  const { data } = await pull(session, folder, name, { ...options, to: 'buffer' });
   return data;
 }
 

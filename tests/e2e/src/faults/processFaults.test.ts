@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
+import { pull, uploadBigSmallResource } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
@@ -272,7 +272,7 @@ describe('faults that kill or race processes', () => {
     expect(await readdir(join(blobs, '.tmp'))).toEqual([]);
     const device = await sessionAt(proxy.url);
     const out = join(work, 'out.bin');
-    await loadBigSmallResource(device, 'm.bin', 'models', {
+    await pull(device, 'models', 'm.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,

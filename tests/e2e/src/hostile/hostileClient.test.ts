@@ -12,10 +12,10 @@ import {
   deriveEnvelopeKey,
   envelopeAad,
   joinAndOpen,
-  loadBigSmallResource,
   openBuffer,
   openEnvelope,
   openFile,
+  pull,
   type SealedEnvelope,
   sealAndSplit,
   sealBuffer,
@@ -320,7 +320,7 @@ function latestVersion(api: ApiServer) {
 async function pullFails(w: Awaited<ReturnType<typeof pushed>>, signal?: AbortSignal) {
   const device = await signedIn(w.api, DEVICE_USER);
   const err = await rejection(
-    loadBigSmallResource(device, 'm.bin', 'models', {
+    pull(device, 'models', 'm.bin', {
       to: join(w.out, 'm.bin'),
       password: PASSWORD,
       hardware: HW,
@@ -339,7 +339,7 @@ describe('a server or CDN whose manifest or big part lies', () => {
   it('an honest server: the pull completes (control)', async () => {
     const w = await pushed();
     const device = await signedIn(w.api, DEVICE_USER);
-    await loadBigSmallResource(device, 'm.bin', 'models', {
+    await pull(device, 'models', 'm.bin', {
       to: join(w.out, 'm.bin'),
       password: PASSWORD,
       hardware: HW,
