@@ -392,7 +392,7 @@ function renderMarkdown(r: PullResult & { machine: { summary: string } }): strin
     'process that logs in first (untimed). Each contender runs interleaved with its baseline,',
     'alternating which goes first. Page cache warm: the server reads the big part it has just stored.',
     '',
-    '- **push**: `uploadBigSmallResource` of the generated file: encrypt with a fresh data key,',
+    '- **push**: `push` of the generated file: encrypt with a fresh data key,',
     '  split, chunk digests, one multipart upload (small part, big part, manifest, data key) streamed',
     '  from the temp files; the server streams the big part to disk, fsyncs it and checks every chunk',
     '  digest.',

@@ -478,7 +478,7 @@ function renderMarkdown(r: PullS3Result & { machine: { summary: string; cores: n
     'fresh Node process that logs in (or builds its S3 client) first, untimed. Each contender runs',
     'interleaved with its baseline, alternating which goes first.',
     '',
-    '- **push**: `uploadBigSmallResource` of the generated file: uploader keys from `/cdn-config`',
+    '- **push**: `push` of the generated file: uploader keys from `/cdn-config`',
     '  (envelope, scrypt KDF), then the file sealed as a stream straight into a `S3Objects.upload`',
     '  multipart upload (8 MiB parts, 4 in flight; chunk digests taken on the way, no temp file),',
     '  then small part, manifest and data key to the API, which checks the object on the CDN.',

@@ -127,17 +127,17 @@ export {
   loadMany,
 } from './resources/loadMany.js';
 export { pull } from './resources/pull.js';
+export { type PullBytesOptions, pullBytes } from './resources/pullBytes.js';
 export type {
   PullLimits,
   PullOptions,
   PullProgress,
   PullResult,
 } from './resources/pullOptions.js';
-export { checkResourceName } from './resources/resourceName.js';
-export { type PullBytesOptions, pullBytes, uploadFile } from './resources/smallResources.js';
-export type { UploadProgress } from './resources/uploadBigSmallResource.js';
+export { push } from './resources/push.js';
 export {
   DEFAULT_SMALL_SIZE_KB,
-  type UploadBigSmallOptions,
-  uploadBigSmallResource,
-} from './resources/uploadBigSmallResource.js';
+  type PushOptions,
+  type PushProgress,
+} from './resources/pushOptions.js';
+export { checkResourceName } from './resources/resourceName.js';

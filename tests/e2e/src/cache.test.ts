@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BigPartCache, pull, uploadBigSmallResource } from '@sluice/core';
+import { BigPartCache, pull, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -63,7 +63,7 @@ async function world(names: string[], size = 600 * KiB): Promise<World> {
     const bytes = randomBytes(size + i * 50 * KiB);
     const src = join(work, `${name}.src`);
     await writeFile(src, bytes);
-    await uploadBigSmallResource(uploader, src, name, 'models', { chunkSize: CHUNK });
+    await push(uploader, 'models', name, src, { chunkSize: CHUNK });
     plain.set(name, bytes);
   }
   return {

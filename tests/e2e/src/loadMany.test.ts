@@ -4,13 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type LoadManyProgress,
-  type LoadRequest,
-  loadMany,
-  Session,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { type LoadManyProgress, type LoadRequest, loadMany, push, Session } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -59,7 +53,7 @@ async function batch(count: number, start: StartOptions = {}): Promise<Batch> {
     const plain = randomBytes(100 * KiB + i * 20 * KiB + i);
     const src = join(work, name);
     await writeFile(src, plain);
-    await uploadBigSmallResource(uploader, src, name, 'models', { chunkSize: 16 * KiB });
+    await push(uploader, 'models', name, src, { chunkSize: 16 * KiB });
     shas.set(name, sha(plain));
     sizes.set(name, plain.length);
     requests.push({ folder: 'models', name, to: join(out, name) });

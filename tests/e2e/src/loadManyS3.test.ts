@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Objects } from '@sluice/cdn';
-import { fetchCdnConfig, type LoadRequest, loadMany, uploadBigSmallResource } from '@sluice/core';
+import { fetchCdnConfig, type LoadRequest, loadMany, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   createUserViaApi,
@@ -99,7 +99,7 @@ async function s3Batch(count: number, downloaderSecret?: string) {
     const plain = randomBytes(MiB / 4 + i * 4099);
     const src = join(work, name);
     await writeFile(src, plain);
-    await uploadBigSmallResource(uploader, src, name, 'models', { cdn });
+    await push(uploader, 'models', name, src, { cdn });
     shas.set(name, sha(plain));
     requests.push({ folder: 'models', name, to: join(out, name) });
   }

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type EnvelopeResource,
-  pull,
-  type Session as SessionType,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { type EnvelopeResource, pull, push, type Session as SessionType } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -47,7 +42,7 @@ async function world(size = 20 * MiB + 12_345): Promise<World> {
   const src = join(work, 'model.bin');
   await writeFile(src, plain);
   const uploader = await signedIn(api, UPLOADER);
-  const resource = await uploadBigSmallResource(uploader, src, 'model.bin', 'models', {
+  const resource = await push(uploader, 'models', 'model.bin', src, {
     chunkSize: MiB,
   });
   const device = await signedIn(api, DEVICE_USER);

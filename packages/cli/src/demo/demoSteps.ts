@@ -5,11 +5,11 @@ import {
   hardwareHash,
   isSluiceError,
   pull,
+  push,
   Session,
   SluiceError,
   type SluiceErrorCode,
   sha256File,
-  uploadBigSmallResource,
 } from '@sluice/core';
 import { formatSize, mbPerSec } from '../units.js';
 import { type DemoServer, startDemoServer } from './demoServer.js';
@@ -104,7 +104,7 @@ export async function pushModel(demo: Demo, url: string, uploader: Account): Pro
     'push',
     async () => {
       const session = await loggedIn(url, uploader, signal);
-      return uploadBigSmallResource(session, join(dir, NAME), NAME, FOLDER, {
+      return push(session, FOLDER, NAME, join(dir, NAME), {
         tempDir: dir,
         signal,
       });

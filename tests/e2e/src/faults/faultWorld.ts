@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { type PullOptions, pull, Session, uploadBigSmallResource } from '@sluice/core';
+import { type PullOptions, pull, push, Session } from '@sluice/core';
 import { expect } from 'vitest';
 import {
   type ApiServer,
@@ -47,7 +47,7 @@ export async function pushedWorld(size: number, options: StartOptions = {}): Pro
   const plain = randomBytes(size);
   await writeFile(join(work, 'src.bin'), plain);
   const uploader = await signedIn(api, UPLOADER);
-  await uploadBigSmallResource(uploader, join(work, 'src.bin'), 'm.bin', 'models', {
+  await push(uploader, 'models', 'm.bin', join(work, 'src.bin'), {
     chunkSize: CHUNK,
   });
   return { api, work, plain, uploader };

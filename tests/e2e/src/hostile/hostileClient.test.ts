@@ -16,11 +16,11 @@ import {
   openEnvelope,
   openFile,
   pull,
+  push,
   type SealedEnvelope,
   sealAndSplit,
   sealBuffer,
   sealEnvelope,
-  uploadBigSmallResource,
 } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -302,7 +302,7 @@ async function pushed(size = 300_000, options: StartOptions = {}) {
   const src = join(work, 'src.bin');
   await writeFile(src, plain);
   const uploader = await signedIn(api, UPLOADER);
-  await uploadBigSmallResource(uploader, src, 'm.bin', 'models', { chunkSize: CHUNK });
+  await push(uploader, 'models', 'm.bin', src, { chunkSize: CHUNK });
   const out = join(work, 'out');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(out);
