@@ -118,16 +118,16 @@ export {
   fetchCdnConfig,
   publicCdnConfig,
 } from './resources/cdnConfig.js';
-export {
-  LOAD_MANY_DEFAULTS,
-  type LoadManyOptions,
-  type LoadManyProgress,
-  type LoadManyResult,
-  type LoadRequest,
-  loadMany,
-} from './resources/loadMany.js';
 export { pull } from './resources/pull.js';
 export { type PullBytesOptions, pullBytes } from './resources/pullBytes.js';
+export { pullMany } from './resources/pullMany.js';
+export {
+  PULL_MANY_DEFAULTS,
+  type PullManyOptions,
+  type PullManyProgress,
+  type PullManyResult,
+  type PullRequest,
+} from './resources/pullManyOptions.js';
 export type {
   PullLimits,
   PullOptions,
