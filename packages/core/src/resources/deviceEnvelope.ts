@@ -2,6 +2,7 @@ import {
   deriveEnvelopeKey,
   type EnvelopeResource,
   envelopeAad,
+  isEnvelopeResource,
   openEnvelope,
   SluiceError,
 } from '@sluice/protocol';
@@ -41,15 +42,8 @@ export async function openDeviceEnvelope(
 }
 
 function readResource(v: unknown): EnvelopeResource {
-  const r = v as Partial<EnvelopeResource> | null;
-  if (
-    typeof r !== 'object' ||
-    r === null ||
-    typeof r.folder !== 'string' ||
-    typeof r.name !== 'string' ||
-    typeof r.version !== 'number'
-  ) {
+  if (!isEnvelopeResource(v)) {
     throw new SluiceError('ERR_BAD_ENVELOPE', 'device envelope rejected: no resource description');
   }
-  return { folder: r.folder, name: r.name, version: r.version };
+  return { folder: v.folder, name: v.name, version: v.version };
 }
