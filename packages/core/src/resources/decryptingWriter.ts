@@ -1,5 +1,4 @@
-import type { Manifest } from '@sluice/protocol';
-import { SluiceError } from '@sluice/protocol';
+import { type Manifest, SluiceError } from '@sluice/protocol';
 import { BlobChunkDecryptor, chunkBlobOffset } from '../format/blobChunkDecryptor.js';
 import type { ChunkWriter } from './bigPartSource.js';
 import type { PullProgress } from './pullOptions.js';
