@@ -1,10 +1,12 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { readdir, readFile, stat, truncate, utimes, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import type { EnvelopeResource, Manifest } from '@sluice/protocol';
 import { describe, expect, it } from 'vitest';
+import { toManifestV2 } from '../format/manifest.js';
+import { signManifest } from '../format/manifestSignature.js';
 import { sealAndSplit } from '../format/sealAndSplit.js';
 import { FileLock, type LockOwner } from '../platform/fileLock.js';
 import { expectSluiceError, tempDir, tempFilesIn } from '../test-helpers.js';
@@ -155,6 +157,32 @@ describe('BigPartCache', () => {
     expect(c.complete()).toBe(true);
     expect((await readFile(path)).equals(good)).toBe(true);
     expect(await tempFilesIn(cache.dir)).toEqual([]);
+  });
+
+  it('a v2 manifest (signed) is stored in the trailer as it is, and its entry is served and verified', async () => {
+    const cache = await BigPartCache.open(await tempDir());
+    const v1 = await part();
+    const publisher = generateKeyPairSync('ed25519').privateKey;
+    const manifest = signManifest(
+      toManifestV2(v1.manifest, {
+        resource: v1.resource,
+        smallSha256: sha(Buffer.from('small')),
+        dataKey: randomBytes(32),
+      }),
+      publisher,
+    );
+    const p: Part = { ...v1, manifest, digest: manifestDigest(manifest) };
+    // The key covers the layout fields only: a signature (or a re-signing) does not change it.
+    const { signature: _s, ...unsigned } = manifest;
+    expect(manifestDigest(unsigned)).toBe(p.digest);
+    expect(await cache.provide(manifest, ...consumer(p).args)).toBe(false);
+    const file = await readFile(cache.entryPath(p.digest));
+    expect(file.subarray(p.big.length).equals(entryTrailer(manifest, p.resource))).toBe(true);
+    const again = consumer(p);
+    expect(await cache.provide(manifest, ...again.args)).toBe(true);
+    expect(again.complete()).toBe(true);
+    const [entry] = await cache.verify();
+    expect(entry).toMatchObject({ status: 'ok', removed: false, resource: p.resource });
   });
 
   it('verify reports and removes corrupt entries, keeps intact ones and reports those without a manifest', async () => {
