@@ -10,11 +10,14 @@ import type { PullOptions, PullResult } from './pullOptions.js';
 import { checkResourceName } from './resourceName.js';
 import { intoBuffer, intoFile, type Sink } from './sink.js';
 import { CachedBigPart } from './throughCache.js';
+import { verifyEnvelope } from './verifyEnvelope.js';
 
 /**
  * Fetches a big/small resource as a bound device: the device envelope from the API, the big part
- * from the cache (when every chunk digest matches) or over HTTP ranges. Every chunk is verified
- * against the manifest before it is decrypted at its offset. A file output appears at `to` only
+ * from the cache (when every chunk digest matches) or over HTTP ranges. Before anything is
+ * written the manifest is checked (its resource, its publisher's signature, the trust list) and
+ * the small part and data key against it (`verifyEnvelope`); every chunk is verified against the
+ * manifest before it is decrypted at its offset. A file output appears at `to` only
  * when complete; on any failure there is neither a file at `to` nor a temp file beside it.
  */
 export function pull(
@@ -43,6 +46,7 @@ export async function pull(
   const { resource, payload } = await openDeviceEnvelope(session, folder, name, options);
   const { manifest, small, dataKey, cdnKey } = payload;
   try {
+    const { publisher } = verifyEnvelope({ folder, name }, resource, payload, trusted(options));
     throwIfAborted(signal);
     const where = { folder, name, version: resource.version };
     const source = manifest && bigPartSource(session, where, manifest, cdnKey, options);
@@ -56,12 +60,22 @@ export async function pull(
       to === 'buffer'
         ? await intoBuffer(manifest?.blobSize ?? small.length, fill)
         : await intoFile(to, signal, fill);
-    return { resource, ...output };
+    return { resource, publisher, ...output };
   } catch (e) {
     throw toPullError(e, signal);
   } finally {
     dataKey.fill(0);
   }
+}
+
+/** The trust list of a pull, checked: public keys as strings (raw 32 bytes, base64). */
+function trusted(options: PullOptions): readonly string[] | undefined {
+  const list = options.trustedPublishers;
+  if (list === undefined) return undefined;
+  if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) {
+    throw new TypeError('trustedPublishers must be an array of public keys (base64 strings)');
+  }
+  return list;
 }
 
 /** Where the big part comes from: through the cache with `cacheDir`, else straight over ranges. */

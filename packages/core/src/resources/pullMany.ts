@@ -38,7 +38,7 @@ export async function pullMany(
   options: PullManyOptions,
 ): Promise<PullManyResult[]> {
   const list = checkRequests(requests);
-  const { password, hardware, signal, cacheDir } = options;
+  const { password, hardware, signal, cacheDir, trustedPublishers } = options;
   if (typeof password !== 'string') throw new SluiceError('ERR_INVALID_ARG', 'password required');
   if (typeof hardware !== 'string' || hardware === '') {
     throw new SluiceError('ERR_INVALID_ARG', 'hardware hash required');
@@ -58,7 +58,16 @@ export async function pullMany(
   const keys = envelopeKeys(password, hardware);
   try {
     const cdn = list.length > 0 ? await sharedCdnConfig(session, options, limits) : undefined;
-    const shared = { password, hardware, signal, cacheDir, cdn, limits, envelopeKey: keys.copy };
+    const shared: SharedOptions = {
+      password,
+      hardware,
+      signal,
+      cacheDir,
+      trustedPublishers,
+      cdn,
+      limits,
+      envelopeKey: keys.copy,
+    };
     const progress = new BatchProgress(list.length, options.onProgress);
     const results: PullManyResult[] = new Array(list.length);
     await eachConcurrently(list.length, concurrency, signal, async (index) => {
@@ -89,7 +98,8 @@ async function pullOne(
       report(p);
     };
     const r = await pull(session, folder, name, { ...shared, to, onProgress });
-    result = { folder, name, to, ok: true, size: r.size, fromCache: r.fromCache };
+    const { size, fromCache, publisher } = r;
+    result = { folder, name, to, ok: true, size, fromCache, publisher };
   } catch (e) {
     if (shared.signal?.aborted) return undefined;
     result = { folder, name, to, ok: false, error: asSluiceError(e, `${folder}/${name}`) };

@@ -10,7 +10,7 @@ export interface PullRequest {
 
 /** The outcome of one request; a failure never stops the others. */
 export type PullManyResult =
-  | (PullRequest & { ok: true; size: number; fromCache: boolean })
+  | (PullRequest & { ok: true; size: number; fromCache: boolean; publisher: string | null })
   | (PullRequest & { ok: false; error: SluiceError });
 
 export interface PullManyProgress {
@@ -51,6 +51,8 @@ export interface PullManyOptions {
   onProgress?: (progress: PullManyProgress) => void;
   /** Shared cache of verified big parts (see pull). */
   cacheDir?: string;
+  /** The publishers this device trusts, for every resource of the batch (see pull). */
+  trustedPublishers?: readonly string[];
 }
 
 export const PULL_MANY_DEFAULTS = { concurrency: 8, apiConcurrency: 4, cdnConcurrency: 16 };

@@ -51,6 +51,12 @@ export interface PullOptions {
    * the caller derives it once for many pulls (pullMany): one scrypt per batch, not per resource.
    */
   envelopeKey?: (email: string) => Promise<Buffer>;
+  /**
+   * Publisher public keys (raw 32 bytes, standard base64) this device trusts. When given, a
+   * resource signed by anyone else, or unsigned (v1 or v2), is refused with
+   * ERR_UNTRUSTED_PUBLISHER before anything is written. A bad signature is refused always.
+   */
+  trustedPublishers?: readonly string[];
 }
 
 export interface PullResult {
@@ -59,6 +65,8 @@ export interface PullResult {
   size: number;
   /** Whether the big part came from the local cache. */
   fromCache: boolean;
+  /** The public key that signed the manifest (verified), or null for an unsigned resource. */
+  publisher: string | null;
 }
 
 /** Runs an API request of a pull within its batch's limit, if it has one. */

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -82,16 +83,14 @@ async function streamToS3(
     const onCdn = await uploadBigPart(cdn, folder, name, body, sealed.bigSize, options);
     try {
       const { small, manifest } = sealed.finish();
-      return await registerVersion(
-        target,
-        {
-          manifest,
-          dataKey: sealed.key,
-          small: { name: 'small', data: small, filename: 'small' },
-          big: { name: 'cdnKey', value: onCdn.cdnKey },
-        },
-        signal,
-      );
+      const parts = {
+        layout: manifest,
+        smallSha256: createHash('sha256').update(small).digest('hex'),
+        dataKey: sealed.key,
+        small: { name: 'small', data: small, filename: 'small' },
+        big: { name: 'cdnKey', value: onCdn.cdnKey },
+      };
+      return (await registerVersion(target, parts, { signal, signKey: options.signKey })).created;
     } catch (e) {
       await onCdn.remove().catch(() => {});
       throw e;
@@ -129,23 +128,27 @@ async function sealThenSend(
         ? await uploadBigPart(cdn, folder, name, sealed.bigPath, total, options)
         : undefined;
     const parts = {
-      manifest: sealed.manifest,
+      layout: sealed.manifest,
+      smallSha256: sealed.smallSha256,
       dataKey: sealed.key,
       small: { name: 'small', path: sealed.smallPath, filename: 'small' },
       big: onCdn
         ? { name: 'cdnKey', value: onCdn.cdnKey }
         : { name: 'big', path: sealed.bigPath, filename: 'big' },
     };
-    const created = await registerVersion(target, parts, signal).catch(async (e: unknown) => {
-      // Nothing was registered: do not leave an unreachable big part on the CDN.
-      await onCdn?.remove().catch(() => {});
-      throw e;
-    });
+    const { signKey } = options;
+    const { created, manifest } = await registerVersion(target, parts, { signal, signKey }).catch(
+      async (e: unknown) => {
+        // Nothing was registered: do not leave an unreachable big part on the CDN.
+        await onCdn?.remove().catch(() => {});
+        throw e;
+      },
+    );
     if (cdn.kind === 'http') options.onProgress?.({ loaded: total, total });
     if (options.cacheDir !== undefined) {
       // With its manifest and resource, so `sluice cache verify` can check it offline.
       const cache = await BigPartCache.open(options.cacheDir);
-      await cache.put(sealed.bigPath, sealed.manifest, { resource: created, move: true, signal });
+      await cache.put(sealed.bigPath, manifest, { resource: created, move: true, signal });
     }
     return created;
   } finally {

@@ -1,4 +1,5 @@
 import type { DeliveredCdnConfig } from '@sluice/protocol';
+import type { PublisherPrivateKey } from '../format/manifestSignature.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
 export const DEFAULT_SMALL_SIZE_KB = 1024;
@@ -28,4 +29,9 @@ export interface PushOptions {
   cacheDir?: string;
   signal?: AbortSignal;
   onProgress?: (progress: PushProgress) => void;
+  /**
+   * The publisher key (Ed25519 private key, or its PKCS#8 PEM) that signs the manifest. Without
+   * one the v2 manifest goes unsigned: devices with a trust list refuse it.
+   */
+  signKey?: PublisherPrivateKey;
 }
