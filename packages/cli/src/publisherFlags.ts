@@ -24,7 +24,7 @@ export const signKeyFlag = {
  * The trust list: `--trust` entries, else `$SLUICE_TRUSTED_PUBLISHERS` (comma-separated public keys
  * or files of them), else none (undefined: signatures are checked, any signer accepted).
  */
-export async function trustedPublishers(
+export async function trustList(
   flag: readonly string[] | undefined,
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string[] | undefined> {

@@ -16,6 +16,7 @@ import type { Flag } from '../flags.js';
 import { isDirectory } from '../isDirectory.js';
 import { readUserPassword } from '../password.js';
 import { ProgressBar } from '../progressBar.js';
+import { trustFlag, trustList } from '../publisherFlags.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
@@ -26,7 +27,7 @@ const limit = (help: string, fallback: number) =>
 export const batchCommand = defineCommand({
   name: 'batch',
   summary: 'Download and decrypt many resources at once, from a JSON or YAML list',
-  usage: 'FILE [--concurrency N] [--cache DIR] [--json] [--password-stdin]',
+  usage: 'FILE [--concurrency N] [--cache DIR] [--trust FILE…] [--json] [--password-stdin]',
   flags: {
     concurrency: limit('resources loading at once', PULL_MANY_DEFAULTS.concurrency),
     'api-concurrency': limit(
@@ -38,10 +39,11 @@ export const batchCommand = defineCommand({
       PULL_MANY_DEFAULTS.cdnConcurrency,
     ),
     cache: commonFlags.cache,
+    trust: trustFlag,
     json: {
       ...commonFlags.json,
       help:
-        'one JSON line per resource as it finishes {folder,name,to,ok,size,fromCache} or ' +
+        'one JSON line per resource as it finishes {folder,name,to,ok,size,fromCache,publisher} or ' +
         '{folder,name,to,ok:false,code,error}, then {"summary":{count,ok,failed,bytes,ms,mbPerSec}}',
     },
     'password-stdin': commonFlags['password-stdin'],
@@ -60,6 +62,7 @@ export const batchCommand = defineCommand({
       apiConcurrency: count(values['api-concurrency'], 'api-concurrency'),
       cdnConcurrency: count(values['cdn-concurrency'], 'cdn-concurrency'),
     };
+    const trustedPublishers = await trustList(values.trust);
     const password = await readUserPassword(values['password-stdin']);
     const { session } = storedSession(password);
     const hardware = await hardwareHash();
@@ -74,6 +77,7 @@ export const batchCommand = defineCommand({
           hardware,
           signal,
           cacheDir: values.cache === undefined ? undefined : resolve(values.cache),
+          trustedPublishers,
           onProgress: (p) => progress.update(p),
         }),
       );
@@ -226,13 +230,17 @@ function count(text: string, flag: string): number {
 
 function jsonLine(r: PullManyResult): Record<string, unknown> {
   const { folder, name, to } = r;
-  if (r.ok) return { folder, name, to, ok: true, size: r.size, fromCache: r.fromCache };
+  if (r.ok) {
+    const { size, fromCache, publisher } = r;
+    return { folder, name, to, ok: true, size, fromCache, publisher };
+  }
   return { folder, name, to, ok: false, code: r.error.code, error: firstLine(r.error.message) };
 }
 
 function describe(r: PullManyResult): string {
   if (r.ok) {
-    return `loaded ${r.folder}/${r.name} → ${r.to} (${formatSize(r.size)}${r.fromCache ? ', big part from cache' : ''})`;
+    const signed = r.publisher === null ? 'unsigned' : `signed by ${r.publisher}`;
+    return `loaded ${r.folder}/${r.name} → ${r.to} (${formatSize(r.size)}${r.fromCache ? ', big part from cache' : ''}, ${signed})`;
   }
   return `failed ${r.folder}/${r.name}: ${firstLine(r.error.message)} (${r.error.code})`;
 }

@@ -5,6 +5,7 @@ import { commonFlags } from '../commonFlags.js';
 import { isDirectory } from '../isDirectory.js';
 import { readUserPassword } from '../password.js';
 import { ProgressBar } from '../progressBar.js';
+import { trustFlag, trustList } from '../publisherFlags.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
@@ -14,7 +15,7 @@ export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download and decrypt a resource on this (bound) device',
   usage:
-    'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--sha256] [--json] [--password-stdin]',
+    'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
   flags: {
     output: {
       type: 'string',
@@ -41,16 +42,19 @@ export const pullCommand = defineCommand({
         'keep the cache under SIZE (e.g. 20GiB), evicting the least recently used entries ' +
         '(default $SLUICE_CACHE_MAX; see `sluice cache`)',
     },
+    trust: trustFlag,
     sha256: { type: 'boolean', help: 'also print the SHA-256 of the plaintext' },
     json: {
       ...commonFlags.json,
-      help: 'print one JSON line {folder,name,version,size,path,sha256?,fromCache,ms,mbPerSec}',
+      help: 'print one JSON line {folder,name,version,size,path,sha256?,fromCache,publisher,ms,mbPerSec}',
     },
     'password-stdin': commonFlags['password-stdin'],
   },
   notes: [
     'The device envelope needs your password on every pull: $SLUICE_PASSWORD, --password-stdin',
     'or a prompt. The device is identified by its hardware hash ($SLUICE_HARDWARE_HASH overrides).',
+    'Before anything is written the manifest is checked: its resource version, its publisher',
+    "signature (a bad one is always refused), the trust list, the small part's digest.",
   ],
   positionals: [2, 2],
   async run(values, [folder = '', name = ''], io) {
@@ -69,6 +73,7 @@ export const pullCommand = defineCommand({
     const maxBytes = cacheDir === undefined ? undefined : cacheMaxBytes(values['cache-max']);
     let to = resolve(values.output ?? name);
     if (isDirectory(to)) to = join(to, name);
+    const trustedPublishers = await trustList(values.trust);
     const password = await readUserPassword(values['password-stdin']);
     const { session } = storedSession(password);
     const hardware = await hardwareHash();
@@ -83,6 +88,7 @@ export const pullCommand = defineCommand({
           signal,
           cacheDir,
           cacheMaxBytes: maxBytes,
+          trustedPublishers,
           onCacheWait: (owner) =>
             io.err(
               `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
@@ -93,23 +99,17 @@ export const pullCommand = defineCommand({
       const ms = Math.round(performance.now() - t0);
       bar?.finish();
       const digest = values.sha256 ? (await sha256File(to)).toString('hex') : undefined;
-      const report = {
-        folder,
-        name,
-        version: result.resource.version,
-        size: result.size,
-        path: to,
-        sha256: digest,
-        fromCache: result.fromCache,
-        ms,
-        mbPerSec: mbPerSec(result.size, ms),
-      };
-      if (values.json) io.out(JSON.stringify(report));
+      const { size, fromCache, publisher } = result;
+      const version = result.resource.version;
+      const speed = mbPerSec(size, ms);
+      const report = { folder, name, version, size, path: to, sha256: digest, fromCache };
+      if (values.json) io.out(JSON.stringify({ ...report, publisher, ms, mbPerSec: speed }));
       else {
         io.err(
-          `pulled ${folder}/${name} v${report.version} → ${to} (${formatSize(report.size)} in ` +
-            `${ms} ms, ${report.mbPerSec} MB/s${result.fromCache ? ', big part from cache' : ''})`,
+          `pulled ${folder}/${name} v${version} → ${to} (${formatSize(size)} in ` +
+            `${ms} ms, ${speed} MB/s${fromCache ? ', big part from cache' : ''})`,
         );
+        io.err(publisher === null ? 'unsigned (no publisher signature)' : `signed by ${publisher}`);
         if (digest !== undefined) io.out(`${digest}  ${to}`);
       }
       return EXIT.ok;

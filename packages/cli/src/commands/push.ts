@@ -5,6 +5,7 @@ import { defineCommand, EXIT } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { readUserPassword } from '../password.js';
 import { ProgressBar } from '../progressBar.js';
+import { signingKey, signKeyFlag } from '../publisherFlags.js';
 import { storedSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
@@ -12,12 +13,13 @@ import { withInterrupt } from '../withInterrupt.js';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'Seal a file with a fresh data key and upload it as a new version',
-  usage: 'FILE FOLDER [--name NAME] [--json] [--password-stdin]',
+  usage: 'FILE FOLDER [--name NAME] [--sign-key FILE] [--json] [--password-stdin]',
   flags: {
     name: { type: 'string', value: 'NAME', help: 'resource name (default: the file name)' },
+    'sign-key': signKeyFlag,
     json: {
       ...commonFlags.json,
-      help: 'print one JSON line {folder,name,version,size,ms,mbPerSec}',
+      help: 'print one JSON line {folder,name,version,size,publisher,ms,mbPerSec}',
     },
     'password-stdin': commonFlags['password-stdin'],
   },
@@ -25,11 +27,14 @@ export const pushCommand = defineCommand({
     "When the server keeps big parts on an S3 CDN, the CDN's write keys come in a device envelope:",
     'your password is needed ($SLUICE_PASSWORD, --password-stdin or a prompt) and this device is',
     'identified by its hardware hash ($SLUICE_HARDWARE_HASH overrides). Otherwise no password.',
+    'The manifest names the new version and is signed with your publisher key when there is one',
+    '(`sluice keys generate`, then `sluice keys register`); devices with a trust list need that.',
   ],
   positionals: [2, 2],
   async run(values, [file = '', folder = ''], io) {
     const name = values.name ?? basename(file);
     const { size } = await stat(file);
+    const signKey = await signingKey(values['sign-key']);
     const bar = ProgressBar.forTerminal(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
     try {
@@ -46,6 +51,7 @@ export const pushCommand = defineCommand({
         if (bar) io.err(`sealing and uploading ${file} (${formatSize(size)})…`);
         const created = await push(session, folder, name, file, {
           ...keys,
+          signKey: signKey?.privateKey,
           signal,
           onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
         });
@@ -53,14 +59,17 @@ export const pushCommand = defineCommand({
       });
       const ms = Math.round(performance.now() - t0);
       bar?.finish();
-      const report = { ...created, size, ms, mbPerSec: mbPerSec(size, ms) };
+      const publisher = signKey?.publicKey ?? null;
+      const report = { ...created, size, publisher, ms, mbPerSec: mbPerSec(size, ms) };
       if (values.json) io.out(JSON.stringify(report));
-      else
+      else {
         io.err(
           `pushed ${file} → ${created.folder}/${created.name} v${created.version} ` +
             `(${formatSize(size)} in ${ms} ms, ${report.mbPerSec} MB/s` +
             `${cdn.kind === 's3' ? `, big part on the S3 CDN ${cdn.bucket}` : ''})`,
         );
+        io.err(publisher === null ? 'unsigned: no publisher key' : `signed by ${publisher}`);
+      }
       return EXIT.ok;
     } finally {
       bar?.finish();

@@ -127,10 +127,16 @@ export class HttpClient {
   };
 }
 
-/** A 401, or a 403 that is not about the device: a renewed token may be accepted. */
+/** 403 codes about something other than the token (the device, an upload's publisher key). */
+const NOT_ABOUT_THE_TOKEN: ReadonlySet<string | undefined> = new Set([
+  'ERR_DEVICE_NOT_BOUND',
+  'ERR_UNTRUSTED_PUBLISHER',
+]);
+
+/** A 401, or a 403 that is not about the device or the publisher: a renewed token may be accepted. */
 function refusesToken(error: HttpError): boolean {
   return (
-    error.status === 401 || (error.status === 403 && error.serverCode !== 'ERR_DEVICE_NOT_BOUND')
+    error.status === 401 || (error.status === 403 && !NOT_ABOUT_THE_TOKEN.has(error.serverCode))
   );
 }
 
