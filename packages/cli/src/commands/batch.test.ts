@@ -138,6 +138,7 @@ describe('sluice batch', () => {
       ok: true,
       size: 200_000,
       fromCache: false,
+      publisher: null,
     });
     expect(byName.get('m1.bin').to).toBe(join(job, 'out/nested/deeper/m1.bin'));
     expect(byName.get('m2.bin').to).toBe(join(job, 'm2.bin'));
@@ -164,7 +165,9 @@ describe('sluice batch', () => {
     const first = await batch([file, '--cache', cache]);
     expect(first.code, first.stderr).toBe(0);
     // Not a terminal: one line per resource, then the summary.
-    expect(first.stderr).toMatch(/^loaded models\/m0\.bin → .*a\/m0\.bin \(195\.3 KiB\)$/m);
+    expect(first.stderr).toMatch(
+      /^loaded models\/m0\.bin → .*a\/m0\.bin \(195\.3 KiB, unsigned\)$/m,
+    );
     expect(first.stderr).toMatch(
       /^batch: 3 of 3 loaded \(791\.0 KiB in \d+ ms, [\d.]+ MB\/s\)\n$/m,
     );
@@ -175,6 +178,28 @@ describe('sluice batch', () => {
     for (const name of shas.keys()) {
       expect(sha(readFileSync(join(file, '..', 'a', name)))).toBe(shas.get(name));
     }
+  });
+
+  it('--trust refuses every unsigned resource with ERR_UNTRUSTED_PUBLISHER and writes none', async () => {
+    const file = batchFile(
+      'job.json',
+      JSON.stringify(
+        ['m0.bin', 'm1.bin'].map((name) => ({ folder: 'models', name, to: `t/${name}` })),
+      ),
+    );
+    const trusted = Buffer.alloc(32, 9).toString('base64');
+    const r = await batch([file, '--trust', trusted, '--json']);
+    expect(r.code).toBe(1);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(lines.slice(0, 2).map((l) => l.code)).toEqual([
+      'ERR_UNTRUSTED_PUBLISHER',
+      'ERR_UNTRUSTED_PUBLISHER',
+    ]);
+    // The batch makes the `to` directories first; no file, not even a temp, is left in them.
+    expect(readdirSync(join(file, '..', 't'))).toEqual([]);
   });
 
   it('refuses a malformed file with exit 2 and a message naming the entry, writing nothing', async () => {
