@@ -168,6 +168,8 @@ describe('envelope cache', () => {
     expect((await envelope(d, PASSWORD, HW_A)).cache).toBe('hit');
     const reset = await call(s.url, 'POST', `/users/${d.id}/reset-device`, { token: adminToken });
     expect(reset.status).toBe(200);
+    // A reset ends the user's sessions: the device logs in again.
+    d.token = (await login(s.url, d.email)).accessToken;
     const moved = await envelope(d, PASSWORD, HW_B);
     expect(moved).toMatchObject({ status: 200, cache: 'miss' });
     await opens(d.email, moved.body, PASSWORD, HW_B);
@@ -177,6 +179,7 @@ describe('envelope cache', () => {
     });
     // Reset again: device A has to be verified in full, not served its old entry.
     await call(s.url, 'POST', `/users/${d.id}/reset-device`, { token: adminToken });
+    d.token = (await login(s.url, d.email)).accessToken;
     expect(await envelope(d, PASSWORD, HW_A)).toMatchObject({ status: 200, cache: 'miss' });
   });
 
@@ -188,6 +191,7 @@ describe('envelope cache', () => {
       json: { role: 'Validator' },
     });
     expect(r.status).toBe(200);
+    d.token = (await login(s.url, d.email)).accessToken;
     expect(await envelope(d)).toMatchObject({ status: 200, cache: 'miss' });
   });
 });

@@ -176,9 +176,11 @@ async function openReply(role: Role, body: unknown, hardware = HW_A) {
   return openEnvelope(key, body, envelopeAad(b.resource));
 }
 
+/** Resets the binding of `role`'s user, which ends its sessions: it logs in again. */
 async function resetDevice(role: Role) {
   const r = await call(s.url, 'POST', `/users/${ids[role]}/reset-device`, { token: tokens.Admin });
   expect(r.status).toBe(200);
+  tokens[role] = (await login(s.url, emails[role])).accessToken;
 }
 
 /** Every file under the data directory's blob store (committed and temp). */

@@ -18,6 +18,12 @@ export interface UserRecord {
   boundHardwareHash: string | null;
   createdAt: string;
   updatedAt: string;
+  /**
+   * ISO time of the last cut-off (disable, role change, device reset, password change): access
+   * tokens and logins issued before it are refused. Absent for users never cut off, and in files
+   * written before it existed.
+   */
+  tokensValidAfter?: string;
 }
 
 /** One login's chain of rotating refresh tokens; revoking it ends the whole chain. */
@@ -228,6 +234,11 @@ function parseState(text: string, path: string): MetadataState {
   for (const u of Object.values(s.users)) {
     if (typeof u?.id !== 'string' || typeof u.email !== 'string' || !isRole(u.role)) {
       throw new Error(`${path} holds a malformed user record`);
+    }
+    // A cut-off that does not parse would let every old token through: refuse to start.
+    const cut: unknown = u.tokensValidAfter;
+    if (cut !== undefined && !(typeof cut === 'string' && Number.isFinite(Date.parse(cut)))) {
+      throw new Error(`${path} holds a malformed tokensValidAfter for user ${u.id}`);
     }
   }
   // Files written before resources existed have no `resources` yet.

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { type CreateUserRequest, isRole, type Role, SluiceError } from '@sluice/protocol';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from '../auth/passwordHash.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwordRules.js';
-import { revokeUserFamilies } from '../auth/tokens.js';
+import { cutOffSessions } from '../auth/tokens.js';
 import {
   type MetadataState,
   type MetadataStore,
@@ -98,14 +98,14 @@ export class UserService {
     return createUser(this.store, input, { scrypt: this.scrypt });
   }
 
-  /** Disables `id` and revokes its sessions; never the last active ApiAdmin. */
+  /** Disables `id` and ends its sessions for good (see cutOffSessions); never the last active ApiAdmin. */
   disable(id: string): Promise<UserRecord> {
     return this.update(id, (u, draft) => {
       if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
         throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
       }
       u.disabled = true;
-      revokeUserFamilies(draft, u.id, 'user disabled');
+      cutOffSessions(draft, u, 'user disabled');
     });
   }
 
@@ -115,7 +115,10 @@ export class UserService {
     });
   }
 
-  /** Gives `id` the role `role`; never demotes the last active ApiAdmin. */
+  /**
+   * Gives `id` the role `role` and ends its sessions (a no-op for the role it has); never demotes
+   * the last active ApiAdmin.
+   */
   setRole(id: string, role: Role): Promise<UserRecord> {
     return this.update(id, (u, draft) => {
       const lastApiAdmin =
@@ -123,14 +126,21 @@ export class UserService {
       if (lastApiAdmin && role !== 'ApiAdmin') {
         throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
       }
+      if (u.role === role) return;
       u.role = role;
+      cutOffSessions(draft, u, 'role changed');
     });
   }
 
-  /** Forgets the device `id` is bound to: its next envelope binds the device it comes from. */
+  /**
+   * Forgets the device `id` is bound to and ends its sessions: its next envelope binds the device
+   * it comes from, after a new login.
+   */
   resetDevice(id: string): Promise<UserRecord> {
-    return this.update(id, (u) => {
+    return this.update(id, (u, draft) => {
       u.boundHardwareHash = null;
+      // The device may be lost or stolen: its tokens go with the binding.
+      cutOffSessions(draft, u, 'device reset');
     });
   }
 
