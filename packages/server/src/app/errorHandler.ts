@@ -36,7 +36,13 @@ export function frameworkErrors(
 export function installErrorHandlers(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, message, retryAfterSeconds } = describeError(error, app);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (clientGone(request, reply)) {
+      // Not a fault of ours: the upload (or download) simply ended early. No stack, no alarm.
+      request.log.info(
+        { event: 'request.aborted', code: error.code, reason: error.message.slice(0, 200) },
+        'the client closed the connection before the answer',
+      );
+    } else if (status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code, status }, message);
     if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
     return reply.status(status).send({ error: message, code } satisfies ErrorBody);
@@ -49,6 +55,16 @@ export function installErrorHandlers(app: FastifyInstance): void {
     };
     return reply.status(404).send(body);
   });
+}
+
+/**
+ * Whether the connection was closed under the request (the client gave up, or a timeout cut it
+ * off): its body stream was aborted or the socket is gone, so no answer can reach anyone.
+ */
+function clientGone(request: FastifyRequest, reply: FastifyReply): boolean {
+  return (
+    request.raw.readableAborted || reply.raw.destroyed || request.raw.socket?.destroyed === true
+  );
 }
 
 /**
