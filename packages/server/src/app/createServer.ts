@@ -144,6 +144,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
   await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
   await app.register(parcelRoutes, {
     keys,
+    store,
     issuer: tokens.issuer,
     dataDir: settings.dataDir,
     partStorage,

@@ -9,6 +9,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { SigningKeys } from '../auth/keys.js';
 import { LoginLimiter, type LoginLimits } from '../auth/loginLimiter.js';
+import type { MetadataStore } from '../stores/metadataStore.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import { HashedLimit } from './hashedLimit.js';
 import { verifyParcelSignature } from './parcelSignature.js';
@@ -34,6 +35,8 @@ export function parcelId(owner: string, sha256: string): string {
 
 export interface ParcelServiceDeps {
   keys: SigningKeys;
+  /** Where used token ids are kept (across restarts). */
+  store: MetadataStore;
   /** `iss` of the server's tokens, which parcel tokens carry too. */
   issuer: string;
   dataDir: string;
@@ -69,7 +72,7 @@ export class ParcelService {
     private readonly store: ParcelStore,
     private readonly deps: ParcelServiceDeps,
   ) {
-    this.tokens = new ParcelTokens(deps.keys, deps.issuer);
+    this.tokens = new ParcelTokens(deps.keys, deps.issuer, deps.store);
   }
 
   static async open(deps: ParcelServiceDeps): Promise<ParcelService> {
@@ -183,7 +186,7 @@ export class ParcelService {
     if (claims === undefined) throw refuse(log, 'token');
     if (claims.op !== name) throw refuse(log, 'operation');
     if (id !== undefined && claims.id !== id) throw refuse(log, 'target');
-    if (!this.tokens.consume(claims)) throw refuse(log, 'replayed');
+    if (!(await this.tokens.consume(claims))) throw refuse(log, 'replayed');
     return claims;
   }
 

@@ -73,6 +73,12 @@ export interface MetadataState {
   refreshFamilies: Record<string, RefreshFamily>;
   /** Keyed by `resourceKey(folder, name)`. */
   resources: Record<string, ResourceRecord>;
+  /**
+   * The ids (`jti`) of one-time parcel tokens already used, each with the time (epoch seconds)
+   * after which it may be forgotten (its token has expired by then): kept here so a token stays
+   * used across restarts. Absent until the first parcel token is used.
+   */
+  usedParcelTokens?: Record<string, number>;
 }
 
 function emptyState(): MetadataState {
@@ -160,6 +166,12 @@ export class MetadataStore {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** Whether the parcel token `jti` has been used (and not yet forgotten). */
+  parcelTokenUsed(jti: string): boolean {
+    const used = this.state.usedParcelTokens;
+    return used !== undefined && Object.hasOwn(used, jti);
+  }
+
   getRefreshFamily(id: string): RefreshFamily | undefined {
     return Object.hasOwn(this.state.refreshFamilies, id)
       ? this.state.refreshFamilies[id]
@@ -245,6 +257,15 @@ function parseState(text: string, path: string): MetadataState {
   if (s.resources === undefined) s.resources = {};
   if (typeof s.resources !== 'object' || s.resources === null) {
     throw new Error(`${path} holds a malformed resources table`);
+  }
+  const used: unknown = s.usedParcelTokens;
+  if (
+    used !== undefined &&
+    (typeof used !== 'object' ||
+      used === null ||
+      Object.values(used).some((t) => typeof t !== 'number'))
+  ) {
+    throw new Error(`${path} holds a malformed usedParcelTokens table`);
   }
   return s as MetadataState;
 }
