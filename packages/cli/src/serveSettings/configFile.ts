@@ -6,15 +6,15 @@ export type Settings = Record<string, unknown>;
 
 /** The settings a `--config` file may hold, by section. */
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash'],
+  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash', 'trustProxy'],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
   passwordHash: ['logN'],
 };
 
 /**
- * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs` and
- * `passwordHash` only. A file holding a secret key that group or others may read is refused
+ * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `passwordHash`
+ * and `trustProxy` only. A file holding a secret key that group or others may read is refused
  * (like ssh with a private key).
  */
 export function readServeConfigFile(path: string): Settings {

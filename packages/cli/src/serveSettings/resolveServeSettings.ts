@@ -3,6 +3,7 @@ import {
   type CdnConfig,
   DEFAULT_SCRYPT_PARAMS,
   type ScryptParams,
+  type ServerOptions,
   validateScryptParams,
 } from '@sluice/server';
 import { objectAt } from './configFile.js';
@@ -18,6 +19,8 @@ export interface ServeSettings {
   shutdownGraceMs?: number;
   /** Password hash cost, from the file's `passwordHash` (createServer checks it is safe). */
   scrypt?: ScryptParams;
+  /** Whose `X-Forwarded-For` to believe (`--trust-proxy`, or the file's `trustProxy`). */
+  trustProxy?: ServerOptions['trustProxy'];
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -40,6 +43,7 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     cdn,
     shutdownGraceMs: shutdownGrace(src),
     scrypt: passwordHash(src),
+    trustProxy: trustProxy(src),
     origins: src.origins,
   };
 }
@@ -122,6 +126,17 @@ function shutdownGrace(src: SettingSources): number | undefined {
     );
   }
   return Math.round(seconds * 1000);
+}
+
+/** `--trust-proxy`, else the file's `trustProxy`, unchecked: createServer names a bad one. */
+function trustProxy(src: SettingSources): ServerOptions['trustProxy'] {
+  if (src.flags.trustProxy !== undefined) {
+    src.origins.set('trustProxy', '--trust-proxy');
+    return src.flags.trustProxy;
+  }
+  const fromFile = src.file.trustProxy as ServerOptions['trustProxy'];
+  if (fromFile !== undefined) src.origins.set('trustProxy', src.fileOrigin);
+  return fromFile;
 }
 
 /**

@@ -169,6 +169,19 @@ describe('passwordHash in the config file', () => {
   });
 });
 
+describe('trustProxy', () => {
+  it('comes from --trust-proxy, else from the config file, with its origin', () => {
+    const file = configFile({ trustProxy: ['10.0.0.0/8', 'loopback'] });
+    const fromFile = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(fromFile.trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
+    expect(fromFile.origins.get('trustProxy')).toBe(`--config ${file}`);
+    const fromFlag = resolveServeSettings({ file, env: {}, flags: { trustProxy: '127.0.0.1' } });
+    expect(fromFlag.trustProxy).toBe('127.0.0.1');
+    expect(fromFlag.origins.get('trustProxy')).toBe('--trust-proxy');
+    expect(resolveServeSettings({ env: {}, flags: {} }).trustProxy).toBeUndefined();
+  });
+});
+
 describe('readServeConfigFile', () => {
   it('refuses a file holding a secret that group or others may read, without quoting it', () => {
     const path = configFile(FILE_SETTINGS, 0o644);

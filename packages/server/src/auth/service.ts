@@ -36,23 +36,22 @@ export class AuthService {
   ): Promise<TokenResponse> {
     const { store, tokens, limiter, dummyPasswordHash } = this.deps;
     const email = normaliseEmail(input.email);
-    const wait = limiter.admit(address, email);
-    if (wait !== undefined) {
-      log.warn({ event: 'login.rateLimited', retryAfterSeconds: wait }, 'login refused');
+    const attempt = limiter.admitLogin(email, address);
+    if (typeof attempt === 'number') {
+      log.warn({ event: 'login.rateLimited', retryAfterSeconds: attempt }, 'login refused');
       throw new SluiceError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
-        retryAfterSeconds: wait,
+        retryAfterSeconds: attempt,
       });
     }
     const user = store.findUserByEmail(email);
     // Unknown emails are checked against a dummy hash so they take as long as wrong passwords.
     const ok = await verifyPassword(input.password, user?.passwordHash ?? dummyPasswordHash);
     if (user === undefined || !ok || user.disabled) {
-      limiter.failed(email);
       const reason = user === undefined ? 'unknown user' : ok ? 'disabled' : 'wrong password';
       log.info({ event: 'login.failed', reason, userId: user?.id }, 'login failed');
       throw new SluiceError('ERR_UNAUTHORIZED', 'invalid email or password');
     }
-    limiter.succeeded(email);
+    attempt.succeeded();
     const issued = await tokens.startSession(user);
     log.info({ event: 'login.ok', userId: user.id }, 'login');
     return issued;

@@ -16,9 +16,12 @@ type Running = Awaited<ReturnType<typeof startServer>>;
 
 const HW_A = 'a1'.repeat(32);
 const HW_B = 'b2'.repeat(32);
+/** High enough that no case here trips a login or password limit. */
 const LIMITS = {
+  perClient: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
   perAddress: { limit: 100_000, windowSeconds: 60 },
   perAccount: { limit: 100_000, windowSeconds: 60 },
+  withToken: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
 };
 
 let s: Running;

@@ -24,9 +24,12 @@ import {
   tempDir,
 } from '../test-helpers.js';
 
+/** High enough that no case here trips a login or password limit. */
 const LIMITS = {
+  perClient: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
   perAddress: { limit: 100_000, windowSeconds: 60 },
   perAccount: { limit: 100_000, windowSeconds: 60 },
+  withToken: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
 };
 const HW_A = 'a1'.repeat(32);
 const HW_B = 'b2'.repeat(32);
@@ -657,11 +660,11 @@ describe('concurrency, media types and logs', () => {
     expect(replies.map((r) => r.status).sort()).toEqual([200, 403]);
   });
 
-  it('wrong envelope passwords count against the account; busy correct clients are not limited', async () => {
+  it('wrong envelope passwords count against the (user, address) pair; busy correct clients are not limited', async () => {
     const limited = await startServer({
       loginLimits: {
         perAddress: { limit: 5, windowSeconds: 60 },
-        perAccount: { limit: 3, windowSeconds: 60 },
+        withToken: { limit: 3, lockSeconds: 60, maxLockSeconds: 60, forgetSeconds: 60 },
       },
     });
     try {

@@ -139,7 +139,8 @@ async function issueEnvelope(
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
   const ask = { folder, name, password, hardware };
-  const issued = await f.resources.issueEnvelope(request.user?.id ?? '', ask, timer, request.log);
+  const caller = { userId: request.user?.id ?? '', address: request.ip };
+  const issued = await f.resources.issueEnvelope(caller, ask, timer, request.log);
   // The ciphertext (~4/3 of the small part) is base64 from Buffer#toString: nothing in it
   // needs escaping, so it is spliced in instead of scanned again by JSON.stringify.
   const { ciphertext, ...fields } = issued.envelope;

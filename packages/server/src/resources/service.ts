@@ -14,6 +14,7 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
+import type { TokenCaller } from '../auth/envelopePassword.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import {
@@ -149,14 +150,14 @@ export class ResourceService {
    * verification reused) and the device bound. `timer` gets the steps' times.
    */
   async issueEnvelope(
-    userId: string,
+    caller: TokenCaller,
     ask: EnvelopeAsk,
     timer: StepTimer,
     log: FastifyBaseLogger,
   ): Promise<{ envelope: SealedEnvelope; resource: EnvelopeResource }> {
     const { folder, name, password, hardware } = ask;
     const { cache, partStorage, masterKey } = this.deps;
-    const verified = await verifyEnvelopeRequest(this.deps, userId, password, hardware, log);
+    const verified = await verifyEnvelopeRequest(this.deps, caller, password, hardware, log);
     const { user } = verified;
     timer.lap('auth');
     timer.note('cache', verified.key === undefined ? 'miss' : 'hit');
