@@ -40,6 +40,7 @@ describe('sluice CLI', () => {
     for (const name of [
       'login',
       'logout',
+      'passwd',
       'push',
       'pull',
       'ls',

@@ -8,6 +8,7 @@ import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
 import { parcelRoutes } from '../parcels/routes.js';
+import { type EnvelopeCache, openEnvelopeCache } from '../resources/envelopeCache.js';
 import { resourceRoutes } from '../resources/routes.js';
 import type { CdnObjects } from '../resources/service.js';
 import { BlobStore } from '../stores/blobStore.js';
@@ -35,6 +36,8 @@ export interface SluiceServer {
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
   routes: readonly RouteInfo[];
+  /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
+  envelopeCache: EnvelopeCache | null;
   /**
    * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
    * `shutdownGraceMs`, then destroys their connections), writes the metadata file and releases
@@ -82,6 +85,7 @@ async function build(
     );
   }
   const routes = installRouteGuard(app, guardRequest);
+  const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
   await registerFeatures(app, {
     settings,
     store,
@@ -92,6 +96,7 @@ async function build(
     partStorage,
     masterKey,
     cdnObjects,
+    envelopeCache,
   });
 
   let closed: Promise<void> | undefined;
@@ -105,6 +110,7 @@ async function build(
     keys,
     tokens,
     routes,
+    envelopeCache,
     close() {
       closed ??= close();
       return closed;
@@ -123,14 +129,18 @@ interface Shared {
   partStorage: PartStorage;
   masterKey: Buffer;
   cdnObjects: CdnObjects | null;
+  envelopeCache: EnvelopeCache | null;
 }
 
 /** Registers each feature's routes with the part of `shared` it needs. */
 async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<void> {
   const { settings, store, keys, tokens, guardRequest, limiter, partStorage } = shared;
-  const { scrypt, cdn, bigPartLimit, envelopeCache, serverTiming } = settings;
-  await app.register(authRoutes, { store, keys, tokens, limiter, scrypt });
-  await app.register(userRoutes, { store, scrypt, guardRequest });
+  const { scrypt, cdn, bigPartLimit, serverTiming } = settings;
+  const cache = shared.envelopeCache;
+  // Password changes and resets forget the user's cached envelope keys.
+  const caches = { forgetUser: (userId: string) => cache?.forgetUser(userId) };
+  await app.register(authRoutes, { store, keys, tokens, limiter, scrypt, caches });
+  await app.register(userRoutes, { store, scrypt, guardRequest, caches });
   await app.register(resourceRoutes, {
     store,
     partStorage,
@@ -138,7 +148,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     cdnObjects: shared.cdnObjects,
     limiter,
     bigPartLimit,
-    envelopeCache,
+    cache,
     serverTiming,
   });
   await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });

@@ -28,6 +28,7 @@ export async function checkEnvelopePassword(
   caller: TokenCaller,
   password: string,
   log: FastifyBaseLogger,
+  options: { event?: string } = {},
 ): Promise<UserRecord> {
   const user = deps.store.getUser(caller.userId);
   if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
@@ -38,7 +39,7 @@ export async function checkEnvelopePassword(
     });
   }
   if (!(await verifyPassword(password, user.passwordHash))) {
-    log.info({ event: 'envelope.badPassword', userId: user.id }, 'wrong password');
+    log.info({ event: options.event ?? 'envelope.badPassword', userId: user.id }, 'wrong password');
     throw new SluiceError('ERR_UNAUTHORIZED', 'wrong password');
   }
   attempt.succeeded();

@@ -1,9 +1,17 @@
 import { randomBytes } from 'node:crypto';
-import { SluiceError, type TokenResponse, type User } from '@sluice/protocol';
+import {
+  type ChangePasswordRequest,
+  SluiceError,
+  type TokenResponse,
+  type User,
+} from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { type MetadataStore, normaliseEmail } from '../stores/metadataStore.js';
+import { checkEnvelopePassword, type TokenCaller } from './envelopePassword.js';
 import type { LoginLimiter } from './loginLimiter.js';
+import { type CredentialCaches, replacePassword } from './passwordChange.js';
 import { hashPassword, type ScryptParams, verifyPassword } from './passwordHash.js';
+import { checkPasswordRules } from './passwordRules.js';
 import { publicUser } from './publicUser.js';
 import type { TokenService } from './tokens.js';
 
@@ -11,6 +19,10 @@ export interface AuthServiceDeps {
   store: MetadataStore;
   tokens: TokenService;
   limiter: LoginLimiter;
+  /** Cost of new password hashes. */
+  scrypt: ScryptParams;
+  /** Forgets what was derived from a password once it changes. */
+  caches: CredentialCaches;
   /** A hash of a random password, checked for unknown emails so they cost as much as known ones. */
   dummyPasswordHash: string;
 }
@@ -20,11 +32,9 @@ export class AuthService {
   private constructor(private readonly deps: AuthServiceDeps) {}
 
   /** The service, with its dummy hash made at the cost new password hashes have. */
-  static async create(
-    deps: Omit<AuthServiceDeps, 'dummyPasswordHash'>,
-    scrypt: ScryptParams,
-  ): Promise<AuthService> {
-    const dummyPasswordHash = await hashPassword(randomBytes(32).toString('base64url'), scrypt);
+  static async create(deps: Omit<AuthServiceDeps, 'dummyPasswordHash'>): Promise<AuthService> {
+    const random = randomBytes(32).toString('base64url');
+    const dummyPasswordHash = await hashPassword(random, deps.scrypt);
     return new AuthService({ ...deps, dummyPasswordHash });
   }
 
@@ -72,6 +82,36 @@ export class AuthService {
   async logout(refreshToken: string, log: FastifyBaseLogger): Promise<void> {
     const revoked = await this.deps.tokens.revoke(refreshToken, 'logout');
     log.info({ event: 'logout', revoked }, 'logout');
+  }
+
+  /**
+   * The caller's own password change: the current password is checked like any password sent
+   * with a token (its limit is `loginLimits.withToken`), the new one against the rules; then every
+   * login of the account ends (access tokens, refresh families, cached envelope keys) and the
+   * answer is a new login, so the caller goes on while every other session has to log in again.
+   */
+  async changePassword(
+    caller: TokenCaller,
+    input: ChangePasswordRequest,
+    log: FastifyBaseLogger,
+  ): Promise<TokenResponse> {
+    checkPasswordRules(input.newPassword, 'newPassword');
+    if (input.newPassword === input.password) {
+      throw new SluiceError('ERR_BAD_REQUEST', 'newPassword must differ from the current one');
+    }
+    const { store, limiter, tokens } = this.deps;
+    const user = await checkEnvelopePassword({ store, limiter }, caller, input.password, log, {
+      event: 'password.wrongCurrent',
+    });
+    const updated = await replacePassword(
+      this.deps,
+      user.id,
+      input.newPassword,
+      'password changed',
+    );
+    const issued = await tokens.startSession(updated);
+    log.info({ event: 'password.changed', userId: user.id }, 'password changed');
+    return issued;
   }
 
   /** The caller as the API shows it, or ERR_UNAUTHORIZED when the account is gone. */

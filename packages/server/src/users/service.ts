@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { type CreateUserRequest, isRole, type Role, SluiceError } from '@sluice/protocol';
+import { type CredentialCaches, replacePassword } from '../auth/passwordChange.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from '../auth/passwordHash.js';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwordRules.js';
+import { checkPasswordRules } from '../auth/passwordRules.js';
 import { cutOffSessions } from '../auth/tokens.js';
 import {
   type MetadataState,
@@ -21,13 +22,7 @@ export function validateNewUser(input: CreateUserRequest): void {
   if (email.length > EMAIL_MAX_LENGTH || !EMAIL_PATTERN.test(email)) {
     throw new SluiceError('ERR_BAD_REQUEST', 'email must look like name@domain');
   }
-  const length = [...input.password].length;
-  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
-    throw new SluiceError(
-      'ERR_BAD_REQUEST',
-      `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-    );
-  }
+  checkPasswordRules(input.password);
   if (!isRole(input.role)) throw new SluiceError('ERR_BAD_REQUEST', 'unknown role');
 }
 
@@ -81,6 +76,7 @@ export class UserService {
   constructor(
     private readonly store: MetadataStore,
     private readonly scrypt: ScryptParams,
+    private readonly caches: CredentialCaches,
   ) {}
 
   list(): UserRecord[] {
@@ -142,6 +138,20 @@ export class UserService {
       // The device may be lost or stolen: its tokens go with the binding.
       cutOffSessions(draft, u, 'device reset');
     });
+  }
+
+  /**
+   * An admin's reset: gives `id` the password `password` (the rules of creation apply) and ends
+   * its sessions, as a change by the user does.
+   */
+  setPassword(id: string, password: string): Promise<UserRecord> {
+    this.get(id);
+    return replacePassword(
+      { store: this.store, scrypt: this.scrypt, caches: this.caches },
+      id,
+      password,
+      'password reset',
+    );
   }
 
   /** Applies `change` to the user inside one store mutation and returns the new record. */
