@@ -36,7 +36,7 @@ export const serveCommand = defineCommand({
     },
     config: text(
       'FILE',
-      'JSON {storage, cdn, shutdownGraceMs, passwordHash, trustProxy} as in docs/API.md; a file holding ' +
+      'JSON {storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),

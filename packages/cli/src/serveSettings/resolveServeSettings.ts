@@ -21,6 +21,8 @@ export interface ServeSettings {
   scrypt?: ScryptParams;
   /** Whose `X-Forwarded-For` to believe (`--trust-proxy`, or the file's `trustProxy`). */
   trustProxy?: ServerOptions['trustProxy'];
+  /** How long the server waits on slow clients (the file's `timeouts`, checked by createServer). */
+  timeouts?: ServerOptions['timeouts'];
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -44,6 +46,7 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     shutdownGraceMs: shutdownGrace(src),
     scrypt: passwordHash(src),
     trustProxy: trustProxy(src),
+    timeouts: timeouts(src),
     origins: src.origins,
   };
 }
@@ -126,6 +129,13 @@ function shutdownGrace(src: SettingSources): number | undefined {
     );
   }
   return Math.round(seconds * 1000);
+}
+
+/** The file's `timeouts`, unchecked: createServer names a bad value. */
+function timeouts(src: SettingSources): ServerOptions['timeouts'] {
+  const given = objectAt(src.file, 'timeouts');
+  if (given !== undefined) src.origins.set('timeouts', src.fileOrigin);
+  return given as ServerOptions['timeouts'];
 }
 
 /** `--trust-proxy`, else the file's `trustProxy`, unchecked: createServer names a bad one. */

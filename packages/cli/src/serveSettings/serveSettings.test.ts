@@ -182,6 +182,29 @@ describe('trustProxy', () => {
   });
 });
 
+describe('timeouts in the config file', () => {
+  it('are handed to createServer with their origin; an unknown one is refused by name', () => {
+    const t = { headersMs: 10_000, bodyGraceMs: 5000, bodyMinBytesPerSecond: 4096 };
+    const file = configFile({ timeouts: t });
+    const s = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(s.timeouts).toEqual(t);
+    expect(s.origins.get('timeouts')).toBe(`--config ${file}`);
+    expect(() => readServeConfigFile(configFile({ timeouts: { bodyMs: 1 } }))).toThrow(
+      "unknown setting 'timeouts.bodyMs'",
+    );
+    const origins = new Map([['timeouts', `--config ${file}`]]);
+    const named = explainSettingError(
+      new SluiceError('ERR_INVALID_ARG', 'timeouts.idleMs must be a positive integer', {
+        field: 'timeouts.idleMs',
+      }),
+      origins,
+    );
+    expect((named as Error).message).toBe(
+      `timeouts.idleMs must be a positive integer (from --config ${file})`,
+    );
+  });
+});
+
 describe('readServeConfigFile', () => {
   it('refuses a file holding a secret that group or others may read, without quoting it', () => {
     const path = configFile(FILE_SETTINGS, 0o644);

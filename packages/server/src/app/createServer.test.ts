@@ -318,3 +318,28 @@ describe('initAdmin', () => {
     expect(metadata.users).toEqual({});
   });
 });
+
+describe('settings', () => {
+  it('refuses bad timeouts, login limits and trustProxy before opening anything, naming the field', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const cases: [Parameters<typeof startServer>[0], string][] = [
+      [{ timeouts: { headersMs: 0 } }, 'timeouts.headersMs'],
+      [{ timeouts: { bodyMinBytesPerSecond: 1.5 } }, 'timeouts.bodyMinBytesPerSecond'],
+      [{ timeouts: { idleMs: '60000' as never } }, 'timeouts.idleMs'],
+      [
+        { loginLimits: { perAddress: { limit: -1, windowSeconds: 60 } } },
+        'loginLimits.perAddress.limit',
+      ],
+      [{ trustProxy: 'nonsense' }, 'trustProxy'],
+    ];
+    for (const [options, field] of cases) {
+      const e = await startServer({ ...options, dataDir }).then(
+        (s) => s.close().then(() => undefined),
+        (err: unknown) => err,
+      );
+      expect(e, field).toMatchObject({ code: 'ERR_INVALID_ARG', field });
+    }
+    expect(await readdir(dataDir)).toEqual([]);
+  });
+});

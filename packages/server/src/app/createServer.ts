@@ -21,6 +21,8 @@ import { ConnectionDrainer } from './connectionDrainer.js';
 import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
 import { loggerConfig } from './logger.js';
 import { resolveSettings, type ServerOptions, type ServerSettings } from './settings.js';
+import { serverTimeoutOptions } from './transferTimeouts.js';
+import { TransferWatchdog } from './transferWatchdog.js';
 
 export interface SluiceServer {
   /** The Fastify instance, not yet listening (routes may still be added before `listen`). */
@@ -208,8 +210,10 @@ function createApp(settings: ServerSettings): FastifyInstance {
     // limit of 100 would cut longer valid names off before they get there (F4).
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors,
+    ...serverTimeoutOptions(settings.timeouts),
   });
   installErrorHandlers(app);
+  new TransferWatchdog(settings.timeouts).install(app);
   return app;
 }
 

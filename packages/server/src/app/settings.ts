@@ -10,6 +10,7 @@ import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCd
 import { invalidSetting } from '../errors.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
+import { resolveTransferTimeouts, type TransferTimeouts } from './transferTimeouts.js';
 import { checkTrustProxy, type TrustProxy } from './trustProxy.js';
 
 /** Largest JSON body accepted by default (user administration and login need far less). */
@@ -56,6 +57,12 @@ export interface ServerOptions {
    */
   shutdownGraceMs?: number;
   /**
+   * How long the server waits on slow clients, each over its default: the request head, idle
+   * keep-alive connections, responses the client stopped reading, and the minimum rate of request
+   * bodies after a grace period (docs/SECURITY.md, "Slow clients").
+   */
+  timeouts?: Partial<TransferTimeouts>;
+  /**
    * Where big parts live for clients: `{kind: 'http'}` (default: this API's big-part route) or
    * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
    */
@@ -78,6 +85,7 @@ export interface ServerSettings {
   bigPartLimit: number;
   trustProxy: TrustProxy;
   shutdownGraceMs: number;
+  timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
   /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
@@ -124,6 +132,7 @@ export function resolveSettings(
     bigPartLimit,
     trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
+    timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
