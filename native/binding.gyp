@@ -9,6 +9,7 @@
       'sources': [
         'src/addon.cc',
         'src/aes.cc',
+        'src/anonymous_file.cc',
         'src/cipher_context.cc',
         'src/decrypt_chunk.cc',
         'src/decrypt_file.cc',

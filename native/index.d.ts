@@ -99,6 +99,15 @@ export interface Binding {
   sha256File(path: string, offset: number, length: number): Promise<Buffer>;
   /** SHA-256 of each consecutive `chunkSize` slice of the file from `offset` to its end (last may be short). */
   sha256FileChunks(path: string, offset: number, chunkSize: number): Promise<Buffer[]>;
+  /**
+   * Opens an anonymous file (O_TMPFILE, 0600, read-write) in directory `dir` and resolves with its
+   * fd, which the caller owns and closes. It has no name until linkAnonymous gives it one, so
+   * if the process dies first nothing is left on disk. ERR_IO (errno EOPNOTSUPP, EISDIR or
+   * EINVAL) where the kernel or filesystem has no O_TMPFILE: the caller then uses a named temp.
+   */
+  openAnonymous(dir: string): Promise<number>;
+  /** Gives the anonymous file open as `fd` the name `path` (created; ERR_IO EEXIST if it exists). */
+  linkAnonymous(fd: number, path: string): Promise<void>;
 }
 
 export interface LoadResult {

@@ -77,7 +77,7 @@ const BENCHES: BenchSpec[] = [
   },
   {
     id: 'batch',
-    title: 'Batch loads (loadMany)',
+    title: 'Batch pulls (pullMany)',
     command: 'pnpm bench:batch',
     script: 'batch.js',
     args: [],

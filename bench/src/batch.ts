@@ -4,8 +4,8 @@
 // Hundreds of resources at once, on the embedded default and on a throwaway Ceph RGW
 // (scripts/ceph/ceph.mjs, started in the bench's temp dir and stopped at the end, on failure and
 // on SIGINT/SIGTERM). Each store gets `count` pseudo-models of `size` bytes; then, each in a fresh
-// client process, the same device loads them all: with a plain loop of loadBigSmallResource
-// (one after the other) and with one loadMany, interleaved over --reps (batchVsSequential ≥ 5);
+// client process, the same device loads them all: with a plain loop of pull
+// (one after the other) and with one pullMany, interleaved over --reps (batchVsSequential ≥ 5);
 // then into a cache and once more from it, against a native decryptFile (as bench:crypto
 // measures it) of one file as large as the whole batch, timed just before
 // (cachedBatchVsDecrypt ≥ 0.8). Every loaded file's SHA-256 is checked. CPU seconds of the
@@ -59,7 +59,7 @@ interface Run {
 
 interface StoreResult {
   sequential: Run;
-  loadMany: Run;
+  pullMany: Run;
   cacheFill: Run;
   cached: Run;
   /** Native decryptFile of one batch-sized file, timed just before the cached batch. */
@@ -278,14 +278,14 @@ async function main(args: Args): Promise<void> {
       const many: Run[] = [];
       for (let i = 0; i < reps; i++) {
         const order: BatchChildJob['mode'][] =
-          i % 2 ? ['loadMany', 'sequential'] : ['sequential', 'loadMany'];
+          i % 2 ? ['pullMany', 'sequential'] : ['sequential', 'pullMany'];
         for (const mode of order) (mode === 'sequential' ? seq : many).push(await run(mode, false));
       }
-      const cacheFill = await run('loadMany', true);
+      const cacheFill = await run('pullMany', true);
       const decryptMbPerSec = await decryptReference();
       log(`  native decryptFile of ${formatBytes(total)}: ${decryptMbPerSec} MB/s`);
       const profileFile = args.profile ? join(dir, `cached-${kind}.cpuprofile`) : undefined;
-      const cached = await run('loadMany', true, profileFile);
+      const cached = await run('pullMany', true, profileFile);
       let profile: ProfileLine[] | undefined;
       if (profileFile !== undefined) {
         profile = topSelfTime(profileFile, 8);
@@ -299,14 +299,14 @@ async function main(args: Args): Promise<void> {
         return runs.find((r) => r.seconds === m) ?? (runs[0] as Run);
       };
       const sequential = pick(seq);
-      const loadMany = pick(many);
+      const pullMany = pick(many);
       const batchVsSequential = round2(
         median(seq.map((r) => r.seconds)) / median(many.map((r) => r.seconds)),
       );
       const cachedBatchVsDecrypt = Math.round((cached.mbPerSec / decryptMbPerSec) * 1000) / 1000;
       results[kind] = {
         sequential,
-        loadMany,
+        pullMany,
         cacheFill,
         cached,
         decryptMbPerSec,
@@ -385,13 +385,13 @@ function renderMarkdown(r: Full): string {
     '',
     `${r.count} resources of ${formatBytes(r.sizeBytes)}, one device, each run in a fresh client process; the API in the bench's process on loopback. ${r.machine.summary}. Load average ${r.load.before.join(' / ')} at the start, ${r.load.after.join(' / ')} at the end${busy ? ` (**measured under load**: more runnable processes than the ${cores} cores)` : ''}; ${Math.round(r.seconds)} s in all.${profiled ? ' The cached batch ran under the V8 sampling profiler, which slows it somewhat.' : ''}`,
     '',
-    '| store | sequential loop | loadMany | batchVsSequential (≥ 5) | cached loadMany | native decryptFile | cachedBatchVsDecrypt (≥ 0.8) |',
+    '| store | sequential loop | pullMany | batchVsSequential (≥ 5) | cached pullMany | native decryptFile | cachedBatchVsDecrypt (≥ 0.8) |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: |',
   ];
   for (const k of stores) {
     const s = r[k] as StoreResult;
     lines.push(
-      `| ${label[k]} | ${s.sequential.seconds} s, ${s.sequential.mbPerSec} MB/s | ${s.loadMany.seconds} s, ${s.loadMany.mbPerSec} MB/s | ${s.batchVsSequential} ${s.targetsMet.batchVsSequential ? '' : '(**missed**)'} | ${s.cached.seconds} s, ${s.cached.mbPerSec} MB/s | ${s.decryptMbPerSec} MB/s | ${s.cachedBatchVsDecrypt} ${s.targetsMet.cachedBatchVsDecrypt ? '' : '(**missed**)'} |`,
+      `| ${label[k]} | ${s.sequential.seconds} s, ${s.sequential.mbPerSec} MB/s | ${s.pullMany.seconds} s, ${s.pullMany.mbPerSec} MB/s | ${s.batchVsSequential} ${s.targetsMet.batchVsSequential ? '' : '(**missed**)'} | ${s.cached.seconds} s, ${s.cached.mbPerSec} MB/s | ${s.decryptMbPerSec} MB/s | ${s.cachedBatchVsDecrypt} ${s.targetsMet.cachedBatchVsDecrypt ? '' : '(**missed**)'} |`,
     );
   }
   lines.push(
@@ -405,9 +405,9 @@ function renderMarkdown(r: Full): string {
     const s = r[k] as StoreResult;
     for (const [name, run] of [
       ['sequential loop', s.sequential],
-      ['loadMany', s.loadMany],
-      ['loadMany filling the cache', s.cacheFill],
-      ['loadMany from the cache', s.cached],
+      ['pullMany', s.pullMany],
+      ['pullMany filling the cache', s.cacheFill],
+      ['pullMany from the cache', s.cached],
     ] as const) {
       lines.push(
         `| ${label[k]} | ${name} | ${run.seconds} | ${run.cpu.client} | ${run.cpu.api} | ${run.cpu.rgw ?? ''} | ${run.cpu.osd ?? ''} | ${run.peakRssMb} |`,
@@ -424,11 +424,11 @@ function renderMarkdown(r: Full): string {
   for (const k of stores) {
     const s = r[k] as StoreResult;
     const seq = s.sequential;
-    const many = s.loadMany;
+    const many = s.pullMany;
     const bound = round2(cpuOf(many) / cores);
     lines.push(
       '',
-      `**${label[k]}.** The sequential loop takes ${ms(seq.seconds)} ms per resource with ${ms(seq.cpu.client)} ms of client CPU: loadBigSmallResource derives the envelope key for every resource${k === 's3' ? ', and fetches the CDN config (another envelope, another scrypt on both sides) and builds an S3 client for each' : ''}, and nothing overlaps; the API spends ${ms(seq.cpu.api)} ms of CPU per resource${k === 's3' ? ' (mostly the scrypt of the CDN-config envelope)' : ''}. loadMany derives the key once per batch${k === 's3' ? ' and fetches the CDN config once' : ''}, and overlaps envelopes, transfers and decryption within its limits (${s.limits?.concurrency} resources, ${s.limits?.apiConcurrency} API requests, ${s.limits?.cdnConcurrency} big-part connections): ${ms(many.seconds)} ms per resource, the API ${ms(many.cpu.api)} ms of CPU each. Its CPU over every process, ${round2(cpuOf(many))} s, bounds it at ${bound} s on ${cores} cores against ${many.seconds} s measured${many.seconds > 1.5 * bound ? ': the rest is waiting for cores held by the other processes on this machine' : ': it is CPU-bound'}.`,
+      `**${label[k]}.** The sequential loop takes ${ms(seq.seconds)} ms per resource with ${ms(seq.cpu.client)} ms of client CPU: pull derives the envelope key for every resource${k === 's3' ? ', and fetches the CDN config (another envelope, another scrypt on both sides) and builds an S3 client for each' : ''}, and nothing overlaps; the API spends ${ms(seq.cpu.api)} ms of CPU per resource${k === 's3' ? ' (mostly the scrypt of the CDN-config envelope)' : ''}. pullMany derives the key once per batch${k === 's3' ? ' and fetches the CDN config once' : ''}, and overlaps envelopes, transfers and decryption within its limits (${s.limits?.concurrency} resources, ${s.limits?.apiConcurrency} API requests, ${s.limits?.cdnConcurrency} big-part connections): ${ms(many.seconds)} ms per resource, the API ${ms(many.cpu.api)} ms of CPU each. Its CPU over every process, ${round2(cpuOf(many))} s, bounds it at ${bound} s on ${cores} cores against ${many.seconds} s measured${many.seconds > 1.5 * bound ? ': the rest is waiting for cores held by the other processes on this machine' : ': it is CPU-bound'}.`,
       '',
       `From the cache (${s.cached.seconds} s, ${ms(s.cached.seconds)} ms per resource, ${ms(s.cached.cpu.client)} ms of client CPU and ${ms(s.cached.cpu.api)} ms of API CPU each) no big part is requested: per resource an envelope round trip carrying the small part (up to 1 MiB, base64 in JSON), the shared cache's entry files, SHA-256 of every chunk, the decryption, and the output written, fsynced and renamed; the native decryptFile reference reads one file and fsyncs one output (${s.decryptMbPerSec} MB/s).`,
     );

@@ -1,15 +1,15 @@
 // One batch of loads as a client in a fresh process: `node batchChild.js` with a JSON job on stdin
 // (so the password is in no process listing). Logs in first, then times only the loads: either a
-// plain loop of loadBigSmallResource, one resource after the other (what a script without
-// loadMany does), or one loadMany. Prints one JSON line: seconds, CPU seconds, peak RSS and what
+// plain loop of pull, one resource after the other (what a script without
+// pullMany does), or one pullMany. Prints one JSON line: seconds, CPU seconds, peak RSS and what
 // each resource did.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { Session as Inspector } from 'node:inspector/promises';
 import { join } from 'node:path';
-import { LOAD_MANY_DEFAULTS, loadBigSmallResource, loadMany, Session } from '@sluice/core';
+import { PULL_MANY_DEFAULTS, pull, pullMany, Session } from '@sluice/core';
 
 export interface BatchChildJob {
-  mode: 'sequential' | 'loadMany';
+  mode: 'sequential' | 'pullMany';
   apiUrl: string;
   email: string;
   password: string;
@@ -19,7 +19,7 @@ export interface BatchChildJob {
   /** Each resource goes to `outDir/NAME`. */
   outDir: string;
   cacheDir?: string;
-  /** loadMany's limits (its defaults when absent). */
+  /** pullMany's limits (its defaults when absent). */
   concurrency?: number;
   apiConcurrency?: number;
   cdnConcurrency?: number;
@@ -77,7 +77,7 @@ let limits: BatchChildResult['limits'];
 if (job.mode === 'sequential') {
   for (const name of job.names) {
     try {
-      const r = await loadBigSmallResource(session, name, job.folder, {
+      const r = await pull(session, job.folder, name, {
         to: join(job.outDir, name),
         ...auth,
         ...cache,
@@ -93,11 +93,11 @@ if (job.mode === 'sequential') {
   }
 } else {
   limits = {
-    concurrency: job.concurrency ?? LOAD_MANY_DEFAULTS.concurrency,
-    apiConcurrency: job.apiConcurrency ?? LOAD_MANY_DEFAULTS.apiConcurrency,
-    cdnConcurrency: job.cdnConcurrency ?? LOAD_MANY_DEFAULTS.cdnConcurrency,
+    concurrency: job.concurrency ?? PULL_MANY_DEFAULTS.concurrency,
+    apiConcurrency: job.apiConcurrency ?? PULL_MANY_DEFAULTS.apiConcurrency,
+    cdnConcurrency: job.cdnConcurrency ?? PULL_MANY_DEFAULTS.cdnConcurrency,
   };
-  const results = await loadMany(
+  const results = await pullMany(
     session,
     job.names.map((name) => ({ folder: job.folder, name, to: join(job.outDir, name) })),
     { ...auth, ...cache, ...limits, onProgress: onFirst },

@@ -5,7 +5,7 @@ import { createHash } from 'node:crypto';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Objects } from '@sluice/cdn';
-import { fetchCdnConfig, Session, uploadBigSmallResource } from '@sluice/core';
+import { fetchCdnConfig, push, Session } from '@sluice/core';
 import type { ServerOptions } from '@sluice/server';
 import { type CephCluster, startCeph } from '../../scripts/ceph/ceph.mjs';
 import { writePseudoModel } from './benchFiles.js';
@@ -97,7 +97,7 @@ export async function startBatchStore(
       for (let i = next++; i < count; i = next++) {
         const name = resourceName(i);
         shas.set(name, await writePseudoModel(src, size));
-        await uploadBigSmallResource(uploader, src, name, FOLDER, {
+        await push(uploader, FOLDER, name, src, {
           tempDir: srcDir,
           ...(cdn ? { cdn } : {}),
         });

@@ -3,7 +3,7 @@
 // operation itself, and prints one JSON line: seconds, and the process's peak RSS (VmHWM, which
 // unlike getrusage's maxrss is not inherited from the parent across fork and exec).
 import { readFileSync } from 'node:fs';
-import { loadBigSmallResource, Session, uploadBigSmallResource } from '@sluice/core';
+import { pull, push, Session } from '@sluice/core';
 
 export type PullChildJob =
   // hardware: only for a server with an S3 CDN, to fetch the uploader keys.
@@ -60,14 +60,14 @@ const onProgress = () => {
 };
 let result: Omit<PullChildResult, 'peakRssMb' | 'cpuSeconds'>;
 if (job.op === 'push') {
-  const r = await uploadBigSmallResource(session, job.src, job.name, job.folder, {
+  const r = await push(session, job.folder, job.name, job.src, {
     tempDir: job.tempDir,
     ...(job.hardware === undefined ? {} : { password: job.password, hardware: job.hardware }),
     onProgress,
   });
   result = { seconds: since(), version: r.version };
 } else {
-  const r = await loadBigSmallResource(session, job.name, job.folder, {
+  const r = await pull(session, job.folder, job.name, {
     to: job.to,
     password: job.password,
     hardware: job.hardware,

@@ -1,5 +1,5 @@
 // Where a pull's time goes, one stage per fresh process: `node pullStages.js` with a JSON job on
-// stdin. Every stage opens the device envelope exactly as loadBigSmallResource does, then runs
+// stdin. Every stage opens the device envelope exactly as pull does, then runs
 // the big part through the same range driver (`apiRangeDriver`: ranged GETs with the session's
 // token over node:http, 4 in flight, one reused buffer per worker) doing progressively more of the pull's work per chunk:
 //   transport  nothing (the bytes are received and dropped)
@@ -72,7 +72,7 @@ const envelopeSeconds = since();
 
 const path = `/resources/${encodeURIComponent(job.folder)}/${encodeURIComponent(job.name)}/big?version=${resource.version}`;
 const url = `${session.apiUrl.replace(/\/+$/, '')}${path}`;
-// The transport loadBigSmallResource builds for the API's big-part route.
+// The transport pull builds for the API's big-part route.
 const driver = await apiRangeDriver(session);
 const decryptor = new BlobChunkDecryptor(manifest.blobSize, dataKey);
 let turn: Promise<unknown> = decryptor.push(0, small);
@@ -86,7 +86,7 @@ await driver.download({
     if (job.stage === 'transport') return;
     await verifyChunkAsync(manifest, index, data);
     if (job.stage === 'verify') return;
-    // One push at a time, as in loadBigSmallResource.
+    // One push at a time, as in pull.
     const pieces = turn.then(() => decryptor.push(chunkBlobOffset(manifest, index), data));
     turn = pieces.catch(() => {});
     await pieces;

@@ -20,6 +20,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sha256File", Napi::Function::New<sluice::Sha256File>(env, "sha256File"));
   exports.Set("sha256FileChunks",
               Napi::Function::New<sluice::Sha256FileChunks>(env, "sha256FileChunks"));
+  exports.Set("openAnonymous", Napi::Function::New<sluice::OpenAnonymous>(env, "openAnonymous"));
+  exports.Set("linkAnonymous", Napi::Function::New<sluice::LinkAnonymous>(env, "linkAnonymous"));
   return exports;
 }
 

@@ -12,11 +12,13 @@ export {
   BigPartCache,
   type BigPartCacheOptions,
   type CacheEntry,
-  type ProvideHandlers,
+  type PartConsumer,
+  type ProvideOptions,
   type PruneOptions,
   type VerifiedEntry,
   type VerifyStatus,
 } from './cache/bigPartCache.js';
+export { manifestDigest } from './cache/manifestDigest.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
   type CryptoBackend,
@@ -116,26 +118,26 @@ export {
   fetchCdnConfig,
   publicCdnConfig,
 } from './resources/cdnConfig.js';
+export { pull } from './resources/pull.js';
+export { type PullBytesOptions, pullBytes } from './resources/pullBytes.js';
+export { pullMany } from './resources/pullMany.js';
 export {
-  type LoadBigSmallOptions,
-  type LoadProgress,
-  type LoadResult,
-  loadBigSmallResource,
-  manifestDigest,
-} from './resources/loadBigSmallResource.js';
-export {
-  LOAD_MANY_DEFAULTS,
-  type LoadManyOptions,
-  type LoadManyProgress,
-  type LoadManyResult,
-  type LoadRequest,
-  loadMany,
-} from './resources/loadMany.js';
-export { checkResourceName } from './resources/resourceName.js';
-export { type LoadBytesOptions, loadBytes, uploadFile } from './resources/smallResources.js';
-export type { UploadProgress } from './resources/uploadBigSmallResource.js';
+  PULL_MANY_DEFAULTS,
+  type PullManyOptions,
+  type PullManyProgress,
+  type PullManyResult,
+  type PullRequest,
+} from './resources/pullManyOptions.js';
+export type {
+  PullLimits,
+  PullOptions,
+  PullProgress,
+  PullResult,
+} from './resources/pullOptions.js';
+export { push } from './resources/push.js';
 export {
   DEFAULT_SMALL_SIZE_KB,
-  type UploadBigSmallOptions,
-  uploadBigSmallResource,
-} from './resources/uploadBigSmallResource.js';
+  type PushOptions,
+  type PushProgress,
+} from './resources/pushOptions.js';
+export { checkResourceName } from './resources/resourceName.js';

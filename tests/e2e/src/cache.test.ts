@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { BigPartCache, loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
+import { BigPartCache, pull, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -63,7 +63,7 @@ async function world(names: string[], size = 600 * KiB): Promise<World> {
     const bytes = randomBytes(size + i * 50 * KiB);
     const src = join(work, `${name}.src`);
     await writeFile(src, bytes);
-    await uploadBigSmallResource(uploader, src, name, 'models', { chunkSize: CHUNK });
+    await push(uploader, 'models', name, src, { chunkSize: CHUNK });
     plain.set(name, bytes);
   }
   return {
@@ -94,11 +94,11 @@ async function world(names: string[], size = 600 * KiB): Promise<World> {
  */
 function pullChild(w: World, name: string, to: string): ChildProcess {
   const code = `
-    import { Session, loadBigSmallResource } from '@sluice/core';
+    import { Session, pull } from '@sluice/core';
     const s = new Session({ apiUrl: ${JSON.stringify(w.api.url)} });
     s.setCredentials(${JSON.stringify(DEVICE_USER)}, process.env.PW);
     await s.login();
-    const r = await loadBigSmallResource(s, ${JSON.stringify(name)}, 'models', {
+    const r = await pull(s, 'models', ${JSON.stringify(name)}, {
       to: ${JSON.stringify(to)},
       password: process.env.PW,
       hardware: ${JSON.stringify(HW)},
@@ -155,8 +155,12 @@ function printed(children: ChildProcess[], text: string): Promise<void> {
 const lastJson = (r: ChildResult) =>
   JSON.parse(r.stdout.trim().split('\n').at(-1) ?? '') as { fromCache: boolean; size: number };
 
-const pull = async (w: World, name: string, extra: { to?: string; cacheMaxBytes?: number } = {}) =>
-  loadBigSmallResource(await signedIn(w.api, DEVICE_USER), name, 'models', {
+const pullCached = async (
+  w: World,
+  name: string,
+  extra: { to?: string; cacheMaxBytes?: number } = {},
+) =>
+  pull(await signedIn(w.api, DEVICE_USER), 'models', name, {
     to: extra.to ?? 'buffer',
     password: PASSWORD,
     hardware: HW,
@@ -170,12 +174,11 @@ describe('shared cache of big parts', () => {
   it('two processes pulling the same resource at once download its big part once', async () => {
     const w = await world(['model.bin']);
     // How many big-part requests one download takes (no cache).
-    const reference = await loadBigSmallResource(
-      await signedIn(w.api, DEVICE_USER),
-      'model.bin',
-      'models',
-      { to: 'buffer', password: PASSWORD, hardware: HW },
-    );
+    const reference = await pull(await signedIn(w.api, DEVICE_USER), 'models', 'model.bin', {
+      to: 'buffer',
+      password: PASSWORD,
+      hardware: HW,
+    });
     expect(sha(reference.data)).toBe(sha(w.plain.get('model.bin') as Buffer));
     const oneDownload = w.bigGets('model.bin');
     expect(oneDownload).toBeGreaterThan(5);
@@ -231,7 +234,7 @@ describe('shared cache of big parts', () => {
     open();
     const killedGets = w.bigGets('model.bin');
     const out = join(w.work, 'after.bin');
-    const r = await pull(w, 'model.bin', { to: out });
+    const r = await pullCached(w, 'model.bin', { to: out });
     expect(r.fromCache).toBe(false);
     const resumedGets = w.bigGets('model.bin') - killedGets;
     expect(sha(await readFile(out))).toBe(sha(w.plain.get('model.bin') as Buffer));
@@ -239,10 +242,10 @@ describe('shared cache of big parts', () => {
     const left = await readdir(w.cacheDir);
     expect(left).toHaveLength(1);
     expect(left[0]).toMatch(/^[0-9a-f]{64}\.big$/);
-    expect((await pull(w, 'model.bin')).fromCache).toBe(true);
+    expect((await pullCached(w, 'model.bin')).fromCache).toBe(true);
     // The resumed pull fetched only what the killed one had not kept: 3 chunks fewer.
     const before = w.bigGets('model.bin');
-    await loadBigSmallResource(await signedIn(w.api, DEVICE_USER), 'model.bin', 'models', {
+    await pull(await signedIn(w.api, DEVICE_USER), 'models', 'model.bin', {
       to: 'buffer',
       password: PASSWORD,
       hardware: HW,
@@ -264,7 +267,7 @@ describe('shared cache of big parts', () => {
     const controller = new AbortController();
     const out = join(w.work, 'aborted.bin');
     const err = await rejection(
-      loadBigSmallResource(await signedIn(w.api, DEVICE_USER), 'model.bin', 'models', {
+      pull(await signedIn(w.api, DEVICE_USER), 'models', 'model.bin', {
         to: out,
         password: PASSWORD,
         hardware: HW,
@@ -285,7 +288,7 @@ describe('shared cache of big parts', () => {
     );
     // The aborted pull fetched nothing: all big-part requests were the holder's one download.
     const both = w.bigGets('model.bin');
-    await loadBigSmallResource(await signedIn(w.api, DEVICE_USER), 'model.bin', 'models', {
+    await pull(await signedIn(w.api, DEVICE_USER), 'models', 'model.bin', {
       to: 'buffer',
       password: PASSWORD,
       hardware: HW,
@@ -295,31 +298,31 @@ describe('shared cache of big parts', () => {
 
   it('keeps under cacheMaxBytes by evicting the least recently used big parts', async () => {
     const w = await world(['a.bin', 'b.bin', 'c.bin'], 300 * KiB);
-    await pull(w, 'a.bin');
+    await pullCached(w, 'a.bin');
     const cache = await BigPartCache.open(w.cacheDir);
     const size = (name: string) =>
       cache.list().then((l) => l.find((e) => e.resource?.name === name)?.size ?? 0);
     const aSize = await size('a.bin');
     await pause(20);
-    await pull(w, 'b.bin');
+    await pullCached(w, 'b.bin');
     const bSize = await size('b.bin');
     await pause(20);
-    expect((await pull(w, 'a.bin')).fromCache).toBe(true); // b is now the least recently used
+    expect((await pullCached(w, 'a.bin')).fromCache).toBe(true); // b is now the least recently used
     await pause(20);
     // Room for a and c (c is the largest), not for b as well.
     const limit = aSize + bSize + 50 * KiB + 100 * KiB;
-    await pull(w, 'c.bin', { cacheMaxBytes: limit });
+    await pullCached(w, 'c.bin', { cacheMaxBytes: limit });
     const left = await cache.list();
     expect(left.map((e) => e.resource?.name)).toEqual(['c.bin', 'a.bin']);
     expect(left.reduce((s, e) => s + e.size, 0)).toBeLessThanOrEqual(limit);
     const bGets = w.bigGets('b.bin');
-    expect((await pull(w, 'b.bin')).fromCache).toBe(false);
+    expect((await pullCached(w, 'b.bin')).fromCache).toBe(false);
     expect(w.bigGets('b.bin')).toBeGreaterThan(bGets);
   });
 
   it('a corrupt entry is reported by verify, never served, and replaced by the next pull', async () => {
     const w = await world(['model.bin']);
-    await pull(w, 'model.bin');
+    await pullCached(w, 'model.bin');
     const cache = await BigPartCache.open(w.cacheDir);
     const [entry] = await cache.list();
     const path = entry?.path as string;
@@ -335,7 +338,7 @@ describe('shared cache of big parts', () => {
     // Corrupted again behind verify's back: the pull does not serve it, it fetches and repairs.
     await writeFile(path, bad);
     const gets = w.bigGets('model.bin');
-    const r = await pull(w, 'model.bin');
+    const r = await pullCached(w, 'model.bin');
     expect(r.fromCache).toBe(false);
     expect(sha(r.data as Buffer)).toBe(sha(w.plain.get('model.bin') as Buffer));
     expect(w.bigGets('model.bin')).toBeGreaterThan(gets);

@@ -1,12 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type EnvelopeResource,
-  loadBigSmallResource,
-  type Session as SessionType,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { type EnvelopeResource, pull, push, type Session as SessionType } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -47,15 +42,15 @@ async function world(size = 20 * MiB + 12_345): Promise<World> {
   const src = join(work, 'model.bin');
   await writeFile(src, plain);
   const uploader = await signedIn(api, UPLOADER);
-  const resource = await uploadBigSmallResource(uploader, src, 'model.bin', 'models', {
+  const resource = await push(uploader, 'models', 'model.bin', src, {
     chunkSize: MiB,
   });
   const device = await signedIn(api, DEVICE_USER);
   return { api, work, plain, resource, device, uploader };
 }
 
-const pull = (w: World, extra: Partial<Parameters<typeof loadBigSmallResource>[3]> = {}) =>
-  loadBigSmallResource(w.device, 'model.bin', 'models', {
+const pullModel = (w: World, extra: Partial<Parameters<typeof pull>[3]> = {}) =>
+  pull(w.device, 'models', 'model.bin', {
     to: join(w.work, 'out.bin'),
     password: PASSWORD,
     hardware: HW_A,
@@ -79,7 +74,7 @@ describe('big/small resources end to end', () => {
     const w = await world();
     expect(w.resource).toEqual({ folder: 'models', name: 'model.bin', version: 1 });
     const seen: number[] = [];
-    const r = await pull(w, { onProgress: (p) => seen.push(p.loaded) });
+    const r = await pullModel(w, { onProgress: (p) => seen.push(p.loaded) });
     expect(r.size).toBe(w.plain.length);
     expect(r.fromCache).toBe(false);
     expect(sha(await readFile(join(w.work, 'out.bin')))).toBe(sha(w.plain));
@@ -87,16 +82,16 @@ describe('big/small resources end to end', () => {
     expect(seen.length).toBeGreaterThan(20);
     expect(w.api.hitCount('GET /resources/models/model.bin/big')).toBeGreaterThanOrEqual(19);
 
-    const b = await pull(w, { to: 'buffer' });
+    const b = await pullModel(w, { to: 'buffer' });
     expect(sha(b.data as Buffer)).toBe(sha(w.plain));
     expect(await temps(w.work)).toEqual([]);
   });
 
   it('refuses a second device with ERR_DEVICE_NOT_BOUND and writes nothing', async () => {
     const w = await world(3 * MiB);
-    await pull(w, { to: 'buffer' });
+    await pullModel(w, { to: 'buffer' });
     const out = join(w.work, 'other.bin');
-    const err = await rejection(pull(w, { hardware: HW_B, to: out }));
+    const err = await rejection(pullModel(w, { hardware: HW_B, to: out }));
     expect(err.name).toBe('SluiceError');
     expect((err as { status?: number }).status).toBe(403);
     expect((err as { serverCode?: string }).serverCode).toBe('ERR_DEVICE_NOT_BOUND');
@@ -107,7 +102,7 @@ describe('big/small resources end to end', () => {
   it('refuses a wrong password with Unauthorized and writes nothing', async () => {
     const w = await world(3 * MiB);
     const out = join(w.work, 'out.bin');
-    const err = await rejection(pull(w, { password: 'not the password' }));
+    const err = await rejection(pullModel(w, { password: 'not the password' }));
     expect(err.code).toBe('ERR_UNAUTHORIZED');
     expect(await exists(out)).toBe(false);
     expect(await temps(w.work)).toEqual([]);
@@ -116,7 +111,7 @@ describe('big/small resources end to end', () => {
   it('answers NotFound for a deleted resource', async () => {
     const w = await world(3 * MiB);
     await w.uploader.request('DELETE', '/resources/models/model.bin');
-    const err = await rejection(pull(w));
+    const err = await rejection(pullModel(w));
     expect(err.code).toBe('ERR_NOT_FOUND');
     expect(await exists(join(w.work, 'out.bin'))).toBe(false);
   });
@@ -124,7 +119,7 @@ describe('big/small resources end to end', () => {
   it('uses an intact cache, re-downloads over a tampered one and repairs it', async () => {
     const w = await world(6 * MiB + 7);
     const cacheDir = join(w.work, 'cache');
-    const first = await pull(w, { cacheDir, to: 'buffer' });
+    const first = await pullModel(w, { cacheDir, to: 'buffer' });
     expect(first.fromCache).toBe(false);
     const files = (await readdir(cacheDir)).filter((n) => n.endsWith('.big'));
     expect(files).toHaveLength(1);
@@ -133,7 +128,7 @@ describe('big/small resources end to end', () => {
 
     const bigGets = () => w.api.hitCount('GET /resources/models/model.bin/big');
     const before = bigGets();
-    const cached = await pull(w, { cacheDir });
+    const cached = await pullModel(w, { cacheDir });
     expect(cached.fromCache).toBe(true);
     expect(bigGets()).toBe(before);
     expect(sha(await readFile(join(w.work, 'out.bin')))).toBe(sha(w.plain));
@@ -141,7 +136,7 @@ describe('big/small resources end to end', () => {
     const tampered = Buffer.from(good);
     tampered[3 * MiB + 100] = (tampered[3 * MiB + 100] ?? 0) ^ 1;
     await writeFile(cacheFile, tampered);
-    const again = await pull(w, { cacheDir, to: join(w.work, 'again.bin') });
+    const again = await pullModel(w, { cacheDir, to: join(w.work, 'again.bin') });
     expect(again.fromCache).toBe(false);
     expect(bigGets()).toBeGreaterThan(before);
     expect(sha(await readFile(join(w.work, 'again.bin')))).toBe(sha(w.plain));
@@ -158,7 +153,7 @@ describe('big/small resources end to end', () => {
     const out = join(w.work, 'out.bin');
     const t0 = Date.now();
     const err = await rejection(
-      pull(w, {
+      pullModel(w, {
         cacheDir,
         concurrency: 2,
         signal: controller.signal,
@@ -179,7 +174,7 @@ describe('big/small resources end to end', () => {
     const big = 'GET /resources/models/model.bin/big';
     const before = w.api.hitCount(big);
     expect(before).toBeGreaterThanOrEqual(8);
-    const r = await pull(w, { cacheDir });
+    const r = await pullModel(w, { cacheDir });
     expect(r.fromCache).toBe(false);
     expect(sha(await readFile(out))).toBe(sha(w.plain));
     // 21 chunks in all: the resumed pull fetched only the ones the first did not keep.
@@ -196,7 +191,7 @@ describe('big/small resources end to end', () => {
     await w.api.close();
     const api2 = await startForTest({ port, dataDir });
     expect(api2.port).toBe(port);
-    const r = await pull(w, { to: 'buffer' });
+    const r = await pullModel(w, { to: 'buffer' });
     expect(sha(r.data as Buffer)).toBe(sha(w.plain));
   });
 });

@@ -3,7 +3,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, unlink, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBigSmallResource, loadBytes, uploadBigSmallResource, uploadFile } from '@sluice/core';
+import { pull, pullBytes, push } from '@sluice/core';
 import { SIGNING_KEY_FILE } from '@sluice/server';
 import { describe, expect, it } from 'vitest';
 import {
@@ -35,7 +35,7 @@ async function pushed(size: number, options: StartOptions = {}) {
   const src = join(work, 'src.bin');
   await writeFile(src, plain);
   const uploader = await signedIn(api, UPLOADER);
-  await uploadBigSmallResource(uploader, src, 'm.bin', 'models', { chunkSize: MiB });
+  await push(uploader, 'models', 'm.bin', src, { chunkSize: MiB });
   return { api, work, plain, uploader };
 }
 
@@ -53,7 +53,7 @@ describe('resources: tokens that stop working mid-way', () => {
     });
     const device = await signedIn(w.api, DEVICE_USER, 0);
     const out = join(w.work, 'out.bin');
-    const r = await loadBigSmallResource(device, 'm.bin', 'models', {
+    const r = await pull(device, 'models', 'm.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,
@@ -107,7 +107,7 @@ describe('resources: tampered envelope', () => {
       const device = await signedIn(w.api, DEVICE_USER);
       const out = join(w.work, 'out.bin');
       const err = await rejection(
-        loadBigSmallResource(device, 'm.bin', 'models', {
+        pull(device, 'models', 'm.bin', {
           to: out,
           password: PASSWORD,
           hardware: HW,
@@ -148,10 +148,10 @@ describe('resources: hostile folder and file names', () => {
     for (const bad of names) {
       const pullOpts = { to: join(w.work, 'out.bin'), password: PASSWORD, hardware: HW };
       const errors = [
-        await rejection(uploadBigSmallResource(w.uploader, src, 'ok.bin', bad)),
-        await rejection(uploadBigSmallResource(w.uploader, src, bad, 'models')),
-        await rejection(loadBigSmallResource(device, 'ok.bin', bad, pullOpts)),
-        await rejection(loadBigSmallResource(device, bad, 'models', pullOpts)),
+        await rejection(push(w.uploader, bad, 'ok.bin', src)),
+        await rejection(push(w.uploader, 'models', bad, src)),
+        await rejection(pull(device, bad, 'ok.bin', pullOpts)),
+        await rejection(pull(device, 'models', bad, pullOpts)),
       ];
       expect([bad, errors.map((e) => e.code)]).toEqual([bad, Array(4).fill('ERR_INVALID_ARG')]);
     }
@@ -216,22 +216,17 @@ describe('resources: hostile folder and file names', () => {
 });
 
 describe('resources: small resources and limits', () => {
-  it('uploadFile from bytes and loadBytes round-trip a small config through the envelope', async () => {
+  it('push from bytes and pullBytes round-trip a small config through the envelope', async () => {
     const api = await startForTest();
     await createUserViaApi(api, UPLOADER, 'ResourceUploader');
     await createUserViaApi(api, DEVICE_USER, 'Operator');
     const uploader = await signedIn(api, UPLOADER);
     const config = Buffer.from(JSON.stringify({ threshold: 0.42, labels: ['cat', 'dog'] }));
-    const v1 = await uploadFile(uploader, config, 'config.json', 'configs');
-    const v2 = await uploadFile(
-      uploader,
-      Buffer.from('{"threshold":0.5}'),
-      'config.json',
-      'configs',
-    );
+    const v1 = await push(uploader, 'configs', 'config.json', config);
+    const v2 = await push(uploader, 'configs', 'config.json', Buffer.from('{"threshold":0.5}'));
     expect([v1.version, v2.version]).toEqual([1, 2]);
     const device = await signedIn(api, DEVICE_USER);
-    const got = await loadBytes(device, 'config.json', 'configs', {
+    const got = await pullBytes(device, 'configs', 'config.json', {
       password: PASSWORD,
       hardware: HW,
     });
@@ -247,7 +242,7 @@ describe('resources: small resources and limits', () => {
     const w = await pushed(64 * 1024, { bigPartLimit: 4 * MiB });
     const src = join(w.work, 'big.bin');
     await writeFile(src, randomBytes(6 * MiB));
-    const err = await rejection(uploadBigSmallResource(w.uploader, src, 'big.bin', 'models'));
+    const err = await rejection(push(w.uploader, 'models', 'big.bin', src));
     expect(err.code).toBe('ERR_TOO_LARGE');
     expect((err as { status?: number }).status).toBe(413);
     const list = await w.uploader.request<{ resources: { name: string }[] }>(

@@ -5,7 +5,7 @@ import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Downloader, S3Objects } from '@sluice/cdn';
-import { fetchCdnConfig, loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
+import { fetchCdnConfig, pull, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   createUserViaApi,
@@ -150,7 +150,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const src = join(w.work, 'src.bin');
     await writeFile(src, plain);
     const progress: number[] = [];
-    const r = await uploadBigSmallResource(w.uploader, src, 'model.bin', 'models', {
+    const r = await push(w.uploader, 'models', 'model.bin', src, {
       password: PASSWORD,
       hardware: HW_UP,
       onProgress: (p) => progress.push(p.loaded),
@@ -161,7 +161,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     expect(w.api.hitCount('GET /resources/models/model.bin/big')).toBe(0);
 
     const out = join(w.work, 'out.bin');
-    const pulled = await loadBigSmallResource(w.device, 'model.bin', 'models', {
+    const pulled = await pull(w.device, 'models', 'model.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,
@@ -176,7 +176,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const w = await s3World();
     const src = join(w.work, 'src.bin');
     await writeFile(src, randomBytes(5 * MiB));
-    await uploadBigSmallResource(w.uploader, src, 'model.bin', 'models', {
+    await push(w.uploader, 'models', 'model.bin', src, {
       password: PASSWORD,
       hardware: HW_UP,
     });
@@ -201,7 +201,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
 
     const out = join(w.work, 'out.bin');
     const err = await rejection(
-      loadBigSmallResource(w.device, 'model.bin', 'models', {
+      pull(w.device, 'models', 'model.bin', {
         to: out,
         password: PASSWORD,
         hardware: HW,
@@ -230,7 +230,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     // An uploader that does not pass its password cannot fetch write keys, and stores nothing.
     const src = join(w.work, 'src.bin');
     await writeFile(src, randomBytes(MiB));
-    const noPw = await rejection(uploadBigSmallResource(w.uploader, src, 'm.bin', 'models'));
+    const noPw = await rejection(push(w.uploader, 'models', 'm.bin', src));
     expect(noPw.code).toBe('ERR_INVALID_ARG');
     expect(noPw.message).toContain(read.endpoint);
   });
@@ -240,13 +240,13 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const w = await s3World({ downloaderSecret: wrongSecret });
     const src = join(w.work, 'src.bin');
     await writeFile(src, randomBytes(3 * MiB));
-    await uploadBigSmallResource(w.uploader, src, 'model.bin', 'models', {
+    await push(w.uploader, 'models', 'model.bin', src, {
       password: PASSWORD,
       hardware: HW_UP,
     });
     const out = join(w.work, 'out.bin');
     const err = await rejection(
-      loadBigSmallResource(w.device, 'model.bin', 'models', {
+      pull(w.device, 'models', 'model.bin', {
         to: out,
         password: PASSWORD,
         hardware: HW,
@@ -268,12 +268,12 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
       const src = join(w.work, `src-${i}`);
       await writeFile(src, plain);
       const cacheDir = i % 2 === 0 ? undefined : join(w.work, 'cache');
-      await uploadBigSmallResource(w.uploader, src, `m${i}.bin`, 'models', {
+      await push(w.uploader, 'models', `m${i}.bin`, src, {
         password: PASSWORD,
         hardware: HW_UP,
         ...(cacheDir ? { cacheDir } : {}),
       });
-      const got = await loadBigSmallResource(w.device, `m${i}.bin`, 'models', {
+      const got = await pull(w.device, 'models', `m${i}.bin`, {
         to: 'buffer',
         password: PASSWORD,
         hardware: HW,
@@ -298,7 +298,7 @@ describe.skipIf(!s3)('resources on an S3 CDN (Ceph RGW)', () => {
     const src = join(w.work, 'src.bin');
     await writeFile(src, randomBytes(3 * MiB));
     const err = await rejection(
-      uploadBigSmallResource(w.uploader, src, 'model.bin', 'models', {
+      push(w.uploader, 'models', 'model.bin', src, {
         password: PASSWORD,
         hardware: HW_UP,
       }),

@@ -3,11 +3,11 @@ import { dirname, join, resolve } from 'node:path';
 import {
   checkResourceName,
   hardwareHash,
-  LOAD_MANY_DEFAULTS,
-  type LoadManyProgress,
-  type LoadManyResult,
-  type LoadRequest,
-  loadMany,
+  PULL_MANY_DEFAULTS,
+  type PullManyProgress,
+  type PullManyResult,
+  type PullRequest,
+  pullMany,
 } from '@sluice/core';
 import { isMap, isSeq, LineCounter, parseDocument } from 'yaml';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
@@ -28,14 +28,14 @@ export const batchCommand = defineCommand({
   summary: 'Download and decrypt many resources at once, from a JSON or YAML list',
   usage: 'FILE [--concurrency N] [--cache DIR] [--json] [--password-stdin]',
   flags: {
-    concurrency: limit('resources loading at once', LOAD_MANY_DEFAULTS.concurrency),
+    concurrency: limit('resources loading at once', PULL_MANY_DEFAULTS.concurrency),
     'api-concurrency': limit(
       'API requests in flight over the whole batch',
-      LOAD_MANY_DEFAULTS.apiConcurrency,
+      PULL_MANY_DEFAULTS.apiConcurrency,
     ),
     'cdn-concurrency': limit(
       'big-part connections over the whole batch',
-      LOAD_MANY_DEFAULTS.cdnConcurrency,
+      PULL_MANY_DEFAULTS.cdnConcurrency,
     ),
     cache: commonFlags.cache,
     json: {
@@ -68,7 +68,7 @@ export const batchCommand = defineCommand({
     const t0 = performance.now();
     try {
       const results = await withInterrupt((signal) =>
-        loadMany(session, requests, {
+        pullMany(session, requests, {
           ...limits,
           password,
           hardware,
@@ -98,7 +98,7 @@ interface BatchSummary {
   mbPerSec: number;
 }
 
-function summarise(results: LoadManyResult[], ms: number): BatchSummary {
+function summarise(results: PullManyResult[], ms: number): BatchSummary {
   const ok = results.filter((r) => r.ok);
   const bytes = ok.reduce((a, r) => a + r.size, 0);
   return {
@@ -130,7 +130,7 @@ class BatchProgress {
     this.bar = ProgressBar.forTerminal(io, json, `batch of ${count}`);
   }
 
-  update(p: LoadManyProgress): void {
+  update(p: PullManyProgress): void {
     const { bar, sized } = this;
     if (bar) {
       if (p.resource.total > 0 || p.result !== undefined) sized.add(p.index);
@@ -163,7 +163,7 @@ class BatchProgress {
  * The requests of a batch file, each `to` resolved against the file's directory; a UsageError
  * (exit 2) that names the entry and its line for anything malformed.
  */
-export function readBatchFile(file: string): LoadRequest[] {
+export function readBatchFile(file: string): PullRequest[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -224,13 +224,13 @@ function count(text: string, flag: string): number {
   return n;
 }
 
-function jsonLine(r: LoadManyResult): Record<string, unknown> {
+function jsonLine(r: PullManyResult): Record<string, unknown> {
   const { folder, name, to } = r;
   if (r.ok) return { folder, name, to, ok: true, size: r.size, fromCache: r.fromCache };
   return { folder, name, to, ok: false, code: r.error.code, error: firstLine(r.error.message) };
 }
 
-function describe(r: LoadManyResult): string {
+function describe(r: PullManyResult): string {
   if (r.ok) {
     return `loaded ${r.folder}/${r.name} → ${r.to} (${formatSize(r.size)}${r.fromCache ? ', big part from cache' : ''})`;
   }

@@ -4,7 +4,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Session, uploadBigSmallResource } from '@sluice/core';
+import { push, Session } from '@sluice/core';
 import { createServer, initAdmin, type SluiceServer } from '@sluice/server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { finished, type RunResult, run, start } from '../test-cli.js';
@@ -50,7 +50,7 @@ beforeAll(async () => {
   for (const [name, bytes] of Object.entries(models)) {
     const src = join(dir, `${name}.src`);
     writeFileSync(src, bytes);
-    await uploadBigSmallResource(session, src, `${name}.bin`, 'models', { chunkSize: CHUNK });
+    await push(session, 'models', `${name}.bin`, src, { chunkSize: CHUNK });
   }
   const login = await sluice(['login', '--server', url, '--email', ADMIN]);
   expect(login.code, login.stderr).toBe(0);

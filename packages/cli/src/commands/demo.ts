@@ -8,8 +8,8 @@ import {
   createUsers,
   type Demo,
   generate,
-  pull,
-  push,
+  pullModel,
+  pushModel,
   secondDevice,
   startServer,
   tamperedCdn,
@@ -67,8 +67,8 @@ export const demoCommand = defineCommand({
         const sourceDigest = await generate(demo);
         const { url, admin } = await startServer(demo);
         const { uploader, device } = await createUsers(demo, url, admin);
-        await push(demo, url, uploader);
-        const bound = await pull(demo, url, device, sourceDigest);
+        await pushModel(demo, url, uploader);
+        const bound = await pullModel(demo, url, device, sourceDigest);
         await secondDevice(demo, bound);
         await tamperedCdn(demo, bound);
         return url;

@@ -1,5 +1,5 @@
 import { join, resolve } from 'node:path';
-import { hardwareHash, loadBigSmallResource, sha256File } from '@sluice/core';
+import { hardwareHash, pull, sha256File } from '@sluice/core';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { isDirectory } from '../isDirectory.js';
@@ -76,7 +76,7 @@ export const pullCommand = defineCommand({
     const t0 = performance.now();
     try {
       const result = await withInterrupt((signal) =>
-        loadBigSmallResource(session, name, folder, {
+        pull(session, folder, name, {
           to,
           password,
           hardware,

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { hardwareHash, publicCdnConfig, uploadBigSmallResource } from '@sluice/core';
+import { hardwareHash, publicCdnConfig, push } from '@sluice/core';
 import { defineCommand, EXIT } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { readUserPassword } from '../password.js';
@@ -44,7 +44,7 @@ export const pushCommand = defineCommand({
           keys = { password, hardware: await hardwareHash() };
         }
         if (bar) io.err(`sealing and uploading ${file} (${formatSize(size)})…`);
-        const created = await uploadBigSmallResource(session, file, name, folder, {
+        const created = await push(session, folder, name, file, {
           ...keys,
           signal,
           onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,

@@ -4,12 +4,12 @@ import { join } from 'node:path';
 import {
   hardwareHash,
   isSluiceError,
-  loadBigSmallResource,
+  pull,
+  push,
   Session,
   SluiceError,
   type SluiceErrorCode,
   sha256File,
-  uploadBigSmallResource,
 } from '@sluice/core';
 import { formatSize, mbPerSec } from '../units.js';
 import { type DemoServer, startDemoServer } from './demoServer.js';
@@ -98,13 +98,13 @@ export async function createUsers(
   return { uploader, device };
 }
 
-export async function push(demo: Demo, url: string, uploader: Account): Promise<void> {
+export async function pushModel(demo: Demo, url: string, uploader: Account): Promise<void> {
   const { dir, signal } = demo;
   await demo.log.run(
     'push',
     async () => {
       const session = await loggedIn(url, uploader, signal);
-      return uploadBigSmallResource(session, join(dir, NAME), NAME, FOLDER, {
+      return push(session, FOLDER, NAME, join(dir, NAME), {
         tempDir: dir,
         signal,
       });
@@ -117,7 +117,7 @@ export async function push(demo: Demo, url: string, uploader: Account): Promise<
 }
 
 /** The device user pulls the model, binding this machine; then its digest is checked. */
-export async function pull(
+export async function pullModel(
   demo: Demo,
   url: string,
   account: Account,
@@ -186,7 +186,7 @@ export async function tamperedCdn(demo: Demo, device: Device): Promise<void> {
 }
 
 function pullAs(demo: Demo, device: Device, to: string, hardware: string) {
-  return loadBigSmallResource(device.session, NAME, FOLDER, {
+  return pull(device.session, FOLDER, NAME, {
     to,
     password: device.account.password,
     hardware,

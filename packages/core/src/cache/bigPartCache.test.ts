@@ -6,9 +6,9 @@ import { join } from 'node:path';
 import type { EnvelopeResource, Manifest } from '@sluice/protocol';
 import { describe, expect, it } from 'vitest';
 import { sealAndSplit } from '../format/sealAndSplit.js';
-import { FileLock } from '../platform/fileLock.js';
+import { FileLock, type LockOwner } from '../platform/fileLock.js';
 import { expectSluiceError, tempDir, tempFilesIn } from '../test-helpers.js';
-import { BigPartCache, type ProvideHandlers } from './bigPartCache.js';
+import { BigPartCache, type PartConsumer, type ProvideOptions } from './bigPartCache.js';
 import { entryTrailer } from './entryTrailer.js';
 import { manifestDigest } from './manifestDigest.js';
 
@@ -44,12 +44,13 @@ async function part(size = 150 * 1024): Promise<Part> {
 }
 
 /** A consumer of `provide`: records the chunks it was given and what it downloaded (from `p.big`). */
-function consumer(p: Part, options: { failAfter?: number; signal?: AbortSignal } = {}) {
+function consumer(
+  p: Part,
+  options: { failAfter?: number; signal?: AbortSignal; onWait?: (owner: LockOwner) => void } = {},
+) {
   const got = new Map<number, string>();
   const state = { downloads: 0, fetched: [] as number[], replayed: [] as number[], restarts: 0 };
-  const handlers: ProvideHandlers = {
-    resource: p.resource,
-    ...(options.signal ? { signal: options.signal } : {}),
+  const feed: PartConsumer = {
     replay: async (i, data) => {
       state.replayed.push(i);
       got.set(i, sha(data));
@@ -73,11 +74,18 @@ function consumer(p: Part, options: { failAfter?: number; signal?: AbortSignal }
       }
     },
   };
+  const provideOptions: ProvideOptions = {
+    resource: p.resource,
+    signal: options.signal,
+    onWait: options.onWait,
+  };
+  /** `provide`'s arguments after the manifest. */
+  const args = [feed, provideOptions] as const;
   /** Every chunk was delivered once and matches the manifest. */
   const complete = () =>
     got.size === p.manifest.chunks.length &&
     p.manifest.chunks.every((digest, i) => got.get(i) === digest);
-  return { handlers, state, complete };
+  return { args, state, complete };
 }
 
 const entries = async (dir: string) => (await readdir(dir)).sort();
@@ -89,7 +97,7 @@ describe('BigPartCache', () => {
     expect(((await stat(cache.dir)).mode & 0o777).toString(8)).toBe('700');
     const p = await part();
     const a = consumer(p);
-    expect(await cache.provide(p.manifest, a.handlers)).toBe(false);
+    expect(await cache.provide(p.manifest, ...a.args)).toBe(false);
     expect(a.complete()).toBe(true);
     expect(a.state.fetched).toHaveLength(p.manifest.chunks.length);
     expect(await entries(cache.dir)).toEqual([`${p.digest}.big`]);
@@ -99,7 +107,7 @@ describe('BigPartCache', () => {
     expect(((await stat(cache.entryPath(p.digest))).mode & 0o777).toString(8)).toBe('600');
 
     const b = consumer(p);
-    expect(await cache.provide(p.manifest, b.handlers)).toBe(true);
+    expect(await cache.provide(p.manifest, ...b.args)).toBe(true);
     expect(b.complete()).toBe(true);
     expect(b.state.downloads).toBe(0);
 
@@ -115,12 +123,12 @@ describe('BigPartCache', () => {
   it('fetches a part once when two callers want it at the same time: the second waits, then reads the entry', async () => {
     const cache = await BigPartCache.open(await tempDir());
     const p = await part();
-    const a = consumer(p);
-    const b = consumer(p);
     const waited: number[] = [];
+    const a = consumer(p, { onWait: (o) => waited.push(o.pid) });
+    const b = consumer(p, { onWait: (o) => waited.push(o.pid) });
     const results = await Promise.all([
-      cache.provide(p.manifest, { ...a.handlers, onWait: (o) => waited.push(o.pid) }),
-      cache.provide(p.manifest, { ...b.handlers, onWait: (o) => waited.push(o.pid) }),
+      cache.provide(p.manifest, ...a.args),
+      cache.provide(p.manifest, ...b.args),
     ]);
     expect(results.sort()).toEqual([false, true]);
     expect(a.state.downloads + b.state.downloads).toBe(1);
@@ -131,7 +139,7 @@ describe('BigPartCache', () => {
   it('never serves a corrupt entry: it restarts, fetches again and replaces the entry', async () => {
     const cache = await BigPartCache.open(await tempDir());
     const p = await part();
-    await cache.provide(p.manifest, consumer(p).handlers);
+    await cache.provide(p.manifest, ...consumer(p).args);
     const path = cache.entryPath(p.digest);
     const good = await readFile(path);
     const bad = Buffer.from(good);
@@ -140,7 +148,7 @@ describe('BigPartCache', () => {
     await writeFile(path, bad);
 
     const c = consumer(p);
-    expect(await cache.provide(p.manifest, c.handlers)).toBe(false);
+    expect(await cache.provide(p.manifest, ...c.args)).toBe(false);
     expect(c.state.restarts).toBe(1);
     expect(c.state.replayed).toEqual([0, 1, 2, 3, 4]);
     expect(c.state.downloads).toBe(1);
@@ -152,7 +160,7 @@ describe('BigPartCache', () => {
   it('verify reports and removes corrupt entries, keeps intact ones and reports those without a manifest', async () => {
     const cache = await BigPartCache.open(await tempDir());
     const [good, bad, truncated, raw] = [await part(), await part(), await part(), await part()];
-    for (const p of [good, bad, truncated]) await cache.provide(p.manifest, consumer(p).handlers);
+    for (const p of [good, bad, truncated]) await cache.provide(p.manifest, ...consumer(p).args);
     const badPath = cache.entryPath(bad.digest);
     const bytes = await readFile(badPath);
     bytes[CHUNK * 2] = (bytes[CHUNK * 2] ?? 0) ^ 1;
@@ -178,9 +186,9 @@ describe('BigPartCache', () => {
 
     // Used once, the bare entry gains its manifest (and the truncated one is fetched again).
     const r = consumer(raw);
-    expect(await cache.provide(raw.manifest, r.handlers)).toBe(true);
+    expect(await cache.provide(raw.manifest, ...r.args)).toBe(true);
     const t = consumer(truncated);
-    expect(await cache.provide(truncated.manifest, t.handlers)).toBe(false);
+    expect(await cache.provide(truncated.manifest, ...t.args)).toBe(false);
     expect(r.complete() && t.complete()).toBe(true);
     const again = await cache.verify();
     expect(again.map((e) => e.status)).toEqual(['ok', 'ok', 'ok']);
@@ -204,13 +212,13 @@ describe('BigPartCache', () => {
     const p = await part();
     const n = p.manifest.chunks.length;
     const first = consumer(p, { failAfter: 4 });
-    await expect(cache.provide(p.manifest, first.handlers)).rejects.toThrow('link lost');
+    await expect(cache.provide(p.manifest, ...first.args)).rejects.toThrow('link lost');
     expect(await entries(cache.dir)).toEqual([`${p.digest}.big.partial`]);
     const [partial] = await cache.list();
     expect(partial?.complete).toBe(false);
 
     const second = consumer(p);
-    expect(await cache.provide(p.manifest, second.handlers)).toBe(false);
+    expect(await cache.provide(p.manifest, ...second.args)).toBe(false);
     expect(second.state.replayed).toEqual([0, 1, 2, 3]);
     expect(second.state.fetched).toEqual(Array.from({ length: n - 4 }, (_, i) => i + 4));
     expect(second.complete()).toBe(true);
@@ -225,14 +233,14 @@ describe('BigPartCache', () => {
     const cache = await BigPartCache.open(dir, {
       maxBytes: entryBytes(a) + entryBytes(b) + entryBytes(c) - 1,
     });
-    await cache.provide(a.manifest, consumer(a).handlers);
+    await cache.provide(a.manifest, ...consumer(a).args);
     await pause(20);
-    await cache.provide(b.manifest, consumer(b).handlers);
+    await cache.provide(b.manifest, ...consumer(b).args);
     await pause(20);
     // A is used again: B is now the least recently used.
-    expect(await cache.provide(a.manifest, consumer(a).handlers)).toBe(true);
+    expect(await cache.provide(a.manifest, ...consumer(a).args)).toBe(true);
     await pause(20);
-    await cache.provide(c.manifest, consumer(c).handlers);
+    await cache.provide(c.manifest, ...consumer(c).args);
     const left = (await cache.list()).map((e) => e.digest);
     expect(left).toEqual([c.digest, a.digest]);
     const total = (await cache.list()).reduce((s, e) => s + e.size, 0);
@@ -242,8 +250,8 @@ describe('BigPartCache', () => {
   it('prune skips entries in use (locked) and never touches files that are not entries', async () => {
     const cache = await BigPartCache.open(await tempDir());
     const [a, b] = [await part(), await part()];
-    await cache.provide(a.manifest, consumer(a).handlers);
-    await cache.provide(b.manifest, consumer(b).handlers);
+    await cache.provide(a.manifest, ...consumer(a).args);
+    await cache.provide(b.manifest, ...consumer(b).args);
     await writeFile(join(cache.dir, 'notes.txt'), 'mine');
     const lock = await cache.lock(a.digest);
     const removed = await cache.prune({ all: true });
@@ -259,7 +267,7 @@ describe('BigPartCache', () => {
     const cache = await BigPartCache.open(await tempDir(), { maxBytes: 64 * 1024 });
     const p = await part();
     const c = consumer(p);
-    expect(await cache.provide(p.manifest, c.handlers)).toBe(false);
+    expect(await cache.provide(p.manifest, ...c.args)).toBe(false);
     expect(c.complete()).toBe(true);
     expect(await entries(cache.dir)).toEqual([]);
   });
@@ -271,7 +279,7 @@ describe('BigPartCache', () => {
     const controller = new AbortController();
     const c = consumer(p, { signal: controller.signal });
     setTimeout(() => controller.abort(), 150);
-    await expectSluiceError(cache.provide(p.manifest, c.handlers), 'ERR_ABORTED');
+    await expectSluiceError(cache.provide(p.manifest, ...c.args), 'ERR_ABORTED');
     expect(c.state.downloads).toBe(0);
     await holder.release();
     expect(await entries(cache.dir)).toEqual([]);
@@ -290,7 +298,7 @@ describe('BigPartCache', () => {
     expect(existsSync(moved)).toBe(false);
     expect((await cache.verify()).map((e) => e.status)).toEqual(['ok', 'ok']);
     const c = consumer(a);
-    expect(await cache.provide(a.manifest, c.handlers)).toBe(true);
+    expect(await cache.provide(a.manifest, ...c.args)).toBe(true);
     expect(c.complete()).toBe(true);
 
     const wrong = join(await tempDir(), 'wrong.big');

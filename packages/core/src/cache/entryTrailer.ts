@@ -1,5 +1,10 @@
 import type { FileHandle } from 'node:fs/promises';
-import { type EnvelopeResource, type Manifest, validateManifest } from '@sluice/protocol';
+import {
+  type EnvelopeResource,
+  isEnvelopeResource,
+  type Manifest,
+  validateManifest,
+} from '@sluice/protocol';
 
 /**
  * A cache entry is the big part followed by a trailer that describes it, so `verify` can check an
@@ -62,15 +67,6 @@ export async function readEntryTrailer(
 }
 
 function readResource(v: unknown): EnvelopeResource | undefined {
-  const r = v as Partial<EnvelopeResource> | null;
-  if (
-    typeof r === 'object' &&
-    r !== null &&
-    typeof r.folder === 'string' &&
-    typeof r.name === 'string' &&
-    typeof r.version === 'number'
-  ) {
-    return { folder: r.folder, name: r.name, version: r.version };
-  }
-  return undefined;
+  if (!isEnvelopeResource(v)) return undefined;
+  return { folder: v.folder, name: v.name, version: v.version };
 }

@@ -1,6 +1,10 @@
 import { randomBytes } from 'node:crypto';
+import { close } from 'node:fs';
 import { link, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import type { Binding } from '@sluice/native';
+import { loadNative } from '../crypto/loadNative.js';
 import { throwIfAborted } from './abort.js';
 import { toSluiceError } from './toSluiceError.js';
 
@@ -104,6 +108,93 @@ export async function commitTemps(
   for (const d of dsts) await removeStaleTemps(d);
 }
 
+const closeFd = promisify(close);
+
+/** The two addon calls an anonymous output needs. */
+export type AnonymousOps = Pick<Binding, 'openAnonymous' | 'linkAnonymous'>;
+
+/**
+ * A file being written for `dst`, not yet in place. Writers open `path` as they would any file.
+ * With the addon on Linux it is an anonymous file (O_TMPFILE, reached as `/proc/self/fd/N`):
+ * it has no name until `name()`, so a process killed half-way leaves no partial plaintext on
+ * disk. Elsewhere it is a named temp file beside `dst` (created 0600 and exclusively), which
+ * `discard()` removes on every exit path a process survives and `removeStaleTemps` after a crash.
+ */
+export interface OutputFile {
+  readonly path: string;
+  readonly anonymous: boolean;
+  /** Gives the finished content a temp name beside `dst` (the caller renames it into place). */
+  name(): Promise<string>;
+  /** Drops the content: closes the anonymous file, or removes the temp (and any name given). */
+  discard(): Promise<void>;
+}
+
+/** The addon's anonymous-file calls when it loads and has them (Linux), else null. */
+export function anonymousOps(): AnonymousOps | null {
+  if (process.platform !== 'linux') return null;
+  const b = loadNative().binding;
+  if (typeof b?.openAnonymous !== 'function' || typeof b.linkAnonymous !== 'function') {
+    return null;
+  }
+  return b;
+}
+
+// O_TMPFILE refused by the filesystem (EOPNOTSUPP; EISDIR/EINVAL from kernels without it).
+const NO_TMPFILE = new Set([95, 21, 22]);
+
+/** Opens the output for `dst`: anonymous where `ops` can, a named temp file otherwise (null). */
+export async function openOutputFile(
+  dst: string,
+  ops: AnonymousOps | null = anonymousOps(),
+): Promise<OutputFile> {
+  if (ops !== null) {
+    try {
+      return anonymousOutput(dst, await ops.openAnonymous(dirname(dst)), ops);
+    } catch (e) {
+      if (!NO_TMPFILE.has((e as { errno?: number }).errno ?? 0)) throw e;
+    }
+  }
+  return namedOutput(dst);
+}
+
+function anonymousOutput(dst: string, fd: number, ops: AnonymousOps): OutputFile {
+  let open = true;
+  let temp: string | undefined;
+  const closeOnce = async () => {
+    if (!open) return;
+    open = false;
+    await closeFd(fd);
+  };
+  return {
+    path: `/proc/self/fd/${fd}`,
+    anonymous: true,
+    async name() {
+      const t = tempPathFor(dst);
+      await ops.linkAnonymous(fd, t);
+      temp = t;
+      await closeOnce();
+      return t;
+    },
+    async discard() {
+      await closeOnce().catch(() => {});
+      if (temp !== undefined) await rm(temp, { force: true });
+    },
+  };
+}
+
+async function namedOutput(dst: string): Promise<OutputFile> {
+  const temp = tempPathFor(dst);
+  // Owner-only and exclusive: plaintext is never readable by other users, and a name
+  // collision can never clobber a foreign file.
+  await writeFile(temp, '', { mode: 0o600, flag: 'wx' });
+  return {
+    path: temp,
+    anonymous: false,
+    name: async () => temp,
+    discard: () => rm(temp, { force: true }),
+  };
+}
+
 export interface AtomicOptions {
   signal?: AbortSignal | undefined;
   /** fsync the temp files before the rename (false when the writer already did, e.g. native). */
@@ -111,26 +202,36 @@ export interface AtomicOptions {
 }
 
 /**
- * Runs `write` against temp files beside each destination, then fsyncs and renames them into
- * place. On any failure or abort every temp file is removed and the destinations are untouched.
+ * Runs `write` against an output file for each destination (see `OutputFile`), then fsyncs and
+ * renames them into place. On any failure or abort every output is dropped and the
+ * destinations are untouched.
  */
 export async function atomicOutput<T>(
   dsts: readonly string[],
   options: AtomicOptions,
   write: (temps: string[]) => Promise<T>,
 ): Promise<T> {
-  const temps = dsts.map(tempPathFor);
+  const outputs: OutputFile[] = [];
   try {
     throwIfAborted(options.signal);
-    // Created owner-only and exclusively, before either backend opens them: plaintext outputs are
-    // never readable by other users, and a name collision can never clobber a foreign file.
-    for (const t of temps) await writeFile(t, '', { mode: 0o600, flag: 'wx' });
-    const result = await write(temps);
+    // Opened before either backend writes: anonymous where it can be, owner-only either way.
+    for (const d of dsts) outputs.push(await openOutputFile(d));
+    const result = await write(outputs.map((o) => o.path));
     throwIfAborted(options.signal);
+    const temps: string[] = [];
+    for (const o of outputs) temps.push(await o.name());
     await commitTemps(temps, dsts, { fsync: options.fsync !== false });
     return result;
   } catch (e) {
-    await Promise.all(temps.map((t) => rm(t, { force: true })));
-    throw toSluiceError(e, 'writing output');
+    await Promise.all(outputs.map((o) => o.discard()));
+    throw toSluiceError(namedAfter(e, outputs, dsts), 'writing output');
   }
+}
+
+/** An fs error on an anonymous output names its destination, not `/proc/self/fd/N`. */
+function namedAfter(e: unknown, outputs: readonly OutputFile[], dsts: readonly string[]): unknown {
+  const err = e as { path?: unknown };
+  const i = outputs.findIndex((o) => o.anonymous && o.path === err?.path);
+  if (i >= 0) err.path = dsts[i];
+  return e;
 }

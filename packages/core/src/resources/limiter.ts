@@ -7,7 +7,7 @@ interface Waiter {
 }
 
 /**
- * A counting semaphore shared by many operations (loadMany's API and CDN limits): waiters are
+ * A counting semaphore shared by many operations (pullMany's API and CDN limits): waiters are
  * served first come first served, and a waiter alone in line takes as many free slots as it asked
  * for, so one download can use the whole CDN budget when nothing else waits.
  */

@@ -34,28 +34,13 @@ export async function sealedStream(
   const bigSize = total - smallSize;
   const { chunkSize } = options;
   const key = randomBytes(32);
-  const iv = randomBytes(IV_BYTES);
   const small = Buffer.alloc(smallSize);
-  const digests: string[] = [];
+  const chunks = new ChunkHasher(chunkSize);
   let produced = 0; // blob bytes seen
   let done = false;
 
-  async function* blob(): AsyncGenerator<Buffer> {
-    yield iv;
-    const source = createReadStream(path, {
-      highWaterMark: 1 << 20,
-      ...(options.signal ? { signal: options.signal } : {}),
-    });
-    const cipher = createEncryptStream(key, iv);
-    source.on('error', (e) => cipher.destroy(e));
-    source.pipe(cipher);
-    for await (const c of cipher) yield c as Buffer;
-  }
-
   async function* big(): AsyncGenerator<Buffer> {
-    let hash = createHash('sha256');
-    let inChunk = 0;
-    for await (const piece of blob()) {
+    for await (const piece of sealedBlob(path, key, options.signal)) {
       let p = piece;
       if (produced < smallSize) {
         const take = Math.min(smallSize - produced, p.length);
@@ -63,22 +48,12 @@ export async function sealedStream(
         produced += take;
         p = p.subarray(take);
       }
-      while (p.length > 0) {
-        const take = Math.min(chunkSize - inChunk, p.length);
-        const part = p.subarray(0, take);
-        hash.update(part);
-        inChunk += take;
-        produced += take;
-        p = p.subarray(take);
+      for (const part of chunks.cut(p)) {
+        produced += part.length;
         yield part;
-        if (inChunk === chunkSize) {
-          digests.push(hash.digest('hex'));
-          hash = createHash('sha256');
-          inChunk = 0;
-        }
       }
     }
-    if (inChunk > 0) digests.push(hash.digest('hex'));
+    chunks.end();
     if (produced !== total) {
       throw new SluiceError(
         'ERR_IO',
@@ -103,9 +78,59 @@ export async function sealedStream(
         smallSize,
         bigSize,
         chunkSize,
-        chunks: digests,
+        chunks: chunks.digests,
       });
       return { small, manifest };
     },
   };
+}
+
+/** The sealed blob of the file at `path` as it is produced: a fresh IV, then AES-256-CBC. */
+async function* sealedBlob(
+  path: string,
+  key: Buffer,
+  signal: AbortSignal | undefined,
+): AsyncGenerator<Buffer> {
+  const iv = randomBytes(IV_BYTES);
+  yield iv;
+  const source = createReadStream(path, { highWaterMark: 1 << 20, signal });
+  const cipher = createEncryptStream(key, iv);
+  source.on('error', (e) => cipher.destroy(e));
+  source.pipe(cipher);
+  for await (const c of cipher) yield c as Buffer;
+}
+
+/** The SHA-256 of every `chunkSize` bytes of a stream that arrives in pieces of any size. */
+class ChunkHasher {
+  readonly digests: string[] = [];
+  readonly #chunkSize: number;
+  #hash = createHash('sha256');
+  #inChunk = 0;
+
+  constructor(chunkSize: number) {
+    this.#chunkSize = chunkSize;
+  }
+
+  /** Hashes `piece`, handing it on cut at the chunk boundaries. */
+  *cut(piece: Buffer): Generator<Buffer> {
+    let p = piece;
+    while (p.length > 0) {
+      const take = Math.min(this.#chunkSize - this.#inChunk, p.length);
+      const part = p.subarray(0, take);
+      this.#hash.update(part);
+      this.#inChunk += take;
+      p = p.subarray(take);
+      yield part;
+      if (this.#inChunk === this.#chunkSize) {
+        this.digests.push(this.#hash.digest('hex'));
+        this.#hash = createHash('sha256');
+        this.#inChunk = 0;
+      }
+    }
+  }
+
+  /** Takes the digest of the last, shorter chunk, if there is one. */
+  end(): void {
+    if (this.#inChunk > 0) this.digests.push(this.#hash.digest('hex'));
+  }
 }

@@ -17,7 +17,7 @@ import {
   expectVerified,
   gate,
   proxyFor,
-  pull,
+  pullModel,
   pushedWorld,
   rejection,
   sessionAt,
@@ -39,7 +39,7 @@ describe('faults between the client and the API', () => {
     };
     const device = await sessionAt(proxy.url);
     const out = join(w.work, 'out.bin');
-    const r = await pull(device, out);
+    const r = await pullModel(device, out);
     expect(r.size).toBe(SIZE);
     await expectVerified(out, w.plain);
     const third = bigGets(proxy).filter((e) => e.range?.startsWith(`bytes=${2 * CHUNK}-`));
@@ -55,7 +55,7 @@ describe('faults between the client and the API', () => {
     proxy.rule = (r) =>
       r.range?.startsWith(`bytes=${CHUNK}-`) ? { kind: 'reset', afterBytes: 1000 } : undefined;
     const device = await sessionAt(proxy.url);
-    const err = await rejection(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pullModel(device, join(w.work, 'out.bin')));
     expect(err.code).toBe('ERR_NETWORK');
     expect(err.message).toContain('5 attempts');
     expect(err.message).not.toContain(PASSWORD);
@@ -77,7 +77,7 @@ describe('faults between the client and the API', () => {
     };
     const device = await sessionAt(proxy.url);
     const out = join(w.work, 'out.bin');
-    await pull(device, out);
+    await pullModel(device, out);
     await expectVerified(out, w.plain);
     const gets = bigGets(proxy);
     const chunks = Math.ceil((await bigPart(w.api)).length / CHUNK);
@@ -99,7 +99,7 @@ describe('faults between the client and the API', () => {
     proxy.rule = (r) =>
       r.path === '/resources/get/models' ? { kind: 'status', status: 503 } : undefined;
     const device = await sessionAt(proxy.url);
-    const err = await rejection(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pullModel(device, join(w.work, 'out.bin')));
     expect([err.code, (err as { status?: number }).status]).toEqual(['ERR_SERVER', 503]);
     expect(bigGets(proxy)).toHaveLength(0);
     expect(await entries(w.work)).toEqual(['src.bin']);
@@ -123,7 +123,7 @@ describe('faults between the client and the API', () => {
       const proxy = await proxyFor(w.api.url);
       proxy.rule = (r) => (r.range?.startsWith(`bytes=${3 * CHUNK}-`) ? fault(CHUNK) : undefined);
       const device = await sessionAt(proxy.url);
-      const err = await rejection(pull(device, join(w.work, 'out.bin')));
+      const err = await rejection(pullModel(device, join(w.work, 'out.bin')));
       expect(err.code).toBe(code);
       expect(await entries(w.work)).toEqual(['src.bin']);
       await expectServes(w.api, w.plain);
@@ -137,7 +137,9 @@ describe('faults between the client and the API', () => {
       r.range?.startsWith(`bytes=${CHUNK}-`) ? { kind: 'stall', afterBytes: 4096 } : undefined;
     const device = await sessionAt(proxy.url);
     const controller = new AbortController();
-    const pulling = rejection(pull(device, join(w.work, 'out.bin'), { signal: controller.signal }));
+    const pulling = rejection(
+      pullModel(device, join(w.work, 'out.bin'), { signal: controller.signal }),
+    );
     await proxy.waitFor('the stalled chunk', () =>
       bigGets(proxy).some((e) => e.action === 'stall' && e.responseBytes === 4096),
     );
@@ -166,7 +168,7 @@ describe('faults between the client and the API', () => {
     };
     const device = await sessionAt(proxy.url);
     const out = join(w.work, 'out.bin');
-    const pulling = pull(device, out, { concurrency: 1 });
+    const pulling = pullModel(device, out, { concurrency: 1 });
     await proxy.waitFor('the third range held', (log) => log.some((e) => e.action === 'hold'));
     await w.api.close();
     state = 'down';
@@ -198,7 +200,7 @@ describe('faults between the client and the API', () => {
       r.path.endsWith('/big') && ++bigSeen === 3 ? { kind: 'hold', until: back.opened } : undefined;
     const device = await sessionAt(proxy.url);
     const out = join(w.work, 'out.bin');
-    const pulling = pull(device, out, { concurrency: 1 });
+    const pulling = pullModel(device, out, { concurrency: 1 });
     await proxy.waitFor('the third range held', (log) => log.some((e) => e.action === 'hold'));
     await w.api.close();
     await unlink(join(w.api.dataDir, SIGNING_KEY_FILE));
@@ -236,7 +238,7 @@ describe('faults between the client and the API', () => {
         ? { kind: 'hold', until: expiryOf(r.headers.authorization) }
         : undefined;
     const out = join(w.work, 'out.bin');
-    await pull(device, out, { concurrency: 1 });
+    await pullModel(device, out, { concurrency: 1 });
     await expectVerified(out, w.plain);
     const gets = bigGets(proxy);
     const held = gets.find((e) => e.action === 'hold');
@@ -255,7 +257,7 @@ describe('faults between the client and the API', () => {
     const proxy = await proxyFor(w.api.url);
     const device = await sessionAt(proxy.url);
     await proxy.close();
-    const err = await rejection(pull(device, join(w.work, 'out.bin')));
+    const err = await rejection(pullModel(device, join(w.work, 'out.bin')));
     expect(err.code).toBe('ERR_NETWORK');
     expect(err.message).toContain(proxy.url);
     expect(await entries(w.work)).toEqual(['src.bin']);

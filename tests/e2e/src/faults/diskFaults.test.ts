@@ -12,7 +12,7 @@ import {
   expectServes,
   expectVerified,
   onCleanup,
-  pull,
+  pullModel,
   pushedWorld,
   sessionAt,
 } from './faultWorld.js';
@@ -50,7 +50,7 @@ describe.skipIf(!root)('ENOSPC', () => {
     const w = await pushedWorld(3 * MiB);
     const disk = await smallDisk('1m');
     const device = await sessionAt(w.api.url);
-    const err = (await outcomeOf(pull(device, join(disk, 'out.bin')))) as Error | undefined;
+    const err = (await outcomeOf(pullModel(device, join(disk, 'out.bin')))) as Error | undefined;
     seen.push(err);
     expect(err).toBeInstanceOf(Error);
     expect(err?.message).toMatch(/ENOSPC|no space/i);
@@ -65,7 +65,7 @@ describe.skipIf(!root)('ENOSPC', () => {
     const cacheDir = join(disk, 'cache');
     const device = await sessionAt(w.api.url);
     const out = join(w.work, 'out.bin');
-    const err = (await outcomeOf(pull(device, out, { cacheDir }))) as Error | undefined;
+    const err = (await outcomeOf(pullModel(device, out, { cacheDir }))) as Error | undefined;
     if (err === undefined) {
       await expectVerified(out, w.plain);
     } else {
@@ -79,7 +79,7 @@ describe.skipIf(!root)('ENOSPC', () => {
     await expectServes(w.api, w.plain);
   });
 
-  // Was a bug (fixed in loadBigSmallResource's toLoadError): loadBigSmallResource rethrew the raw Node error (code ENOSPC) instead
+  // Was a bug (fixed in core's toPullError, resources/pull.ts): the pull rethrew the raw Node error (code ENOSPC) instead
   // of a SluiceError ERR_IO with syscall, errno and path, as the rest of core does.
   it('ENOSPC reaches the caller as a SluiceError ERR_IO', () => {
     expect(seen.length).toBeGreaterThan(0);
@@ -97,7 +97,7 @@ describe('a cache entry corrupted at rest', () => {
     const cacheDir = join(w.work, 'cache');
     await mkdir(cacheDir);
     const device = await sessionAt(w.api.url);
-    await pull(device, join(w.work, 'first.bin'), { cacheDir });
+    await pullModel(device, join(w.work, 'first.bin'), { cacheDir });
     const [name] = await readdir(cacheDir);
     const entry = join(cacheDir, name ?? '');
     const fh = await open(entry, 'r+');
@@ -109,7 +109,7 @@ describe('a cache entry corrupted at rest', () => {
 
     const before = w.api.hitCount('GET /resources/models/m.bin/big');
     const out = join(w.work, 'second.bin');
-    const r = await pull(device, out, { cacheDir });
+    const r = await pullModel(device, out, { cacheDir });
     expect(r.fromCache).toBe(false);
     await expectVerified(out, w.plain);
     expect(w.api.hitCount('GET /resources/models/m.bin/big')).toBeGreaterThan(before);
@@ -117,7 +117,7 @@ describe('a cache entry corrupted at rest', () => {
     const repaired = await readFile(join(cacheDir, (await readdir(cacheDir))[0] ?? ''));
     expect(sha(repaired.subarray(0, big.length))).toBe(sha(big));
     const hits = w.api.hitCount('GET /resources/models/m.bin/big');
-    const third = await pull(device, join(w.work, 'third.bin'), { cacheDir });
+    const third = await pullModel(device, join(w.work, 'third.bin'), { cacheDir });
     expect(third.fromCache).toBe(true);
     expect(w.api.hitCount('GET /resources/models/m.bin/big')).toBe(hits);
     await expectServes(w.api, w.plain);

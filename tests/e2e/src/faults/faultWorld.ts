@@ -4,12 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type LoadBigSmallOptions,
-  loadBigSmallResource,
-  Session,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { type PullOptions, pull, push, Session } from '@sluice/core';
 import { expect } from 'vitest';
 import {
   type ApiServer,
@@ -52,7 +47,7 @@ export async function pushedWorld(size: number, options: StartOptions = {}): Pro
   const plain = randomBytes(size);
   await writeFile(join(work, 'src.bin'), plain);
   const uploader = await signedIn(api, UPLOADER);
-  await uploadBigSmallResource(uploader, join(work, 'src.bin'), 'm.bin', 'models', {
+  await push(uploader, 'models', 'm.bin', join(work, 'src.bin'), {
     chunkSize: CHUNK,
   });
   return { api, work, plain, uploader };
@@ -82,12 +77,12 @@ export async function sessionAt(
 }
 
 /** Pulls models/m.bin as the device into `to`. */
-export function pull(
+export function pullModel(
   session: Session,
   to: string,
-  options: Partial<LoadBigSmallOptions> = {},
-): ReturnType<typeof loadBigSmallResource> {
-  return loadBigSmallResource(session, 'm.bin', 'models', {
+  options: Partial<PullOptions> = {},
+): ReturnType<typeof pull> {
+  return pull(session, 'models', 'm.bin', {
     to,
     password: PASSWORD,
     hardware: HW,
@@ -110,7 +105,7 @@ export async function expectVerified(path: string, plain: Buffer): Promise<void>
  */
 export async function expectServes(api: ApiServer, plain: Buffer): Promise<void> {
   const device = await sessionAt(api.url);
-  const got = await loadBigSmallResource(device, 'm.bin', 'models', {
+  const got = await pull(device, 'models', 'm.bin', {
     to: 'buffer',
     password: PASSWORD,
     hardware: HW,

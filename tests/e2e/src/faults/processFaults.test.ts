@@ -4,7 +4,7 @@
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadBigSmallResource, uploadBigSmallResource } from '@sluice/core';
+import { pull, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   ADMIN_EMAIL,
@@ -234,7 +234,7 @@ describe('faults that kill or race processes', () => {
     const uploader = await sessionAt(proxy.url, UPLOADER);
     const v1 = randomBytes(2 * MiB);
     await writeFile(join(work, 'v1.bin'), v1);
-    await uploadBigSmallResource(uploader, join(work, 'v1.bin'), 'm.bin', 'models', {
+    await push(uploader, 'models', 'm.bin', join(work, 'v1.bin'), {
       chunkSize: CHUNK,
     });
     await writeFile(join(work, 'v2.bin'), randomBytes(3 * MiB));
@@ -246,7 +246,7 @@ describe('faults that kill or race processes', () => {
         ? { kind: 'pauseUpload', afterBytes: MiB, until: resume.opened }
         : undefined;
     const uploading = rejection(
-      uploadBigSmallResource(uploader, join(work, 'v2.bin'), 'm.bin', 'models', {
+      push(uploader, 'models', 'm.bin', join(work, 'v2.bin'), {
         chunkSize: CHUNK,
       }),
     );
@@ -272,7 +272,7 @@ describe('faults that kill or race processes', () => {
     expect(await readdir(join(blobs, '.tmp'))).toEqual([]);
     const device = await sessionAt(proxy.url);
     const out = join(work, 'out.bin');
-    await loadBigSmallResource(device, 'm.bin', 'models', {
+    await pull(device, 'models', 'm.bin', {
       to: out,
       password: PASSWORD,
       hardware: HW,

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type CephCluster, startCeph } from '../../../../scripts/ceph/ceph.mjs';
-import { entries, expectServes, expectVerified, gate, pull, rejection } from './faultWorld.js';
+import { entries, expectServes, expectVerified, gate, pullModel, rejection } from './faultWorld.js';
 import { cdnGets, type S3Env, s3World, sharedS3 } from './s3World.js';
 
 // Runs where the S3 suites run (Ceph is installed there).
@@ -49,7 +49,7 @@ describe.skipIf(!enabled)('radosgw stopped and restarted (private cluster)', () 
       return state === 'down' && refused >= 2 ? { kind: 'hold', until: back.opened } : undefined;
     };
     const out = join(w.work, 'out.bin');
-    const pulling = pull(w.device, out, { concurrency: 1 });
+    const pulling = pullModel(w.device, out, { concurrency: 1 });
     await w.cdnProxy.waitFor('the third range held', (log) => log.some((e) => e.action === 'hold'));
     await c.stopRgw();
     state = 'down';
@@ -72,7 +72,7 @@ describe.skipIf(!enabled)('radosgw stopped and restarted (private cluster)', () 
     const w = await s3World(envOf(c));
     await c.stopRgw();
     try {
-      const err = await rejection(pull(w.device, join(w.work, 'out.bin')));
+      const err = await rejection(pullModel(w.device, join(w.work, 'out.bin')));
       // The API keeps small parts on the same radosgw: it answers 5xx, or the CDN is unreachable.
       expect(['ERR_SERVER', 'ERR_NETWORK', 'ERR_CDN']).toContain(err.code);
       expect(await entries(w.work)).toEqual(['src.bin']);

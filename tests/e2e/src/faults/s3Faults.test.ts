@@ -9,7 +9,7 @@ import {
   expectServes,
   expectVerified,
   gate,
-  pull,
+  pullModel,
   rejection,
 } from './faultWorld.js';
 import { cdnGets, putObject, s3World, sharedS3 } from './s3World.js';
@@ -29,7 +29,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
         ? { kind: 'reset', afterBytes: 64 * 1024 }
         : undefined;
     const out = join(w.work, 'out.bin');
-    await pull(w.device, out);
+    await pullModel(w.device, out);
     await expectVerified(out, w.plain);
     const second = cdnGets(w).filter((e) => e.range === `bytes=${CHUNK}-${2 * CHUNK - 1}`);
     expect(second.map((e) => [e.action, e.responseBytes])).toEqual([
@@ -52,7 +52,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
       return n < 4 ? { kind: 'status', status: n % 2 === 0 ? 503 : 500 } : undefined;
     };
     const out = join(w.work, 'out.bin');
-    await pull(w.device, out);
+    await pullModel(w.device, out);
     await expectVerified(out, w.plain);
     const gets = cdnGets(w);
     const ranges = new Set(gets.map((e) => e.range));
@@ -71,7 +71,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
   it('radosgw answering 503 to everything: a typed error naming the CDN, no file', async () => {
     const w = await s3World(env);
     w.cdnProxy.rule = (r) => (r.range === undefined ? undefined : { kind: 'status', status: 503 });
-    const err = await rejection(pull(w.device, join(w.work, 'out.bin')));
+    const err = await rejection(pullModel(w.device, join(w.work, 'out.bin')));
     expect(['ERR_NETWORK', 'ERR_CDN']).toContain(err.code);
     expect(err.message).toContain(w.cdnProxy.url);
     expect(err.message).not.toContain(env.read.secretAccessKey);
@@ -87,7 +87,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
       await (got.Body as { transformToByteArray(): Promise<Uint8Array> }).transformToByteArray(),
     );
     await putObject(w, body.subarray(0, body.length - CHUNK / 2));
-    const err = await rejection(pull(w.device, join(w.work, 'out.bin')));
+    const err = await rejection(pullModel(w.device, join(w.work, 'out.bin')));
     expect(['ERR_SOURCE_CHANGED', 'ERR_CDN', 'ERR_NOT_FOUND']).toContain(err.code);
     expect(await entries(w.work)).toEqual(['src.bin']);
     await putObject(w, body);
@@ -106,7 +106,7 @@ describe.skipIf(!s3)('faults between the client and the S3 CDN (Ceph RGW)', () =
       r.range !== undefined && ++ranged === 3
         ? { kind: 'hold', until: replaced.opened }
         : undefined;
-    const pulling = rejection(pull(w.device, join(w.work, 'out.bin'), { concurrency: 1 }));
+    const pulling = rejection(pullModel(w.device, join(w.work, 'out.bin'), { concurrency: 1 }));
     await w.cdnProxy.waitFor('the third range held', (log) => log.some((e) => e.action === 'hold'));
     // A re-upload of other bytes (one flipped in the last chunk, not fetched yet): a new ETag.
     const other = Buffer.from(body);

@@ -12,7 +12,7 @@ import {
   S3Client,
 } from '@aws-sdk/client-s3';
 import { S3Objects } from '@sluice/cdn';
-import { type Session, uploadBigSmallResource } from '@sluice/core';
+import { push, type Session } from '@sluice/core';
 import {
   type ApiServer,
   createUserViaApi,
@@ -127,7 +127,7 @@ export async function s3World(s3: S3Env, size = 2 * MiB + 3000): Promise<S3World
   await writeFile(join(work, 'src.bin'), plain);
   const uploader = await signedIn(api, UPLOADER);
   // The upload goes through the proxy too (its endpoint is the CDN's); no fault is set yet.
-  await uploadBigSmallResource(uploader, join(work, 'src.bin'), 'm.bin', 'models', {
+  await push(uploader, 'models', 'm.bin', join(work, 'src.bin'), {
     password: PASSWORD,
     hardware: sha('uploader box'),
   });

@@ -12,15 +12,15 @@ import {
   deriveEnvelopeKey,
   envelopeAad,
   joinAndOpen,
-  loadBigSmallResource,
   openBuffer,
   openEnvelope,
   openFile,
+  pull,
+  push,
   type SealedEnvelope,
   sealAndSplit,
   sealBuffer,
   sealEnvelope,
-  uploadBigSmallResource,
 } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
@@ -302,7 +302,7 @@ async function pushed(size = 300_000, options: StartOptions = {}) {
   const src = join(work, 'src.bin');
   await writeFile(src, plain);
   const uploader = await signedIn(api, UPLOADER);
-  await uploadBigSmallResource(uploader, src, 'm.bin', 'models', { chunkSize: CHUNK });
+  await push(uploader, 'models', 'm.bin', src, { chunkSize: CHUNK });
   const out = join(work, 'out');
   const { mkdir } = await import('node:fs/promises');
   await mkdir(out);
@@ -320,7 +320,7 @@ function latestVersion(api: ApiServer) {
 async function pullFails(w: Awaited<ReturnType<typeof pushed>>, signal?: AbortSignal) {
   const device = await signedIn(w.api, DEVICE_USER);
   const err = await rejection(
-    loadBigSmallResource(device, 'm.bin', 'models', {
+    pull(device, 'models', 'm.bin', {
       to: join(w.out, 'm.bin'),
       password: PASSWORD,
       hardware: HW,
@@ -339,7 +339,7 @@ describe('a server or CDN whose manifest or big part lies', () => {
   it('an honest server: the pull completes (control)', async () => {
     const w = await pushed();
     const device = await signedIn(w.api, DEVICE_USER);
-    await loadBigSmallResource(device, 'm.bin', 'models', {
+    await pull(device, 'models', 'm.bin', {
       to: join(w.out, 'm.bin'),
       password: PASSWORD,
       hardware: HW,

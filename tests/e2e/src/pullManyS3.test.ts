@@ -1,11 +1,11 @@
-// loadMany with big parts on an S3 CDN (a real Ceph RGW): one CDN config for the whole batch,
+// pullMany with big parts on an S3 CDN (a real Ceph RGW): one CDN config for the whole batch,
 // every big part from the CDN (none through the API), and a CDN that refuses the read keys fails
 // each resource in its own result.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { S3Objects } from '@sluice/cdn';
-import { fetchCdnConfig, type LoadRequest, loadMany, uploadBigSmallResource } from '@sluice/core';
+import { fetchCdnConfig, type PullRequest, pullMany, push } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   createUserViaApi,
@@ -43,7 +43,7 @@ const s3 = env.SLUICE_TEST_S3_ENDPOINT
   : undefined;
 if (!s3) {
   if (env.CI === 'true') throw new Error('CI=true but SLUICE_TEST_S3_ENDPOINT is not set');
-  console.warn('loadMany S3 e2e tests skipped: set SLUICE_TEST_S3_* (see scripts/ceph/README.md)');
+  console.warn('pullMany S3 e2e tests skipped: set SLUICE_TEST_S3_* (see scripts/ceph/README.md)');
 }
 
 /** A server with S3 storage and an S3 CDN, and `count` resources of ~300 KiB pushed to it. */
@@ -93,13 +93,13 @@ async function s3Batch(count: number, downloaderSecret?: string) {
   const out = join(work, 'out');
   await mkdir(out);
   const shas = new Map<string, string>();
-  const requests: LoadRequest[] = [];
+  const requests: PullRequest[] = [];
   for (let i = 0; i < count; i++) {
     const name = `m${i}.bin`;
     const plain = randomBytes(MiB / 4 + i * 4099);
     const src = join(work, name);
     await writeFile(src, plain);
-    await uploadBigSmallResource(uploader, src, name, 'models', { cdn });
+    await push(uploader, 'models', name, src, { cdn });
     shas.set(name, sha(plain));
     requests.push({ folder: 'models', name, to: join(out, name) });
   }
@@ -125,11 +125,11 @@ async function emptyAndDrop(bucket: string): Promise<void> {
   client.destroy();
 }
 
-describe.skipIf(!s3)('loadMany on an S3 CDN (Ceph RGW)', () => {
+describe.skipIf(!s3)('pullMany on an S3 CDN (Ceph RGW)', () => {
   it('fetches the CDN config once for the whole batch and every big part from the CDN', async () => {
     const b = await s3Batch(5);
     const device = await signedIn(b.api, DEVICE_USER);
-    const results = await loadMany(device, b.requests, {
+    const results = await pullMany(device, b.requests, {
       password: PASSWORD,
       hardware: HW,
       concurrency: 3,
@@ -145,7 +145,7 @@ describe.skipIf(!s3)('loadMany on an S3 CDN (Ceph RGW)', () => {
   it('a CDN that refuses the read keys fails each resource in its result, naming no secret', async () => {
     const b = await s3Batch(3, 'not-the-read-secret');
     const device = await signedIn(b.api, DEVICE_USER);
-    const results = await loadMany(device, b.requests, { password: PASSWORD, hardware: HW });
+    const results = await pullMany(device, b.requests, { password: PASSWORD, hardware: HW });
     expect(results.map((r) => r.ok)).toEqual([false, false, false]);
     for (const r of results) {
       if (r.ok) continue;

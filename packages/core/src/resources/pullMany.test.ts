@@ -3,9 +3,10 @@ import type { AddressInfo } from 'node:net';
 import { isSluiceError } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Session } from '../http/session.js';
-import { type LoadRequest, loadMany } from './loadMany.js';
+import { pullMany } from './pullMany.js';
+import type { PullRequest } from './pullManyOptions.js';
 
-// Behaviour against the real API is in tests/e2e/src/loadMany*.test.ts; here: the argument checks,
+// Behaviour against the real API is in tests/e2e/src/pullMany*.test.ts; here: the argument checks,
 // which must refuse a bad batch before a single request goes out.
 let requests = 0;
 const server = createServer((_req, res) => {
@@ -21,7 +22,7 @@ beforeAll(async () => {
 afterAll(() => new Promise<void>((r) => server.close(() => r())));
 
 const auth = { password: 'pw', hardware: 'a'.repeat(64) };
-const ok: LoadRequest = { folder: 'models', name: 'a.bin', to: '/tmp/never-written-a.bin' };
+const ok: PullRequest = { folder: 'models', name: 'a.bin', to: '/tmp/never-written-a.bin' };
 
 async function refusal(p: Promise<unknown>): Promise<string> {
   try {
@@ -33,9 +34,9 @@ async function refusal(p: Promise<unknown>): Promise<string> {
   throw new Error('expected ERR_INVALID_ARG');
 }
 
-describe('loadMany arguments', () => {
+describe('pullMany arguments', () => {
   it('refuses a malformed batch before any request, naming the request', async () => {
-    const bad = (r: unknown) => loadMany(session, [ok, r as LoadRequest], auth);
+    const bad = (r: unknown) => pullMany(session, [ok, r as PullRequest], auth);
     expect(await refusal(bad(null))).toMatch(/^request 1: not an object/);
     expect(await refusal(bad({ ...ok, folder: '../etc.js' }))).toMatch(
       /^request 1: invalid folder/,
@@ -45,25 +46,25 @@ describe('loadMany arguments', () => {
     expect(await refusal(bad({ ...ok, name: 'b.bin' }))).toMatch(
       /^request 1: writes to the same file as request 0/,
     );
-    expect(await refusal(loadMany(session, 'x' as unknown as LoadRequest[], auth))).toMatch(
+    expect(await refusal(pullMany(session, 'x' as unknown as PullRequest[], auth))).toMatch(
       /must be an array/,
     );
-    expect(await refusal(loadMany(session, [ok], { ...auth, concurrency: 0 }))).toMatch(
+    expect(await refusal(pullMany(session, [ok], { ...auth, concurrency: 0 }))).toMatch(
       /concurrency must be a positive integer/,
     );
-    expect(await refusal(loadMany(session, [ok], { ...auth, cdnConcurrency: 2.5 }))).toMatch(
+    expect(await refusal(pullMany(session, [ok], { ...auth, cdnConcurrency: 2.5 }))).toMatch(
       /cdnConcurrency/,
     );
-    expect(await refusal(loadMany(session, [ok], { ...auth, hardware: '' }))).toMatch(/hardware/);
+    expect(await refusal(pullMany(session, [ok], { ...auth, hardware: '' }))).toMatch(/hardware/);
     expect(requests).toBe(0);
   });
 
   it('an empty batch resolves to no results without a request; an aborted one rejects', async () => {
-    expect(await loadMany(session, [], auth)).toEqual([]);
+    expect(await pullMany(session, [], auth)).toEqual([]);
     expect(requests).toBe(0);
     const ac = new AbortController();
     ac.abort();
-    await expect(loadMany(session, [ok], { ...auth, signal: ac.signal })).rejects.toSatisfy((e) =>
+    await expect(pullMany(session, [ok], { ...auth, signal: ac.signal })).rejects.toSatisfy((e) =>
       isSluiceError(e, 'ERR_ABORTED'),
     );
     expect(requests).toBe(0);

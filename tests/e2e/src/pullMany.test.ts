@@ -1,16 +1,10 @@
-// loadMany against the real server on loopback (embedded default: big parts from the API's own
+// pullMany against the real server on loopback (embedded default: big parts from the API's own
 // range route): per-resource results with failures, limits counted at the server, aggregate
 // progress, abort, the shared login and the cache.
 import { randomBytes } from 'node:crypto';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import {
-  type LoadManyProgress,
-  type LoadRequest,
-  loadMany,
-  Session,
-  uploadBigSmallResource,
-} from '@sluice/core';
+import { type PullManyProgress, type PullRequest, pullMany, push, Session } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import {
   type ApiServer,
@@ -38,7 +32,7 @@ interface Batch {
   /** Plaintext SHA-256 by resource name (all in folder 'models'). */
   shas: Map<string, string>;
   sizes: Map<string, number>;
-  requests: LoadRequest[];
+  requests: PullRequest[];
 }
 
 /** A server with `count` resources of ~200 KiB pushed in 16 KiB chunks (4 to 10 chunks each). */
@@ -53,13 +47,13 @@ async function batch(count: number, start: StartOptions = {}): Promise<Batch> {
   const uploader = await signedIn(api, UPLOADER);
   const shas = new Map<string, string>();
   const sizes = new Map<string, number>();
-  const requests: LoadRequest[] = [];
+  const requests: PullRequest[] = [];
   for (let i = 0; i < count; i++) {
     const name = `m${i}.bin`;
     const plain = randomBytes(100 * KiB + i * 20 * KiB + i);
     const src = join(work, name);
     await writeFile(src, plain);
-    await uploadBigSmallResource(uploader, src, name, 'models', { chunkSize: 16 * KiB });
+    await push(uploader, 'models', name, src, { chunkSize: 16 * KiB });
     shas.set(name, sha(plain));
     sizes.set(name, plain.length);
     requests.push({ folder: 'models', name, to: join(out, name) });
@@ -93,18 +87,18 @@ function inFlight(delayMs: number) {
   return { now, peak, beforeListen };
 }
 
-describe('loadMany on the embedded default', () => {
+describe('pullMany on the embedded default', () => {
   it('one missing resource and one wrong folder fail in their results; the rest load intact', async () => {
     const b = await batch(5);
-    const requests: LoadRequest[] = [
+    const requests: PullRequest[] = [
       ...b.requests.slice(0, 2),
       { folder: 'models', name: 'missing.bin', to: join(b.out, 'missing.bin') },
       ...b.requests.slice(2, 4),
       { folder: 'no-such-folder', name: 'm4.bin', to: join(b.out, 'wrong-folder.bin') },
-      b.requests[4] as LoadRequest,
+      b.requests[4] as PullRequest,
     ];
     const device = await signedIn(b.api, DEVICE_USER);
-    const results = await loadMany(device, requests, { ...auth, concurrency: 3 });
+    const results = await pullMany(device, requests, { ...auth, concurrency: 3 });
     expect(results.map((r) => [r.name, r.ok])).toEqual([
       ['m0.bin', true],
       ['m1.bin', true],
@@ -138,7 +132,7 @@ describe('loadMany on the embedded default', () => {
     const counter = inFlight(25);
     const b = await batch(6, { beforeListen: counter.beforeListen });
     const device = await signedIn(b.api, DEVICE_USER);
-    const results = await loadMany(device, b.requests, {
+    const results = await pullMany(device, b.requests, {
       ...auth,
       concurrency: 6,
       apiConcurrency: 2,
@@ -154,12 +148,12 @@ describe('loadMany on the embedded default', () => {
   it('aggregate progress never goes back and ends at the total, failures included', async () => {
     const b = await batch(4);
     const device = await signedIn(b.api, DEVICE_USER);
-    const events: LoadManyProgress[] = [];
+    const events: PullManyProgress[] = [];
     const requests = [
       ...b.requests,
       { folder: 'models', name: 'missing.bin', to: join(b.out, 'missing.bin') },
     ];
-    const results = await loadMany(device, requests, {
+    const results = await pullMany(device, requests, {
       ...auth,
       concurrency: 2,
       onProgress: (p) => events.push(p),
@@ -175,7 +169,7 @@ describe('loadMany on the embedded default', () => {
       loaded = e.loaded;
       settled = e.settled;
     }
-    const last = events.at(-1) as LoadManyProgress;
+    const last = events.at(-1) as PullManyProgress;
     // Sealed-blob bytes: each plaintext padded to the next 16 bytes plus a 16-byte IV.
     const sealed = [...b.sizes.values()].reduce(
       (a, n) => a + 16 + (Math.floor(n / 16) + 1) * 16,
@@ -196,7 +190,7 @@ describe('loadMany on the embedded default', () => {
     const device = await signedIn(b.api, DEVICE_USER);
     const ac = new AbortController();
     const err = await rejection(
-      loadMany(device, b.requests, {
+      pullMany(device, b.requests, {
         ...auth,
         concurrency: 3,
         signal: ac.signal,
@@ -223,7 +217,7 @@ describe('loadMany on the embedded default', () => {
     const device = new Session({ apiUrl: b.api.url });
     device.setCredentials(DEVICE_USER, PASSWORD);
     const logins = b.api.hitCount('POST /login');
-    const results = await loadMany(device, b.requests, { ...auth, concurrency: 4 });
+    const results = await pullMany(device, b.requests, { ...auth, concurrency: 4 });
     expect(results.every((r) => r.ok)).toBe(true);
     expect(b.api.hitCount('POST /login')).toBe(logins + 1);
     expect(b.api.hitCount('POST /token/refresh')).toBe(0);
@@ -233,11 +227,11 @@ describe('loadMany on the embedded default', () => {
     const b = await batch(3);
     const cacheDir = join(b.out, '..', 'cache');
     const device = await signedIn(b.api, DEVICE_USER);
-    const first = await loadMany(device, b.requests, { ...auth, cacheDir });
+    const first = await pullMany(device, b.requests, { ...auth, cacheDir });
     expect(first.map((r) => r.ok && r.fromCache)).toEqual([false, false, false]);
     const bigBefore = [...b.api.hits].filter(([k]) => k.endsWith('/big'));
     const again = b.requests.map((r) => ({ ...r, to: `${r.to}.again` }));
-    const second = await loadMany(device, again, { ...auth, cacheDir });
+    const second = await pullMany(device, again, { ...auth, cacheDir });
     expect(second.map((r) => r.ok && r.fromCache)).toEqual([true, true, true]);
     expect([...b.api.hits].filter(([k]) => k.endsWith('/big'))).toEqual(bigBefore);
     for (const r of second) expect(sha(await readFile(r.to))).toBe(b.shas.get(r.name));

@@ -1,0 +1,49 @@
+import {
+  deriveEnvelopeKey,
+  type EnvelopeResource,
+  envelopeAad,
+  isEnvelopeResource,
+  openEnvelope,
+  SluiceError,
+} from '@sluice/protocol';
+import type { Session } from '../http/session.js';
+import { type PullOptions, runApi } from './pullOptions.js';
+
+export type EnvelopePayload = ReturnType<typeof openEnvelope>;
+
+/**
+ * Asks the API for the device envelope of `folder/name` and opens it under the key of (email,
+ * password, hardware): the resource version it describes, and its manifest, data key, small part
+ * and CDN key. The envelope key is zeroed once used; the caller zeroes the data key.
+ */
+export async function openDeviceEnvelope(
+  session: Session,
+  folder: string,
+  name: string,
+  options: PullOptions,
+): Promise<{ resource: EnvelopeResource; payload: EnvelopePayload }> {
+  const { password, hardware, signal } = options;
+  const sealed = await runApi(options, () =>
+    session.request<Record<string, unknown>>(
+      'POST',
+      `/resources/get/${encodeURIComponent(folder)}`,
+      { json: { fileName: name, password, hardware }, signal },
+    ),
+  );
+  const resource = readResource(sealed.resource);
+  const email = session.user?.email;
+  if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');
+  const key = await (options.envelopeKey?.(email) ?? deriveEnvelopeKey(email, password, hardware));
+  try {
+    return { resource, payload: openEnvelope(key, sealed, envelopeAad(resource)) };
+  } finally {
+    key.fill(0);
+  }
+}
+
+function readResource(v: unknown): EnvelopeResource {
+  if (!isEnvelopeResource(v)) {
+    throw new SluiceError('ERR_BAD_ENVELOPE', 'device envelope rejected: no resource description');
+  }
+  return { folder: v.folder, name: v.name, version: v.version };
+}

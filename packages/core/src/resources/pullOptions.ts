@@ -1,0 +1,67 @@
+import type { Downloader } from '@sluice/cdn';
+import type { DeliveredCdnConfig, EnvelopeResource } from '@sluice/protocol';
+import type { LockOwner } from '../platform/fileLock.js';
+
+export interface PullProgress {
+  /** Sealed-blob bytes checked and decrypted so far (small part included). */
+  loaded: number;
+  /** Sealed-blob bytes in all. */
+  total: number;
+}
+
+/** Limits shared by a batch (pullMany): `api` runs each API request, `transport` wraps the big part's. */
+export interface PullLimits {
+  api: <T>(run: () => Promise<T>) => Promise<T>;
+  transport: (downloader: Downloader) => Downloader;
+}
+
+export interface PullOptions {
+  /** A file path (written beside, renamed into place when complete) or 'buffer'. */
+  to: string;
+  /** The user's password: it unlocks the device envelope together with the hardware hash. */
+  password: string;
+  /** This device's hardware hash. */
+  hardware: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: PullProgress) => void;
+  /**
+   * Keep verified big parts in this shared cache (see BigPartCache) and reuse them. Processes
+   * that pull the same part into one cache at once download it once: the others wait for it.
+   */
+  cacheDir?: string;
+  /** With `cacheDir`: keep the cache under this many bytes, evicting least recently used entries. */
+  cacheMaxBytes?: number;
+  /** With `cacheDir`: called when another process (or call) is fetching this big part and this one waits. */
+  onCacheWait?: (owner: LockOwner) => void;
+  /** Ranged requests in flight for the big part (default 4 from the API, 8 from an S3 CDN). */
+  concurrency?: number;
+  /** Transport for the big part (default: the API's own big-part route over HTTP ranges). */
+  downloader?: Downloader;
+  /** Where `downloader` finds the big part (default the API's big-part URL of this version). */
+  bigUrl?: string;
+  /**
+   * The CDN settings with read keys, when the caller already has them (e.g. a batch sharing one
+   * `fetchCdnConfig`). By default they are fetched when a resource's big part is on an S3 CDN.
+   */
+  cdn?: DeliveredCdnConfig;
+  /** Limits shared by a batch (pullMany). */
+  limits?: PullLimits;
+  /**
+   * Gives the envelope key of (email, password, hardware) as a fresh copy, zeroed after use, when
+   * the caller derives it once for many pulls (pullMany): one scrypt per batch, not per resource.
+   */
+  envelopeKey?: (email: string) => Promise<Buffer>;
+}
+
+export interface PullResult {
+  resource: EnvelopeResource;
+  /** Plaintext bytes. */
+  size: number;
+  /** Whether the big part came from the local cache. */
+  fromCache: boolean;
+}
+
+/** Runs an API request of a pull within its batch's limit, if it has one. */
+export function runApi<T>(options: Pick<PullOptions, 'limits'>, run: () => Promise<T>): Promise<T> {
+  return options.limits ? options.limits.api(run) : run();
+}

@@ -1,0 +1,31 @@
+import type { DeliveredCdnConfig } from '@sluice/protocol';
+
+/** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
+export const DEFAULT_SMALL_SIZE_KB = 1024;
+
+export interface PushProgress {
+  /** Big-part bytes sent so far. */
+  loaded: number;
+  total: number;
+}
+
+export interface PushOptions {
+  /** Cap of the small part in KiB (default 1024); see docs/FORMAT.md for the split rule. */
+  smallSizeKB?: number;
+  /** Big-part chunk size, a positive multiple of 16 (default: the server's CDN chunk size). */
+  chunkSize?: number;
+  /** Directory for the sealed parts (and bytes pushed from memory) while they are sent (default the OS temp directory). */
+  tempDir?: string;
+  /**
+   * Password and hardware hash of the uploading account: needed only when the server keeps big
+   * parts on an S3 CDN, to open the envelope that carries the uploader keys.
+   */
+  password?: string;
+  hardware?: string;
+  /** The CDN settings with uploader keys, when the caller already has them. */
+  cdn?: DeliveredCdnConfig;
+  /** Also keep the sealed big part in this local cache (as a later pull would). */
+  cacheDir?: string;
+  signal?: AbortSignal;
+  onProgress?: (progress: PushProgress) => void;
+}
