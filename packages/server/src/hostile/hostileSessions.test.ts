@@ -67,6 +67,8 @@ describe('expired access tokens', () => {
   it('an expired access token is refused at once on GET /me, GET /users and POST /users, not 60 s later', async () => {
     const o = await another({ accessTokenTtlSeconds: 1 });
     await addUser(o, 'short-lived@example.test', 'ApiAdmin');
+    // Log in just after a second begins: `iat` is whole seconds, so the token then lives ~1 s.
+    await sleep(1000 - (Date.now() % 1000) + 20);
     const { accessToken } = await login(o.url, 'short-lived@example.test');
     const { exp } = decodeJwt(accessToken);
     // Control: the same requests pass while the token is live.
