@@ -7,12 +7,12 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { type MetadataStore, normaliseEmail } from '../stores/metadataStore.js';
-import { checkEnvelopePassword, type TokenCaller } from './envelopePassword.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import { type CredentialCaches, replacePassword } from './passwordChange.js';
 import { hashPassword, type ScryptParams, verifyPassword } from './passwordHash.js';
 import { checkPasswordRules } from './passwordRules.js';
 import { publicUser } from './publicUser.js';
+import { checkTokenPassword, type TokenCaller } from './tokenPassword.js';
 import type { TokenService } from './tokens.js';
 
 export interface AuthServiceDeps {
@@ -100,7 +100,7 @@ export class AuthService {
       throw new SluiceError('ERR_BAD_REQUEST', 'newPassword must differ from the current one');
     }
     const { store, limiter, tokens } = this.deps;
-    const user = await checkEnvelopePassword({ store, limiter }, caller, input.password, log, {
+    const user = await checkTokenPassword({ store, limiter }, caller, input.password, log, {
       event: 'password.wrongCurrent',
     });
     const updated = await replacePassword(

@@ -10,16 +10,16 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
 import {
-  checkEnvelopePassword,
-  type EnvelopePasswordDeps,
+  checkTokenPassword,
   type TokenCaller,
-} from '../auth/envelopePassword.js';
+  type TokenPasswordDeps,
+} from '../auth/tokenPassword.js';
 import { publicCdnConfig, type ResolvedCdnConfig } from './resolveCdnConfig.js';
 
 /** The envelope format carries a data key; the CDN-config envelope has none and sends zeros. */
 const NO_DATA_KEY = Buffer.alloc(32);
 
-export interface CdnConfigServiceDeps extends EnvelopePasswordDeps {
+export interface CdnConfigServiceDeps extends TokenPasswordDeps {
   cdn: ResolvedCdnConfig;
 }
 
@@ -42,7 +42,7 @@ export class CdnConfigService {
   ): Promise<SealedEnvelope> {
     const { cdn } = this.deps;
     const { password, hardware, write } = request;
-    const user = await checkEnvelopePassword(this.deps, caller, password, log);
+    const user = await checkTokenPassword(this.deps, caller, password, log);
     await bindDevice(this.deps.store, user, hardware, log);
     const config =
       cdn.kind === 'http'

@@ -14,8 +14,8 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
-import type { TokenCaller } from '../auth/envelopePassword.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
+import type { TokenCaller } from '../auth/tokenPassword.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import {
   type MetadataStore,

@@ -1,9 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
 import {
-  checkEnvelopePassword,
-  type EnvelopePasswordDeps,
+  checkTokenPassword,
   type TokenCaller,
-} from '../auth/envelopePassword.js';
+  type TokenPasswordDeps,
+} from '../auth/tokenPassword.js';
 import type { UserRecord } from '../stores/metadataStore.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
@@ -23,7 +23,7 @@ export interface VerifiedCaller {
  * looks again. `done` must be called once the key is remembered (or the request failed).
  */
 export async function verifyEnvelopeRequest(
-  deps: EnvelopePasswordDeps & { cache: EnvelopeCache | null },
+  deps: TokenPasswordDeps & { cache: EnvelopeCache | null },
   caller: TokenCaller,
   password: string,
   hardware: string,
@@ -55,7 +55,7 @@ export async function verifyEnvelopeRequest(
     }
   }
   try {
-    return { user: await checkEnvelopePassword(deps, caller, password, log), key: undefined, done };
+    return { user: await checkTokenPassword(deps, caller, password, log), key: undefined, done };
   } catch (e) {
     done();
     throw e;

@@ -5,7 +5,7 @@ import type { LoginLimiter } from './loginLimiter.js';
 import { verifyPassword } from './passwordHash.js';
 
 /** What the check of a password sent with an access token needs. */
-export interface EnvelopePasswordDeps {
+export interface TokenPasswordDeps {
   store: MetadataStore;
   limiter: LoginLimiter;
 }
@@ -23,8 +23,8 @@ export interface TokenCaller {
  * `Retry-After` over it), so nobody's failed logins can lock a device's envelope requests, and
  * right ones clear it: busy batch clients are never slowed.
  */
-export async function checkEnvelopePassword(
-  deps: EnvelopePasswordDeps,
+export async function checkTokenPassword(
+  deps: TokenPasswordDeps,
   caller: TokenCaller,
   password: string,
   log: FastifyBaseLogger,
