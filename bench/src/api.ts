@@ -58,7 +58,7 @@ const ADMIN = 'admin@bench.invalid';
 const UPLOADER = 'uploader@bench.invalid';
 const DEVICE = 'device@bench.invalid';
 const HARDWARE = 'bench-api-device-0001';
-/** The steps the route times (packages/server/src/routes/resourceRoutes.ts). */
+/** The steps the envelope route times (packages/server/src/resources/service.ts, StepTimer). */
 const STEPS = ['auth', 'kdf', 'read', 'seal', 'json'] as const;
 const STEP_LABEL: Record<(typeof STEPS)[number] | 'other', string> = {
   auth: 'password check (scrypt, or the cache lookup)',

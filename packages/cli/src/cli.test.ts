@@ -46,6 +46,7 @@ describe('sluice CLI', () => {
     for (const name of [
       'login',
       'logout',
+      'passwd',
       'push',
       'pull',
       'ls',
@@ -315,6 +316,20 @@ describe('sluice CLI', () => {
       'tampered CDN',
     ]);
     expect(existsSync(result.dir)).toBe(false);
+  });
+
+  it('serve refuses a bad trustProxy with ERR_INVALID_ARG, naming where it came from', () => {
+    const data = join(dir, 'bad-trust-proxy');
+    const flag = sluice('serve', '--data', data, '--port', '0', '--trust-proxy', '10.0.0.0/33');
+    expect(flag.code).toBe(1);
+    expect(flag.stderr).toContain("trustProxy entry 1 ('10.0.0.0/33') is not an IP address");
+    expect(flag.stderr).toContain('(from --trust-proxy) (ERR_INVALID_ARG)');
+    const file = join(dir, 'bad-trust-proxy.json');
+    writeFileSync(file, JSON.stringify({ trustProxy: 3 }));
+    const fromFile = sluice('serve', '--data', data, '--port', '0', '--config', file);
+    expect(fromFile.code).toBe(1);
+    expect(fromFile.stderr).toContain(`hop counts are not supported`);
+    expect(fromFile.stderr).toContain(`(from --config ${file}) (ERR_INVALID_ARG)`);
   });
 
   it('usage errors of the server commands exit 2', () => {

@@ -12,6 +12,7 @@ import { loginCommand } from './commands/login.js';
 import { logoutCommand } from './commands/logout.js';
 import { lsCommand } from './commands/ls.js';
 import { parcelCommand } from './commands/parcel.js';
+import { passwdCommand } from './commands/passwd.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
 import { rmCommand } from './commands/rm.js';
@@ -25,6 +26,7 @@ import { commandHelp, topHelp } from './help.js';
 export const commands: Command[] = [
   loginCommand,
   logoutCommand,
+  passwdCommand,
   pushCommand,
   pullCommand,
   batchCommand,

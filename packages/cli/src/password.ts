@@ -46,6 +46,32 @@ export function readUserPassword(
   return readPassword({ env: 'SLUICE_PASSWORD', stdin, prompt });
 }
 
+/**
+ * The current and the new password of a change: with `stdin`, the first and second line of stdin;
+ * else `$SLUICE_PASSWORD` and `$SLUICE_NEW_PASSWORD`, each else a prompt (the new one twice).
+ */
+export async function readPasswordChange(
+  stdin: boolean | undefined,
+): Promise<{ current: string; next: string }> {
+  if (stdin) {
+    const [current = '', next = ''] = await readStdinLines();
+    if (current === '' || next === '') {
+      throw new UsageError(
+        '--password-stdin: give the current password on the first line and the new one on the second',
+      );
+    }
+    return { current, next };
+  }
+  const current = await readUserPassword(false, 'current password: ');
+  const next = await readPassword({
+    env: 'SLUICE_NEW_PASSWORD',
+    stdin: false,
+    prompt: 'new password: ',
+    confirm: true,
+  });
+  return { current, next };
+}
+
 /** A line typed on the terminal (echoed), for non-secret questions such as an email. */
 export async function promptLine(prompt: string): Promise<string> {
   if (!process.stdin.isTTY) throw new UsageError(`${prompt.replace(/:\s*$/, '')} is required`);
@@ -59,10 +85,13 @@ export async function promptLine(prompt: string): Promise<string> {
 }
 
 async function readStdinLine(): Promise<string> {
+  return (await readStdinLines())[0] ?? '';
+}
+
+async function readStdinLines(): Promise<string[]> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
-  const text = Buffer.concat(chunks).toString('utf8');
-  return text.split(/\r?\n/)[0] ?? '';
+  return Buffer.concat(chunks).toString('utf8').split(/\r?\n/);
 }
 
 function promptHidden(prompt: string): Promise<string> {

@@ -24,6 +24,7 @@ export const ERROR_CODES = Object.freeze({
   ERR_FORBIDDEN: { status: 403, class: 'auth' },
   ERR_DEVICE_NOT_BOUND: { status: 403, class: 'auth' },
   ERR_NOT_FOUND: { status: 404, class: 'state' },
+  ERR_REQUEST_TIMEOUT: { status: 408, class: 'transport' },
   ERR_GONE: { status: 410, class: 'state' },
   ERR_CONFLICT: { status: 409, class: 'state' },
   ERR_TOO_LARGE: { status: 413, class: 'request' },

@@ -114,6 +114,20 @@ export interface SetRoleRequest {
   role: Role;
 }
 
+/**
+ * `POST /me/password` → 200 TokenResponse: the caller's current password and the new one. Every
+ * login of the account ends; the answer is a new one.
+ */
+export interface ChangePasswordRequest {
+  password: string;
+  newPassword: string;
+}
+
+/** `POST /users/:id/password` (admin reset) → 200 UserResponse. */
+export interface SetPasswordRequest {
+  password: string;
+}
+
 // --- resources ---
 
 /** The text fields of the multipart `POST /resources/:folder` (file parts `small`, `big`). */

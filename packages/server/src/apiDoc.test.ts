@@ -3,6 +3,8 @@ import { ROLES } from '@sluice/protocol';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createServer, type SluiceServer } from './app/createServer.js';
 import { DEFAULT_BODY_LIMIT } from './app/settings.js';
+import { DEFAULT_TRANSFER_TIMEOUTS } from './app/transferTimeouts.js';
+import { DEFAULT_LOGIN_LIMITS } from './auth/loginLimiter.js';
 import { DEFAULT_SCRYPT_PARAMS } from './auth/passwordHash.js';
 import { PASSWORD_MIN_LENGTH } from './auth/passwordRules.js';
 import { OPERATIONS, PERMISSIONS } from './auth/permissions.js';
@@ -77,5 +79,33 @@ describe('docs/API.md', () => {
     expect(doc).toContain(`Passwords are ${PASSWORD_MIN_LENGTH} to`);
     expect(DEFAULT_BODY_LIMIT).toBe(64 * 1024);
     expect(doc).toContain('64 KiB');
+  });
+
+  it('states the login limits and transfer timeouts the code uses (docs/API.md, docs/SECURITY.md)', async () => {
+    const security = await readFile(new URL('../../../docs/SECURITY.md', import.meta.url), 'utf8');
+    const { perClient, perAddress, perAccount, withToken } = DEFAULT_LOGIN_LIMITS;
+    expect([perClient.limit, perClient.lockSeconds, perClient.maxLockSeconds]).toEqual([
+      10, 60, 900,
+    ]);
+    expect(withToken).toEqual(perClient);
+    expect(doc).toContain('10 failed attempts per\n(email, client address)');
+    expect(security).toContain('`perClient`: 10 failures, then a lock of 60 s');
+    expect(perAddress).toEqual({ limit: 60, windowSeconds: 60 });
+    expect(security).toContain('`perAddress`: 60 per minute');
+    expect(perAccount).toEqual({ limit: 100, windowSeconds: 3600 });
+    expect(security).toContain('`perAccount`: 100 per\n  hour');
+    expect(perAccount.windowSeconds / perAccount.limit).toBe(36);
+    expect(doc).toContain('spaced 36 s apart');
+    expect(DEFAULT_TRANSFER_TIMEOUTS).toEqual({
+      headersMs: 30_000,
+      keepAliveMs: 72_000,
+      idleMs: 60_000,
+      bodyGraceMs: 10_000,
+      bodyMinBytesPerSecond: 1024,
+    });
+    for (const stated of ['(`headersMs`, 30 s)', '(`idleMs`, 60 s)', '(`keepAliveMs`, 72 s']) {
+      expect(security).toContain(stated);
+    }
+    expect(security).toContain('(`bodyGraceMs` 10 s, `bodyMinBytesPerSecond` 1 KiB/s)');
   });
 });

@@ -22,6 +22,8 @@ export {
   type LoggerOptions,
   type ServerOptions,
 } from './app/settings.js';
+export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
+export type { TrustProxy } from './app/trustProxy.js';
 export {
   createGuard,
   type GuardError,
@@ -31,7 +33,12 @@ export {
   type UserContext,
 } from './auth/guardRequest.js';
 export { loadOrCreateSigningKeys, SIGNING_KEY_FILE, type SigningKeys } from './auth/keys.js';
-export { DEFAULT_LOGIN_LIMITS, type LimitRule, type LoginLimits } from './auth/loginLimiter.js';
+export {
+  type BackoffRule,
+  DEFAULT_LOGIN_LIMITS,
+  type LimitRule,
+  type LoginLimits,
+} from './auth/loginLimiter.js';
 export {
   DEFAULT_SCRYPT_PARAMS,
   hashPassword,

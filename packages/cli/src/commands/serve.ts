@@ -15,7 +15,8 @@ export const serveCommand = defineCommand({
   summary: 'Run the resource API: one local data directory, or parts on S3 and an S3 CDN',
   usage:
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only]]\n' +
-    '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]',
+    '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
+    '[--trust-proxy ADDRESSES]',
   flags: {
     data: text(
       'DIR',
@@ -35,7 +36,7 @@ export const serveCommand = defineCommand({
     },
     config: text(
       'FILE',
-      'JSON {storage, cdn, shutdownGraceMs, passwordHash} as in docs/API.md; a file holding ' +
+      'JSON {storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -48,6 +49,11 @@ export const serveCommand = defineCommand({
     'shutdown-grace': text(
       'S',
       'on SIGINT/SIGTERM, let transfers run S seconds at most (default 30)',
+    ),
+    'trust-proxy': text(
+      'ADDRESSES',
+      'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
+        'the login limits then see the real client addresses (default: trust none)',
     ),
   },
   notes: [
@@ -83,6 +89,7 @@ export const serveCommand = defineCommand({
         cdnBucket: values['cdn-bucket'],
         cdnPrefix: values['cdn-prefix'],
         shutdownGrace: values['shutdown-grace'],
+        trustProxy: values['trust-proxy'],
       },
     });
     const logN = settings.scrypt?.logN;

@@ -19,19 +19,21 @@ const ACTIONS: Record<string, number> = {
   enable: 1,
   role: 2,
   'reset-device': 1,
+  'set-password': 1,
   list: 0,
 };
 
 export const userCommand = defineCommand({
   name: 'user',
   summary:
-    'Administer users (Admin or ApiAdmin): create, disable, enable, role, reset-device, list',
+    'Administer users (Admin or ApiAdmin): create, disable, enable, role, reset-device, set-password, list',
   usage: [
     'create EMAIL --role ROLE [--password-stdin] [--json]',
     'role EMAIL ROLE',
     'disable EMAIL',
     'enable EMAIL',
     'reset-device EMAIL',
+    'set-password EMAIL [--password-stdin]',
     'list [--json]',
   ].join('\n'),
   flags: {
@@ -42,13 +44,14 @@ export const userCommand = defineCommand({
     },
     'password-stdin': {
       ...commonFlags['password-stdin'],
-      help: "for create: read the new user's password from the first line of stdin",
+      help: 'for create and set-password: read the new password from the first line of stdin',
     },
     json: { ...commonFlags.json, help: 'print the resulting user (or list) as one JSON line' },
   },
   notes: [
-    "create takes the new user's password from $SLUICE_NEW_PASSWORD, --password-stdin or a prompt.",
+    'create and set-password take the new password from $SLUICE_NEW_PASSWORD, --password-stdin or a prompt.',
     'reset-device clears the device binding: the next pull binds the device it comes from.',
+    'reset-device, role, disable and set-password end the sessions of the user: it logs in again.',
   ],
   positionals: [1, 3],
   async run(values, [action = '', ...args], io) {
@@ -68,6 +71,7 @@ export const userCommand = defineCommand({
       });
       return show(io, values.json === true, 'created', user);
     }
+    if (action === 'set-password') return setPassword(io, email, values);
     const { session } = storedSession();
     if (action === 'list') {
       const { users } = await session.request<{ users: User[] }>('GET', '/users');
@@ -85,6 +89,28 @@ export const userCommand = defineCommand({
     return show(io, values.json === true, verb(action), user);
   },
 });
+
+/** An admin's reset of `email`'s password (`POST /users/:id/password`). */
+async function setPassword(
+  io: Io,
+  email: string,
+  values: { 'password-stdin'?: boolean; json?: boolean },
+): Promise<number> {
+  const password = await readPassword({
+    env: 'SLUICE_NEW_PASSWORD',
+    stdin: values['password-stdin'],
+    prompt: `new password for ${email}: `,
+    confirm: true,
+  });
+  const { session } = storedSession();
+  const id = (await findUser(session, email)).id;
+  const { user } = await session.request<{ user: User }>(
+    'POST',
+    `/users/${encodeURIComponent(id)}/password`,
+    { json: { password } },
+  );
+  return show(io, values.json === true, 'password set', user);
+}
 
 async function findUser(session: Session, email: string): Promise<User> {
   const { users } = await session.request<{ users: User[] }>('GET', '/users');

@@ -6,22 +6,23 @@ export type Settings = Record<string, unknown>;
 
 /** The settings a `--config` file may hold, by section. */
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash'],
+  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash', 'trustProxy', 'timeouts'],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
   passwordHash: ['logN'],
+  timeouts: ['headersMs', 'keepAliveMs', 'idleMs', 'bodyGraceMs', 'bodyMinBytesPerSecond'],
 };
 
 /**
- * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs` and
- * `passwordHash` only. A file holding a secret key that group or others may read is refused
+ * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `passwordHash`,
+ * `trustProxy` and `timeouts` only. A file holding a secret key that group or others may read is refused
  * (like ssh with a private key).
  */
 export function readServeConfigFile(path: string): Settings {
   const { text, mode } = readRegularFile(path);
   const settings = parseObject(text, path);
   checkKeys(settings, '', path);
-  for (const section of ['storage', 'cdn', 'passwordHash']) {
+  for (const section of ['storage', 'cdn', 'passwordHash', 'timeouts']) {
     const inner = objectAt(settings, section, path);
     if (inner !== undefined) checkKeys(inner, section, path);
   }
@@ -37,7 +38,7 @@ export function readServeConfigFile(path: string): Settings {
   return settings;
 }
 
-/** The `storage`, `cdn` or `passwordHash` object of the settings, refused when not an object. */
+/** A section (`storage`, `cdn`, `passwordHash`, `timeouts`) of the settings, refused when not an object. */
 export function objectAt(settings: Settings, key: string, path?: string): Settings | undefined {
   const v = settings[key];
   if (v === undefined) return undefined;

@@ -3,6 +3,7 @@ import {
   type CdnConfig,
   DEFAULT_SCRYPT_PARAMS,
   type ScryptParams,
+  type ServerOptions,
   validateScryptParams,
 } from '@sluice/server';
 import { objectAt } from './configFile.js';
@@ -18,6 +19,10 @@ export interface ServeSettings {
   shutdownGraceMs?: number;
   /** Password hash cost, from the file's `passwordHash` (createServer checks it is safe). */
   scrypt?: ScryptParams;
+  /** Whose `X-Forwarded-For` to believe (`--trust-proxy`, or the file's `trustProxy`). */
+  trustProxy?: ServerOptions['trustProxy'];
+  /** How long the server waits on slow clients (the file's `timeouts`, checked by createServer). */
+  timeouts?: ServerOptions['timeouts'];
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -40,6 +45,8 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     cdn,
     shutdownGraceMs: shutdownGrace(src),
     scrypt: passwordHash(src),
+    trustProxy: trustProxy(src),
+    timeouts: timeouts(src),
     origins: src.origins,
   };
 }
@@ -122,6 +129,24 @@ function shutdownGrace(src: SettingSources): number | undefined {
     );
   }
   return Math.round(seconds * 1000);
+}
+
+/** The file's `timeouts`, unchecked: createServer names a bad value. */
+function timeouts(src: SettingSources): ServerOptions['timeouts'] {
+  const given = objectAt(src.file, 'timeouts');
+  if (given !== undefined) src.origins.set('timeouts', src.fileOrigin);
+  return given as ServerOptions['timeouts'];
+}
+
+/** `--trust-proxy`, else the file's `trustProxy`, unchecked: createServer names a bad one. */
+function trustProxy(src: SettingSources): ServerOptions['trustProxy'] {
+  if (src.flags.trustProxy !== undefined) {
+    src.origins.set('trustProxy', '--trust-proxy');
+    return src.flags.trustProxy;
+  }
+  const fromFile = src.file.trustProxy as ServerOptions['trustProxy'];
+  if (fromFile !== undefined) src.origins.set('trustProxy', src.fileOrigin);
+  return fromFile;
 }
 
 /**

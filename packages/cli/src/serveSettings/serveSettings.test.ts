@@ -169,6 +169,42 @@ describe('passwordHash in the config file', () => {
   });
 });
 
+describe('trustProxy', () => {
+  it('comes from --trust-proxy, else from the config file, with its origin', () => {
+    const file = configFile({ trustProxy: ['10.0.0.0/8', 'loopback'] });
+    const fromFile = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(fromFile.trustProxy).toEqual(['10.0.0.0/8', 'loopback']);
+    expect(fromFile.origins.get('trustProxy')).toBe(`--config ${file}`);
+    const fromFlag = resolveServeSettings({ file, env: {}, flags: { trustProxy: '127.0.0.1' } });
+    expect(fromFlag.trustProxy).toBe('127.0.0.1');
+    expect(fromFlag.origins.get('trustProxy')).toBe('--trust-proxy');
+    expect(resolveServeSettings({ env: {}, flags: {} }).trustProxy).toBeUndefined();
+  });
+});
+
+describe('timeouts in the config file', () => {
+  it('are handed to createServer with their origin; an unknown one is refused by name', () => {
+    const t = { headersMs: 10_000, bodyGraceMs: 5000, bodyMinBytesPerSecond: 4096 };
+    const file = configFile({ timeouts: t });
+    const s = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(s.timeouts).toEqual(t);
+    expect(s.origins.get('timeouts')).toBe(`--config ${file}`);
+    expect(() => readServeConfigFile(configFile({ timeouts: { bodyMs: 1 } }))).toThrow(
+      "unknown setting 'timeouts.bodyMs'",
+    );
+    const origins = new Map([['timeouts', `--config ${file}`]]);
+    const named = explainSettingError(
+      new SluiceError('ERR_INVALID_ARG', 'timeouts.idleMs must be a positive integer', {
+        field: 'timeouts.idleMs',
+      }),
+      origins,
+    );
+    expect((named as Error).message).toBe(
+      `timeouts.idleMs must be a positive integer (from --config ${file})`,
+    );
+  });
+});
+
 describe('readServeConfigFile', () => {
   it('refuses a file holding a secret that group or others may read, without quoting it', () => {
     const path = configFile(FILE_SETTINGS, 0o644);

@@ -14,10 +14,12 @@ export interface ServeFlags {
   cdnPrefix?: string;
   /** Seconds, as typed. */
   shutdownGrace?: string;
+  /** Proxy addresses and CIDRs, comma-separated, as typed. */
+  trustProxy?: string;
 }
 
 export interface SettingsSources {
-  /** `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, passwordHash}`. */
+  /** `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts}`. */
   file?: string;
   env: NodeJS.ProcessEnv;
   flags: ServeFlags;

@@ -1,8 +1,8 @@
-import { type FileHandle, open, rm } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { writeFully } from '../crypto/fileIo.js';
 import type { PlainPiece } from '../format/blobChunkDecryptor.js';
 import { throwIfAborted } from '../platform/abort.js';
-import { commitTemps, tempPathFor } from '../platform/atomicOutput.js';
+import { commitTemps, openOutputFile } from '../platform/atomicOutput.js';
 
 /** Destination of plaintext pieces: a temp file (pwrite) or a buffer. */
 export interface Sink {
@@ -27,18 +27,19 @@ export async function intoBuffer<T extends { size: number }>(
 }
 
 /**
- * Plaintext into a private temp file beside `path`, fsynced and renamed into place once complete.
- * On any failure or abort the temp file is removed and nothing appears at `path`.
+ * Plaintext into an output file for `path` (anonymous where the platform allows, so a killed
+ * pull leaves no partial plaintext; else a private temp beside it), fsynced and renamed into
+ * place once complete. On any failure or abort nothing appears at `path`.
  */
 export async function intoFile<T extends { size: number }>(
   path: string,
   signal: AbortSignal | undefined,
   fill: Fill<T>,
 ): Promise<T & { path: string }> {
-  const tmp = tempPathFor(path);
+  const out = await openOutputFile(path);
   let fh: FileHandle | undefined;
   try {
-    fh = await open(tmp, 'wx', 0o600);
+    fh = await open(out.path, 'r+');
     const handle = fh;
     const filled = await fill({ write: (p) => writeFully(handle, p.data, p.offset) });
     await handle.truncate(filled.size);
@@ -46,11 +47,13 @@ export async function intoFile<T extends { size: number }>(
     await handle.close();
     fh = undefined;
     throwIfAborted(signal);
-    await commitTemps([tmp], [path], { fsync: false });
+    await commitTemps([await out.name()], [path], { fsync: false });
     return { ...filled, path };
   } catch (e) {
     await fh?.close().catch(() => {});
-    await rm(tmp, { force: true });
+    await out.discard();
+    // An fs error names the destination, not `/proc/self/fd/N`.
+    if ((e as { path?: unknown })?.path === out.path) (e as { path: string }).path = path;
     throw e;
   }
 }

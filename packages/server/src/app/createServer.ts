@@ -9,6 +9,7 @@ import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
 import { parcelRoutes } from '../parcels/routes.js';
 import { publisherKeyRoutes } from '../publisherKeys/routes.js';
+import { type EnvelopeCache, openEnvelopeCache } from '../resources/envelopeCache.js';
 import { resourceRoutes } from '../resources/routes.js';
 import type { CdnObjects } from '../resources/service.js';
 import { BlobStore } from '../stores/blobStore.js';
@@ -21,6 +22,8 @@ import { ConnectionDrainer } from './connectionDrainer.js';
 import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
 import { loggerConfig } from './logger.js';
 import { resolveSettings, type ServerOptions, type ServerSettings } from './settings.js';
+import { serverTimeoutOptions } from './transferTimeouts.js';
+import { TransferWatchdog } from './transferWatchdog.js';
 
 export interface SluiceServer {
   /** The Fastify instance, not yet listening (routes may still be added before `listen`). */
@@ -36,6 +39,8 @@ export interface SluiceServer {
   tokens: TokenService;
   /** Every route with the operation it is guarded by (what docs/API.md documents). */
   routes: readonly RouteInfo[];
+  /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
+  envelopeCache: EnvelopeCache | null;
   /**
    * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
    * `shutdownGraceMs`, then destroys their connections), writes the metadata file and releases
@@ -83,6 +88,7 @@ async function build(
     );
   }
   const routes = installRouteGuard(app, guardRequest);
+  const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
   await registerFeatures(app, {
     settings,
     store,
@@ -93,6 +99,7 @@ async function build(
     partStorage,
     masterKey,
     cdnObjects,
+    envelopeCache,
   });
 
   let closed: Promise<void> | undefined;
@@ -106,6 +113,7 @@ async function build(
     keys,
     tokens,
     routes,
+    envelopeCache,
     close() {
       closed ??= close();
       return closed;
@@ -124,14 +132,18 @@ interface Shared {
   partStorage: PartStorage;
   masterKey: Buffer;
   cdnObjects: CdnObjects | null;
+  envelopeCache: EnvelopeCache | null;
 }
 
 /** Registers each feature's routes with the part of `shared` it needs. */
 async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<void> {
   const { settings, store, keys, tokens, guardRequest, limiter, partStorage } = shared;
-  const { scrypt, cdn, bigPartLimit, envelopeCache, serverTiming } = settings;
-  await app.register(authRoutes, { store, keys, tokens, limiter, scrypt });
-  await app.register(userRoutes, { store, scrypt, guardRequest });
+  const { scrypt, cdn, bigPartLimit, serverTiming } = settings;
+  const cache = shared.envelopeCache;
+  // Password changes and resets forget the user's cached envelope keys.
+  const caches = { forgetUser: (userId: string) => cache?.forgetUser(userId) };
+  await app.register(authRoutes, { store, keys, tokens, limiter, scrypt, caches });
+  await app.register(userRoutes, { store, scrypt, guardRequest, caches });
   await app.register(publisherKeyRoutes, { store });
   await app.register(resourceRoutes, {
     store,
@@ -140,12 +152,13 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     cdnObjects: shared.cdnObjects,
     limiter,
     bigPartLimit,
-    envelopeCache,
+    cache,
     serverTiming,
   });
   await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
   await app.register(parcelRoutes, {
     keys,
+    store,
     issuer: tokens.issuer,
     dataDir: settings.dataDir,
     partStorage,
@@ -199,8 +212,10 @@ function createApp(settings: ServerSettings): FastifyInstance {
     // limit of 100 would cut longer valid names off before they get there (F4).
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors,
+    ...serverTimeoutOptions(settings.timeouts),
   });
   installErrorHandlers(app);
+  new TransferWatchdog(settings.timeouts).install(app);
   return app;
 }
 

@@ -34,11 +34,43 @@ export function frameworkErrors(
   void reply.status(400).send(body);
 }
 
-/** Every error and unknown route answers `{ error, code }`; 5xx are logged as errors. */
+/**
+ * Every error and unknown route answers `{ error, code }`; 5xx are logged as errors. A handler
+ * that fails after its answer went out (a slow body's 408 from the transfer watchdog, a client
+ * gone) has no one to tell: that is logged at info, not as Fastify's "Promise errored" error.
+ */
 export function installErrorHandlers(app: FastifyInstance): void {
+  app.addHook('onRoute', (route) => {
+    const handler = route.handler;
+    route.handler = async function (this: FastifyInstance, request, reply) {
+      try {
+        return await handler.call(this, request, reply);
+      } catch (e) {
+        if (!reply.sent) throw e;
+        const error = e as { code?: unknown; message?: unknown };
+        request.log.info(
+          {
+            event: 'request.aborted',
+            code: error.code,
+            reason: String(error.message).slice(0, 200),
+          },
+          'the request failed after its answer was sent',
+        );
+        return reply;
+      }
+    };
+  });
   app.setErrorHandler((error: FastifyError, request, reply) => {
     const { status, code, message, retryAfterSeconds, extra } = describeError(error, app);
-    if (status >= 500) request.log.error({ err: error }, 'request failed');
+    if (clientGone(request, reply)) {
+      // Not a fault of ours: the upload (or download) simply ended early. No stack, no alarm.
+      request.log.info(
+        { event: 'request.aborted', code: error.code, reason: error.message.slice(0, 200) },
+        'the client closed the connection before the answer',
+      );
+      // Answered already (a timeout's 408) or cut in the middle of the body: nothing to add.
+      if (reply.raw.headersSent) return reply;
+    } else if (status >= 500) request.log.error({ err: error }, 'request failed');
     else request.log.info({ code, status }, message);
     if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
     return reply.status(status).send({ ...extra, error: message, code } satisfies ErrorBody);
@@ -51,6 +83,16 @@ export function installErrorHandlers(app: FastifyInstance): void {
     };
     return reply.status(404).send(body);
   });
+}
+
+/**
+ * Whether the connection was closed under the request (the client gave up, or a timeout cut it
+ * off): its body stream was aborted or the socket is gone, so no answer can reach anyone.
+ */
+function clientGone(request: FastifyRequest, reply: FastifyReply): boolean {
+  return (
+    request.raw.readableAborted || reply.raw.destroyed || request.raw.socket?.destroyed === true
+  );
 }
 
 /**

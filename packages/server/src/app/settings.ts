@@ -1,5 +1,5 @@
 import type { CdnConfig } from '@sluice/protocol';
-import { DEFAULT_LOGIN_LIMITS, type LoginLimits } from '../auth/loginLimiter.js';
+import { type LoginLimits, resolveLoginLimits } from '../auth/loginLimiter.js';
 import {
   DEFAULT_SCRYPT_PARAMS,
   type ScryptParams,
@@ -10,6 +10,8 @@ import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCd
 import { invalidSetting } from '../errors.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
+import { resolveTransferTimeouts, type TransferTimeouts } from './transferTimeouts.js';
+import { checkTrustProxy, type TrustProxy } from './trustProxy.js';
 
 /** Largest JSON body accepted by default (user administration and login need far less). */
 export const DEFAULT_BODY_LIMIT = 64 * 1024;
@@ -36,18 +38,30 @@ export interface ServerOptions {
   refreshTokenTtlSeconds?: number;
   /** Maximum request body in bytes (default 64 KiB); larger bodies get 413. */
   bodyLimit?: number;
-  loginLimits?: LoginLimits;
+  /** Password-guessing limits, each rule over its default (docs/SECURITY.md, "Login limits"). */
+  loginLimits?: Partial<LoginLimits>;
   /** scrypt parameters for new password hashes (default N=2^15, r=8, p=1). */
   scrypt?: ScryptParams;
   /** Largest big part an upload may carry, in bytes (default 64 GiB; small parts: 16 MiB). */
   bigPartLimit?: number;
-  /** Passed to Fastify: set it when behind a reverse proxy so limits see client addresses. */
-  trustProxy?: boolean | string | string[];
+  /**
+   * Which proxies' `X-Forwarded-For` names the client (the address the login limits key on):
+   * false (default: none, the socket's address counts), true (any: only behind a proxy that
+   * overwrites the header), or the proxies' addresses and CIDRs (a comma list or an array;
+   * `loopback`, `linklocal` and `uniquelocal` name those ranges).
+   */
+  trustProxy?: TrustProxy;
   /**
    * How long `close()` lets in-flight requests (uploads, big-part downloads) run before it
    * destroys their connections, in ms (default 30 s).
    */
   shutdownGraceMs?: number;
+  /**
+   * How long the server waits on slow clients, each over its default: the request head, idle
+   * keep-alive connections, responses the client stopped reading, and the minimum rate of request
+   * bodies after a grace period (docs/SECURITY.md, "Slow clients").
+   */
+  timeouts?: Partial<TransferTimeouts>;
   /**
    * Where big parts live for clients: `{kind: 'http'}` (default: this API's big-part route) or
    * an S3 store with separate downloader and uploader keys, handed out by `POST /cdn-config`.
@@ -69,8 +83,9 @@ export interface ServerSettings {
   loginLimits: LoginLimits;
   scrypt: ScryptParams;
   bigPartLimit: number;
-  trustProxy: boolean | string | string[];
+  trustProxy: TrustProxy;
   shutdownGraceMs: number;
+  timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
   /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
@@ -112,11 +127,12 @@ export function resolveSettings(
       refreshTokenTtlSeconds: options.refreshTokenTtlSeconds,
     },
     bodyLimit: options.bodyLimit ?? DEFAULT_BODY_LIMIT,
-    loginLimits: options.loginLimits ?? DEFAULT_LOGIN_LIMITS,
+    loginLimits: resolveLoginLimits(options.loginLimits),
     scrypt,
     bigPartLimit,
-    trustProxy: options.trustProxy ?? false,
+    trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
+    timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',

@@ -2,7 +2,7 @@ import type { Role } from '@sluice/protocol';
 import { type ApiErrorCode, isApiError } from '../errors.js';
 import type { MetadataStore } from '../stores/metadataStore.js';
 import { isAllowed, isOperation, mayManageRole, type Operation } from './permissions.js';
-import type { TokenService } from './tokens.js';
+import { firstValidIat, type TokenService } from './tokens.js';
 
 /** The caller as the user store describes it at the moment of the check. */
 export interface UserContext {
@@ -64,6 +64,9 @@ export function createGuard(store: MetadataStore, tokens: TokenService): GuardRe
     const user = store.getUser(claims.nameid);
     if (user === undefined) return deny(false, null, 'ERR_UNAUTHORIZED', 'user no longer exists');
     if (user.disabled) return deny(false, null, 'ERR_UNAUTHORIZED', 'account disabled');
+    if (claims.iat < firstValidIat(user)) {
+      return deny(false, null, 'ERR_UNAUTHORIZED', 'access token revoked; log in again');
+    }
     const context: UserContext = {
       id: user.id,
       email: user.email,

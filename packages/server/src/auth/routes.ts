@@ -1,4 +1,5 @@
 import type {
+  ChangePasswordRequest,
   JwksResponse,
   LoginRequest,
   RefreshRequest,
@@ -9,6 +10,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { MetadataStore } from '../stores/metadataStore.js';
 import type { SigningKeys } from './keys.js';
 import type { LoginLimiter } from './loginLimiter.js';
+import type { CredentialCaches } from './passwordChange.js';
 import type { ScryptParams } from './passwordHash.js';
 import { PASSWORD_SCHEMA } from './passwordRules.js';
 import { AuthService } from './service.js';
@@ -21,6 +23,7 @@ export interface AuthRoutesDeps {
   tokens: TokenService;
   limiter: LoginLimiter;
   scrypt: ScryptParams;
+  caches: CredentialCaches;
 }
 
 const loginBody = {
@@ -30,6 +33,12 @@ const loginBody = {
     email: { type: 'string', minLength: 1, maxLength: 320 },
     password: PASSWORD_SCHEMA,
   },
+} as const;
+
+const changePasswordBody = {
+  type: 'object',
+  required: ['password', 'newPassword'],
+  properties: { password: PASSWORD_SCHEMA, newPassword: PASSWORD_SCHEMA },
 } as const;
 
 const refreshBody = {
@@ -48,7 +57,7 @@ interface Feature {
 
 /** Login, refresh, logout, `GET /me` and the JWKS. */
 export async function authRoutes(app: FastifyInstance, deps: AuthRoutesDeps): Promise<void> {
-  const f: Feature = { auth: await AuthService.create(deps, deps.scrypt), jwks: deps.keys.jwks };
+  const f: Feature = { auth: await AuthService.create(deps), jwks: deps.keys.jwks };
   const refreshSchema = { body: refreshBody };
   app.post<{ Body: LoginRequest }>(
     '/login',
@@ -66,6 +75,11 @@ export async function authRoutes(app: FastifyInstance, deps: AuthRoutesDeps): Pr
     (request, reply) => logout(f, request, reply),
   );
   app.get('/me', { config: { operation: 'me' } }, (request) => me(f, request));
+  app.post<{ Body: ChangePasswordRequest }>(
+    '/me/password',
+    { config: { operation: 'me' }, schema: { body: changePasswordBody } },
+    (request) => changePassword(f, request),
+  );
   app.get('/.well-known/jwks.json', { config: open }, (_request, reply) => jwks(f, reply));
 }
 
@@ -95,6 +109,14 @@ async function logout(
 
 async function me(f: Feature, request: FastifyRequest): Promise<UserResponse> {
   return { user: f.auth.currentUser(request.user?.id ?? '') };
+}
+
+async function changePassword(
+  f: Feature,
+  request: FastifyRequest<{ Body: ChangePasswordRequest }>,
+): Promise<TokenResponse> {
+  const caller = { userId: request.user?.id ?? '', address: request.ip };
+  return f.auth.changePassword(caller, request.body, request.log);
 }
 
 async function jwks(f: Feature, reply: FastifyReply): Promise<JwksResponse> {

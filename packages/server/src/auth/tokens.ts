@@ -1,7 +1,12 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { isRole, type Role, SluiceError, type TokenResponse } from '@sluice/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import type { MetadataState, MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import type {
+  MetadataState,
+  MetadataStore,
+  RefreshFamily,
+  UserRecord,
+} from '../stores/metadataStore.js';
 import type { SigningKeys } from './keys.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
@@ -67,23 +72,30 @@ export class TokenService {
     }
   }
 
-  /** Signs an access token for `user` with the claims the clients expect. */
+  /**
+   * Signs an access token for `user` with the claims the clients expect. Its `iat` is never
+   * before the user's cut-off (see `firstValidIat`), so a token issued in the same second as a
+   * password change or a disable is not mistaken for one issued before it.
+   */
   async issueAccessToken(user: UserRecord): Promise<string> {
+    const iat = Math.max(Math.floor(Date.now() / 1000), firstValidIat(user));
     return new SignJWT({ nameid: user.id, unique_name: user.email, role: user.role })
       .setProtectedHeader({ alg: this.keys.alg, kid: this.keys.kid, typ: ACCESS_TOKEN_TYPE })
       .setIssuer(this.issuer)
       .setAudience(this.audience)
-      .setIssuedAt()
-      .setExpirationTime(`${this.accessTokenTtlSeconds}s`)
+      .setIssuedAt(iat)
+      .setExpirationTime(iat + this.accessTokenTtlSeconds)
       .setJti(randomUUID())
       .sign(this.keys.privateKey);
   }
 
   /**
-   * Verifies signature (EdDSA with our key only), `typ`, issuer, audience, expiry and an `iat`
-   * no more than CLOCK_SKEW_SECONDS in the future. Throws SluiceError ERR_UNAUTHORIZED.
+   * Verifies signature (EdDSA with our key only), `typ`, issuer, audience, and the times against
+   * this server's own clock: `exp` exactly (the server signed it, so no skew applies), an `iat` no
+   * more than CLOCK_SKEW_SECONDS in the future (another instance's clock may run ahead) and no
+   * older than the token lifetime. Throws SluiceError ERR_UNAUTHORIZED.
    */
-  async verifyAccessToken(token: string): Promise<AccessClaims> {
+  async verifyAccessToken(token: string, now = Date.now()): Promise<AccessClaims> {
     let payload: Record<string, unknown>;
     try {
       ({ payload } = await jwtVerify(token, this.keys.publicKey, {
@@ -91,8 +103,7 @@ export class TokenService {
         issuer: this.issuer,
         audience: this.audience,
         typ: ACCESS_TOKEN_TYPE,
-        clockTolerance: CLOCK_SKEW_SECONDS,
-        maxTokenAge: this.accessTokenTtlSeconds,
+        currentDate: new Date(now),
         requiredClaims: ['exp', 'iat', 'jti', 'nameid', 'unique_name', 'role'],
       }));
     } catch (e) {
@@ -103,9 +114,17 @@ export class TokenService {
         { cause: e },
       );
     }
-    const { nameid, unique_name, role } = payload;
+    const { nameid, unique_name, role, iat } = payload;
     if (typeof nameid !== 'string' || typeof unique_name !== 'string' || !isRole(role)) {
       throw new SluiceError('ERR_UNAUTHORIZED', 'invalid access token');
+    }
+    // jose validated `iat` as a number; its own age check would apply one tolerance to both ends.
+    const age = Math.floor(now / 1000) - (iat as number);
+    if (age < -CLOCK_SKEW_SECONDS) {
+      throw new SluiceError('ERR_UNAUTHORIZED', 'invalid access token: issued in the future');
+    }
+    if (age > this.accessTokenTtlSeconds) {
+      throw new SluiceError('ERR_UNAUTHORIZED', 'access token expired');
     }
     return payload as unknown as AccessClaims;
   }
@@ -163,9 +182,9 @@ export class TokenService {
       const user = Object.hasOwn(draft.users, family.userId)
         ? draft.users[family.userId]
         : undefined;
-      if (user === undefined || user.disabled) {
+      if (user === undefined || user.disabled || startedBeforeCutOff(family, user)) {
         family.revokedAt = now.toISOString();
-        family.revokedReason = 'user disabled';
+        family.revokedReason = user?.disabled === false ? 'sessions cut off' : 'user disabled';
         return { kind: 'disabled' as const };
       }
       family.previousHashes = [...family.previousHashes, shortHash(family.currentHash)].slice(
@@ -213,6 +232,32 @@ export class TokenService {
     };
     return answer;
   }
+}
+
+/**
+ * The first `iat` an access token of `user` may carry: the second after its cut-off
+ * (`tokensValidAfter`), or 0 when it never had one. Tokens issued before are refused.
+ */
+export function firstValidIat(user: Pick<UserRecord, 'tokensValidAfter'>): number {
+  if (user.tokensValidAfter === undefined) return 0;
+  return Math.floor(Date.parse(user.tokensValidAfter) / 1000) + 1;
+}
+
+/** Whether `family` (a login) started before the cut-off of its user. */
+function startedBeforeCutOff(family: RefreshFamily, user: UserRecord): boolean {
+  const cut = user.tokensValidAfter;
+  return cut !== undefined && Date.parse(family.createdAt) < Date.parse(cut);
+}
+
+/**
+ * Ends every session of `user` inside a store mutation (disable, role change, device reset,
+ * password change): its refresh families are revoked and every access token issued until now is
+ * refused from the next request on, whatever happens to the account afterwards (re-enabling it
+ * revives nothing).
+ */
+export function cutOffSessions(draft: MetadataState, user: UserRecord, reason: string): void {
+  user.tokensValidAfter = new Date().toISOString();
+  revokeUserFamilies(draft, user.id, reason);
 }
 
 /** Revokes every live refresh family of `userId` inside a store mutation (disable, reset). */

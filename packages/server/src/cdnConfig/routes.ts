@@ -62,5 +62,6 @@ async function issueConfig(
   // Refused before the password is even checked: no binding, no limiter count.
   if (write) await authorize(f.guardRequest, request, 'cdnConfig.write');
   const { password } = request.body;
-  return f.service.issue(request.user?.id ?? '', { password, hardware, write }, request.log);
+  const caller = { userId: request.user?.id ?? '', address: request.ip };
+  return f.service.issue(caller, { password, hardware, write }, request.log);
 }

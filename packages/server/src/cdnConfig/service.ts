@@ -9,13 +9,17 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
-import { checkEnvelopePassword, type EnvelopePasswordDeps } from '../auth/envelopePassword.js';
+import {
+  checkTokenPassword,
+  type TokenCaller,
+  type TokenPasswordDeps,
+} from '../auth/tokenPassword.js';
 import { publicCdnConfig, type ResolvedCdnConfig } from './resolveCdnConfig.js';
 
 /** The envelope format carries a data key; the CDN-config envelope has none and sends zeros. */
 const NO_DATA_KEY = Buffer.alloc(32);
 
-export interface CdnConfigServiceDeps extends EnvelopePasswordDeps {
+export interface CdnConfigServiceDeps extends TokenPasswordDeps {
   cdn: ResolvedCdnConfig;
 }
 
@@ -32,13 +36,13 @@ export class CdnConfigService {
    * the role), sealed for the device after its password was checked and the device bound.
    */
   async issue(
-    userId: string,
+    caller: TokenCaller,
     request: CdnConfigRequest & { write: boolean },
     log: FastifyBaseLogger,
   ): Promise<SealedEnvelope> {
     const { cdn } = this.deps;
     const { password, hardware, write } = request;
-    const user = await checkEnvelopePassword(this.deps, userId, password, log);
+    const user = await checkTokenPassword(this.deps, caller, password, log);
     await bindDevice(this.deps.store, user, hardware, log);
     const config =
       cdn.kind === 'http'

@@ -4,7 +4,7 @@
 import { createHash, generateKeyPairSync, type KeyObject, sign } from 'node:crypto';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { call, removeDir } from '../test-helpers.js';
+import { call, type Running, removeDir, startServer } from '../test-helpers.js';
 import {
   expectError,
   expectHealthy,
@@ -59,8 +59,12 @@ const signature = (key: Key, token: string) =>
     'hex',
   );
 
-async function tokenFor(user: string, operation: Record<string, unknown>): Promise<string> {
-  const r = await call(h.url, 'POST', '/api/v1/auth', { json: { user, operation } });
+async function tokenFor(
+  user: string,
+  operation: Record<string, unknown>,
+  url = h.url,
+): Promise<string> {
+  const r = await call(url, 'POST', '/api/v1/auth', { json: { user, operation } });
   expect(r.status, r.text).toBe(200);
   return (r.body as { token: string }).token;
 }
@@ -71,9 +75,9 @@ function signed(
   path: string,
   key: Key,
   token: string,
-  options: { body?: Buffer; headers?: Record<string, string> } = {},
+  options: { body?: Buffer; headers?: Record<string, string>; url?: string } = {},
 ): Promise<RawReply> {
-  return raw(h.url, method, path, {
+  return raw(options.url ?? h.url, method, path, {
     headers: {
       'x-auth-token': token,
       'x-public-key': key.publicKeyHex,
@@ -123,6 +127,33 @@ describe('hostile parcel requests', () => {
     const dl = await tokenFor(alice.address, { name: 'download', id: ghost });
     expectError(await signed('GET', `/api/v1/parcels/${ghost}`, alice, dl), 404, 'ERR_NOT_FOUND');
     expect401(await signed('GET', `/api/v1/parcels/${ghost}`, alice, dl));
+  });
+
+  it('a token used once is refused after a server restart: consumed token ids are kept in the data directory', async () => {
+    const first = await startServer();
+    let second: Running | undefined;
+    try {
+      const alice = newKey();
+      const data = Buffer.from('parcel across a restart');
+      const url = first.url;
+      const up = await tokenFor(alice.address, { name: 'upload', hash: sha(data) }, url);
+      const stored = await signed('POST', '/api/v1/parcels', alice, up, { body: data, url });
+      expect(stored.status).toBe(201);
+      const id = (stored.body as { id: string }).id;
+      const dl = await tokenFor(alice.address, { name: 'download', id }, url);
+      expect((await signed('GET', `/api/v1/parcels/${id}`, alice, dl, { url })).status).toBe(200);
+      await first.close();
+      second = await startServer({ dataDir: first.dataDir });
+      const again = { url: second.url };
+      expect401(await signed('GET', `/api/v1/parcels/${id}`, alice, dl, again));
+      expect401(await signed('POST', '/api/v1/parcels', alice, up, { body: data, ...again }));
+      // A fresh token still works on the restarted server.
+      const fresh = await tokenFor(alice.address, { name: 'download', id }, second.url);
+      expect((await signed('GET', `/api/v1/parcels/${id}`, alice, fresh, again)).status).toBe(200);
+    } finally {
+      await (second ?? first).close();
+      await removeDir(first.dataDir);
+    }
   });
 
   it('ten concurrent uses of one remove token: exactly one 204, nine 401', async () => {

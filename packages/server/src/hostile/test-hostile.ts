@@ -21,8 +21,10 @@ import {
 
 /** High enough that no case trips the login limiter unless it means to. */
 export const NO_LIMITS: LoginLimits = {
+  perClient: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
   perAddress: { limit: 100_000, windowSeconds: 60 },
   perAccount: { limit: 100_000, windowSeconds: 60 },
+  withToken: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
 };
 
 export interface Hostile extends Running {

@@ -3,15 +3,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateSigningKeys, type SigningKeys } from '../auth/keys.js';
+import { MetadataStore } from '../stores/metadataStore.js';
 import { PARCEL_TOKEN_TTL_SECONDS, ParcelTokens } from './parcelTokens.js';
 
 let dir: string;
 let keys: SigningKeys;
+let store: MetadataStore;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-parcel-tokens-'));
   keys = await loadOrCreateSigningKeys(dir);
+  store = await MetadataStore.open(join(dir, 'data'));
 });
 afterAll(async () => {
+  await store.close();
   await rm(dir, { recursive: true, force: true });
 });
 
@@ -20,25 +24,25 @@ const id = 'cd'.repeat(32);
 
 describe('ParcelTokens', () => {
   it('verifies its own tokens and refuses another issuer’s', async () => {
-    const tokens = new ParcelTokens(keys, 'sluice');
+    const tokens = new ParcelTokens(keys, 'sluice', store);
     const token = await tokens.issue(user, { name: 'remove', id });
     expect(await tokens.verify(token)).toMatchObject({ sub: user, op: 'remove', id });
-    expect(await new ParcelTokens(keys, 'other').verify(token)).toBeUndefined();
+    expect(await new ParcelTokens(keys, 'other', store).verify(token)).toBeUndefined();
     expect(tokens.unverifiedSubject(token)).toBe(user);
     expect(tokens.unverifiedSubject('not.a.jwt')).toBeUndefined();
   });
 
   it('consumes a token once, remembers it until it expires, then forgets it', async () => {
-    const tokens = new ParcelTokens(keys, 'sluice');
+    const tokens = new ParcelTokens(keys, 'sluice', store);
     const now = Date.now();
     const claims = await tokens.verify(await tokens.issue(user, { name: 'download', id }), now);
     if (claims === undefined) throw new Error('token refused');
-    expect(tokens.consume(claims, now)).toBe(true);
-    expect(tokens.consume(claims, now)).toBe(false);
+    expect(await tokens.consume(claims, now)).toBe(true);
+    expect(await tokens.consume(claims, now)).toBe(false);
     const used = await tokens.issue(user, { name: 'download', id });
     const usedClaims = await tokens.verify(used, now);
     if (usedClaims === undefined) throw new Error('token refused');
-    tokens.consume(usedClaims, now);
+    await tokens.consume(usedClaims, now);
     expect(await tokens.verify(used, now)).toBeUndefined();
     expect(tokens.usedCount).toBe(2);
     // Well past expiry, the next consume drops both; the tokens themselves are expired by then.
@@ -47,7 +51,31 @@ describe('ParcelTokens', () => {
     const fresh = await tokens.issue(user, { name: 'download', id });
     const freshClaims = await tokens.verify(fresh);
     if (freshClaims === undefined) throw new Error('token refused');
-    expect(tokens.consume(freshClaims, later)).toBe(true);
+    expect(await tokens.consume(freshClaims, later)).toBe(true);
     expect(tokens.usedCount).toBe(1);
+  });
+
+  it('keeps used ids in the metadata store: a store reopened after a restart still refuses them', async () => {
+    const own = await mkdtemp(join(tmpdir(), 'sluice-parcel-tokens-restart-'));
+    try {
+      const first = await MetadataStore.open(own);
+      const tokens = new ParcelTokens(keys, 'sluice', first);
+      const token = await tokens.issue(user, { name: 'remove', id });
+      const claims = await tokens.verify(token);
+      if (claims === undefined) throw new Error('token refused');
+      expect(await tokens.consume(claims)).toBe(true);
+      await first.close();
+      const second = await MetadataStore.open(own);
+      try {
+        const again = new ParcelTokens(keys, 'sluice', second);
+        expect(await again.verify(token)).toBeUndefined();
+        expect(await again.consume(claims)).toBe(false);
+        expect(again.usedCount).toBe(1);
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(own, { recursive: true, force: true });
+    }
   });
 });

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ParcelOperationName, ParcelTokenRequest } from '@sluice/protocol';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { SigningKeys } from '../auth/keys.js';
+import type { MetadataStore } from '../stores/metadataStore.js';
 
 /** `aud` of parcel tokens: never the access tokens' audience, so neither passes as the other. */
 export const PARCEL_TOKEN_AUDIENCE = 'sluice-parcels';
@@ -34,17 +35,18 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /**
  * One-time parcel tokens: EdDSA JWTs under the server's signing key, each good for one operation
  * on one target within PARCEL_TOKEN_TTL_SECONDS, and consumed at most once. Used `jti`s are kept
- * in memory until their token expires (per process; see docs/API.md).
+ * in the metadata store (`usedParcelTokens`, written before the operation proceeds) until their
+ * token expires, so a restart does not make a used token good again (docs/API.md).
  */
 export class ParcelTokens {
   private readonly keys: SigningKeys;
   private readonly issuer: string;
-  /** jti → the time (s) after which it can be forgotten; insertion order ≈ expiry order. */
-  private readonly used = new Map<string, number>();
+  private readonly store: MetadataStore;
 
-  constructor(keys: SigningKeys, issuer: string) {
+  constructor(keys: SigningKeys, issuer: string, store: MetadataStore) {
     this.keys = keys;
     this.issuer = issuer;
+    this.store = store;
   }
 
   /** Signs a token for `user` (an address) and `operation`. */
@@ -102,30 +104,32 @@ export class ParcelTokens {
           typeof id === 'string' &&
           HEX64.test(id);
     if (!target) return undefined;
-    if (this.used.has(jti)) return undefined;
+    if (this.store.parcelTokenUsed(jti)) return undefined;
     return payload as unknown as ParcelClaims;
   }
 
   /**
-   * Marks the token used: true for the one caller that gets it first, false for every other.
-   * The check and the mark are one synchronous step, so concurrent requests cannot both win.
+   * Marks the token used, durably: true for the one caller that gets it first, false for every
+   * other. The check and the mark happen in one queued store mutation, written to disk before
+   * this resolves, so neither concurrent requests nor a restart can use it twice. Ids of expired
+   * tokens are dropped on the way.
    */
-  consume(claims: ParcelClaims, now = Date.now()): boolean {
-    this.forgetExpired(now / 1000);
-    if (this.used.has(claims.jti)) return false;
-    this.used.set(claims.jti, claims.exp + USED_MARGIN_SECONDS);
-    return true;
+  async consume(claims: ParcelClaims, now = Date.now()): Promise<boolean> {
+    if (this.store.parcelTokenUsed(claims.jti)) return false;
+    return this.store.mutate((draft) => {
+      draft.usedParcelTokens ??= {};
+      const used = draft.usedParcelTokens;
+      for (const [jti, forgetAt] of Object.entries(used)) {
+        if (forgetAt <= now / 1000) delete used[jti];
+      }
+      if (Object.hasOwn(used, claims.jti)) return false;
+      used[claims.jti] = claims.exp + USED_MARGIN_SECONDS;
+      return true;
+    });
   }
 
   /** How many used tokens are remembered (expired ones are dropped as new ones are used). */
   get usedCount(): number {
-    return this.used.size;
-  }
-
-  private forgetExpired(nowSeconds: number): void {
-    for (const [jti, forgetAt] of this.used) {
-      if (forgetAt > nowSeconds) break;
-      this.used.delete(jti);
-    }
+    return Object.keys(this.store.snapshot().usedParcelTokens ?? {}).length;
   }
 }

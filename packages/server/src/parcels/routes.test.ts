@@ -547,7 +547,7 @@ describe('limits and persistence', () => {
     const limited = await start();
     const operation = { name: 'upload', hash: sha('x') };
     const user = newKey().address;
-    for (let i = 0; i < PARCEL_AUTH_LIMITS.perAccount.limit; i++) {
+    for (let i = 0; i < PARCEL_AUTH_LIMITS.perUser.limit; i++) {
       await tokenFor(user, operation, limited.url);
     }
     const perUser = await call(limited.url, 'POST', '/api/v1/auth', { json: { user, operation } });

@@ -8,20 +8,18 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { SigningKeys } from '../auth/keys.js';
-import { LoginLimiter, type LoginLimits } from '../auth/loginLimiter.js';
+import { type LimitRule, WindowCounter } from '../auth/windowCounter.js';
+import type { MetadataStore } from '../stores/metadataStore.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import { HashedLimit } from './hashedLimit.js';
 import { verifyParcelSignature } from './parcelSignature.js';
 import { type ParcelRecord, ParcelStore } from './parcelStore.js';
 import { type ParcelClaims, type ParcelOperation, ParcelTokens } from './parcelTokens.js';
 
-/**
- * `POST /api/v1/auth` limits: token requests per client address, and tokens issued per user
- * (counted as the limiter's per-account "failures", which nothing else clears within a window).
- */
-export const PARCEL_AUTH_LIMITS: Readonly<LoginLimits> = {
+/** `POST /api/v1/auth` limits: token requests per client address, and tokens issued per user. */
+export const PARCEL_AUTH_LIMITS: Readonly<{ perAddress: LimitRule; perUser: LimitRule }> = {
   perAddress: { limit: 120, windowSeconds: 60 },
-  perAccount: { limit: 60, windowSeconds: 60 },
+  perUser: { limit: 60, windowSeconds: 60 },
 };
 
 /** The parcel id of content `sha256` uploaded by `owner`: SHA-256(owner bytes ‖ hash bytes). */
@@ -34,6 +32,8 @@ export function parcelId(owner: string, sha256: string): string {
 
 export interface ParcelServiceDeps {
   keys: SigningKeys;
+  /** Where used token ids are kept (across restarts). */
+  store: MetadataStore;
   /** `iss` of the server's tokens, which parcel tokens carry too. */
   issuer: string;
   dataDir: string;
@@ -63,13 +63,14 @@ const TOKEN_MAX_LENGTH = 4096;
  */
 export class ParcelService {
   private readonly tokens: ParcelTokens;
-  private readonly limiter = new LoginLimiter(PARCEL_AUTH_LIMITS);
+  private readonly perAddress = new WindowCounter(PARCEL_AUTH_LIMITS.perAddress);
+  private readonly perUser = new WindowCounter(PARCEL_AUTH_LIMITS.perUser);
 
   private constructor(
     private readonly store: ParcelStore,
     private readonly deps: ParcelServiceDeps,
   ) {
-    this.tokens = new ParcelTokens(deps.keys, deps.issuer);
+    this.tokens = new ParcelTokens(deps.keys, deps.issuer, deps.store);
   }
 
   static async open(deps: ParcelServiceDeps): Promise<ParcelService> {
@@ -88,14 +89,16 @@ export class ParcelService {
     operation: ParcelOperation,
     log: FastifyBaseLogger,
   ): Promise<string> {
-    const wait = this.limiter.admit(address, user);
-    if (wait !== undefined) {
+    const now = Date.now();
+    const wait = Math.max(this.perAddress.wait(address, now), this.perUser.wait(user, now));
+    if (wait > 0) {
       log.warn({ event: 'parcel.authRateLimited', retryAfterSeconds: wait }, 'refused');
       throw new SluiceError('ERR_RATE_LIMITED', 'too many token requests; try again later', {
         retryAfterSeconds: wait,
       });
     }
-    this.limiter.failed(user);
+    this.perAddress.add(address, now);
+    this.perUser.add(user, now);
     const token = await this.tokens.issue(user, operation);
     log.info({ event: 'parcel.tokenIssued', op: operation.name }, 'parcel token issued');
     return token;
@@ -183,7 +186,7 @@ export class ParcelService {
     if (claims === undefined) throw refuse(log, 'token');
     if (claims.op !== name) throw refuse(log, 'operation');
     if (id !== undefined && claims.id !== id) throw refuse(log, 'target');
-    if (!this.tokens.consume(claims)) throw refuse(log, 'replayed');
+    if (!(await this.tokens.consume(claims))) throw refuse(log, 'replayed');
     return claims;
   }
 

@@ -18,6 +18,17 @@ describe('parseRange', () => {
     expect(parseRange('bytes=99999999999999999-', 1000)).toBe('unsatisfiable');
   });
 
+  it('reads positions of any length (RFC 9110): long ends clamp, long starts are unsatisfiable', () => {
+    const huge = '9'.repeat(400);
+    expect(parseRange(`bytes=5-${huge}`, 1000)).toEqual({ start: 5, end: 999 });
+    expect(parseRange(`bytes=0-${'7'.padStart(30, '0')}`, 1000)).toEqual({ start: 0, end: 7 });
+    expect(parseRange(`bytes=${'5'.padStart(30, '0')}-`, 1000)).toEqual({ start: 5, end: 999 });
+    expect(parseRange(`bytes=-${huge}`, 1000)).toEqual({ start: 0, end: 999 });
+    expect(parseRange(`bytes=${huge}-`, 1000)).toBe('unsatisfiable');
+    expect(parseRange(`bytes=${huge}-${huge}`, 1000)).toBe('unsatisfiable');
+    expect(parseRange(`bytes=-${'0'.repeat(20)}`, 1000)).toBe('unsatisfiable');
+  });
+
   it('ignores what it does not serve: other units, several ranges, malformed, reversed', () => {
     for (const h of ['items=0-1', 'bytes=0-1,5-6', 'bytes=a-b', 'bytes=-', 'bytes=5-1', '']) {
       expect(parseRange(h, 1000), h).toBeUndefined();

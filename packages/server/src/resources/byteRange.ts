@@ -8,13 +8,15 @@ export interface ByteRange {
  * Parses a `Range` header against a representation of `size` bytes (RFC 9110 §14.1.2). Returns the
  * range, `'unsatisfiable'` (→ 416), or undefined when the header is to be ignored (malformed, not
  * `bytes`, or several ranges: the whole representation is sent instead, as the RFC allows).
+ * Positions may have any number of digits: a number too long to be exact is still far beyond any
+ * `size` (a safe integer), so a first-byte-pos that long is unsatisfiable, a last-byte-pos that
+ * long means "to the end", and a suffix that long means the whole representation.
  */
 export function parseRange(header: string, size: number): ByteRange | 'unsatisfiable' | undefined {
   const m = /^bytes=\s*(\d*)\s*-\s*(\d*)\s*$/.exec(header);
   if (m === null) return undefined;
   const [, first = '', last = ''] = m;
   if (first === '' && last === '') return undefined;
-  if (first.length > 16 || last.length > 16) return 'unsatisfiable';
   if (first === '') {
     const suffix = Number(last);
     if (suffix === 0 || size === 0) return 'unsatisfiable';

@@ -1,4 +1,5 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import type { FastifyInstance } from 'fastify';
 import type { UserRecord } from '../stores/metadataStore.js';
 
 const MiB = 1024 * 1024;
@@ -170,6 +171,18 @@ export class EnvelopeCache {
     for (const [id, entry] of this.smalls) if (now >= entry.expiresAt) this.forgetSmall(id);
   }
 
+  /** Drops (and wipes) every envelope key of `userId`: its password changed. */
+  forgetUser(userId: string): void {
+    const prefix = deviceId(userId, '');
+    for (const [id, entry] of this.devices) if (id.startsWith(prefix)) this.dropDevice(id, entry);
+  }
+
+  /** How many (user, device) entries `userId` has now, expired ones included. */
+  devicesOf(userId: string): number {
+    const prefix = deviceId(userId, '');
+    return [...this.devices.keys()].filter((id) => id.startsWith(prefix)).length;
+  }
+
   /** Drops a small part (its resource was deleted). */
   forgetSmall(blobId: string): void {
     const entry = this.smalls.get(blobId);
@@ -198,6 +211,18 @@ export class EnvelopeCache {
     entry.key.fill(0);
     this.devices.delete(id);
   }
+}
+
+/** The server's envelope cache: swept every minute, emptied (keys wiped) when `app` closes. */
+export function openEnvelopeCache(app: FastifyInstance): EnvelopeCache {
+  const cache = new EnvelopeCache();
+  const sweeper = setInterval(() => cache.sweep(), 60_000);
+  sweeper.unref();
+  app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    cache.clear();
+  });
+  return cache;
 }
 
 function deviceId(userId: string, hardware: string): string {

@@ -16,9 +16,12 @@ type Running = Awaited<ReturnType<typeof startServer>>;
 
 const HW_A = 'a1'.repeat(32);
 const HW_B = 'b2'.repeat(32);
+/** High enough that no case here trips a login or password limit. */
 const LIMITS = {
+  perClient: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
   perAddress: { limit: 100_000, windowSeconds: 60 },
   perAccount: { limit: 100_000, windowSeconds: 60 },
+  withToken: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
 };
 
 let s: Running;
@@ -168,6 +171,8 @@ describe('envelope cache', () => {
     expect((await envelope(d, PASSWORD, HW_A)).cache).toBe('hit');
     const reset = await call(s.url, 'POST', `/users/${d.id}/reset-device`, { token: adminToken });
     expect(reset.status).toBe(200);
+    // A reset ends the user's sessions: the device logs in again.
+    d.token = (await login(s.url, d.email)).accessToken;
     const moved = await envelope(d, PASSWORD, HW_B);
     expect(moved).toMatchObject({ status: 200, cache: 'miss' });
     await opens(d.email, moved.body, PASSWORD, HW_B);
@@ -177,6 +182,7 @@ describe('envelope cache', () => {
     });
     // Reset again: device A has to be verified in full, not served its old entry.
     await call(s.url, 'POST', `/users/${d.id}/reset-device`, { token: adminToken });
+    d.token = (await login(s.url, d.email)).accessToken;
     expect(await envelope(d, PASSWORD, HW_A)).toMatchObject({ status: 200, cache: 'miss' });
   });
 
@@ -188,6 +194,7 @@ describe('envelope cache', () => {
       json: { role: 'Validator' },
     });
     expect(r.status).toBe(200);
+    d.token = (await login(s.url, d.email)).accessToken;
     expect(await envelope(d)).toMatchObject({ status: 200, cache: 'miss' });
   });
 });

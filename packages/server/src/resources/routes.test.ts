@@ -24,9 +24,12 @@ import {
   tempDir,
 } from '../test-helpers.js';
 
+/** High enough that no case here trips a login or password limit. */
 const LIMITS = {
+  perClient: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
   perAddress: { limit: 100_000, windowSeconds: 60 },
   perAccount: { limit: 100_000, windowSeconds: 60 },
+  withToken: { limit: 100_000, lockSeconds: 1, maxLockSeconds: 1, forgetSeconds: 60 },
 };
 const HW_A = 'a1'.repeat(32);
 const HW_B = 'b2'.repeat(32);
@@ -176,9 +179,11 @@ async function openReply(role: Role, body: unknown, hardware = HW_A) {
   return openEnvelope(key, body, envelopeAad(b.resource));
 }
 
+/** Resets the binding of `role`'s user, which ends its sessions: it logs in again. */
 async function resetDevice(role: Role) {
   const r = await call(s.url, 'POST', `/users/${ids[role]}/reset-device`, { token: tokens.Admin });
   expect(r.status).toBe(200);
+  tokens[role] = (await login(s.url, emails[role])).accessToken;
 }
 
 /** Every file under the data directory's blob store (committed and temp). */
@@ -655,11 +660,11 @@ describe('concurrency, media types and logs', () => {
     expect(replies.map((r) => r.status).sort()).toEqual([200, 403]);
   });
 
-  it('wrong envelope passwords count against the account; busy correct clients are not limited', async () => {
+  it('wrong envelope passwords count against the (user, address) pair; busy correct clients are not limited', async () => {
     const limited = await startServer({
       loginLimits: {
         perAddress: { limit: 5, windowSeconds: 60 },
-        perAccount: { limit: 3, windowSeconds: 60 },
+        withToken: { limit: 3, lockSeconds: 60, maxLockSeconds: 60, forgetSeconds: 60 },
       },
     });
     try {

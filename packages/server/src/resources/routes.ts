@@ -12,7 +12,6 @@ import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/metadataStore.js';
 import { ifNoneMatchHits, parseRange } from './byteRange.js';
-import { EnvelopeCache } from './envelopeCache.js';
 import { exactLength } from './exactLength.js';
 import { checkResourceName } from './resourceName.js';
 import { ResourceService, type ResourceServiceDeps } from './service.js';
@@ -24,12 +23,10 @@ import {
   receiveUpload,
 } from './uploadReceiver.js';
 
-/** What the resource routes need. */
-export interface ResourceRoutesDeps extends Omit<ResourceServiceDeps, 'cache'> {
+/** What the resource routes need (`cache`: null when envelopes may not skip scrypt). */
+export interface ResourceRoutesDeps extends ResourceServiceDeps {
   /** Largest big part accepted by an upload, in bytes. */
   bigPartLimit: number;
-  /** Whether repeated envelopes may skip scrypt (docs/API.md, "Envelope cache"). */
-  envelopeCache: boolean;
   /** Whether the envelope route answers with a `Server-Timing` header. */
   serverTiming: boolean;
 }
@@ -62,8 +59,7 @@ export async function resourceRoutes(
   deps: ResourceRoutesDeps,
 ): Promise<void> {
   await app.register(multipart);
-  const cache = deps.envelopeCache ? envelopeCacheOf(app) : null;
-  const f: Feature = { resources: new ResourceService({ ...deps, cache }), deps };
+  const f: Feature = { resources: new ResourceService(deps), deps };
 
   app.post<{ Params: FolderParams }>(
     '/resources/:folder',
@@ -141,7 +137,8 @@ async function issueEnvelope(
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
   const ask = { folder, name, password, hardware };
-  const issued = await f.resources.issueEnvelope(request.user?.id ?? '', ask, timer, request.log);
+  const caller = { userId: request.user?.id ?? '', address: request.ip };
+  const issued = await f.resources.issueEnvelope(caller, ask, timer, request.log);
   // The ciphertext (~4/3 of the small part) is base64 from Buffer#toString: nothing in it
   // needs escaping, so it is spliced in instead of scanned again by JSON.stringify.
   const { ciphertext, ...fields } = issued.envelope;
@@ -212,18 +209,6 @@ async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyRe
   reply.header('content-range', `bytes ${range.start}-${range.end}/${size}`);
   reply.header('content-length', String(promised));
   return reply.status(206).send(body);
-}
-
-/** The envelope cache, swept every minute and emptied when the server closes. */
-function envelopeCacheOf(app: FastifyInstance): EnvelopeCache {
-  const cache = new EnvelopeCache();
-  const sweeper = setInterval(() => cache.sweep(), 60_000);
-  sweeper.unref();
-  app.addHook('onClose', async () => {
-    clearInterval(sweeper);
-    cache.clear();
-  });
-  return cache;
 }
 
 /** `?version=`: a positive integer of up to 9 digits, or absent (the latest). */

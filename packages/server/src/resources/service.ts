@@ -15,6 +15,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
+import type { TokenCaller } from '../auth/tokenPassword.js';
 import { versionConflict } from '../errors.js';
 import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
@@ -167,14 +168,14 @@ export class ResourceService {
    * verification reused) and the device bound. `timer` gets the steps' times.
    */
   async issueEnvelope(
-    userId: string,
+    caller: TokenCaller,
     ask: EnvelopeAsk,
     timer: StepTimer,
     log: FastifyBaseLogger,
   ): Promise<{ envelope: SealedEnvelope; resource: EnvelopeResource }> {
     const { folder, name, password, hardware } = ask;
     const { cache, partStorage, masterKey } = this.deps;
-    const verified = await verifyEnvelopeRequest(this.deps, userId, password, hardware, log);
+    const verified = await verifyEnvelopeRequest(this.deps, caller, password, hardware, log);
     const { user } = verified;
     timer.lap('auth');
     timer.note('cache', verified.key === undefined ? 'miss' : 'hit');

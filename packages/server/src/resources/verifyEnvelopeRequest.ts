@@ -1,5 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify';
-import { checkEnvelopePassword, type EnvelopePasswordDeps } from '../auth/envelopePassword.js';
+import {
+  checkTokenPassword,
+  type TokenCaller,
+  type TokenPasswordDeps,
+} from '../auth/tokenPassword.js';
 import type { UserRecord } from '../stores/metadataStore.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
@@ -19,8 +23,8 @@ export interface VerifiedCaller {
  * looks again. `done` must be called once the key is remembered (or the request failed).
  */
 export async function verifyEnvelopeRequest(
-  deps: EnvelopePasswordDeps & { cache: EnvelopeCache | null },
-  userId: string,
+  deps: TokenPasswordDeps & { cache: EnvelopeCache | null },
+  caller: TokenCaller,
   password: string,
   hardware: string,
   log: FastifyBaseLogger,
@@ -29,12 +33,11 @@ export async function verifyEnvelopeRequest(
   const noop = () => {};
   let done = noop;
   const cached = (u: UserRecord | undefined): UserRecord | undefined => {
-    if (cache === null || u === undefined || limiter.accountWait(u.email) !== undefined) {
-      return undefined;
-    }
-    return u;
+    // A locked (user, address) pair is not answered from the cache either: a hit would tell.
+    if (cache === null || u === undefined) return undefined;
+    return limiter.tokenPasswordWait(u.id, caller.address) === undefined ? u : undefined;
   };
-  let user = cached(store.getUser(userId));
+  let user = cached(store.getUser(caller.userId));
   if (cache !== null && user !== undefined) {
     let key = cache.envelopeKey(user, password, hardware);
     if (key === undefined) {
@@ -47,12 +50,12 @@ export async function verifyEnvelopeRequest(
       }
     }
     if (key !== undefined && user !== undefined) {
-      limiter.succeeded(user.email);
+      limiter.tokenPasswordOk(user.id, caller.address);
       return { user, key, done: noop };
     }
   }
   try {
-    return { user: await checkEnvelopePassword(deps, userId, password, log), key: undefined, done };
+    return { user: await checkTokenPassword(deps, caller, password, log), key: undefined, done };
   } catch (e) {
     done();
     throw e;

@@ -132,6 +132,25 @@ describe('MetadataStore', () => {
     await expect(MetadataStore.open(dir)).rejects.toThrow(/not a version 1/);
   });
 
+  it('reads users without a cut-off, and refuses one whose tokensValidAfter does not parse', async () => {
+    const dir = await newDir();
+    const store = await MetadataStore.open(dir);
+    const user = await createUser(
+      store,
+      { email: 'old@example.test', password: 'correct horse battery', role: 'Operator' },
+      { scrypt: TEST_SCRYPT },
+    );
+    await store.close();
+    const saved = JSON.parse(await readFile(join(dir, METADATA_FILE), 'utf8'));
+    expect(saved.users[user.id].tokensValidAfter).toBeUndefined();
+    const reopened = await MetadataStore.open(dir);
+    expect(reopened.getUser(user.id)?.tokensValidAfter).toBeUndefined();
+    await reopened.close();
+    saved.users[user.id].tokensValidAfter = 'yesterday';
+    await writeFile(join(dir, METADATA_FILE), JSON.stringify(saved));
+    await expect(MetadataStore.open(dir)).rejects.toThrow(/malformed tokensValidAfter/);
+  });
+
   it('holds the data directory: a second open fails until the first store closes', async () => {
     const dir = await newDir();
     const first = await MetadataStore.open(dir);

@@ -20,6 +20,12 @@ export interface UserRecord {
   publisherKeys?: { publicKey: string; addedAt: string }[];
   createdAt: string;
   updatedAt: string;
+  /**
+   * ISO time of the last cut-off (disable, role change, device reset, password change): access
+   * tokens and logins issued before it are refused. Absent for users never cut off, and in files
+   * written before it existed.
+   */
+  tokensValidAfter?: string;
 }
 
 /** One login's chain of rotating refresh tokens; revoking it ends the whole chain. */
@@ -69,6 +75,12 @@ export interface MetadataState {
   refreshFamilies: Record<string, RefreshFamily>;
   /** Keyed by `resourceKey(folder, name)`. */
   resources: Record<string, ResourceRecord>;
+  /**
+   * The ids (`jti`) of one-time parcel tokens already used, each with the time (epoch seconds)
+   * after which it may be forgotten (its token has expired by then): kept here so a token stays
+   * used across restarts. Absent until the first parcel token is used.
+   */
+  usedParcelTokens?: Record<string, number>;
 }
 
 function emptyState(): MetadataState {
@@ -156,6 +168,12 @@ export class MetadataStore {
       .sort((a, b) => a.name.localeCompare(b.name));
   }
 
+  /** Whether the parcel token `jti` has been used (and not yet forgotten). */
+  parcelTokenUsed(jti: string): boolean {
+    const used = this.state.usedParcelTokens;
+    return used !== undefined && Object.hasOwn(used, jti);
+  }
+
   getRefreshFamily(id: string): RefreshFamily | undefined {
     return Object.hasOwn(this.state.refreshFamilies, id)
       ? this.state.refreshFamilies[id]
@@ -231,11 +249,25 @@ function parseState(text: string, path: string): MetadataState {
     if (typeof u?.id !== 'string' || typeof u.email !== 'string' || !isRole(u.role)) {
       throw new Error(`${path} holds a malformed user record`);
     }
+    // A cut-off that does not parse would let every old token through: refuse to start.
+    const cut: unknown = u.tokensValidAfter;
+    if (cut !== undefined && !(typeof cut === 'string' && Number.isFinite(Date.parse(cut)))) {
+      throw new Error(`${path} holds a malformed tokensValidAfter for user ${u.id}`);
+    }
   }
   // Files written before resources existed have no `resources` yet.
   if (s.resources === undefined) s.resources = {};
   if (typeof s.resources !== 'object' || s.resources === null) {
     throw new Error(`${path} holds a malformed resources table`);
+  }
+  const used: unknown = s.usedParcelTokens;
+  if (
+    used !== undefined &&
+    (typeof used !== 'object' ||
+      used === null ||
+      Object.values(used).some((t) => typeof t !== 'number'))
+  ) {
+    throw new Error(`${path} holds a malformed usedParcelTokens table`);
   }
   return s as MetadataState;
 }

@@ -102,14 +102,17 @@ describe('user administration', () => {
     expect(byRoot.body).toMatchObject({ user: { role: 'ApiAdmin' } });
   });
 
-  it('a role change takes effect on the next request, with the same access token', async () => {
+  it('a role change takes effect on the next request: the old token is refused, a new login has the new role', async () => {
     const { user } = (await create(admin, 'uploader@example.test', 'ResourceUploader')).body as {
       user: { id: string };
     };
     const t = (await login(s.url, 'uploader@example.test')).accessToken;
     expect((await call(s.url, 'GET', '/users', { token: t })).status).toBe(403);
     await call(s.url, 'POST', `/users/${user.id}/role`, { token: admin, json: { role: 'Admin' } });
-    expect((await call(s.url, 'GET', '/users', { token: t })).status).toBe(200);
+    // The role change ends the sessions issued before it (tokensValidAfter, issue 11).
+    expect((await call(s.url, 'GET', '/users', { token: t })).status).toBe(401);
+    const again = (await login(s.url, 'uploader@example.test')).accessToken;
+    expect((await call(s.url, 'GET', '/users', { token: again })).status).toBe(200);
   });
 
   it('a disabled user is refused immediately: access token, refresh token and login', async () => {

@@ -2,13 +2,16 @@ import {
   type CreateUserRequest,
   ROLES,
   type Role,
+  type SetPasswordRequest,
   type SetRoleRequest,
   type UserResponse,
   type UsersResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { GuardRequest } from '../auth/guardRequest.js';
+import type { CredentialCaches } from '../auth/passwordChange.js';
 import type { ScryptParams } from '../auth/passwordHash.js';
+import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import { publicUser } from '../auth/publicUser.js';
 import { authorize } from '../auth/routeGuard.js';
 import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
@@ -19,6 +22,7 @@ export interface UserRoutesDeps {
   store: MetadataStore;
   scrypt: ScryptParams;
   guardRequest: GuardRequest;
+  caches: CredentialCaches;
 }
 
 const config = { operation: 'users.admin' } as const;
@@ -45,6 +49,12 @@ const roleBody = {
   properties: { role: { type: 'string', enum: [...ROLES] } },
 } as const;
 
+const passwordBody = {
+  type: 'object',
+  required: ['password'],
+  properties: { password: PASSWORD_SCHEMA },
+} as const;
+
 type IdParams = { id: string };
 type IdRequest = FastifyRequest<{ Params: IdParams }>;
 
@@ -57,7 +67,7 @@ interface Feature {
 /** User administration (operation `users.admin`: Admin and ApiAdmin). */
 export async function userRoutes(app: FastifyInstance, deps: UserRoutesDeps): Promise<void> {
   const f: Feature = {
-    users: new UserService(deps.store, deps.scrypt),
+    users: new UserService(deps.store, deps.scrypt, deps.caches),
     guardRequest: deps.guardRequest,
   };
   const byId = { config, schema: { params: idParams } };
@@ -76,6 +86,11 @@ export async function userRoutes(app: FastifyInstance, deps: UserRoutesDeps): Pr
   );
   app.post<{ Params: IdParams }>('/users/:id/reset-device', byId, (request) =>
     resetDevice(f, request),
+  );
+  app.post<{ Params: IdParams; Body: SetPasswordRequest }>(
+    '/users/:id/password',
+    { config, schema: { params: idParams, body: passwordBody } },
+    (request) => setPassword(f, request),
   );
 }
 
@@ -132,4 +147,13 @@ async function setRole(
 async function resetDevice(f: Feature, request: IdRequest): Promise<UserResponse> {
   await authorizeOn(f, request, f.users.get(request.params.id).role);
   return changed(request, 'user.deviceReset', await f.users.resetDevice(request.params.id));
+}
+
+async function setPassword(
+  f: Feature,
+  request: FastifyRequest<{ Params: IdParams; Body: SetPasswordRequest }>,
+): Promise<UserResponse> {
+  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  const user = await f.users.setPassword(request.params.id, request.body.password);
+  return changed(request, 'user.passwordReset', user);
 }

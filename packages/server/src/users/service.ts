@@ -1,8 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import { type CreateUserRequest, isRole, type Role, SluiceError } from '@sluice/protocol';
+import { type CredentialCaches, replacePassword } from '../auth/passwordChange.js';
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from '../auth/passwordHash.js';
-import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../auth/passwordRules.js';
-import { revokeUserFamilies } from '../auth/tokens.js';
+import { checkPasswordRules } from '../auth/passwordRules.js';
+import { cutOffSessions } from '../auth/tokens.js';
 import {
   type MetadataState,
   type MetadataStore,
@@ -21,13 +22,7 @@ export function validateNewUser(input: CreateUserRequest): void {
   if (email.length > EMAIL_MAX_LENGTH || !EMAIL_PATTERN.test(email)) {
     throw new SluiceError('ERR_BAD_REQUEST', 'email must look like name@domain');
   }
-  const length = [...input.password].length;
-  if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
-    throw new SluiceError(
-      'ERR_BAD_REQUEST',
-      `password must be ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`,
-    );
-  }
+  checkPasswordRules(input.password);
   if (!isRole(input.role)) throw new SluiceError('ERR_BAD_REQUEST', 'unknown role');
 }
 
@@ -81,6 +76,7 @@ export class UserService {
   constructor(
     private readonly store: MetadataStore,
     private readonly scrypt: ScryptParams,
+    private readonly caches: CredentialCaches,
   ) {}
 
   list(): UserRecord[] {
@@ -98,14 +94,14 @@ export class UserService {
     return createUser(this.store, input, { scrypt: this.scrypt });
   }
 
-  /** Disables `id` and revokes its sessions; never the last active ApiAdmin. */
+  /** Disables `id` and ends its sessions for good (see cutOffSessions); never the last active ApiAdmin. */
   disable(id: string): Promise<UserRecord> {
     return this.update(id, (u, draft) => {
       if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
         throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
       }
       u.disabled = true;
-      revokeUserFamilies(draft, u.id, 'user disabled');
+      cutOffSessions(draft, u, 'user disabled');
     });
   }
 
@@ -115,7 +111,10 @@ export class UserService {
     });
   }
 
-  /** Gives `id` the role `role`; never demotes the last active ApiAdmin. */
+  /**
+   * Gives `id` the role `role` and ends its sessions (a no-op for the role it has); never demotes
+   * the last active ApiAdmin.
+   */
   setRole(id: string, role: Role): Promise<UserRecord> {
     return this.update(id, (u, draft) => {
       const lastApiAdmin =
@@ -123,15 +122,36 @@ export class UserService {
       if (lastApiAdmin && role !== 'ApiAdmin') {
         throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
       }
+      if (u.role === role) return;
       u.role = role;
+      cutOffSessions(draft, u, 'role changed');
     });
   }
 
-  /** Forgets the device `id` is bound to: its next envelope binds the device it comes from. */
+  /**
+   * Forgets the device `id` is bound to and ends its sessions: its next envelope binds the device
+   * it comes from, after a new login.
+   */
   resetDevice(id: string): Promise<UserRecord> {
-    return this.update(id, (u) => {
+    return this.update(id, (u, draft) => {
       u.boundHardwareHash = null;
+      // The device may be lost or stolen: its tokens go with the binding.
+      cutOffSessions(draft, u, 'device reset');
     });
+  }
+
+  /**
+   * An admin's reset: gives `id` the password `password` (the rules of creation apply) and ends
+   * its sessions, as a change by the user does.
+   */
+  setPassword(id: string, password: string): Promise<UserRecord> {
+    this.get(id);
+    return replacePassword(
+      { store: this.store, scrypt: this.scrypt, caches: this.caches },
+      id,
+      password,
+      'password reset',
+    );
   }
 
   /** Applies `change` to the user inside one store mutation and returns the new record. */
