@@ -34,7 +34,9 @@ describe('ParcelTokens', () => {
 
   it('consumes a token once, remembers it until it expires, then forgets it', async () => {
     const tokens = new ParcelTokens(keys, 'sluice', store);
-    const now = Date.now();
+    // A second ahead: `iat` is whole seconds, and the tokens below are issued after `now` is
+    // read, so at a second boundary they would otherwise be issued "in the future" of `now`.
+    const now = Date.now() + 1000;
     const claims = await tokens.verify(await tokens.issue(user, { name: 'download', id }), now);
     if (claims === undefined) throw new Error('token refused');
     expect(await tokens.consume(claims, now)).toBe(true);
