@@ -29,7 +29,7 @@ export const batchCommand = defineCommand({
   summary: 'Download and decrypt many resources at once, from a JSON or YAML list',
   usage: 'FILE [--concurrency N] [--cache DIR] [--trust FILE…] [--json] [--password-stdin]',
   flags: {
-    concurrency: limit('resources loading at once', PULL_MANY_DEFAULTS.concurrency),
+    concurrency: limit('resources pulled at once', PULL_MANY_DEFAULTS.concurrency),
     'api-concurrency': limit(
       'API requests in flight over the whole batch',
       PULL_MANY_DEFAULTS.apiConcurrency,
