@@ -1,4 +1,4 @@
-import { readdir, readFile, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { tempDir } from '../test-helpers.js';
@@ -40,6 +40,15 @@ describe('atomicOutput', () => {
 });
 
 describe('openOutputFile', () => {
+  it.runIf(linux)('an fs error on the anonymous output names the destination', async () => {
+    const dir = await tempDir();
+    const dst = join(dir, 'model.bin');
+    const failure = atomicOutput([dst], {}, async ([path]) => {
+      await mkdir(path as string); // EEXIST, about the output's own path
+    });
+    await expect(failure).rejects.toMatchObject({ code: 'ERR_IO', path: dst });
+  });
+
   it('without the addon: a named owner-only temp beside the destination, removed by discard', async () => {
     const dir = await tempDir();
     const out = await openOutputFile(join(dir, 'x.bin'), null);

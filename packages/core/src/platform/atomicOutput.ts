@@ -127,6 +127,8 @@ export interface OutputFile {
   name(): Promise<string>;
   /** Drops the content: closes the anonymous file, or removes the temp (and any name given). */
   discard(): Promise<void>;
+  /** Makes an fs error about this output name `dst`, not `/proc/self/fd/N`; returns it. */
+  blame(e: unknown): unknown;
 }
 
 /** The addon's anonymous-file calls when it loads and has them (Linux), else null. */
@@ -165,8 +167,9 @@ function anonymousOutput(dst: string, fd: number, ops: AnonymousOps): OutputFile
     open = false;
     await closeFd(fd);
   };
+  const path = `/proc/self/fd/${fd}`;
   return {
-    path: `/proc/self/fd/${fd}`,
+    path,
     anonymous: true,
     async name() {
       const t = tempPathFor(dst);
@@ -178,6 +181,11 @@ function anonymousOutput(dst: string, fd: number, ops: AnonymousOps): OutputFile
     async discard() {
       await closeOnce().catch(() => {});
       if (temp !== undefined) await rm(temp, { force: true });
+    },
+    blame(e) {
+      const err = e as { path?: unknown } | null;
+      if (err?.path === path) (err as { path: string }).path = dst;
+      return e;
     },
   };
 }
@@ -192,6 +200,7 @@ async function namedOutput(dst: string): Promise<OutputFile> {
     anonymous: false,
     name: async () => temp,
     discard: () => rm(temp, { force: true }),
+    blame: (e) => e,
   };
 }
 
@@ -224,14 +233,7 @@ export async function atomicOutput<T>(
     return result;
   } catch (e) {
     await Promise.all(outputs.map((o) => o.discard()));
-    throw toSluiceError(namedAfter(e, outputs, dsts), 'writing output');
+    for (const o of outputs) o.blame(e);
+    throw toSluiceError(e, 'writing output');
   }
-}
-
-/** An fs error on an anonymous output names its destination, not `/proc/self/fd/N`. */
-function namedAfter(e: unknown, outputs: readonly OutputFile[], dsts: readonly string[]): unknown {
-  const err = e as { path?: unknown };
-  const i = outputs.findIndex((o) => o.anonymous && o.path === err?.path);
-  if (i >= 0) err.path = dsts[i];
-  return e;
 }

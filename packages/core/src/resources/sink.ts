@@ -52,8 +52,6 @@ export async function intoFile<T extends { size: number }>(
   } catch (e) {
     await fh?.close().catch(() => {});
     await out.discard();
-    // An fs error names the destination, not `/proc/self/fd/N`.
-    if ((e as { path?: unknown })?.path === out.path) (e as { path: string }).path = path;
-    throw e;
+    throw out.blame(e);
   }
 }
