@@ -100,7 +100,13 @@ export interface PublisherKeysResponse {
 /** `GET /users`. */
 export interface UsersResponse {
   users: User[];
+  /** Present when more users follow: pass it as `?cursor=` for the next page. */
+  nextCursor?: string;
 }
+
+/** The page size of `GET /users` when `?limit=` is absent, and the largest one allowed. */
+export const USERS_PAGE_DEFAULT = 100;
+export const USERS_PAGE_MAX = 1000;
 
 /** `POST /users`. */
 export interface CreateUserRequest {

@@ -1,4 +1,4 @@
-import { type Session, SluiceError } from '@sluice/core';
+import { type Session, SluiceError, USERS_PAGE_MAX } from '@sluice/core';
 import { checkAction } from '../checkAction.js';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
@@ -11,6 +11,11 @@ interface User {
   role: string;
   disabled: boolean;
   deviceBound: boolean;
+}
+
+interface UsersResponse {
+  users: User[];
+  nextCursor?: string;
 }
 
 const ACTIONS: Record<string, number> = {
@@ -74,7 +79,7 @@ export const userCommand = defineCommand({
     if (action === 'set-password') return setPassword(io, email, values);
     const { session } = storedSession();
     if (action === 'list') {
-      const { users } = await session.request<{ users: User[] }>('GET', '/users');
+      const users = await allUsers(session);
       if (values.json) io.out(JSON.stringify({ users }));
       else for (const u of users) io.out(describe(u));
       return EXIT.ok;
@@ -112,8 +117,24 @@ async function setPassword(
   return show(io, values.json === true, 'password set', user);
 }
 
+/** Every user, page after page (`GET /users` pages by cursor). */
+async function allUsers(session: Session): Promise<User[]> {
+  const users: User[] = [];
+  let cursor: string | undefined;
+  do {
+    const query = `limit=${USERS_PAGE_MAX}${cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`}`;
+    const page = await session.request<UsersResponse>('GET', `/users?${query}`);
+    users.push(...page.users);
+    cursor = page.nextCursor;
+  } while (cursor !== undefined);
+  return users;
+}
+
 async function findUser(session: Session, email: string): Promise<User> {
-  const { users } = await session.request<{ users: User[] }>('GET', '/users');
+  const { users } = await session.request<UsersResponse>(
+    'GET',
+    `/users?email=${encodeURIComponent(email)}`,
+  );
   const wanted = email.trim().toLowerCase();
   const user = users.find((u) => u.email === wanted);
   if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', `no user ${email}`);

@@ -14,7 +14,7 @@ import { resourceRoutes } from '../resources/routes.js';
 import type { CdnObjects } from '../resources/service.js';
 import { BlobStore } from '../stores/blobStore.js';
 import { loadOrCreateMasterKey } from '../stores/masterKey.js';
-import { MetadataStore } from '../stores/metadataStore.js';
+import { Store } from '../stores/store.js';
 import type { PartStorage } from '../stores/partStorage.js';
 import { S3PartStore } from '../stores/s3PartStore.js';
 import { userRoutes } from '../users/routes.js';
@@ -30,7 +30,7 @@ export interface SluiceServer {
   app: FastifyInstance;
   /** The check every route uses, for other services in the same process. */
   guardRequest: GuardRequest;
-  store: MetadataStore;
+  store: Store;
   /** The data directory's blob files (with S3 storage only its temp area is used). */
   blobs: BlobStore;
   /** Where small and big parts are kept: `blobs`, or the S3 bucket of the `storage` option. */
@@ -43,8 +43,8 @@ export interface SluiceServer {
   envelopeCache: EnvelopeCache | null;
   /**
    * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
-   * `shutdownGraceMs`, then destroys their connections), writes the metadata file and releases
-   * the data directory. Calling it again returns the same promise.
+   * `shutdownGraceMs`, then destroys their connections), closes the store and releases the data
+   * directory. Calling it again returns the same promise.
    */
   close(): Promise<void>;
 }
@@ -55,7 +55,7 @@ type Releases = (() => Promise<void>)[];
 /** Builds the resource API over the data directory: store, keys, tokens, guard and routes. */
 export async function createServer(options: ServerOptions): Promise<SluiceServer> {
   const settings = resolveSettings(options);
-  const store = await MetadataStore.open(settings.dataDir);
+  const store = await Store.open({ dataDir: settings.dataDir, databaseUrl: settings.databaseUrl });
   const opened: Releases = [];
   try {
     return await build(settings, store, opened);
@@ -68,14 +68,14 @@ export async function createServer(options: ServerOptions): Promise<SluiceServer
 
 async function build(
   settings: ServerSettings,
-  store: MetadataStore,
+  store: Store,
   opened: Releases,
 ): Promise<SluiceServer> {
   const keys = await loadOrCreateSigningKeys(settings.dataDir);
   const tokens = new TokenService(store, keys, settings.tokens);
   const guardRequest = createGuard(store, tokens);
   const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
-  const orphans = await partStorage.removeUnreferenced(referencedParts(store));
+  const orphans = await partStorage.removeUnreferenced(await store.resources.referencedBlobIds());
   const masterKey = await loadOrCreateMasterKey(settings.dataDir);
   const limiter = new LoginLimiter(settings.loginLimits);
 
@@ -124,7 +124,7 @@ async function build(
 /** What the features share: one store, one signing key, one guard, one limiter, one storage. */
 interface Shared {
   settings: ServerSettings;
-  store: MetadataStore;
+  store: Store;
   keys: SigningKeys;
   tokens: TokenService;
   guardRequest: GuardRequest;
@@ -187,17 +187,6 @@ async function openStorage(
   return { blobs, partStorage, cdnObjects: { bucket, prefix: cdn.prefix } };
 }
 
-/** Every part a resource version names: what the sweep at start must keep. */
-function referencedParts(store: MetadataStore): Set<string> {
-  return new Set(
-    Object.values(store.snapshot().resources).flatMap((r) =>
-      r.versions.flatMap((v) =>
-        v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
-      ),
-    ),
-  );
-}
-
 /** Fastify with the API's limits, parser rules and error shape. */
 function createApp(settings: ServerSettings): FastifyInstance {
   const app = Fastify({
@@ -228,7 +217,7 @@ async function shutDown(
   drainer: ConnectionDrainer,
   graceMs: number,
   opened: Releases,
-  store: MetadataStore,
+  store: Store,
 ): Promise<void> {
   const fastifyClosed = app.close();
   drainer.drain();

@@ -26,8 +26,16 @@ export interface LoggerOptions {
 }
 
 export interface ServerOptions {
-  /** The embedded default's data directory (created 0700). */
+  /**
+   * The data directory (created 0700): the embedded default's database and blobs, and always the
+   * server's keys (`master.key`, `jwt-signing-key.json`; the same files on every instance).
+   */
   dataDir: string;
+  /**
+   * PostgreSQL as the system of record (`postgres://user@host:port/db`), for any number of
+   * instances; needs S3 `storage` (blobs in the data directory would be one instance's alone).
+   */
+  databaseUrl?: string;
   /** Structured JSON logs (pino) with secrets redacted; off by default. */
   logger?: boolean | LoggerOptions;
   /** `iss` of the tokens this server signs and accepts (default `sluice`). */
@@ -77,6 +85,7 @@ export interface ServerOptions {
 /** The options checked once, with their defaults, and the environment switches read once. */
 export interface ServerSettings {
   dataDir: string;
+  databaseUrl: string | undefined;
   logger: ServerOptions['logger'];
   tokens: TokenOptions;
   bodyLimit: number;
@@ -117,8 +126,17 @@ export function resolveSettings(
   if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
     throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
   }
+  const databaseUrl = checkDatabaseUrl(options.databaseUrl);
+  if (databaseUrl !== undefined && storageKind !== 's3') {
+    throw invalidSetting(
+      'storage',
+      'a database needs S3 storage: with any number of instances, parts kept in one ' +
+        "instance's data directory would be missing on the others (set storage to an S3 bucket)",
+    );
+  }
   return {
     dataDir: options.dataDir,
+    databaseUrl,
     logger: options.logger,
     tokens: {
       issuer: options.issuer ?? 'sluice',
@@ -138,4 +156,19 @@ export function resolveSettings(
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
     serverTiming: env.SLUICE_SERVER_TIMING === '1',
   };
+}
+
+/** A `postgres://` or `postgresql://` URL, or undefined; never echoes it (it may hold a password). */
+function checkDatabaseUrl(url: unknown): string | undefined {
+  if (url === undefined) return undefined;
+  let protocol = '';
+  try {
+    protocol = new URL(String(url)).protocol;
+  } catch {
+    // reported below
+  }
+  if (typeof url !== 'string' || (protocol !== 'postgres:' && protocol !== 'postgresql:')) {
+    throw invalidSetting('databaseUrl', 'must be a postgres:// URL');
+  }
+  return url;
 }

@@ -1,6 +1,7 @@
 import { SluiceError } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { type UserRecord } from '../stores/records.js';
+import { type Store } from '../stores/store.js';
 
 /** What a device sends as `hardware`: its hardware hash (see docs/FORMAT.md). */
 export const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;
@@ -24,26 +25,20 @@ export function checkHardware(hardware: string): string {
  * 403 ERR_DEVICE_NOT_BOUND until an admin resets the binding.
  */
 export async function bindDevice(
-  store: MetadataStore,
+  store: Store,
   user: UserRecord,
   hardware: string,
   log: FastifyBaseLogger,
 ): Promise<void> {
   if (user.boundHardwareHash === hardware) return;
-  await store
-    .mutate((draft) => {
-      const u = Object.hasOwn(draft.users, user.id) ? draft.users[user.id] : undefined;
-      if (u === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
-      if (u.boundHardwareHash === hardware) return;
-      if (u.boundHardwareHash !== null) {
-        throw new SluiceError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
-      }
-      u.boundHardwareHash = hardware;
-      u.updatedAt = new Date().toISOString();
-    })
-    .catch((e: unknown) => {
-      log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
-      throw e;
-    });
-  log.info({ event: 'device.bound', userId: user.id }, 'device bound');
+  // One conditional update: of two first binds racing on any instances, exactly one wins.
+  if (await store.users.bindIfUnbound(user.id, hardware, new Date().toISOString())) {
+    log.info({ event: 'device.bound', userId: user.id }, 'device bound');
+    return;
+  }
+  const now = await store.users.get(user.id);
+  if (now === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
+  if (now.boundHardwareHash === hardware) return;
+  log.info({ event: 'device.refused', userId: user.id }, 'other device refused');
+  throw new SluiceError('ERR_DEVICE_NOT_BOUND', DEVICE_NOT_BOUND_MESSAGE);
 }

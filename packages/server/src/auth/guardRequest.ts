@@ -1,6 +1,6 @@
 import type { Role } from '@sluice/protocol';
 import { type ApiErrorCode, isApiError } from '../errors.js';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import { isAllowed, isOperation, mayManageRole, type Operation } from './permissions.js';
 import { firstValidIat, type TokenService } from './tokens.js';
 
@@ -50,7 +50,7 @@ export type GuardRequest = (
  * the token expires; the role in the token is never trusted. Never throws for a bad token.
  * `jwt` may be a bare token or an `Authorization` header value (`Bearer <token>`).
  */
-export function createGuard(store: MetadataStore, tokens: TokenService): GuardRequest {
+export function createGuard(store: Store, tokens: TokenService): GuardRequest {
   return async (jwt, operation, metadata = {}) => {
     const token = bareToken(jwt);
     if (token === undefined) return deny(false, null, 'ERR_UNAUTHORIZED', 'missing access token');
@@ -61,7 +61,7 @@ export function createGuard(store: MetadataStore, tokens: TokenService): GuardRe
       const message = isApiError(e) ? e.message : 'invalid access token';
       return deny(false, null, 'ERR_UNAUTHORIZED', message);
     }
-    const user = store.getUser(claims.nameid);
+    const user = await store.users.get(claims.nameid);
     if (user === undefined) return deny(false, null, 'ERR_UNAUTHORIZED', 'user no longer exists');
     if (user.disabled) return deny(false, null, 'ERR_UNAUTHORIZED', 'account disabled');
     if (claims.iat < firstValidIat(user)) {

@@ -1,5 +1,6 @@
 import { SluiceError } from '@sluice/protocol';
-import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { type UserRecord } from '../stores/records.js';
+import { type Store } from '../stores/store.js';
 import { hashPassword, type ScryptParams } from './passwordHash.js';
 import { checkPasswordRules } from './passwordRules.js';
 import { cutOffSessions } from './tokens.js';
@@ -11,14 +12,14 @@ export interface CredentialCaches {
 }
 
 export interface PasswordChangeDeps {
-  store: MetadataStore;
+  store: Store;
   scrypt: ScryptParams;
   caches: CredentialCaches;
 }
 
 /**
  * Gives the user `userId` the password `password`: checks the rules, hashes it (outside the
- * store's write queue: it is the slow part), then in one mutation stores the hash and cuts off
+ * transaction: it is the slow part), then in one mutation stores the hash and cuts off
  * every session issued until now (`reason` is what the revoked logins record), and last forgets
  * what the caches derived from the old password. ERR_NOT_FOUND when the user is gone.
  */
@@ -30,12 +31,13 @@ export async function replacePassword(
 ): Promise<UserRecord> {
   checkPasswordRules(password);
   const passwordHash = await hashPassword(password, deps.scrypt);
-  const user = await deps.store.mutate((draft) => {
-    const u = Object.hasOwn(draft.users, userId) ? draft.users[userId] : undefined;
+  const user = await deps.store.transaction(async (t) => {
+    const u = await t.users.get(userId);
     if (u === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
     u.passwordHash = passwordHash;
-    cutOffSessions(draft, u, reason);
+    await cutOffSessions(t, u, reason);
     u.updatedAt = new Date().toISOString();
+    await t.users.update(u);
     return { ...u };
   });
   deps.caches.forgetUser(userId);

@@ -7,7 +7,7 @@ import type {
   UserResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import type { SigningKeys } from './keys.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { CredentialCaches } from './passwordChange.js';
@@ -18,7 +18,7 @@ import type { TokenService } from './tokens.js';
 
 /** What the auth routes need. */
 export interface AuthRoutesDeps {
-  store: MetadataStore;
+  store: Store;
   keys: SigningKeys;
   tokens: TokenService;
   limiter: LoginLimiter;
@@ -108,7 +108,7 @@ async function logout(
 }
 
 async function me(f: Feature, request: FastifyRequest): Promise<UserResponse> {
-  return { user: f.auth.currentUser(request.user?.id ?? '') };
+  return { user: await f.auth.currentUser(request.user?.id ?? '') };
 }
 
 async function changePassword(

@@ -6,7 +6,8 @@ import {
   type User,
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { type MetadataStore, normaliseEmail } from '../stores/metadataStore.js';
+import { normaliseEmail } from '../stores/records.js';
+import { type Store } from '../stores/store.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import { type CredentialCaches, replacePassword } from './passwordChange.js';
 import { hashPassword, type ScryptParams, verifyPassword } from './passwordHash.js';
@@ -16,7 +17,7 @@ import { checkTokenPassword, type TokenCaller } from './tokenPassword.js';
 import type { TokenService } from './tokens.js';
 
 export interface AuthServiceDeps {
-  store: MetadataStore;
+  store: Store;
   tokens: TokenService;
   limiter: LoginLimiter;
   /** Cost of new password hashes. */
@@ -53,7 +54,7 @@ export class AuthService {
         retryAfterSeconds: attempt,
       });
     }
-    const user = store.findUserByEmail(email);
+    const user = await store.users.byEmail(email);
     // Unknown emails are checked against a dummy hash so they take as long as wrong passwords.
     const ok = await verifyPassword(input.password, user?.passwordHash ?? dummyPasswordHash);
     if (user === undefined || !ok || user.disabled) {
@@ -115,8 +116,8 @@ export class AuthService {
   }
 
   /** The caller as the API shows it, or ERR_UNAUTHORIZED when the account is gone. */
-  currentUser(userId: string): User {
-    const user = this.deps.store.getUser(userId);
+  async currentUser(userId: string): Promise<User> {
+    const user = await this.deps.store.users.get(userId);
     if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
     return publicUser(user);
   }

@@ -1,12 +1,13 @@
 import { SluiceError } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { type UserRecord } from '../stores/records.js';
+import { type Store } from '../stores/store.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import { verifyPassword } from './passwordHash.js';
 
 /** What the check of a password sent with an access token needs. */
 export interface TokenPasswordDeps {
-  store: MetadataStore;
+  store: Store;
   limiter: LoginLimiter;
 }
 
@@ -30,7 +31,7 @@ export async function checkTokenPassword(
   log: FastifyBaseLogger,
   options: { event?: string } = {},
 ): Promise<UserRecord> {
-  const user = deps.store.getUser(caller.userId);
+  const user = await deps.store.users.get(caller.userId);
   if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
   const attempt = deps.limiter.admitTokenPassword(user.id, caller.address);
   if (typeof attempt === 'number') {

@@ -1,12 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { isRole, type Role, SluiceError, type TokenResponse } from '@sluice/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import type {
-  MetadataState,
-  MetadataStore,
-  RefreshFamily,
-  UserRecord,
-} from '../stores/metadataStore.js';
+import { type RefreshFamily, type UserRecord } from '../stores/records.js';
+import { type Tables, type Store } from '../stores/store.js';
 import type { SigningKeys } from './keys.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;
@@ -53,10 +49,10 @@ export class TokenService {
   readonly audience: string;
   readonly accessTokenTtlSeconds: number;
   readonly refreshTokenTtlSeconds: number;
-  private readonly store: MetadataStore;
+  private readonly store: Store;
   private readonly keys: SigningKeys;
 
-  constructor(store: MetadataStore, keys: SigningKeys, options: TokenOptions) {
+  constructor(store: Store, keys: SigningKeys, options: TokenOptions) {
     this.store = store;
     this.keys = keys;
     this.issuer = options.issuer;
@@ -135,9 +131,9 @@ export class TokenService {
     const refreshToken = newRefreshToken(familyId);
     const now = new Date();
     const expiresAt = new Date(now.getTime() + this.refreshTokenTtlSeconds * 1000).toISOString();
-    await this.store.mutate((draft) => {
-      pruneFamilies(draft, now, user.id);
-      draft.refreshFamilies[familyId] = {
+    await this.store.transaction(async (t) => {
+      await pruneFamilies(t, now, user.id);
+      await t.families.insert({
         id: familyId,
         userId: user.id,
         currentHash: hashToken(refreshToken),
@@ -147,7 +143,7 @@ export class TokenService {
         expiresAt,
         revokedAt: null,
         revokedReason: null,
-      };
+      });
     });
     return this.bundle(user, refreshToken, expiresAt);
   }
@@ -161,13 +157,10 @@ export class TokenService {
     const presented = hashToken(refreshToken);
     const next = newRefreshToken(familyId ?? '');
     const now = new Date();
-    // The decision and the rotation happen inside one queued mutation, so two concurrent
-    // refreshes with the same token cannot both succeed.
-    const outcome = await this.store.mutate((draft) => {
-      const family =
-        familyId !== undefined && Object.hasOwn(draft.refreshFamilies, familyId)
-          ? draft.refreshFamilies[familyId]
-          : undefined;
+    // The decision and the rotation happen inside one serializable transaction, so two
+    // concurrent refreshes with the same token (on any instances) cannot both succeed.
+    const outcome = await this.store.transaction(async (t) => {
+      const family = familyId === undefined ? undefined : await t.families.get(familyId);
       if (family === undefined) throw invalidRefresh();
       if (family.revokedAt !== null) throw invalidRefresh('refresh token revoked');
       if (Date.parse(family.expiresAt) <= now.getTime()) {
@@ -177,14 +170,14 @@ export class TokenService {
         if (!family.previousHashes.includes(shortHash(presented))) throw invalidRefresh();
         family.revokedAt = now.toISOString();
         family.revokedReason = 'reuse';
+        await t.families.update(family);
         return { kind: 'reused' as const };
       }
-      const user = Object.hasOwn(draft.users, family.userId)
-        ? draft.users[family.userId]
-        : undefined;
+      const user = await t.users.get(family.userId);
       if (user === undefined || user.disabled || startedBeforeCutOff(family, user)) {
         family.revokedAt = now.toISOString();
         family.revokedReason = user?.disabled === false ? 'sessions cut off' : 'user disabled';
+        await t.families.update(family);
         return { kind: 'disabled' as const };
       }
       family.previousHashes = [...family.previousHashes, shortHash(family.currentHash)].slice(
@@ -192,6 +185,7 @@ export class TokenService {
       );
       family.currentHash = hashToken(next);
       family.rotatedAt = now.toISOString();
+      await t.families.update(family);
       return { kind: 'rotated' as const, user: { ...user }, expiresAt: family.expiresAt };
     });
     if (outcome.kind === 'reused') {
@@ -206,15 +200,12 @@ export class TokenService {
     const familyId = familyIdOf(refreshToken);
     const presented = hashToken(refreshToken);
     if (familyId === undefined) return false;
-    const family = this.store.getRefreshFamily(familyId);
-    if (family === undefined || family.revokedAt !== null || family.currentHash !== presented) {
-      return false;
-    }
-    return this.store.mutate((draft) => {
-      const f = draft.refreshFamilies[familyId];
+    return this.store.transaction(async (t) => {
+      const f = await t.families.get(familyId);
       if (f === undefined || f.revokedAt !== null || f.currentHash !== presented) return false;
       f.revokedAt = new Date().toISOString();
       f.revokedReason = reason;
+      await t.families.update(f);
       return true;
     });
   }
@@ -255,38 +246,22 @@ function startedBeforeCutOff(family: RefreshFamily, user: UserRecord): boolean {
  * refused from the next request on, whatever happens to the account afterwards (re-enabling it
  * revives nothing).
  */
-export function cutOffSessions(draft: MetadataState, user: UserRecord, reason: string): void {
-  user.tokensValidAfter = new Date().toISOString();
-  revokeUserFamilies(draft, user.id, reason);
-}
-
-/** Revokes every live refresh family of `userId` inside a store mutation (disable, reset). */
-export function revokeUserFamilies(draft: MetadataState, userId: string, reason: string): number {
-  let n = 0;
+export async function cutOffSessions(t: Tables, user: UserRecord, reason: string): Promise<void> {
   const now = new Date().toISOString();
-  for (const f of Object.values(draft.refreshFamilies)) {
-    if (f.userId === userId && f.revokedAt === null) {
-      f.revokedAt = now;
-      f.revokedReason = reason;
-      n += 1;
-    }
-  }
-  return n;
+  user.tokensValidAfter = now;
+  await t.families.revokeAllOf(user.id, now, reason);
 }
 
 /**
- * Drops families past their absolute expiry (their tokens are refused by expiry anyway) and, for
- * `userId` who is about to get one more, the oldest beyond MAX_FAMILIES_PER_USER - 1.
+ * Drops the families of `userId` past their absolute expiry (their tokens are refused by expiry
+ * anyway) and, as the user is about to get one more, the oldest beyond MAX_FAMILIES_PER_USER - 1.
+ * Expired families of other users are the sweeper's job.
  */
-function pruneFamilies(draft: MetadataState, now: Date, userId: string): void {
-  for (const [id, f] of Object.entries(draft.refreshFamilies)) {
-    if (Date.parse(f.expiresAt) <= now.getTime()) delete draft.refreshFamilies[id];
-  }
-  const mine = Object.values(draft.refreshFamilies)
-    .filter((f) => f.userId === userId)
-    .sort((a, b) => a.createdAt.localeCompare(b.createdAt));
+async function pruneFamilies(t: Tables, now: Date, userId: string): Promise<void> {
+  await t.families.removeExpired(userId, now.toISOString());
+  const mine = await t.families.ofUser(userId);
   for (const f of mine.slice(0, Math.max(0, mine.length - (MAX_FAMILIES_PER_USER - 1)))) {
-    delete draft.refreshFamilies[f.id];
+    await t.families.remove(f.id);
   }
 }
 

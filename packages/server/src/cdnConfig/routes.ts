@@ -5,7 +5,7 @@ import type { GuardRequest } from '../auth/guardRequest.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import { authorize } from '../auth/routeGuard.js';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import type { ResolvedCdnConfig } from './resolveCdnConfig.js';
 import { CdnConfigService } from './service.js';
 
@@ -24,7 +24,7 @@ const requestBody = {
 /** What the CDN-config routes need. */
 export interface CdnConfigRoutesDeps {
   cdn: ResolvedCdnConfig;
-  store: MetadataStore;
+  store: Store;
   limiter: LoginLimiter;
   guardRequest: GuardRequest;
 }

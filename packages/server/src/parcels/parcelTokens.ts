@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ParcelOperationName, ParcelTokenRequest } from '@sluice/protocol';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { SigningKeys } from '../auth/keys.js';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 
 /** `aud` of parcel tokens: never the access tokens' audience, so neither passes as the other. */
 export const PARCEL_TOKEN_AUDIENCE = 'sluice-parcels';
@@ -35,15 +35,15 @@ const HEX64 = /^[0-9a-f]{64}$/;
 /**
  * One-time parcel tokens: EdDSA JWTs under the server's signing key, each good for one operation
  * on one target within PARCEL_TOKEN_TTL_SECONDS, and consumed at most once. Used `jti`s are kept
- * in the metadata store (`usedParcelTokens`, written before the operation proceeds) until their
+ * in the store (`used_parcel_tokens`, written before the operation proceeds) until their
  * token expires, so a restart does not make a used token good again (docs/API.md).
  */
 export class ParcelTokens {
   private readonly keys: SigningKeys;
   private readonly issuer: string;
-  private readonly store: MetadataStore;
+  private readonly store: Store;
 
-  constructor(keys: SigningKeys, issuer: string, store: MetadataStore) {
+  constructor(keys: SigningKeys, issuer: string, store: Store) {
     this.keys = keys;
     this.issuer = issuer;
     this.store = store;
@@ -104,32 +104,24 @@ export class ParcelTokens {
           typeof id === 'string' &&
           HEX64.test(id);
     if (!target) return undefined;
-    if (this.store.parcelTokenUsed(jti)) return undefined;
+    if (await this.store.parcels.tokenUsed(jti)) return undefined;
     return payload as unknown as ParcelClaims;
   }
 
   /**
    * Marks the token used, durably: true for the one caller that gets it first, false for every
-   * other. The check and the mark happen in one queued store mutation, written to disk before
-   * this resolves, so neither concurrent requests nor a restart can use it twice. Ids of expired
-   * tokens are dropped on the way.
+   * other, on any instance (one INSERT … ON CONFLICT DO NOTHING, committed before this resolves),
+   * so neither concurrent requests nor a restart can use it twice. Ids of expired tokens are
+   * forgotten on the way.
    */
   async consume(claims: ParcelClaims, now = Date.now()): Promise<boolean> {
-    if (this.store.parcelTokenUsed(claims.jti)) return false;
-    return this.store.mutate((draft) => {
-      draft.usedParcelTokens ??= {};
-      const used = draft.usedParcelTokens;
-      for (const [jti, forgetAt] of Object.entries(used)) {
-        if (forgetAt <= now / 1000) delete used[jti];
-      }
-      if (Object.hasOwn(used, claims.jti)) return false;
-      used[claims.jti] = claims.exp + USED_MARGIN_SECONDS;
-      return true;
-    });
+    // An indexed range that is empty nearly always: cheap enough to run on every use.
+    await this.store.parcels.forgetTokens(now / 1000);
+    return this.store.parcels.consumeToken(claims.jti, claims.exp + USED_MARGIN_SECONDS);
   }
 
-  /** How many used tokens are remembered (expired ones are dropped as new ones are used). */
-  get usedCount(): number {
-    return Object.keys(this.store.snapshot().usedParcelTokens ?? {}).length;
+  /** How many used tokens are remembered (expired ones are forgotten as new ones are used). */
+  usedCount(): Promise<number> {
+    return this.store.parcels.usedTokenCount();
   }
 }

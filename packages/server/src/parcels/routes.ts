@@ -38,7 +38,6 @@ interface Feature {
  */
 export async function parcelRoutes(app: FastifyInstance, deps: ParcelServiceDeps): Promise<void> {
   const f: Feature = { parcels: await ParcelService.open(deps), sizeLimit: deps.sizeLimit };
-  app.addHook('onClose', () => f.parcels.flush());
   // The upload body stays unread until the handler has checked the token, then streams to storage.
   app.addContentTypeParser('application/octet-stream', (_request, _payload, done) => done(null));
 
@@ -106,7 +105,7 @@ async function getParcel(
     if (key !== 'metadata' && key !== 'owner') {
       throw new SluiceError('ERR_BAD_REQUEST', 'key must be metadata or owner');
     }
-    const inspected = f.parcels.inspect(id, key);
+    const inspected = await f.parcels.inspect(id, key);
     return inspected === 'gone' ? gone(reply) : inspected;
   }
   const parcel = await f.parcels.read(signedBy(request), id);

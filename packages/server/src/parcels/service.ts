@@ -9,7 +9,7 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { SigningKeys } from '../auth/keys.js';
 import { type LimitRule, WindowCounter } from '../auth/windowCounter.js';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import { HashedLimit } from './hashedLimit.js';
 import { verifyParcelSignature } from './parcelSignature.js';
@@ -33,7 +33,7 @@ export function parcelId(owner: string, sha256: string): string {
 export interface ParcelServiceDeps {
   keys: SigningKeys;
   /** Where used token ids are kept (across restarts). */
-  store: MetadataStore;
+  store: Store;
   /** `iss` of the server's tokens, which parcel tokens carry too. */
   issuer: string;
   dataDir: string;
@@ -74,12 +74,10 @@ export class ParcelService {
   }
 
   static async open(deps: ParcelServiceDeps): Promise<ParcelService> {
-    return new ParcelService(await ParcelStore.open(deps.dataDir, deps.partStorage), deps);
-  }
-
-  /** Resolves once every record change has been written. */
-  flush(): Promise<void> {
-    return this.store.flush();
+    return new ParcelService(
+      await ParcelStore.open(deps.store, deps.dataDir, deps.partStorage),
+      deps,
+    );
   }
 
   /** A one-time token for `user` (an address) and `operation`, within the issue limits. */
@@ -126,11 +124,11 @@ export class ParcelService {
   }
 
   /** What anyone may know of a parcel: its metadata or its owner. */
-  inspect(
+  async inspect(
     id: string,
     key: 'metadata' | 'owner',
-  ): Live<ParcelMetadataResponse | ParcelOwnerResponse> {
-    const record = this.store.get(id);
+  ): Promise<Live<ParcelMetadataResponse | ParcelOwnerResponse>> {
+    const record = await this.store.get(id);
     if (record === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such parcel');
     if (record.removedAt !== null) return 'gone';
     if (key === 'owner') return { owner: record.owner };
@@ -140,7 +138,7 @@ export class ParcelService {
   /** The bytes of a parcel, for its owner's signed download request. */
   async read(signed: SignedRequest, id: string): Promise<Live<{ size: number; body: Readable }>> {
     const claims = await this.authenticate(signed, 'download', id);
-    const record = this.ownParcel(id, claims.sub);
+    const record = await this.ownParcel(id, claims.sub);
     if (record === 'gone') return 'gone';
     const body = await this.store.openRead(record.blobId);
     signed.log.info({ event: 'parcel.read', id }, 'parcel read');
@@ -151,7 +149,7 @@ export class ParcelService {
   async remove(signed: SignedRequest, id: string): Promise<Live<'removed'>> {
     const { log } = signed;
     const claims = await this.authenticate(signed, 'remove', id);
-    if (this.ownParcel(id, claims.sub) === 'gone') return 'gone';
+    if ((await this.ownParcel(id, claims.sub)) === 'gone') return 'gone';
     const removed = await this.store.remove(id);
     // Removed by a concurrent request (with another token) since the check above.
     if (removed === undefined) return 'gone';
@@ -191,8 +189,11 @@ export class ParcelService {
   }
 
   /** The live record of `id` for its owner, `'gone'`, or the 404 / 403 error. */
-  private ownParcel(id: string, owner: string): Live<ParcelRecord & { blobId: string }> {
-    const record = this.store.get(id);
+  private async ownParcel(
+    id: string,
+    owner: string,
+  ): Promise<Live<ParcelRecord & { blobId: string }>> {
+    const record = await this.store.get(id);
     if (record === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such parcel');
     if (record.removedAt !== null || record.blobId === null) return 'gone';
     if (record.owner !== owner) {

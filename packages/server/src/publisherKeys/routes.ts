@@ -4,12 +4,12 @@ import type {
   PublisherKeysResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import { PublisherKeyService } from './service.js';
 
 /** What the publisher-key routes need. */
 export interface PublisherKeyRoutesDeps {
-  store: MetadataStore;
+  store: Store;
 }
 
 const config = { operation: 'publisherKeys' } as const;
@@ -38,7 +38,7 @@ async function list(
   keys: PublisherKeyService,
   request: FastifyRequest,
 ): Promise<PublisherKeysResponse> {
-  return { publisherKeys: keys.list(request.user?.id ?? '') };
+  return { publisherKeys: await keys.list(request.user?.id ?? '') };
 }
 
 async function register(

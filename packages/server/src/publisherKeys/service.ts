@@ -1,6 +1,6 @@
 import { publicKeyObject } from '@sluice/core';
 import { type PublisherKeyInfo, SluiceError } from '@sluice/protocol';
-import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 
 /** How many publisher keys one account may hold (a rotation or two, not a key per upload). */
 export const MAX_PUBLISHER_KEYS = 16;
@@ -10,11 +10,11 @@ export const MAX_PUBLISHER_KEYS = 16;
  * upload only when its key is registered to the uploader, so a key names one account.
  */
 export class PublisherKeyService {
-  constructor(private readonly store: MetadataStore) {}
+  constructor(private readonly store: Store) {}
 
   /** The keys of `userId`, oldest first. */
-  list(userId: string): PublisherKeyInfo[] {
-    return (this.store.getUser(userId)?.publisherKeys ?? []).map((k) => ({ ...k }));
+  list(userId: string): Promise<PublisherKeyInfo[]> {
+    return this.store.users.publisherKeys(userId);
   }
 
   /**
@@ -27,13 +27,14 @@ export class PublisherKeyService {
     publicKey: string,
   ): Promise<{ key: PublisherKeyInfo; added: boolean }> {
     checkPublicKey(publicKey);
-    return this.store.mutate((draft) => {
-      const user = Object.hasOwn(draft.users, userId) ? draft.users[userId] : undefined;
-      if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
-      const keys = user.publisherKeys ?? [];
+    return this.store.transaction(async (t) => {
+      if ((await t.users.get(userId)) === undefined) {
+        throw new SluiceError('ERR_NOT_FOUND', 'no such user');
+      }
+      const keys = await t.users.publisherKeys(userId);
       const mine = keys.find((k) => k.publicKey === publicKey);
       if (mine !== undefined) return { key: { ...mine }, added: false };
-      if (Object.values(draft.users).some((u) => holds(u, publicKey))) {
+      if ((await t.users.publisherKeyOwner(publicKey)) !== undefined) {
         throw new SluiceError(
           'ERR_CONFLICT',
           'this publisher key is registered to another account',
@@ -46,20 +47,15 @@ export class PublisherKeyService {
         );
       }
       const key = { publicKey, addedAt: new Date().toISOString() };
-      user.publisherKeys = [...keys, key];
+      await t.users.addPublisherKey(userId, key);
       return { key: { ...key }, added: true };
     });
   }
 
   /** Whether `publicKey` is registered to `userId`. */
-  isRegistered(userId: string, publicKey: string): boolean {
-    const user = this.store.getUser(userId);
-    return user !== undefined && holds(user, publicKey);
+  async isRegistered(userId: string, publicKey: string): Promise<boolean> {
+    return (await this.store.users.publisherKeyOwner(publicKey)) === userId;
   }
-}
-
-function holds(user: UserRecord, publicKey: string): boolean {
-  return (user.publisherKeys ?? []).some((k) => k.publicKey === publicKey);
 }
 
 function checkPublicKey(publicKey: string): void {

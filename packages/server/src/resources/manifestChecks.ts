@@ -2,17 +2,17 @@ import { verifyManifest } from '@sluice/core';
 import { type Manifest, SluiceError } from '@sluice/protocol';
 import { versionConflict } from '../errors.js';
 import type { PublisherKeyService } from '../publisherKeys/service.js';
-import type { MetadataStore } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 
 /** What the manifest checks of an upload read. */
 export interface ManifestCheckDeps {
-  store: MetadataStore;
+  store: Store;
   publisherKeys: PublisherKeyService;
 }
 
 /** The latest stored version of `folder/name`, 0 when there is none. */
-export function latestVersionOf(store: MetadataStore, folder: string, name: string): number {
-  return store.getResource(folder, name)?.versions.at(-1)?.version ?? 0;
+export async function latestVersionOf(store: Store, folder: string, name: string): Promise<number> {
+  return (await store.resources.get(folder, name))?.versions.at(-1)?.version ?? 0;
 }
 
 /**
@@ -21,11 +21,11 @@ export function latestVersionOf(store: MetadataStore, folder: string, name: stri
  * key is registered to the uploader (403 ERR_UNTRUSTED_PUBLISHER), and it names the next version
  * (409 ERR_VERSION_CONFLICT with the latest). A v1 manifest names nothing: the server numbers it.
  */
-export function checkUploadManifest(
+export async function checkUploadManifest(
   deps: ManifestCheckDeps,
   upload: { folder: string; name: string | undefined; uploaderId: string },
   manifest: Manifest,
-): void {
+): Promise<void> {
   if (manifest.version === 1) return;
   const { folder, name, uploaderId } = upload;
   const r = manifest.resource;
@@ -36,12 +36,12 @@ export function checkUploadManifest(
     );
   }
   const { publisher } = verifyManifest(manifest);
-  if (publisher !== null && !deps.publisherKeys.isRegistered(uploaderId, publisher)) {
+  if (publisher !== null && !(await deps.publisherKeys.isRegistered(uploaderId, publisher))) {
     throw new SluiceError(
       'ERR_UNTRUSTED_PUBLISHER',
       `the publisher key ${publisher} is not registered to this account (POST /me/publisher-keys)`,
     );
   }
-  const latest = latestVersionOf(deps.store, folder, r.name);
+  const latest = await latestVersionOf(deps.store, folder, r.name);
   if (r.version !== latest + 1) throw versionConflict(r.version, latest);
 }

@@ -10,7 +10,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
-import type { ResourceRecord, ResourceVersion } from '../stores/metadataStore.js';
+import { type ResourceRecord, type ResourceVersion } from '../stores/records.js';
 import { ifNoneMatchHits, parseRange } from './byteRange.js';
 import { exactLength } from './exactLength.js';
 import { checkResourceName } from './resourceName.js';
@@ -152,7 +152,7 @@ async function issueEnvelope(
 
 async function list(f: Feature, request: FolderRequest): Promise<ListResponse> {
   const folder = folderOf(request);
-  return { folder, resources: f.resources.list(folder) };
+  return { folder, resources: await f.resources.list(folder) };
 }
 
 async function remove(f: Feature, request: NameRequest, reply: FastifyReply) {
@@ -167,7 +167,7 @@ async function remove(f: Feature, request: NameRequest, reply: FastifyReply) {
 
 async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyReply) {
   const { folder, name } = namesOf(request);
-  const resource = f.resources.find(folder, name);
+  const resource = await f.resources.find(folder, name);
   const { version, blobId } = f.resources.bigPart(resource, versionQuery(request.query.version));
   const size = version.manifest.bigSize;
   const etag = bigPartEtag(resource, version);

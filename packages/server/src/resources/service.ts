@@ -19,12 +19,9 @@ import type { TokenCaller } from '../auth/tokenPassword.js';
 import { versionConflict } from '../errors.js';
 import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
-import {
-  type MetadataStore,
-  type ResourceRecord,
-  type ResourceVersion,
-  resourceKey,
-} from '../stores/metadataStore.js';
+import { type ResourceRecord, type ResourceVersion } from '../stores/records.js';
+import type { RemovalKind } from '../stores/sql/removalRows.js';
+import { type Store } from '../stores/store.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import type { ByteRange } from './byteRange.js';
 import type { EnvelopeCache } from './envelopeCache.js';
@@ -41,7 +38,7 @@ export interface CdnObjects {
 }
 
 export interface ResourceServiceDeps {
-  store: MetadataStore;
+  store: Store;
   /** Small and big parts (files in the data directory, or an S3 bucket). */
   partStorage: PartStorage;
   /** Encrypts the data keys at rest (`master.key`). */
@@ -84,24 +81,24 @@ export class ResourceService {
     name: string | undefined,
     manifest: Manifest,
     uploaderId: string,
-  ): void {
-    checkUploadManifest(this.manifestChecks, { folder, name, uploaderId }, manifest);
+  ): Promise<void> {
+    return checkUploadManifest(this.manifestChecks, { folder, name, uploaderId }, manifest);
   }
 
   /** The resource, or ERR_NOT_FOUND. */
-  find(folder: string, name: string): ResourceRecord {
-    const resource = this.deps.store.getResource(folder, name);
+  async find(folder: string, name: string): Promise<ResourceRecord> {
+    const resource = await this.deps.store.resources.get(folder, name);
     if (resource === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
     return resource;
   }
 
-  list(folder: string): ListedResource[] {
-    return this.deps.store.listResources(folder).map((r) => {
+  async list(folder: string): Promise<ListedResource[]> {
+    return (await this.deps.store.resources.listLatest(folder)).map(({ resource: r, count }) => {
       const v = latest(r);
       return {
         name: r.name,
         version: v.version,
-        versions: r.versions.length,
+        versions: count,
         blobSize: v.manifest.blobSize,
         smallSize: v.manifest.smallSize,
         bigSize: v.manifest.bigSize,
@@ -117,7 +114,7 @@ export class ResourceService {
    */
   async upload(folder: string, upload: NewVersion, uploadedBy: string): Promise<number> {
     const { name, manifest, dataKey, cdnKey, small, big } = upload;
-    this.checkManifest(folder, name, manifest, uploadedBy);
+    await this.checkManifest(folder, name, manifest, uploadedBy);
     checkDataKey(manifest, dataKey);
     await checkSmallPart(small, manifest);
     if (big === undefined && cdnKey === null) {
@@ -133,23 +130,20 @@ export class ResourceService {
       committed.push(smallBlobId);
       const bigBlobId = big === undefined ? null : await partStorage.commit(big);
       if (bigBlobId !== null) committed.push(bigBlobId);
-      const version = await this.deps.store.mutate((draft) => {
-        const key = resourceKey(folder, name);
-        const existing = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
-        const resource = existing ?? { id: randomUUID(), folder, name, versions: [] };
-        draft.resources[key] = resource;
-        const number = (resource.versions.at(-1)?.version ?? 0) + 1;
+      const version = await this.deps.store.transaction(async (t) => {
+        const resourceId = await t.resources.ensure(folder, name, randomUUID());
+        const number = (await t.resources.latestVersion(resourceId)) + 1;
         // Checked again here, atomically: another upload may have taken the number meanwhile.
         if (manifest.version === 2 && manifest.resource.version !== number) {
           throw versionConflict(manifest.resource.version, number - 1);
         }
-        resource.versions.push({
+        await t.resources.addVersion(resourceId, {
           version: number,
           manifest,
           smallBlobId,
           bigBlobId,
           cdnKey,
-          wrappedDataKey: wrapDataKey(masterKey, dataKey, dataKeyAad(resource.id, number)),
+          wrappedDataKey: wrapDataKey(masterKey, dataKey, dataKeyAad(resourceId, number)),
           createdAt: new Date().toISOString(),
           uploadedBy,
         });
@@ -182,7 +176,7 @@ export class ResourceService {
     let key = verified.key;
     let dataKey: Buffer | undefined;
     try {
-      const record = this.find(folder, name);
+      const record = await this.find(folder, name);
       const version = latest(record);
       await bindDevice(this.deps.store, user, hardware, log);
       if (key === undefined) {
@@ -228,11 +222,10 @@ export class ResourceService {
    */
   async remove(folder: string, name: string, log: FastifyBaseLogger): Promise<{ left: number }> {
     const { partStorage, cdnObjects, cache } = this.deps;
-    const removed = await this.deps.store.mutate((draft) => {
-      const key = resourceKey(folder, name);
-      const r = Object.hasOwn(draft.resources, key) ? draft.resources[key] : undefined;
+    const removed = await this.deps.store.transaction(async (t) => {
+      const r = await t.resources.get(folder, name);
       if (r === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
-      delete draft.resources[key];
+      await t.resources.remove(r.id);
       return r;
     });
     const parts = removed.versions.flatMap((v) =>
@@ -242,24 +235,33 @@ export class ResourceService {
     const cdnKeys = new Set(removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])));
     const left: string[] = [];
     for (const id of parts) {
-      await partStorage.remove(id).catch((e: unknown) => {
+      await partStorage.remove(id).catch(async (e: unknown) => {
         left.push(id);
         log.warn({ event: 'resource.partLeft', id, err: e }, 'stored part not removed');
+        await this.retryLater('part', id, log);
       });
     }
     if (cdnObjects !== null) {
       for (const key of cdnKeys) {
         const objectKey = cdnObjectKey(cdnObjects.prefix, key);
-        await cdnObjects.bucket.remove(objectKey).catch((e: unknown) => {
+        await cdnObjects.bucket.remove(objectKey).catch(async (e: unknown) => {
           left.push(objectKey);
           log.warn(
             { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
             'CDN object not removed',
           );
+          await this.retryLater('cdnObject', objectKey, log);
         });
       }
     }
     return { left: left.length };
+  }
+
+  /** Records a removal that failed, for the sweeper to retry (never fails the delete itself). */
+  private async retryLater(kind: RemovalKind, key: string, log: FastifyBaseLogger): Promise<void> {
+    await this.deps.store.removals.add(kind, key, new Date().toISOString()).catch((e: unknown) => {
+      log.warn({ event: 'resource.removalNotRecorded', kind, key, err: e }, 'removal not recorded');
+    });
   }
 
   /**

@@ -1,6 +1,6 @@
 import { manifestKeyCheck, sha256File, sha256FileChunks } from '@sluice/core';
 import { cdnObjectKey, type Manifest, SluiceError } from '@sluice/protocol';
-import { type MetadataStore, resourceKey } from '../stores/metadataStore.js';
+import { type Store } from '../stores/store.js';
 import type { PendingBlob } from '../stores/partStorage.js';
 import type { CdnObjects } from './service.js';
 
@@ -47,7 +47,7 @@ export async function checkBigPart(big: PendingBlob, manifest: Manifest): Promis
  * manifest's size (HEAD), and no other resource claims it (deleting that one would remove it).
  */
 export async function checkCdnObject(
-  deps: { store: MetadataStore; cdnObjects: CdnObjects | null },
+  deps: { store: Store; cdnObjects: CdnObjects | null },
   folder: string,
   name: string,
   cdnKey: string,
@@ -55,11 +55,7 @@ export async function checkCdnObject(
 ): Promise<void> {
   const { cdnObjects, store } = deps;
   if (cdnObjects === null) return;
-  const own = resourceKey(folder, name);
-  const claimed = Object.entries(store.snapshot().resources).some(
-    ([key, r]) => key !== own && r.versions.some((v) => v.cdnKey === cdnKey),
-  );
-  if (claimed) {
+  if (await store.resources.cdnKeyClaimedElsewhere(cdnKey, folder, name)) {
     throw new SluiceError('ERR_CONFLICT', `cdnKey ${cdnKey} belongs to another resource`);
   }
   const head = await cdnObjects.bucket.exists(cdnObjectKey(cdnObjects.prefix, cdnKey));

@@ -32,7 +32,7 @@ export interface ReceivedUpload {
  * Checks a manifest the moment its field arrives, before any file part is read (the name when
  * the `name` field came first, as clients send it). Throws to refuse the upload.
  */
-export type ManifestCheck = (manifest: Manifest, name: string | undefined) => void;
+export type ManifestCheck = (manifest: Manifest, name: string | undefined) => Promise<void>;
 
 /** Fails the stream with 413 once more than `limit` bytes pass. */
 class SizeLimit extends Transform {
@@ -159,7 +159,7 @@ async function receivePart(
     if (key === 'manifest') {
       received.manifest = parseManifestField(part.value);
       const name = received.fields.name;
-      how.checkManifest(received.manifest, typeof name === 'string' ? name : undefined);
+      await how.checkManifest(received.manifest, typeof name === 'string' ? name : undefined);
     }
     return;
   }

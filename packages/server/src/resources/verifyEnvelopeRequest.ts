@@ -4,7 +4,7 @@ import {
   type TokenCaller,
   type TokenPasswordDeps,
 } from '../auth/tokenPassword.js';
-import type { UserRecord } from '../stores/metadataStore.js';
+import { type UserRecord } from '../stores/records.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
 /** A caller whose password was checked, and the envelope key when the cache had it. */
@@ -37,7 +37,7 @@ export async function verifyEnvelopeRequest(
     if (cache === null || u === undefined) return undefined;
     return limiter.tokenPasswordWait(u.id, caller.address) === undefined ? u : undefined;
   };
-  let user = cached(store.getUser(caller.userId));
+  let user = cached(await store.users.get(caller.userId));
   if (cache !== null && user !== undefined) {
     let key = cache.envelopeKey(user, password, hardware);
     if (key === undefined) {
@@ -45,7 +45,7 @@ export async function verifyEnvelopeRequest(
       if (turn.wait === undefined) done = turn.done;
       else {
         await turn.wait;
-        user = cached(store.getUser(user.id));
+        user = cached(await store.users.get(user.id));
         key = user === undefined ? undefined : cache.envelopeKey(user, password, hardware);
       }
     }

@@ -5,6 +5,9 @@ import {
   type SetPasswordRequest,
   type SetRoleRequest,
   type UserResponse,
+  SluiceError,
+  USERS_PAGE_DEFAULT,
+  USERS_PAGE_MAX,
   type UsersResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -14,12 +17,13 @@ import type { ScryptParams } from '../auth/passwordHash.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import { publicUser } from '../auth/publicUser.js';
 import { authorize } from '../auth/routeGuard.js';
-import type { MetadataStore, UserRecord } from '../stores/metadataStore.js';
+import { type UserRecord } from '../stores/records.js';
+import { type Store } from '../stores/store.js';
 import { UserService } from './service.js';
 
 /** What the user-administration routes need. */
 export interface UserRoutesDeps {
-  store: MetadataStore;
+  store: Store;
   scrypt: ScryptParams;
   guardRequest: GuardRequest;
   caches: CredentialCaches;
@@ -71,7 +75,11 @@ export async function userRoutes(app: FastifyInstance, deps: UserRoutesDeps): Pr
     guardRequest: deps.guardRequest,
   };
   const byId = { config, schema: { params: idParams } };
-  app.get('/users', { config }, () => listUsers(f));
+  app.get<{ Querystring: ListQuery }>(
+    '/users',
+    { config, schema: { querystring: listQuery } },
+    (request) => listUsers(f, request.query),
+  );
   app.post<{ Body: CreateUserRequest }>(
     '/users',
     { config, schema: { body: createBody } },
@@ -107,8 +115,36 @@ function changed(request: IdRequest, event: string, user: UserRecord): UserRespo
   return { user: publicUser(user) };
 }
 
-async function listUsers(f: Feature): Promise<UsersResponse> {
-  return { users: f.users.list().map(publicUser) };
+interface ListQuery {
+  limit?: string;
+  cursor?: string;
+  email?: string;
+}
+
+const listQuery = {
+  type: 'object',
+  additionalProperties: false,
+  properties: {
+    limit: { type: 'string', pattern: '^[1-9][0-9]{0,3}$' },
+    cursor: { type: 'string', maxLength: 512 },
+    email: { type: 'string', maxLength: 1024 },
+  },
+} as const;
+
+/** One page of users in creation order (`nextCursor` when more follow), or the one `email`. */
+async function listUsers(f: Feature, query: ListQuery): Promise<UsersResponse> {
+  if (query.email !== undefined) {
+    const user = await f.users.findByEmail(query.email);
+    return { users: user === undefined ? [] : [publicUser(user)] };
+  }
+  const limit = query.limit === undefined ? USERS_PAGE_DEFAULT : Number(query.limit);
+  if (limit > USERS_PAGE_MAX) {
+    throw new SluiceError('ERR_BAD_REQUEST', `limit must be at most ${USERS_PAGE_MAX}`);
+  }
+  const page = await f.users.list(limit, query.cursor);
+  const answer: UsersResponse = { users: page.users.map(publicUser) };
+  if (page.next !== undefined) answer.nextCursor = page.next;
+  return answer;
 }
 
 async function createUser(
@@ -126,12 +162,12 @@ async function createUser(
 }
 
 async function disableUser(f: Feature, request: IdRequest): Promise<UserResponse> {
-  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  await authorizeOn(f, request, (await f.users.get(request.params.id)).role);
   return changed(request, 'user.disabled', await f.users.disable(request.params.id));
 }
 
 async function enableUser(f: Feature, request: IdRequest): Promise<UserResponse> {
-  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  await authorizeOn(f, request, (await f.users.get(request.params.id)).role);
   return changed(request, 'user.enabled', await f.users.enable(request.params.id));
 }
 
@@ -140,12 +176,12 @@ async function setRole(
   request: FastifyRequest<{ Params: IdParams; Body: SetRoleRequest }>,
 ): Promise<UserResponse> {
   const { role } = request.body;
-  await authorizeOn(f, request, f.users.get(request.params.id).role, role);
+  await authorizeOn(f, request, (await f.users.get(request.params.id)).role, role);
   return changed(request, 'user.roleChanged', await f.users.setRole(request.params.id, role));
 }
 
 async function resetDevice(f: Feature, request: IdRequest): Promise<UserResponse> {
-  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  await authorizeOn(f, request, (await f.users.get(request.params.id)).role);
   return changed(request, 'user.deviceReset', await f.users.resetDevice(request.params.id));
 }
 
@@ -153,7 +189,7 @@ async function setPassword(
   f: Feature,
   request: FastifyRequest<{ Params: IdParams; Body: SetPasswordRequest }>,
 ): Promise<UserResponse> {
-  await authorizeOn(f, request, f.users.get(request.params.id).role);
+  await authorizeOn(f, request, (await f.users.get(request.params.id)).role);
   const user = await f.users.setPassword(request.params.id, request.body.password);
   return changed(request, 'user.passwordReset', user);
 }

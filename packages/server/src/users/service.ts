@@ -4,12 +4,10 @@ import { type CredentialCaches, replacePassword } from '../auth/passwordChange.j
 import { DEFAULT_SCRYPT_PARAMS, hashPassword, type ScryptParams } from '../auth/passwordHash.js';
 import { checkPasswordRules } from '../auth/passwordRules.js';
 import { cutOffSessions } from '../auth/tokens.js';
-import {
-  type MetadataState,
-  type MetadataStore,
-  normaliseEmail,
-  type UserRecord,
-} from '../stores/metadataStore.js';
+import { normaliseEmail, type UserRecord } from '../stores/records.js';
+import { SqlUniqueViolation } from '../stores/sql/database.js';
+import type { Store, Tables } from '../stores/store.js';
+import type { UserPage } from '../stores/sql/userRows.js';
 
 export const EMAIL_MAX_LENGTH = 254;
 // No control or format characters (NUL, escapes, bidi overrides): an email is shown to admins
@@ -27,14 +25,14 @@ export function validateNewUser(input: CreateUserRequest): void {
 }
 
 /**
- * Hashes the password (outside the store's write queue: it is the slow part) and adds the user;
- * ERR_CONFLICT when the email is taken. `precondition` runs inside the mutation, against the
- * state the user is added to, and may throw to refuse.
+ * Hashes the password (outside the transaction: it is the slow part) and adds the user;
+ * ERR_CONFLICT when the email is taken. `precondition` runs inside the transaction the user is
+ * added in, and may throw to refuse.
  */
 export async function createUser(
-  store: MetadataStore,
+  store: Store,
   input: CreateUserRequest,
-  options: { scrypt?: ScryptParams; precondition?: (draft: MetadataState) => void } = {},
+  options: { scrypt?: ScryptParams; precondition?: (t: Tables) => Promise<void> } = {},
 ): Promise<UserRecord> {
   validateNewUser(input);
   const email = normaliseEmail(input.email);
@@ -50,21 +48,18 @@ export async function createUser(
     createdAt: now,
     updatedAt: now,
   };
-  return store.mutate((draft) => {
-    options.precondition?.(draft);
-    if (Object.values(draft.users).some((u) => u.email === email)) {
-      throw new SluiceError('ERR_CONFLICT', 'a user with this email already exists');
-    }
-    draft.users[user.id] = user;
-    return { ...user };
-  });
-}
-
-/** Active ApiAdmins other than `exceptId`: the last one may not be disabled or demoted. */
-export function otherActiveApiAdmins(draft: MetadataState, exceptId: string): number {
-  return Object.values(draft.users).filter(
-    (u) => u.role === 'ApiAdmin' && !u.disabled && u.id !== exceptId,
-  ).length;
+  const conflict = () => new SluiceError('ERR_CONFLICT', 'a user with this email already exists');
+  try {
+    return await store.transaction(async (t) => {
+      await options.precondition?.(t);
+      if ((await t.users.byEmail(email)) !== undefined) throw conflict();
+      await t.users.insert(user);
+      return { ...user };
+    });
+  } catch (e) {
+    if (e instanceof SqlUniqueViolation) throw conflict();
+    throw e;
+  }
 }
 
 /**
@@ -74,18 +69,28 @@ export function otherActiveApiAdmins(draft: MetadataState, exceptId: string): nu
  */
 export class UserService {
   constructor(
-    private readonly store: MetadataStore,
+    private readonly store: Store,
     private readonly scrypt: ScryptParams,
     private readonly caches: CredentialCaches,
   ) {}
 
-  list(): UserRecord[] {
-    return this.store.listUsers();
+  /** Users in creation order, `limit` at a time from `cursor` (see UserRows.page). */
+  async list(limit: number, cursor?: string): Promise<UserPage> {
+    try {
+      return await this.store.users.page(limit, cursor);
+    } catch (e) {
+      if (e instanceof RangeError) throw new SluiceError('ERR_BAD_REQUEST', 'malformed cursor');
+      throw e;
+    }
+  }
+
+  findByEmail(email: string): Promise<UserRecord | undefined> {
+    return this.store.users.byEmail(email);
   }
 
   /** The user `id`, or ERR_NOT_FOUND. */
-  get(id: string): UserRecord {
-    const user = this.store.getUser(id);
+  async get(id: string): Promise<UserRecord> {
+    const user = await this.store.users.get(id);
     if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
     return user;
   }
@@ -96,17 +101,17 @@ export class UserService {
 
   /** Disables `id` and ends its sessions for good (see cutOffSessions); never the last active ApiAdmin. */
   disable(id: string): Promise<UserRecord> {
-    return this.update(id, (u, draft) => {
-      if (u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0) {
+    return this.update(id, async (u, t) => {
+      if (u.role === 'ApiAdmin' && !u.disabled && (await t.users.otherActiveApiAdmins(u.id)) === 0) {
         throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
       }
       u.disabled = true;
-      cutOffSessions(draft, u, 'user disabled');
+      await cutOffSessions(t, u, 'user disabled');
     });
   }
 
   enable(id: string): Promise<UserRecord> {
-    return this.update(id, (u) => {
+    return this.update(id, async (u) => {
       u.disabled = false;
     });
   }
@@ -116,15 +121,15 @@ export class UserService {
    * the last active ApiAdmin.
    */
   setRole(id: string, role: Role): Promise<UserRecord> {
-    return this.update(id, (u, draft) => {
+    return this.update(id, async (u, t) => {
       const lastApiAdmin =
-        u.role === 'ApiAdmin' && !u.disabled && otherActiveApiAdmins(draft, u.id) === 0;
+        u.role === 'ApiAdmin' && !u.disabled && (await t.users.otherActiveApiAdmins(u.id)) === 0;
       if (lastApiAdmin && role !== 'ApiAdmin') {
         throw new SluiceError('ERR_CONFLICT', 'cannot demote the last active ApiAdmin');
       }
       if (u.role === role) return;
       u.role = role;
-      cutOffSessions(draft, u, 'role changed');
+      await cutOffSessions(t, u, 'role changed');
     });
   }
 
@@ -133,10 +138,10 @@ export class UserService {
    * it comes from, after a new login.
    */
   resetDevice(id: string): Promise<UserRecord> {
-    return this.update(id, (u, draft) => {
+    return this.update(id, async (u, t) => {
       u.boundHardwareHash = null;
       // The device may be lost or stolen: its tokens go with the binding.
-      cutOffSessions(draft, u, 'device reset');
+      await cutOffSessions(t, u, 'device reset');
     });
   }
 
@@ -144,8 +149,8 @@ export class UserService {
    * An admin's reset: gives `id` the password `password` (the rules of creation apply) and ends
    * its sessions, as a change by the user does.
    */
-  setPassword(id: string, password: string): Promise<UserRecord> {
-    this.get(id);
+  async setPassword(id: string, password: string): Promise<UserRecord> {
+    await this.get(id);
     return replacePassword(
       { store: this.store, scrypt: this.scrypt, caches: this.caches },
       id,
@@ -154,16 +159,17 @@ export class UserService {
     );
   }
 
-  /** Applies `change` to the user inside one store mutation and returns the new record. */
+  /** Applies `change` to the user inside one transaction and returns the new record. */
   private update(
     id: string,
-    change: (user: UserRecord, draft: MetadataState) => void,
+    change: (user: UserRecord, t: Tables) => Promise<void>,
   ): Promise<UserRecord> {
-    return this.store.mutate((draft) => {
-      const u = Object.hasOwn(draft.users, id) ? draft.users[id] : undefined;
+    return this.store.transaction(async (t) => {
+      const u = await t.users.get(id);
       if (u === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such user');
-      change(u, draft);
+      await change(u, t);
       u.updatedAt = new Date().toISOString();
+      await t.users.update(u);
       return { ...u };
     });
   }

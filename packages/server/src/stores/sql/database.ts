@@ -1,0 +1,55 @@
+/** A value a query binds or returns: the schema uses text and integers only (booleans are 0/1). */
+export type SqlValue = string | number | null;
+
+export type SqlRow = Record<string, SqlValue>;
+
+/** Runs statements, inside a transaction or not. SQL is written once, PostgreSQL style (`$1`). */
+export interface SqlExecutor {
+  query<R extends SqlRow = SqlRow>(sql: string, params?: readonly SqlValue[]): Promise<R[]>;
+}
+
+export interface PoolStats {
+  /** Connections open (SQLite: 1). */
+  total: number;
+  /** Connections open and idle. */
+  idle: number;
+  /** Callers waiting for a connection (or, on SQLite, for the one writer). */
+  waiting: number;
+}
+
+/**
+ * The one database interface both backends implement: the embedded default (SQLite in the data
+ * directory) and PostgreSQL. `transaction` runs `fn` as one serializable unit: on SQLite every
+ * statement runs one at a time on one connection, on PostgreSQL at SERIALIZABLE isolation, and a
+ * transaction that lost a race to another instance is re-run from the start (so `fn` must only
+ * touch the database through `tx`).
+ */
+export interface SqlDatabase extends SqlExecutor {
+  readonly kind: 'sqlite' | 'postgres';
+  transaction<T>(fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` in one transaction that first takes the lock `key` (a PostgreSQL advisory lock; on
+   * SQLite the one writer is the lock), at READ COMMITTED, so that what `fn` reads after the lock
+   * includes everything the previous holder committed. For work that must not run twice at once
+   * across instances (schema migrations).
+   */
+  locked<T>(key: number, fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
+  /**
+   * Runs `fn` only if no other instance holds the lock `key` right now (a session advisory lock
+   * on PostgreSQL, held for the whole of `fn`); resolves `undefined` without running it otherwise.
+   * On SQLite one process owns the data directory, so `fn` always runs.
+   */
+  tryExclusive<T>(key: number, fn: () => Promise<T>): Promise<T | undefined>;
+  /** Resolves when the database answers a trivial query. */
+  ping(): Promise<void>;
+  stats(): PoolStats;
+  close(): Promise<void>;
+}
+
+/** A unique or primary-key constraint refused the statement (another row has that key). */
+export class SqlUniqueViolation extends Error {
+  constructor(readonly constraint: string | undefined, options?: { cause?: unknown }) {
+    super(`unique constraint violated${constraint === undefined ? '' : ` (${constraint})`}`, options);
+    this.name = 'SqlUniqueViolation';
+  }
+}

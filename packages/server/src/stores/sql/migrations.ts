@@ -1,0 +1,137 @@
+import type { SqlDatabase, SqlExecutor } from './database.js';
+
+/**
+ * The schema, as numbered migrations applied in order and never edited once released: a change
+ * is a new entry. The SQL is the common subset of SQLite and PostgreSQL (TEXT, INTEGER, BIGINT;
+ * booleans as 0/1; times as ISO-8601 text, which sorts), so both backends run the same schema.
+ */
+export const MIGRATIONS: readonly { version: number; name: string; statements: string[] }[] = [
+  {
+    version: 1,
+    name: 'initial schema',
+    statements: [
+      `CREATE TABLE users (
+        id TEXT PRIMARY KEY,
+        email TEXT NOT NULL UNIQUE,
+        role TEXT NOT NULL,
+        disabled INTEGER NOT NULL DEFAULT 0,
+        password_hash TEXT NOT NULL,
+        bound_hardware_hash TEXT,
+        tokens_valid_after TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+      )`,
+      'CREATE INDEX users_by_creation ON users (created_at, id)',
+      'CREATE INDEX users_by_role ON users (role, disabled)',
+      `CREATE TABLE publisher_keys (
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        public_key TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (user_id, public_key)
+      )`,
+      // A publisher key names one account.
+      'CREATE UNIQUE INDEX publisher_keys_by_key ON publisher_keys (public_key)',
+      `CREATE TABLE refresh_families (
+        id TEXT PRIMARY KEY,
+        user_id TEXT NOT NULL,
+        current_hash TEXT NOT NULL,
+        previous_hashes TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        rotated_at TEXT NOT NULL,
+        expires_at TEXT NOT NULL,
+        revoked_at TEXT,
+        revoked_reason TEXT
+      )`,
+      'CREATE INDEX refresh_families_by_user ON refresh_families (user_id)',
+      `CREATE TABLE resources (
+        id TEXT PRIMARY KEY,
+        folder TEXT NOT NULL,
+        name TEXT NOT NULL,
+        UNIQUE (folder, name)
+      )`,
+      `CREATE TABLE resource_versions (
+        resource_id TEXT NOT NULL REFERENCES resources (id) ON DELETE CASCADE,
+        version INTEGER NOT NULL,
+        manifest TEXT NOT NULL,
+        small_blob_id TEXT NOT NULL,
+        big_blob_id TEXT,
+        cdn_key TEXT,
+        wrapped_data_key TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        uploaded_by TEXT NOT NULL,
+        PRIMARY KEY (resource_id, version)
+      )`,
+      'CREATE INDEX resource_versions_by_cdn_key ON resource_versions (cdn_key)',
+      `CREATE TABLE used_parcel_tokens (
+        jti TEXT PRIMARY KEY,
+        forget_after BIGINT NOT NULL
+      )`,
+      'CREATE INDEX used_parcel_tokens_by_expiry ON used_parcel_tokens (forget_after)',
+      `CREATE TABLE parcels (
+        id TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        sha256 TEXT NOT NULL,
+        size BIGINT NOT NULL,
+        blob_id TEXT,
+        created_at TEXT NOT NULL,
+        removed_at TEXT
+      )`,
+      `CREATE TABLE store_meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+      )`,
+      `CREATE TABLE pending_removals (
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL,
+        since TEXT NOT NULL,
+        PRIMARY KEY (kind, key)
+      )`,
+    ],
+  },
+];
+
+/** The lock key migrations are applied under (any constant shared by every instance). */
+const MIGRATION_LOCK = 0x51_1c_e0_01;
+
+/** The newest schema version this code knows. */
+export const SCHEMA_VERSION = MIGRATIONS.at(-1)?.version ?? 0;
+
+async function appliedVersion(tx: SqlExecutor): Promise<number> {
+  await tx.query(
+    `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version INTEGER PRIMARY KEY,
+      name TEXT NOT NULL,
+      applied_at TEXT NOT NULL
+    )`,
+  );
+  const [row] = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+  return row?.v ?? 0;
+}
+
+/**
+ * Brings the schema up to SCHEMA_VERSION, one migration at a time, under a lock so that
+ * instances starting together apply each migration once. Refuses a database whose schema is
+ * newer than this code (a downgrade). Returns the versions it applied.
+ */
+export async function migrate(db: SqlDatabase): Promise<number[]> {
+  return db.locked(MIGRATION_LOCK, async (tx) => {
+    const current = await appliedVersion(tx);
+    if (current > SCHEMA_VERSION) {
+      throw new Error(
+        `the database's schema is version ${current}, newer than this server's ${SCHEMA_VERSION}: upgrade the server`,
+      );
+    }
+    const applied: number[] = [];
+    for (const m of MIGRATIONS) {
+      if (m.version <= current) continue;
+      for (const statement of m.statements) await tx.query(statement);
+      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      ]);
+      applied.push(m.version);
+    }
+    return applied;
+  });
+}
