@@ -5,6 +5,7 @@ import type { Role } from '@sluice/protocol';
 import { createServer, type SluiceServer } from './app/createServer.js';
 import type { ServerOptions } from './app/settings.js';
 import type { ScryptParams } from './auth/passwordHash.js';
+import type { UserRecord } from './stores/records.js';
 import { createUser } from './users/service.js';
 
 /** Cheaper than the default so suites with many logins stay fast; the format is the same. */
@@ -47,6 +48,24 @@ export const PASSWORD = 'correct horse battery staple';
 /** Adds a user straight to the store of a running server (as `initAdmin` or `POST /users` do). */
 export async function addUser(running: Running, email: string, role: Role, password = PASSWORD) {
   return createUser(running.server.store, { email, password, role }, { scrypt: TEST_SCRYPT });
+}
+
+/** Changes fields of the user `id` straight in the store (what an admin route would do). */
+export async function patchUser(
+  running: Running,
+  id: string,
+  patch: Partial<Omit<UserRecord, 'id'>>,
+): Promise<void> {
+  await running.server.store.transaction(async (t) => {
+    const u = await t.users.get(id);
+    if (u === undefined) throw new Error(`no user ${id}`);
+    await t.users.update({ ...u, ...patch });
+  });
+}
+
+/** `folder/name` of every stored resource, sorted. */
+export function resourceNames(running: Running): Promise<string[]> {
+  return running.server.store.resources.names();
 }
 
 export interface Reply {

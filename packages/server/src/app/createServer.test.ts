@@ -6,7 +6,7 @@ import { isApiError } from '../errors.js';
 import { BLOBS_DIR } from '../stores/blobStore.js';
 import { LOCK_FILE } from '../stores/dataDirLock.js';
 import { MASTER_KEY_FILE } from '../stores/masterKey.js';
-import { METADATA_FILE } from '../stores/metadataStore.js';
+import { DATABASE_FILE, Store } from '../stores/store.js';
 import {
   addUser,
   call,
@@ -167,8 +167,10 @@ describe('restart on the same data directory', () => {
     });
     expect(refreshed.status).toBe(200);
     expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
-    expect((await readdir(dataDir)).sort()).toEqual(
-      [SIGNING_KEY_FILE, METADATA_FILE, LOCK_FILE, MASTER_KEY_FILE, BLOBS_DIR].sort(),
+    // The database's -wal/-shm files come and go with its connection.
+    const files = (await readdir(dataDir)).filter((n) => !n.startsWith(`${DATABASE_FILE}-`));
+    expect(files.sort()).toEqual(
+      [SIGNING_KEY_FILE, DATABASE_FILE, LOCK_FILE, MASTER_KEY_FILE, BLOBS_DIR].sort(),
     );
     expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
   });
@@ -214,10 +216,11 @@ describe('metadata written through the API', () => {
     expect(results.map((r) => r.status)).toEqual(emails.map(() => 201));
     await first.close();
     expect((await readdir(dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-    const onDisk = JSON.parse(await readFile(join(dataDir, METADATA_FILE), 'utf8'));
-    const stored = Object.values(onDisk.users).map((u) => (u as { email: string }).email);
+    const reopened = await Store.open({ dataDir });
+    const stored = (await reopened.users.page(100)).users.map((u) => u.email);
+    await reopened.close();
     expect(stored.sort()).toEqual(['boss@example.test', ...emails].sort());
-    expect((await stat(join(dataDir, METADATA_FILE))).mode & 0o777).toBe(0o600);
+    expect((await stat(join(dataDir, DATABASE_FILE))).mode & 0o777).toBe(0o600);
   });
 });
 
@@ -250,14 +253,15 @@ describe('logs', () => {
     await call(s.url, 'POST', '/token/refresh', { json: { refreshToken: session.refreshToken } });
     await call(s.url, 'GET', '/me', { token: next.accessToken });
     await call(s.url, 'POST', '/logout', { json: { refreshToken: next.refreshToken } });
-    await s.server.store.flush();
-
     const log = lines.join('');
     // The test only means something if the events were logged at all.
     for (const event of ['login.ok', 'login.failed', 'token.refreshed', 'user.created', 'logout']) {
       expect(log).toContain(event);
     }
-    const metadata = JSON.parse(await readFile(s.server.store.path, 'utf8'));
+    const stored = (await s.server.store.users.page(100)).users;
+    const families = (
+      await Promise.all(stored.map((u) => s.server.store.families.ofUser(u.id)))
+    ).flat();
     const keyFile = JSON.parse(await readFile(join(s.dataDir, SIGNING_KEY_FILE), 'utf8'));
     const secrets = [
       adminPassword,
@@ -269,10 +273,8 @@ describe('logs', () => {
       next.accessToken,
       next.refreshToken,
       keyFile.privateJwk.d,
-      ...Object.values(metadata.users).map((u) => (u as { passwordHash: string }).passwordHash),
-      ...Object.values(metadata.refreshFamilies).map(
-        (f) => (f as { currentHash: string }).currentHash,
-      ),
+      ...stored.map((u) => u.passwordHash),
+      ...families.map((f) => f.currentHash),
     ];
     for (const secret of secrets) {
       expect(typeof secret).toBe('string');
@@ -307,15 +309,16 @@ describe('initAdmin', () => {
       /in use by process/,
     );
     await expect(startServer({ dataDir: s.dataDir })).rejects.toThrow(/in use by process/);
-    expect(s.server.store.listUsers()).toEqual([]);
+    expect(await s.server.store.users.count()).toBe(0);
   });
 
   it('has no default password: a weak one is refused and nothing is created', async () => {
     const dataDir = await tempDir();
     cleanup.push(() => removeDir(dataDir));
     await expect(initAdmin(dataDir, 'root@example.test', 'admin')).rejects.toThrow(/password/);
-    const metadata = JSON.parse(await readFile(join(dataDir, METADATA_FILE), 'utf8'));
-    expect(metadata.users).toEqual({});
+    const store = await Store.open({ dataDir });
+    expect(await store.users.count()).toBe(0);
+    await store.close();
   });
 });
 

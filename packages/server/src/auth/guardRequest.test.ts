@@ -10,8 +10,7 @@ import {
   removeDir,
   startServer,
   TEST_SCRYPT,
-  tempDir,
-} from '../test-helpers.js';
+  tempDir, patchUser } from '../test-helpers.js';
 import { isAllowed, OPERATIONS, type Operation, PERMISSIONS } from './permissions.js';
 
 /** Operations whose own routes exist in this slice; the rest are probed through guarded stand-ins. */
@@ -94,10 +93,7 @@ describe('guardRequest', () => {
     const { id } = await addUser(s, 'changing@example.test', 'Operator');
     const { accessToken } = await login(s.url, 'changing@example.test');
     expect((await s.server.guardRequest(accessToken, 'resources.upload')).isAuthorized).toBe(false);
-    await s.server.store.mutate((d) => {
-      const u = d.users[id];
-      if (u) u.role = 'ResourceUploader';
-    });
+    await patchUser(s, id, { role: 'ResourceUploader' });
     const r = await s.server.guardRequest(accessToken, 'resources.upload');
     expect(r.isAuthorized).toBe(true);
     expect(r.context?.role).toBe('ResourceUploader');

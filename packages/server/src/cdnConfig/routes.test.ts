@@ -111,7 +111,7 @@ describe('embedded default (no cdn option)', () => {
       kind: 'http',
       chunkSize: DEFAULT_CHUNK_SIZE,
     });
-    expect(f.s.server.store.getUser(f.ids.Operator)?.boundHardwareHash).toBe(HW_A);
+    expect((await f.s.server.store.users.get(f.ids.Operator))?.boundHardwareHash).toBe(HW_A);
   });
 });
 
@@ -184,7 +184,7 @@ describe('S3 CDN', () => {
     expect(r.status).toBe(403);
     expect(r.body).toMatchObject({ code: 'ERR_FORBIDDEN' });
     for (const secret of SECRETS) expect(r.text).not.toContain(secret);
-    expect(f.s.server.store.getUser(f.ids.Operator)?.boundHardwareHash).toBeNull();
+    expect((await f.s.server.store.users.get(f.ids.Operator))?.boundHardwareHash).toBeNull();
   });
 
   it('the first device binds; another device gets 403 ERR_DEVICE_NOT_BOUND', async () => {
@@ -199,7 +199,7 @@ describe('S3 CDN', () => {
       json: { fileName: 'none.bin', password: PASSWORD, hardware: HW_A },
     });
     expect(envelope.status).toBe(404);
-    expect(f.s.server.store.getUser(f.ids.Operator)?.boundHardwareHash).toBe(HW_B);
+    expect((await f.s.server.store.users.get(f.ids.Operator))?.boundHardwareHash).toBe(HW_B);
   });
 
   it('a wrong password is 401 and counts against the (user, address) pair on its own budget, not against logins', async () => {

@@ -11,8 +11,7 @@ import {
   PASSWORD,
   type Running,
   removeDir,
-  startServer,
-} from '../test-helpers.js';
+  startServer, patchUser } from '../test-helpers.js';
 import { createUser } from '../users/service.js';
 import { expectError, expectHealthy, type Hostile, raw, startHostile } from './test-hostile.js';
 
@@ -65,7 +64,7 @@ async function tryCreateAdmin(token: string) {
     token,
     json: { email, password: PASSWORD, role: 'ApiAdmin' },
   });
-  expect(h.server.store.findUserByEmail(email)).toBeUndefined();
+  expect((await h.server.store.users.byEmail(email))).toBeUndefined();
   return r;
 }
 
@@ -210,7 +209,7 @@ describe('forged and foreign access tokens on an admin route', () => {
       json: { role: 'ApiAdmin' },
     });
     expectError(self, 403, 'ERR_FORBIDDEN');
-    expect(h.server.store.getUser(h.ids.Operator)?.role).toBe('Operator');
+    expect((await h.server.store.users.get(h.ids.Operator))?.role).toBe('Operator');
   });
 });
 
@@ -273,10 +272,7 @@ describe('tokens used for what they are not', () => {
 describe('login enumeration and limits', () => {
   it('unknown user, wrong password and disabled account answer identically', async () => {
     const disabled = await addUser(h, 'disabled-enum@example.test', 'Operator');
-    await h.server.store.mutate((d) => {
-      const u = d.users[disabled.id];
-      if (u) u.disabled = true;
-    });
+    await patchUser(h, disabled.id, { disabled: true });
     const attempt = (email: string, password: string) =>
       call(h.url, 'POST', '/login', { json: { email, password } });
     const replies = [

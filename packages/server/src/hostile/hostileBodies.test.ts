@@ -143,7 +143,7 @@ describe('hostile JSON bodies', () => {
     expectError(await postJson('/users', nested), 400, 'ERR_BAD_REQUEST');
     // The server runs in this process: its Object.prototype is ours.
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect(h.server.store.findUserByEmail('n@example.test')).toBeUndefined();
+    expect((await h.server.store.users.byEmail('n@example.test'))).toBeUndefined();
   });
 
   it('constructor.prototype keys are refused and pollute nothing', async () => {
@@ -218,7 +218,7 @@ describe('hostile JSON bodies', () => {
     const user = (r.body as { user: { id: string; disabled: boolean; deviceBound: boolean } }).user;
     expect(user.id).not.toBe(h.ids.ApiAdmin);
     expect(user).toMatchObject({ disabled: false, deviceBound: false });
-    expect(h.server.store.getUser(h.ids.ApiAdmin)?.email).toBe(h.emails.ApiAdmin);
+    expect((await h.server.store.users.get(h.ids.ApiAdmin))?.email).toBe(h.emails.ApiAdmin);
     expect((await login(h.url, 'mass@example.test')).accessToken).toBeTruthy();
   });
 });

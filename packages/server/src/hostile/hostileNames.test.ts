@@ -1,7 +1,7 @@
 // Hostile-input suite (docs/SECURITY.md): hostile folder and resource names in every route that
 // takes one, and hostile emails and ids in the user routes.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { call, PASSWORD, removeDir } from '../test-helpers.js';
+import { call, PASSWORD, removeDir, resourceNames } from '../test-helpers.js';
 import {
   expectError,
   expectHealthy,
@@ -39,7 +39,7 @@ afterEach(async () => {
 
 async function snapshot() {
   return {
-    resources: Object.keys(h.server.store.snapshot().resources).sort(),
+    resources: await resourceNames(h),
     files: await filesUnder(h.dataDir).then((f) => f.filter((p) => !p.endsWith('.lock'))),
   };
 }
@@ -303,6 +303,6 @@ describe('hostile emails and ids in the user routes', () => {
       });
       expectError(r, 400, 'ERR_BAD_REQUEST');
     }
-    expect(h.server.store.getUser(h.ids.Validator)?.role).toBe('Validator');
+    expect((await h.server.store.users.get(h.ids.Validator))?.role).toBe('Validator');
   });
 });

@@ -78,7 +78,7 @@ describe('expired access tokens', () => {
     expectError(r.me, 401, 'ERR_UNAUTHORIZED');
     expectError(r.users, 401, 'ERR_UNAUTHORIZED');
     expectError(r.create, 401, 'ERR_UNAUTHORIZED');
-    expect(o.server.store.findUserByEmail(r.email)).toBeUndefined();
+    expect((await o.server.store.users.byEmail(r.email))).toBeUndefined();
   });
 });
 
@@ -174,7 +174,7 @@ describe('password change and reset', () => {
     );
     expectError(await change(here.accessToken, PASSWORD, 'short'), 400, 'ERR_BAD_REQUEST');
     expectError(await change(here.accessToken, PASSWORD, PASSWORD), 400, 'ERR_BAD_REQUEST');
-    expect(h.server.store.getUser(user.id)?.passwordHash).toBe(user.passwordHash);
+    expect((await h.server.store.users.get(user.id))?.passwordHash).toBe(user.passwordHash);
     const r = await change(here.accessToken, PASSWORD, NEW);
     expect(r.status).toBe(200);
     const fresh = r.body as LoginBody;
@@ -252,7 +252,7 @@ describe('password change and reset', () => {
     // An ApiAdmin's password is an ApiAdmin's business.
     const admin = await addUser(h, 'second-apiadmin@example.test', 'ApiAdmin');
     expectError(await reset(h.tokens.Admin, admin.id, NEW), 403, 'ERR_FORBIDDEN');
-    expect(h.server.store.getUser(admin.id)?.passwordHash).toBe(admin.passwordHash);
+    expect((await h.server.store.users.get(admin.id))?.passwordHash).toBe(admin.passwordHash);
     expect((await reset(h.tokens.ApiAdmin, admin.id, NEW)).status).toBe(200);
   });
 
@@ -265,7 +265,7 @@ describe('password change and reset', () => {
       await change(accessToken, 'a wrong current passphrase', SECRET),
       await change(accessToken, PASSWORD, SECRET),
     ];
-    const id = h.server.store.findUserByEmail('quiet@example.test')?.id ?? '';
+    const id = (await h.server.store.users.byEmail('quiet@example.test'))?.id ?? '';
     const ANOTHER = 'another secret passphrase 98';
     answers.push(
       await call(h.url, 'POST', `/users/${id}/password`, {

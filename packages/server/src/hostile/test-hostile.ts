@@ -226,7 +226,7 @@ export function formOf(f: UploadFields): FormData {
 
 /** Nothing stored and no temp file left: no resource in the store, no file under blobs/. */
 export async function expectNothingStored(h: Hostile): Promise<void> {
-  expect(Object.keys(h.server.store.snapshot().resources)).toEqual([]);
+  expect(await h.server.store.resources.names()).toEqual([]);
   expect(await filesUnder(join(h.dataDir, 'blobs'))).toEqual([]);
 }
 

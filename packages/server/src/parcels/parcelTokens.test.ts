@@ -3,16 +3,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadOrCreateSigningKeys, type SigningKeys } from '../auth/keys.js';
-import { MetadataStore } from '../stores/metadataStore.js';
+import { Store } from '../stores/store.js';
 import { PARCEL_TOKEN_TTL_SECONDS, ParcelTokens } from './parcelTokens.js';
 
 let dir: string;
 let keys: SigningKeys;
-let store: MetadataStore;
+let store: Store;
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'sluice-parcel-tokens-'));
   keys = await loadOrCreateSigningKeys(dir);
-  store = await MetadataStore.open(join(dir, 'data'));
+  store = await Store.open({ dataDir: join(dir, 'data') });
 });
 afterAll(async () => {
   await store.close();
@@ -46,7 +46,7 @@ describe('ParcelTokens', () => {
     if (usedClaims === undefined) throw new Error('token refused');
     await tokens.consume(usedClaims, now);
     expect(await tokens.verify(used, now)).toBeUndefined();
-    expect(tokens.usedCount).toBe(2);
+    expect(await tokens.usedCount()).toBe(2);
     // Well past expiry, the next consume drops both; the tokens themselves are expired by then.
     const later = now + (PARCEL_TOKEN_TTL_SECONDS + 10) * 1000;
     expect(await tokens.verify(used, later)).toBeUndefined();
@@ -54,25 +54,25 @@ describe('ParcelTokens', () => {
     const freshClaims = await tokens.verify(fresh);
     if (freshClaims === undefined) throw new Error('token refused');
     expect(await tokens.consume(freshClaims, later)).toBe(true);
-    expect(tokens.usedCount).toBe(1);
+    expect(await tokens.usedCount()).toBe(1);
   });
 
-  it('keeps used ids in the metadata store: a store reopened after a restart still refuses them', async () => {
+  it('keeps used ids in the store: a store reopened after a restart still refuses them', async () => {
     const own = await mkdtemp(join(tmpdir(), 'sluice-parcel-tokens-restart-'));
     try {
-      const first = await MetadataStore.open(own);
+      const first = await Store.open({ dataDir: own });
       const tokens = new ParcelTokens(keys, 'sluice', first);
       const token = await tokens.issue(user, { name: 'remove', id });
       const claims = await tokens.verify(token);
       if (claims === undefined) throw new Error('token refused');
       expect(await tokens.consume(claims)).toBe(true);
       await first.close();
-      const second = await MetadataStore.open(own);
+      const second = await Store.open({ dataDir: own });
       try {
         const again = new ParcelTokens(keys, 'sluice', second);
         expect(await again.verify(token)).toBeUndefined();
         expect(await again.consume(claims)).toBe(false);
-        expect(again.usedCount).toBe(1);
+        expect(await again.usedCount()).toBe(1);
       } finally {
         await second.close();
       }

@@ -12,7 +12,7 @@ import {
 } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { addUser, call, login, type Running, removeDir, startServer } from '../test-helpers.js';
-import { PARCELS_DIR, PARCELS_FILE } from './parcelStore.js';
+import { PARCELS_DIR } from './parcelStore.js';
 import { PARCEL_AUTH_LIMITS, parcelId } from './service.js';
 
 const UNAUTHORIZED = { error: 'unauthorized', code: 'ERR_UNAUTHORIZED' };
@@ -490,10 +490,7 @@ describe('every check fails alone with the same 401', () => {
       expect((await send('GET', `/api/v1/parcels/${id}?key=metadata`, {})).status).toBe(404);
     }
     const blobs = join(s.dataDir, PARCELS_DIR, 'blobs');
-    const parcels = JSON.parse(await readFile(join(s.dataDir, PARCELS_FILE), 'utf8')) as {
-      parcels: Record<string, { blobId: string | null }>;
-    };
-    const live = Object.values(parcels.parcels).flatMap((p) => (p.blobId ? [p.blobId] : []));
+    const live = [...(await s.server.store.parcels.referencedBlobIds())];
     expect((await readdir(blobs)).filter((n) => n !== '.tmp').sort()).toEqual(live.sort());
     expect(await readdir(join(blobs, '.tmp'))).toEqual([]);
   });

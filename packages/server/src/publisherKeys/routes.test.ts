@@ -44,10 +44,9 @@ describe('/me/publisher-keys', () => {
     });
     expect((await list('other@example.test')).body).toEqual({ publisherKeys: [] });
     // Persisted with the user.
-    const stored = Object.values(s.server.store.snapshot().users).find(
-      (u) => u.email === 'up@example.test',
-    );
-    expect(stored?.publisherKeys?.map((k) => k.publicKey)).toEqual([key]);
+    const stored = await s.server.store.users.byEmail('up@example.test');
+    const keys = await s.server.store.users.publisherKeys(stored?.id ?? '');
+    expect(keys.map((k) => k.publicKey)).toEqual([key]);
   });
 
   it("another account's key is 409; a key that is not 32 bytes of base64 is 400", async () => {

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import type { UserRecord } from '../stores/metadataStore.js';
+import type { UserRecord } from '../stores/records.js';
 import { DEFAULT_ENVELOPE_CACHE, EnvelopeCache } from './envelopeCache.js';
 
 const HW = 'a1'.repeat(32);

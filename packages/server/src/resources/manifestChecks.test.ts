@@ -100,7 +100,7 @@ describe('v2 uploads', () => {
     const up = await uploadParts(s.url, token, 'models', parts('signed.bin', signed));
     expect(up.status).toBe(201);
     expect(up.body).toEqual({ folder: 'models', name: 'signed.bin', version: 1 });
-    expect(s.server.store.getResource('models', 'signed.bin')?.versions[0]?.manifest).toEqual(
+    expect((await s.server.store.resources.get('models', 'signed.bin'))?.versions[0]?.manifest).toEqual(
       signed,
     );
     const hw = 'c3'.repeat(32);
@@ -183,7 +183,7 @@ describe('v2 uploads', () => {
     expect(r.status).toBe(400);
     expect(r.body).toMatchObject({ error: "small part does not match the manifest's digest" });
     expect(await blobFiles()).toEqual(before);
-    expect(s.server.store.getResource('models', 'a.bin')).toBeUndefined();
+    expect((await s.server.store.resources.get('models', 'a.bin'))).toBeUndefined();
   });
 
   it('a bad signature is 400 ERR_BAD_SIGNATURE; a key not registered to the uploader is 403 ERR_UNTRUSTED_PUBLISHER', async () => {
@@ -219,8 +219,8 @@ describe('v2 uploads', () => {
     );
     expect(borrowed.status).toBe(403);
     expect(await blobFiles()).toEqual(before);
-    expect(s.server.store.getResource('models', 'k.bin')).toBeUndefined();
-    expect(s.server.store.getUser(uploaderId)?.publisherKeys).toHaveLength(1);
+    expect((await s.server.store.resources.get('models', 'k.bin'))).toBeUndefined();
+    expect(await s.server.store.users.publisherKeys(uploaderId)).toHaveLength(1);
   });
 
   it('concurrent v2 uploads naming one version: exactly one is stored, the others are 409', async () => {
@@ -235,6 +235,6 @@ describe('v2 uploads', () => {
       ),
     );
     expect(replies.map((r) => r.status).sort()).toEqual([201, 409, 409, 409]);
-    expect(s.server.store.getResource('models', 'race.bin')?.versions).toHaveLength(1);
+    expect((await s.server.store.resources.get('models', 'race.bin'))?.versions).toHaveLength(1);
   });
 });

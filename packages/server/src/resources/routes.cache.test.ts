@@ -1,6 +1,7 @@
 // The envelope cache seen from a device: repeated envelopes skip scrypt (Server-Timing says
 // `cache;desc=hit`), and nothing a verification depended on can change without the next request
 // being verified in full again.
+import { patchUser } from '../test-helpers.js';
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -140,10 +141,7 @@ describe('envelope cache', () => {
     expect((await envelope(d)).cache).toBe('hit');
     const next = 'a brand new passphrase';
     const hash = await hashPassword(next, TEST_SCRYPT);
-    await s.server.store.mutate((draft) => {
-      const u = draft.users[d.id];
-      if (u !== undefined) u.passwordHash = hash;
-    });
+    await patchUser(s, d.id, { passwordHash: hash });
     expect(await envelope(d)).toMatchObject({ status: 401 });
     const fresh = await envelope(d, next);
     expect(fresh).toMatchObject({ status: 200, cache: 'miss' });

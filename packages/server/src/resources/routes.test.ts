@@ -21,8 +21,7 @@ import {
   type Running,
   removeDir,
   startServer,
-  tempDir,
-} from '../test-helpers.js';
+  tempDir, resourceNames } from '../test-helpers.js';
 
 /** High enough that no case here trips a login or password limit. */
 const LIMITS = {
@@ -285,10 +284,10 @@ describe('upload and device envelope', () => {
     const r = await getEnvelope('Validator', 'models', 'detector.onnx', HW_A, `${PASSWORD}x`);
     expect(r.status).toBe(401);
     expect(r.body).toMatchObject({ code: 'ERR_UNAUTHORIZED' });
-    expect(s.server.store.getUser(ids.Validator)?.boundHardwareHash).toBeNull();
+    expect((await s.server.store.users.get(ids.Validator))?.boundHardwareHash).toBeNull();
     const missing = await getEnvelope('Validator', 'models', 'nothing.bin');
     expect(missing.status).toBe(404);
-    expect(s.server.store.getUser(ids.Validator)?.boundHardwareHash).toBeNull();
+    expect((await s.server.store.users.get(ids.Validator))?.boundHardwareHash).toBeNull();
   });
 
   it('a second device is refused with 403 until an admin resets the binding', async () => {
@@ -354,7 +353,7 @@ describe('upload and device envelope', () => {
     }
     // The metadata does hold the wrapped key for that version.
     expect(
-      s.server.store.getResource('models', 'detector.onnx')?.versions[0]?.wrappedDataKey,
+      (await s.server.store.resources.get('models', 'detector.onnx'))?.versions[0]?.wrappedDataKey,
     ).toMatch(/^v1\./);
   });
 });
@@ -410,7 +409,7 @@ describe('names, sizes and integrity', () => {
       expect(get.status, JSON.stringify(name)).toBe(400);
     }
     expect(await blobFiles()).toEqual(before);
-    expect(Object.keys(s.server.store.snapshot().resources)).toEqual(['models/detector.onnx']);
+    expect(await resourceNames(s)).toEqual(['models/detector.onnx']);
   });
 
   it('an oversized small part is 413 with nothing stored and no temp file left', async () => {
@@ -422,7 +421,7 @@ describe('names, sizes and integrity', () => {
     expect(up.status).toBe(413);
     expect(up.body).toMatchObject({ code: 'ERR_TOO_LARGE' });
     expect(await blobFiles()).toEqual(before);
-    expect(s.server.store.getResource('models', 'huge.bin')).toBeUndefined();
+    expect((await s.server.store.resources.get('models', 'huge.bin'))).toBeUndefined();
   });
 
   it('a big part over the configured limit is 413', async () => {
@@ -444,7 +443,7 @@ describe('names, sizes and integrity', () => {
       });
       expect(res.status).toBe(413);
       expect(await readdir(join(small.dataDir, 'blobs', '.tmp'))).toEqual([]);
-      expect(small.server.store.getResource('models', 'x.bin')).toBeUndefined();
+      expect((await small.server.store.resources.get('models', 'x.bin'))).toBeUndefined();
     } finally {
       await small.close();
       await removeDir(small.dataDir);
@@ -472,7 +471,7 @@ describe('names, sizes and integrity', () => {
       expect(up.body).toMatchObject({ code: 'ERR_BAD_REQUEST' });
     }
     expect(await blobFiles()).toEqual(before);
-    expect(s.server.store.getResource('models', 'bad.bin')).toBeUndefined();
+    expect((await s.server.store.resources.get('models', 'bad.bin'))).toBeUndefined();
   });
 });
 
@@ -498,7 +497,7 @@ describe('roles', () => {
         token: tokens[role],
       });
       expect(big.status).toBe(200);
-      const hardware = s.server.store.getUser(ids[role])?.boundHardwareHash ?? HW_A;
+      const hardware = (await s.server.store.users.get(ids[role]))?.boundHardwareHash ?? HW_A;
       const envelope = await getEnvelope(role, 'roles', 'Admin.bin', hardware);
       expect(envelope.status, role).toBe(200);
       expect((await openReply(role, envelope.body, hardware)).small).toEqual(sealed.small);
@@ -511,7 +510,7 @@ describe('roles', () => {
     expect(anonymous.status).toBe(401);
     expect((await call(s.url, 'DELETE', '/resources/roles/Admin.bin')).status).toBe(401);
     expect((await upload('not-a-token', 'roles', fieldsOf(sealed, 'x.bin'))).status).toBe(401);
-    expect(Object.keys(s.server.store.snapshot().resources).sort()).toEqual([
+    expect(await resourceNames(s)).toEqual([
       'models/detector.onnx',
       'roles/Admin.bin',
       'roles/ApiAdmin.bin',
@@ -578,7 +577,7 @@ describe('GET /resources/{folder}/{name}/big', () => {
 
 describe('DELETE /resources/{folder}/{name}', () => {
   it('removes every version and its blobs: 204, then 404', async () => {
-    const record = s.server.store.getResource('models', 'detector.onnx');
+    const record = (await s.server.store.resources.get('models', 'detector.onnx'));
     const blobIds = (record?.versions ?? []).flatMap((v) => [v.smallBlobId, v.bigBlobId ?? '']);
     expect(blobIds).toHaveLength(4);
     const files = await blobFiles();
@@ -612,7 +611,7 @@ describe('big part on the CDN only', () => {
       cdnKey: 'models/remote.bin/v1.big',
     });
     expect(up.status).toBe(201);
-    const version = s.server.store.getResource('cdn', 'remote.bin')?.versions[0];
+    const version = (await s.server.store.resources.get('cdn', 'remote.bin'))?.versions[0];
     expect(version).toMatchObject({ bigBlobId: null, cdnKey: 'models/remote.bin/v1.big' });
     const list = await call(s.url, 'GET', '/resources/cdn', { token: tokens.Operator });
     expect(list.body).toMatchObject({ resources: [{ name: 'remote.bin', bigStored: false }] });
@@ -643,7 +642,7 @@ describe('concurrency, media types and logs', () => {
     );
     expect(replies.map((r) => r.status)).toEqual([201, 201, 201, 201]);
     expect(replies.map((r) => r.body.version).sort()).toEqual([1, 2, 3, 4]);
-    expect(s.server.store.getResource('extra', 'same.bin')?.versions).toHaveLength(4);
+    expect((await s.server.store.resources.get('extra', 'same.bin'))?.versions).toHaveLength(4);
   });
 
   it('two devices racing for a fresh account: one is bound, the other refused', async () => {

@@ -256,7 +256,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
   it('keeps both parts of an API upload in the bucket and serves them from there', async () => {
     const up = await upload(form(sealed, 'big.bin', { big: true }));
     expect(up).toEqual({ status: 201, body: { folder: 'models', name: 'big.bin', version: 1 } });
-    const version = s.server.store.getResource('models', 'big.bin')?.versions[0];
+    const version = (await s.server.store.resources.get('models', 'big.bin'))?.versions[0];
     expect(await objectKeys(admin, storageBucket)).toEqual(
       [`parts/${version?.smallBlobId}`, `parts/${version?.bigBlobId}`].sort(),
     );
@@ -296,7 +296,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     const short = await upload(form(viaCdn, 'cdn.bin', { cdnKey: 'models/cdn.bin/v1' }));
     expect(short.status).toBe(400);
     expect(String(short.body.error)).toContain(`the manifest says ${viaCdn.manifest.bigSize}`);
-    expect(s.server.store.getResource('models', 'cdn.bin')).toBeUndefined();
+    expect((await s.server.store.resources.get('models', 'cdn.bin'))).toBeUndefined();
     expect(await objectKeys(admin, storageBucket)).toEqual(before);
     expect(await localBlobs()).toEqual([]);
 
@@ -322,7 +322,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     const r = await upload(form(viaCdn, 'thief.bin', { cdnKey: 'models/cdn.bin/v1' }));
     expect(r.status).toBe(409);
     expect(r.body).toMatchObject({ code: 'ERR_CONFLICT' });
-    expect(s.server.store.getResource('models', 'thief.bin')).toBeUndefined();
+    expect((await s.server.store.resources.get('models', 'thief.bin'))).toBeUndefined();
   });
 
   it('still serves after a restart on the same data directory', async () => {
@@ -374,7 +374,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
   });
 
   it('delete removes the parts from the bucket and the big part from the CDN', async () => {
-    const cdnVersion = s.server.store.getResource('models', 'cdn.bin')?.versions[0];
+    const cdnVersion = (await s.server.store.resources.get('models', 'cdn.bin'))?.versions[0];
     expect(await cdnClient.exists('fleet/models/cdn.bin/v1')).not.toBeNull();
     const del = await call(s.url, 'DELETE', '/resources/models/cdn.bin', { token });
     expect(del.status).toBe(204);

@@ -6,8 +6,7 @@ import {
   PASSWORD,
   type Running,
   removeDir,
-  startServer,
-} from '../test-helpers.js';
+  startServer, patchUser } from '../test-helpers.js';
 
 let s: Running;
 let apiAdmin: string;
@@ -154,10 +153,7 @@ describe('user administration', () => {
     const { user } = (await create(admin, 'bound@example.test', 'Operator')).body as {
       user: { id: string };
     };
-    await s.server.store.mutate((d) => {
-      const u = d.users[user.id];
-      if (u) u.boundHardwareHash = 'a'.repeat(64);
-    });
+    await patchUser(s, user.id, { boundHardwareHash: 'a'.repeat(64) });
     const before = await call(s.url, 'GET', '/users', { token: admin });
     expect(
       (before.body as { users: { id: string; deviceBound: boolean }[] }).users.find(
@@ -167,7 +163,7 @@ describe('user administration', () => {
     const r = await call(s.url, 'POST', `/users/${user.id}/reset-device`, { token: admin });
     expect(r.status).toBe(200);
     expect(r.body).toMatchObject({ user: { deviceBound: false } });
-    expect(s.server.store.getUser(user.id)?.boundHardwareHash).toBeNull();
+    expect((await s.server.store.users.get(user.id))?.boundHardwareHash).toBeNull();
   });
 
   it('unknown user ids answer 404 JSON, inherited property names included', async () => {
@@ -217,7 +213,7 @@ describe('user administration', () => {
       expect(d.body).toMatchObject({ code: 'ERR_CONFLICT' });
       const r = await call(t.url, 'POST', `/users/${id}/role`, { token, json: { role: 'Admin' } });
       expect(r.status).toBe(409);
-      expect(t.server.store.getUser(id)).toMatchObject({ role: 'ApiAdmin', disabled: false });
+      expect((await t.server.store.users.get(id))).toMatchObject({ role: 'ApiAdmin', disabled: false });
       await addUser(t, 'second@example.test', 'ApiAdmin');
       expect(
         (await call(t.url, 'POST', `/users/${id}/role`, { token, json: { role: 'Admin' } })).status,
@@ -235,7 +231,7 @@ describe('user administration', () => {
       const token = (await login(s.url, email)).accessToken;
       const r = await create(token, `x-${email}`, 'Operator');
       expect(r.status).toBe(403);
-      expect(s.server.store.findUserByEmail(`x-${email}`)).toBeUndefined();
+      expect((await s.server.store.users.byEmail(`x-${email}`))).toBeUndefined();
     }
   });
 });

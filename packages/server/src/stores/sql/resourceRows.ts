@@ -128,6 +128,12 @@ export class ResourceRows {
     return ids;
   }
 
+  /** `folder/name` of every resource, sorted. */
+  async names(): Promise<string[]> {
+    const rows = await this.sql.query('SELECT folder, name FROM resources ORDER BY folder, name');
+    return rows.map((r) => `${String(r.folder)}/${String(r.name)}`);
+  }
+
   async count(): Promise<number> {
     const [row] = await this.sql.query<{ n: number }>('SELECT COUNT(*) AS n FROM resources');
     return Number(row?.n ?? 0);
