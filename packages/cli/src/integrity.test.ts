@@ -3,7 +3,15 @@
 // names the signer or not, an unsigned resource, a publisher key the server does not know.
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -160,11 +168,17 @@ describe('publisher signatures and integrity through the CLI', () => {
   });
 
   it('one byte flipped in the middle of a stored small part: pull exits 1 with ERR_CHUNK_DIGEST and writes nothing', async () => {
+    const blobs = join(dataDir, 'blobs');
+    const before = new Set(readdirSync(blobs));
     const push = await as('unsigned', ['push', model('damaged.bin'), 'models']);
     expect(push.code, push.stderr).toBe(0);
-    const metadata = JSON.parse(readFileSync(join(dataDir, 'metadata.json'), 'utf8'));
-    const smallBlobId = metadata.resources['models/damaged.bin'].versions[0].smallBlobId as string;
-    const path = join(dataDir, 'blobs', smallBlobId);
+    // The push stored two parts; the small one is the smaller file.
+    const added = readdirSync(blobs).filter((n) => !before.has(n) && n !== '.tmp');
+    expect(added).toHaveLength(2);
+    const [smallBlobId] = added.sort(
+      (a, b) => statSync(join(blobs, a)).size - statSync(join(blobs, b)).size,
+    );
+    const path = join(blobs, smallBlobId as string);
     const small = readFileSync(path);
     const at = small.length >> 1;
     small[at] = (small[at] as number) ^ 0x01;

@@ -342,7 +342,7 @@ describe('sluice serve --init-admin', () => {
     const r = await run(['serve', '--data', join(dir, 'no-password'), '--init-admin', ADMIN]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('SLUICE_ADMIN_PASSWORD');
-    expect(existsSync(join(dir, 'no-password', 'metadata.json'))).toBe(false);
+    expect(existsSync(join(dir, 'no-password', 'sluice.db'))).toBe(false);
   });
 
   it('--init-only creates the admin and exits; a second admin is refused with ERR_CONFLICT', async () => {
@@ -382,7 +382,7 @@ describe('sluice serve --init-admin', () => {
     );
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(/scrypt/);
-    expect(existsSync(join(data, 'metadata.json'))).toBe(false);
+    expect(existsSync(join(data, 'sluice.db'))).toBe(false);
   });
 
   it('a password the server would not accept is refused with ERR_BAD_REQUEST', async () => {

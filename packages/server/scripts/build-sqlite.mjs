@@ -9,7 +9,13 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = dirname(dirname(fileURLToPath(import.meta.url)));
-const dest = join(root, 'build', 'sqlite', `abi-${process.versions.modules}`, 'better_sqlite3.node');
+const dest = join(
+  root,
+  'build',
+  'sqlite',
+  `abi-${process.versions.modules}`,
+  'better_sqlite3.node',
+);
 if (existsSync(dest)) process.exit(0);
 
 const nodedir = dirname(dirname(process.execPath));
@@ -24,7 +30,9 @@ const require = createRequire(join(root, 'package.json'));
 const pkg = dirname(require.resolve('better-sqlite3/package.json'));
 const gyp = join(root, 'node_modules', '.bin', 'node-gyp');
 const started = Date.now();
-console.log(`build-sqlite: compiling SQLite for Node ABI ${process.versions.modules} (about a minute, once)`);
+console.log(
+  `build-sqlite: compiling SQLite for Node ABI ${process.versions.modules} (about a minute, once)`,
+);
 const r = spawnSync(gyp, ['rebuild', '--release', `--nodedir=${nodedir}`, '--jobs=max'], {
   cwd: pkg,
   stdio: ['ignore', 'ignore', 'inherit'],

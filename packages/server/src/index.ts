@@ -66,8 +66,9 @@ export {
 export { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
 export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './resources/limits.js';
 export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';
-export { MASTER_KEY_FILE } from './stores/masterKey.js';
 export { BACKUP_SUFFIX, LEGACY_METADATA_FILE } from './stores/legacyImport.js';
+export { MASTER_KEY_FILE } from './stores/masterKey.js';
+export type { PartStorage, PendingBlob } from './stores/partStorage.js';
 export type {
   ParcelRecord,
   PublisherKeyRecord,
@@ -76,9 +77,8 @@ export type {
   ResourceVersion,
   UserRecord,
 } from './stores/records.js';
-export type { PoolStats, SqlDatabase, SqlExecutor } from './stores/sql/database.js';
-export { SCHEMA_VERSION, migrate } from './stores/sql/migrations.js';
-export { DATABASE_FILE, Store, type StoreOptions, type Tables } from './stores/store.js';
-export type { PartStorage, PendingBlob } from './stores/partStorage.js';
 export { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';
+export type { PoolStats, SqlDatabase, SqlExecutor } from './stores/sql/database.js';
+export { migrate, SCHEMA_VERSION } from './stores/sql/migrations.js';
+export { DATABASE_FILE, Store, type StoreOptions, type Tables } from './stores/store.js';
 export { initAdmin } from './users/initAdmin.js';

@@ -74,9 +74,9 @@ describe('resources: tokens that stop working mid-way', () => {
     await api.close();
     await unlink(join(api.dataDir, SIGNING_KEY_FILE));
     const again = await startForTest({ dataDir: api.dataDir, port: api.port });
-    await again.server.store.mutate((draft) => {
-      for (const f of Object.values(draft.refreshFamilies)) f.revokedAt = new Date().toISOString();
-    });
+    await again.server.store.db.query('UPDATE refresh_families SET revoked_at = $1', [
+      new Date().toISOString(),
+    ]);
     const results = await Promise.all(
       Array.from({ length: 20 }, () => session.request<{ user: { email: string } }>('GET', '/me')),
     );

@@ -141,9 +141,9 @@ describe('Session login', () => {
     const session = new Session({ apiUrl: api.url, authExpiryThreshold: 1 });
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
-    await api.server.store.mutate((draft) => {
-      for (const f of Object.values(draft.refreshFamilies)) f.revokedAt = new Date().toISOString();
-    });
+    await api.server.store.db.query('UPDATE refresh_families SET revoked_at = $1', [
+      new Date().toISOString(),
+    ]);
     await new Promise((r) => setTimeout(r, 1200));
     const me = await session.request<{ user: { email: string } }>('GET', '/me');
     expect(me.user.email).toBe(ADMIN_EMAIL);
@@ -157,9 +157,9 @@ describe('Session login', () => {
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
     // Logging out elsewhere (another handle on the same refresh family) revokes it.
-    await api.server.store.mutate((draft) => {
-      for (const f of Object.values(draft.refreshFamilies)) f.revokedAt = new Date().toISOString();
-    });
+    await api.server.store.db.query('UPDATE refresh_families SET revoked_at = $1', [
+      new Date().toISOString(),
+    ]);
     const e = await rejection(session.refresh());
     expect(e).toBeInstanceOf(Unauthorized);
     expect((e as Unauthorized).url).toBe(`${api.url}/token/refresh`);
@@ -219,8 +219,8 @@ describe('Session login', () => {
     await session.logout();
     expect([ADMIN_EMAIL, 'ERR_NOT_LOGGED_IN']).toContain(await refreshing);
     expect(api.hitCount('POST /token/refresh')).toBe(1);
-    const live = Object.values(api.server.store.snapshot().refreshFamilies).filter(
-      (f) => f.revokedAt === null,
+    const live = await api.server.store.db.query(
+      'SELECT id FROM refresh_families WHERE revoked_at IS NULL',
     );
     expect(live).toHaveLength(0);
     expect(session.user).toBeNull();
@@ -255,13 +255,11 @@ describe('Session login', () => {
     session.setCredentials(ADMIN_EMAIL, PASSWORD);
     await session.login();
     const families = () =>
-      Object.values(api.server.store.snapshot().refreshFamilies).filter(
-        (f) => f.revokedAt === null,
-      );
-    expect(families()).toHaveLength(1);
+      api.server.store.db.query('SELECT id FROM refresh_families WHERE revoked_at IS NULL');
+    expect(await families()).toHaveLength(1);
     await session.logout();
     expect(api.hitCount('POST /logout')).toBe(1);
-    expect(families()).toHaveLength(0);
+    expect(await families()).toHaveLength(0);
     expect(session.user).toBeNull();
     const e = await rejection(session.request('GET', '/me'));
     expect(e.code).toBe('ERR_NOT_LOGGED_IN');

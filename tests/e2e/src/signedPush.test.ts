@@ -48,7 +48,9 @@ describe('signed pushes (manifest v2)', () => {
         signKey: w.key,
       });
       expect(created).toEqual({ folder: 'models', name: 'm.bin', version });
-      const stored = w.api.server.store.getResource('models', 'm.bin')?.versions.at(-1)?.manifest;
+      const stored = (await w.api.server.store.resources.get('models', 'm.bin'))?.versions.at(
+        -1,
+      )?.manifest;
       expect(stored).toMatchObject({
         version: 2,
         resource: { folder: 'models', name: 'm.bin', version },
@@ -65,7 +67,7 @@ describe('signed pushes (manifest v2)', () => {
       ),
     );
     expect(created.map((c) => c.version).sort()).toEqual([1, 2, 3, 4, 5]);
-    const versions = w.api.server.store.getResource('models', 'race.bin')?.versions ?? [];
+    const versions = (await w.api.server.store.resources.get('models', 'race.bin'))?.versions ?? [];
     expect(versions.map((v) => (v.manifest as ManifestV2).resource.version)).toEqual([
       1, 2, 3, 4, 5,
     ]);
@@ -79,7 +81,7 @@ describe('signed pushes (manifest v2)', () => {
       push(w.uploader, 'models', 'm.bin', w.src, { chunkSize: CHUNK, signKey: stranger }),
     );
     expect(err.code).toBe('ERR_UNTRUSTED_PUBLISHER');
-    expect(w.api.server.store.getResource('models', 'm.bin')).toBeUndefined();
+    expect(await w.api.server.store.resources.get('models', 'm.bin')).toBeUndefined();
   });
 
   it("a push's cache entry holds the signed manifest, and the next pull is served from it", async () => {

@@ -45,15 +45,16 @@ try {
       }, fail);
       return;
     }
-    const record = Object.values(server.store.snapshot().resources).find(
-      (r) => r.folder === m.folder && r.name === m.name,
-    );
-    const blobId = record?.versions.at(-1)?.bigBlobId;
-    if (blobId === undefined || blobId === null) {
-      fail(new Error(`the server holds no big part of ${m.folder}/${m.name}`));
-      return;
-    }
-    flipByte(server.blobs.path(blobId)).then(() => reply({ type: 'tampered' }), fail);
+    server.store.resources
+      .get(m.folder, m.name)
+      .then((record) => {
+        const blobId = record?.versions.at(-1)?.bigBlobId;
+        if (blobId === undefined || blobId === null) {
+          throw new Error(`the server holds no big part of ${m.folder}/${m.name}`);
+        }
+        return flipByte(server.blobs.path(blobId));
+      })
+      .then(() => reply({ type: 'tampered' }), fail);
   });
   reply({ type: 'listening', url });
 } catch (e) {

@@ -1,7 +1,7 @@
 import { SluiceError } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { type UserRecord } from '../stores/records.js';
-import { type Store } from '../stores/store.js';
+import type { UserRecord } from '../stores/records.js';
+import type { Store } from '../stores/store.js';
 
 /** What a device sends as `hardware`: its hardware hash (see docs/FORMAT.md). */
 export const HARDWARE_PATTERN = /^[A-Za-z0-9+/=_.:-]{1,256}$/;

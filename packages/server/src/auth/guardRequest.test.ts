@@ -6,11 +6,13 @@ import {
   addUser,
   call,
   login,
+  patchUser,
   type Running,
   removeDir,
   startServer,
   TEST_SCRYPT,
-  tempDir, patchUser } from '../test-helpers.js';
+  tempDir,
+} from '../test-helpers.js';
 import { isAllowed, OPERATIONS, type Operation, PERMISSIONS } from './permissions.js';
 
 /** Operations whose own routes exist in this slice; the rest are probed through guarded stand-ins. */

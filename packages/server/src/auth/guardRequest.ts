@@ -1,6 +1,6 @@
 import type { Role } from '@sluice/protocol';
 import { type ApiErrorCode, isApiError } from '../errors.js';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 import { isAllowed, isOperation, mayManageRole, type Operation } from './permissions.js';
 import { firstValidIat, type TokenService } from './tokens.js';
 

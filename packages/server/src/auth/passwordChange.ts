@@ -1,6 +1,6 @@
 import { SluiceError } from '@sluice/protocol';
-import { type UserRecord } from '../stores/records.js';
-import { type Store } from '../stores/store.js';
+import type { UserRecord } from '../stores/records.js';
+import type { Store } from '../stores/store.js';
 import { hashPassword, type ScryptParams } from './passwordHash.js';
 import { checkPasswordRules } from './passwordRules.js';
 import { cutOffSessions } from './tokens.js';

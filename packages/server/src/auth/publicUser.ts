@@ -1,5 +1,5 @@
 import type { User } from '@sluice/protocol';
-import { type UserRecord } from '../stores/records.js';
+import type { UserRecord } from '../stores/records.js';
 
 /** A user as the API shows it: never the password hash. */
 export function publicUser(user: UserRecord): User {

@@ -358,7 +358,13 @@ describe('refresh tokens', () => {
         ),
       )
     ).join('');
-    expect(file).toContain((await s.server.store.families.ofUser((await s.server.store.users.byEmail('op@example.test'))?.id ?? ''))[0]?.currentHash ?? 'missing');
+    expect(file).toContain(
+      (
+        await s.server.store.families.ofUser(
+          (await s.server.store.users.byEmail('op@example.test'))?.id ?? '',
+        )
+      )[0]?.currentHash ?? 'missing',
+    );
     expect(file).not.toContain(refreshToken);
     expect(file).not.toContain(refreshToken.split('.')[1]);
   });

@@ -7,7 +7,7 @@ import type {
   UserResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 import type { SigningKeys } from './keys.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import type { CredentialCaches } from './passwordChange.js';

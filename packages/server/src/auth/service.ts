@@ -7,7 +7,7 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { normaliseEmail } from '../stores/records.js';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import { type CredentialCaches, replacePassword } from './passwordChange.js';
 import { hashPassword, type ScryptParams, verifyPassword } from './passwordHash.js';

@@ -1,7 +1,7 @@
 import { SluiceError } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { type UserRecord } from '../stores/records.js';
-import { type Store } from '../stores/store.js';
+import type { UserRecord } from '../stores/records.js';
+import type { Store } from '../stores/store.js';
 import type { LoginLimiter } from './loginLimiter.js';
 import { verifyPassword } from './passwordHash.js';
 

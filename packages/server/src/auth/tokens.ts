@@ -1,8 +1,8 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { isRole, type Role, SluiceError, type TokenResponse } from '@sluice/protocol';
 import { errors as joseErrors, jwtVerify, SignJWT } from 'jose';
-import { type RefreshFamily, type UserRecord } from '../stores/records.js';
-import { type Tables, type Store } from '../stores/store.js';
+import type { RefreshFamily, UserRecord } from '../stores/records.js';
+import type { Store, Tables } from '../stores/store.js';
 import type { SigningKeys } from './keys.js';
 
 export const DEFAULT_ACCESS_TOKEN_TTL_SECONDS = 15 * 60;

@@ -5,7 +5,7 @@ import type { GuardRequest } from '../auth/guardRequest.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import { authorize } from '../auth/routeGuard.js';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 import type { ResolvedCdnConfig } from './resolveCdnConfig.js';
 import { CdnConfigService } from './service.js';
 

@@ -9,9 +9,11 @@ import {
   call,
   login,
   PASSWORD,
+  patchUser,
   type Running,
   removeDir,
-  startServer, patchUser } from '../test-helpers.js';
+  startServer,
+} from '../test-helpers.js';
 import { createUser } from '../users/service.js';
 import { expectError, expectHealthy, type Hostile, raw, startHostile } from './test-hostile.js';
 
@@ -64,7 +66,7 @@ async function tryCreateAdmin(token: string) {
     token,
     json: { email, password: PASSWORD, role: 'ApiAdmin' },
   });
-  expect((await h.server.store.users.byEmail(email))).toBeUndefined();
+  expect(await h.server.store.users.byEmail(email)).toBeUndefined();
   return r;
 }
 

@@ -143,7 +143,7 @@ describe('hostile JSON bodies', () => {
     expectError(await postJson('/users', nested), 400, 'ERR_BAD_REQUEST');
     // The server runs in this process: its Object.prototype is ours.
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
-    expect((await h.server.store.users.byEmail('n@example.test'))).toBeUndefined();
+    expect(await h.server.store.users.byEmail('n@example.test')).toBeUndefined();
   });
 
   it('constructor.prototype keys are refused and pollute nothing', async () => {

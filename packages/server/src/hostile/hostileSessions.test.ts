@@ -78,7 +78,7 @@ describe('expired access tokens', () => {
     expectError(r.me, 401, 'ERR_UNAUTHORIZED');
     expectError(r.users, 401, 'ERR_UNAUTHORIZED');
     expectError(r.create, 401, 'ERR_UNAUTHORIZED');
-    expect((await o.server.store.users.byEmail(r.email))).toBeUndefined();
+    expect(await o.server.store.users.byEmail(r.email)).toBeUndefined();
   });
 });
 

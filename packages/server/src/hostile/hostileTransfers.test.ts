@@ -123,7 +123,7 @@ describe('uploads the client abandons', () => {
     expect(lines.filter((l) => l.level >= 40)).toEqual([]);
     // (Fastify's own trace lines may hold stacks; nothing at info or above does.)
     expect(JSON.stringify(lines.filter((l) => l.level >= 30))).not.toContain('"stack"');
-    expect((await h.server.store.resources.get('models', 'aborted.bin'))).toBeUndefined();
+    expect(await h.server.store.resources.get('models', 'aborted.bin')).toBeUndefined();
     expect(await filesUnder(join(h.dataDir, 'blobs', '.tmp'))).toEqual([]);
   });
 });
@@ -221,7 +221,7 @@ describe('slow clients', () => {
       'request.bodyTooSlow',
     ]);
     expect(logged.some((l) => l.event === 'request.aborted')).toBe(true);
-    expect((await slow.server.store.resources.get('models', 'slow.bin'))).toBeUndefined();
+    expect(await slow.server.store.resources.get('models', 'slow.bin')).toBeUndefined();
     await expectHealthy(slow);
   });
 

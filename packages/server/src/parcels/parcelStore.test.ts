@@ -32,7 +32,9 @@ describe('ParcelStore', () => {
     const server = await BlobStore.open(dataDir);
     const records = await storeOf(dataDir);
     const store = await ParcelStore.open(records, dataDir, server);
-    expect((await readdir(dataDir)).filter((n) => !n.startsWith('sluice.db') && !n.endsWith('.lock'))).toEqual(['blobs']);
+    expect(
+      (await readdir(dataDir)).filter((n) => !n.startsWith('sluice.db') && !n.endsWith('.lock')),
+    ).toEqual(['blobs']);
     const pending = await store.receive(Readable.from([Buffer.from('kept')]));
     const { record } = await store.add('11'.repeat(32), owner, '22'.repeat(32), pending);
     const blobs = join(dataDir, PARCELS_DIR, 'blobs');
@@ -58,7 +60,10 @@ describe('ParcelStore', () => {
     const removed = await store.remove(record.id);
     expect(removed?.record.id).toBe(record.id);
     expect(removed?.bytesLeft).toBeInstanceOf(Error);
-    expect(await store.get(record.id)).toMatchObject({ blobId: null, removedAt: expect.any(String) });
+    expect(await store.get(record.id)).toMatchObject({
+      blobId: null,
+      removedAt: expect.any(String),
+    });
     expect(await store.remove(record.id)).toBeUndefined();
   });
 });

@@ -29,7 +29,11 @@ export class ParcelStore {
   }
 
   /** Opens the parcels of `store`, their bytes in `dataDir` or `serverStorage` when that is S3. */
-  static async open(store: Store, dataDir: string, serverStorage: PartStorage): Promise<ParcelStore> {
+  static async open(
+    store: Store,
+    dataDir: string,
+    serverStorage: PartStorage,
+  ): Promise<ParcelStore> {
     if (serverStorage.kind !== 'file') return new ParcelStore(store, serverStorage);
     const dir = join(dataDir, PARCELS_DIR);
     const openOwn = () => BlobStore.open(dir);

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import type { ParcelOperationName, ParcelTokenRequest } from '@sluice/protocol';
 import { decodeJwt, jwtVerify, SignJWT } from 'jose';
 import type { SigningKeys } from '../auth/keys.js';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 
 /** `aud` of parcel tokens: never the access tokens' audience, so neither passes as the other. */
 export const PARCEL_TOKEN_AUDIENCE = 'sluice-parcels';

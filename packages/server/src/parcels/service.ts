@@ -9,8 +9,8 @@ import {
 import type { FastifyBaseLogger } from 'fastify';
 import type { SigningKeys } from '../auth/keys.js';
 import { type LimitRule, WindowCounter } from '../auth/windowCounter.js';
-import { type Store } from '../stores/store.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
+import type { Store } from '../stores/store.js';
 import { HashedLimit } from './hashedLimit.js';
 import { verifyParcelSignature } from './parcelSignature.js';
 import { type ParcelRecord, ParcelStore } from './parcelStore.js';

@@ -4,7 +4,7 @@ import type {
   PublisherKeysResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 import { PublisherKeyService } from './service.js';
 
 /** What the publisher-key routes need. */

@@ -1,6 +1,6 @@
 import { publicKeyObject } from '@sluice/core';
 import { type PublisherKeyInfo, SluiceError } from '@sluice/protocol';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 
 /** How many publisher keys one account may hold (a rotation or two, not a key per upload). */
 export const MAX_PUBLISHER_KEYS = 16;

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
-import { type UserRecord } from '../stores/records.js';
+import type { UserRecord } from '../stores/records.js';
 
 const MiB = 1024 * 1024;
 

@@ -100,9 +100,9 @@ describe('v2 uploads', () => {
     const up = await uploadParts(s.url, token, 'models', parts('signed.bin', signed));
     expect(up.status).toBe(201);
     expect(up.body).toEqual({ folder: 'models', name: 'signed.bin', version: 1 });
-    expect((await s.server.store.resources.get('models', 'signed.bin'))?.versions[0]?.manifest).toEqual(
-      signed,
-    );
+    expect(
+      (await s.server.store.resources.get('models', 'signed.bin'))?.versions[0]?.manifest,
+    ).toEqual(signed);
     const hw = 'c3'.repeat(32);
     const env = await call(s.url, 'POST', '/resources/get/models', {
       token,
@@ -183,7 +183,7 @@ describe('v2 uploads', () => {
     expect(r.status).toBe(400);
     expect(r.body).toMatchObject({ error: "small part does not match the manifest's digest" });
     expect(await blobFiles()).toEqual(before);
-    expect((await s.server.store.resources.get('models', 'a.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'a.bin')).toBeUndefined();
   });
 
   it('a bad signature is 400 ERR_BAD_SIGNATURE; a key not registered to the uploader is 403 ERR_UNTRUSTED_PUBLISHER', async () => {
@@ -219,7 +219,7 @@ describe('v2 uploads', () => {
     );
     expect(borrowed.status).toBe(403);
     expect(await blobFiles()).toEqual(before);
-    expect((await s.server.store.resources.get('models', 'k.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'k.bin')).toBeUndefined();
     expect(await s.server.store.users.publisherKeys(uploaderId)).toHaveLength(1);
   });
 

@@ -2,7 +2,7 @@ import { verifyManifest } from '@sluice/core';
 import { type Manifest, SluiceError } from '@sluice/protocol';
 import { versionConflict } from '../errors.js';
 import type { PublisherKeyService } from '../publisherKeys/service.js';
-import { type Store } from '../stores/store.js';
+import type { Store } from '../stores/store.js';
 
 /** What the manifest checks of an upload read. */
 export interface ManifestCheckDeps {

@@ -1,12 +1,13 @@
 // The envelope cache seen from a device: repeated envelopes skip scrypt (Server-Timing says
 // `cache;desc=hit`), and nothing a verification depended on can change without the next request
 // being verified in full again.
-import { patchUser } from '../test-helpers.js';
+
 import { randomBytes } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { deriveEnvelopeKey, envelopeAad, openEnvelope, sealAndSplit } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { patchUser } from '../test-helpers.js';
 
 // Before the server starts: its settings read the flag once.
 process.env.SLUICE_SERVER_TIMING = '1';

@@ -20,8 +20,10 @@ import {
   PASSWORD,
   type Running,
   removeDir,
+  resourceNames,
   startServer,
-  tempDir, resourceNames } from '../test-helpers.js';
+  tempDir,
+} from '../test-helpers.js';
 
 /** High enough that no case here trips a login or password limit. */
 const LIMITS = {
@@ -421,7 +423,7 @@ describe('names, sizes and integrity', () => {
     expect(up.status).toBe(413);
     expect(up.body).toMatchObject({ code: 'ERR_TOO_LARGE' });
     expect(await blobFiles()).toEqual(before);
-    expect((await s.server.store.resources.get('models', 'huge.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'huge.bin')).toBeUndefined();
   });
 
   it('a big part over the configured limit is 413', async () => {
@@ -443,7 +445,7 @@ describe('names, sizes and integrity', () => {
       });
       expect(res.status).toBe(413);
       expect(await readdir(join(small.dataDir, 'blobs', '.tmp'))).toEqual([]);
-      expect((await small.server.store.resources.get('models', 'x.bin'))).toBeUndefined();
+      expect(await small.server.store.resources.get('models', 'x.bin')).toBeUndefined();
     } finally {
       await small.close();
       await removeDir(small.dataDir);
@@ -471,7 +473,7 @@ describe('names, sizes and integrity', () => {
       expect(up.body).toMatchObject({ code: 'ERR_BAD_REQUEST' });
     }
     expect(await blobFiles()).toEqual(before);
-    expect((await s.server.store.resources.get('models', 'bad.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'bad.bin')).toBeUndefined();
   });
 });
 
@@ -577,7 +579,7 @@ describe('GET /resources/{folder}/{name}/big', () => {
 
 describe('DELETE /resources/{folder}/{name}', () => {
   it('removes every version and its blobs: 204, then 404', async () => {
-    const record = (await s.server.store.resources.get('models', 'detector.onnx'));
+    const record = await s.server.store.resources.get('models', 'detector.onnx');
     const blobIds = (record?.versions ?? []).flatMap((v) => [v.smallBlobId, v.bigBlobId ?? '']);
     expect(blobIds).toHaveLength(4);
     const files = await blobFiles();

@@ -10,7 +10,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
-import { type ResourceRecord, type ResourceVersion } from '../stores/records.js';
+import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
 import { ifNoneMatchHits, parseRange } from './byteRange.js';
 import { exactLength } from './exactLength.js';
 import { checkResourceName } from './resourceName.js';

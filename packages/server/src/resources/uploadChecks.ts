@@ -1,7 +1,7 @@
 import { manifestKeyCheck, sha256File, sha256FileChunks } from '@sluice/core';
 import { cdnObjectKey, type Manifest, SluiceError } from '@sluice/protocol';
-import { type Store } from '../stores/store.js';
 import type { PendingBlob } from '../stores/partStorage.js';
+import type { Store } from '../stores/store.js';
 import type { CdnObjects } from './service.js';
 
 /** Throws 400 unless a v2 manifest's `keyCheck` is that of the uploaded data key. */

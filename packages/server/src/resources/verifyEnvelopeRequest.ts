@@ -4,7 +4,7 @@ import {
   type TokenCaller,
   type TokenPasswordDeps,
 } from '../auth/tokenPassword.js';
-import { type UserRecord } from '../stores/records.js';
+import type { UserRecord } from '../stores/records.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
 /** A caller whose password was checked, and the envelope key when the cache had it. */

@@ -296,7 +296,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     const short = await upload(form(viaCdn, 'cdn.bin', { cdnKey: 'models/cdn.bin/v1' }));
     expect(short.status).toBe(400);
     expect(String(short.body.error)).toContain(`the manifest says ${viaCdn.manifest.bigSize}`);
-    expect((await s.server.store.resources.get('models', 'cdn.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'cdn.bin')).toBeUndefined();
     expect(await objectKeys(admin, storageBucket)).toEqual(before);
     expect(await localBlobs()).toEqual([]);
 
@@ -322,7 +322,7 @@ describe.skipIf(env === undefined)('the server with S3 storage and an S3 CDN', (
     const r = await upload(form(viaCdn, 'thief.bin', { cdnKey: 'models/cdn.bin/v1' }));
     expect(r.status).toBe(409);
     expect(r.body).toMatchObject({ code: 'ERR_CONFLICT' });
-    expect((await s.server.store.resources.get('models', 'thief.bin'))).toBeUndefined();
+    expect(await s.server.store.resources.get('models', 'thief.bin')).toBeUndefined();
   });
 
   it('still serves after a restart on the same data directory', async () => {

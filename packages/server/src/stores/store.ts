@@ -1,6 +1,7 @@
 import { chmod, mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { acquireDataDirLock, type DataDirLock } from './dataDirLock.js';
+import { importLegacyFiles } from './legacyImport.js';
 import type { SqlDatabase, SqlExecutor } from './sql/database.js';
 import { FamilyRows } from './sql/familyRows.js';
 import { MetaRows } from './sql/metaRows.js';
@@ -11,7 +12,6 @@ import { RemovalRows } from './sql/removalRows.js';
 import { ResourceRows } from './sql/resourceRows.js';
 import { SqliteDatabase } from './sql/sqliteDatabase.js';
 import { UserRows } from './sql/userRows.js';
-import { importLegacyFiles } from './legacyImport.js';
 
 /** The embedded default's database file in the data directory. */
 export const DATABASE_FILE = 'sluice.db';

@@ -4,9 +4,11 @@ import {
   call,
   login,
   PASSWORD,
+  patchUser,
   type Running,
   removeDir,
-  startServer, patchUser } from '../test-helpers.js';
+  startServer,
+} from '../test-helpers.js';
 
 let s: Running;
 let apiAdmin: string;
@@ -213,7 +215,10 @@ describe('user administration', () => {
       expect(d.body).toMatchObject({ code: 'ERR_CONFLICT' });
       const r = await call(t.url, 'POST', `/users/${id}/role`, { token, json: { role: 'Admin' } });
       expect(r.status).toBe(409);
-      expect((await t.server.store.users.get(id))).toMatchObject({ role: 'ApiAdmin', disabled: false });
+      expect(await t.server.store.users.get(id)).toMatchObject({
+        role: 'ApiAdmin',
+        disabled: false,
+      });
       await addUser(t, 'second@example.test', 'ApiAdmin');
       expect(
         (await call(t.url, 'POST', `/users/${id}/role`, { token, json: { role: 'Admin' } })).status,
@@ -231,7 +236,7 @@ describe('user administration', () => {
       const token = (await login(s.url, email)).accessToken;
       const r = await create(token, `x-${email}`, 'Operator');
       expect(r.status).toBe(403);
-      expect((await s.server.store.users.byEmail(`x-${email}`))).toBeUndefined();
+      expect(await s.server.store.users.byEmail(`x-${email}`)).toBeUndefined();
     }
   });
 });

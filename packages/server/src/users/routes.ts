@@ -4,10 +4,10 @@ import {
   type Role,
   type SetPasswordRequest,
   type SetRoleRequest,
-  type UserResponse,
   SluiceError,
   USERS_PAGE_DEFAULT,
   USERS_PAGE_MAX,
+  type UserResponse,
   type UsersResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
@@ -17,8 +17,8 @@ import type { ScryptParams } from '../auth/passwordHash.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import { publicUser } from '../auth/publicUser.js';
 import { authorize } from '../auth/routeGuard.js';
-import { type UserRecord } from '../stores/records.js';
-import { type Store } from '../stores/store.js';
+import type { UserRecord } from '../stores/records.js';
+import type { Store } from '../stores/store.js';
 import { UserService } from './service.js';
 
 /** What the user-administration routes need. */

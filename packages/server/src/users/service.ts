@@ -6,8 +6,8 @@ import { checkPasswordRules } from '../auth/passwordRules.js';
 import { cutOffSessions } from '../auth/tokens.js';
 import { normaliseEmail, type UserRecord } from '../stores/records.js';
 import { SqlUniqueViolation } from '../stores/sql/database.js';
-import type { Store, Tables } from '../stores/store.js';
 import type { UserPage } from '../stores/sql/userRows.js';
+import type { Store, Tables } from '../stores/store.js';
 
 export const EMAIL_MAX_LENGTH = 254;
 // No control or format characters (NUL, escapes, bidi overrides): an email is shown to admins
@@ -102,7 +102,11 @@ export class UserService {
   /** Disables `id` and ends its sessions for good (see cutOffSessions); never the last active ApiAdmin. */
   disable(id: string): Promise<UserRecord> {
     return this.update(id, async (u, t) => {
-      if (u.role === 'ApiAdmin' && !u.disabled && (await t.users.otherActiveApiAdmins(u.id)) === 0) {
+      if (
+        u.role === 'ApiAdmin' &&
+        !u.disabled &&
+        (await t.users.otherActiveApiAdmins(u.id)) === 0
+      ) {
         throw new SluiceError('ERR_CONFLICT', 'cannot disable the last active ApiAdmin');
       }
       u.disabled = true;

@@ -12,6 +12,7 @@ import {
   deriveEnvelopeKey,
   envelopeAad,
   joinAndOpen,
+  type Manifest,
   openBuffer,
   openEnvelope,
   openFile,
@@ -309,11 +310,27 @@ async function pushed(size = 300_000, options: StartOptions = {}) {
   return { api, work, out, plain };
 }
 
-function latestVersion(api: ApiServer) {
-  const resource = Object.values(api.server.store.snapshot().resources)[0];
+/** The latest version of the one stored resource, and where its big part is. */
+async function latestVersion(api: ApiServer) {
+  const { store } = api.server;
+  const [name] = await store.resources.names();
+  const [folder = '', file = ''] = (name ?? '').split('/');
+  const resource = await store.resources.get(folder, file);
   const v = resource?.versions.at(-1);
-  if (v === undefined || v.bigBlobId === null) throw new Error('no stored big part');
-  return { v, bigPath: join(api.dataDir, 'blobs', v.bigBlobId) };
+  if (resource === undefined || v === undefined || v.bigBlobId === null) {
+    throw new Error('no stored big part');
+  }
+  return { resource, v, bigPath: join(api.dataDir, 'blobs', v.bigBlobId) };
+}
+
+/** Rewrites the latest stored manifest, as a compromised server could. */
+async function rewriteManifest(api: ApiServer, change: (m: Manifest) => void): Promise<void> {
+  const { resource, v } = await latestVersion(api);
+  change(v.manifest);
+  await api.server.store.db.query(
+    'UPDATE resource_versions SET manifest = $1 WHERE resource_id = $2 AND version = $3',
+    [JSON.stringify(v.manifest), resource.id, v.version],
+  );
 }
 
 /** Pulls models/m.bin into `out/m.bin`: the SluiceError, the files left in `out`, and a health check. */
@@ -349,7 +366,7 @@ describe('a server or CDN whose manifest or big part lies', () => {
 
   it('one byte of the stored big part changed: ERR_CHUNK_DIGEST, nothing written', async () => {
     const w = await pushed();
-    const { bigPath } = latestVersion(w.api);
+    const { bigPath } = await latestVersion(w.api);
     const big = await readFile(bigPath);
     big[CHUNK + 100] = (big[CHUNK + 100] ?? 0) ^ 0x80;
     await writeFile(bigPath, big);
@@ -358,21 +375,17 @@ describe('a server or CDN whose manifest or big part lies', () => {
 
   it('a manifest whose chunk digest lies: ERR_CHUNK_DIGEST, nothing written', async () => {
     const w = await pushed();
-    await w.api.server.store.mutate((d) => {
-      const v = Object.values(d.resources)[0]?.versions.at(-1);
-      if (v) v.manifest.chunks[2] = 'f'.repeat(64);
+    await rewriteManifest(w.api, (m) => {
+      m.chunks[2] = 'f'.repeat(64);
     });
     expect((await pullFails(w)).code).toBe('ERR_CHUNK_DIGEST');
   });
 
   it('a manifest that claims a longer big part than is stored: a typed error, nothing written', async () => {
     const w = await pushed();
-    await w.api.server.store.mutate((d) => {
-      const v = Object.values(d.resources)[0]?.versions.at(-1);
-      if (v) {
-        v.manifest.bigSize += 16;
-        v.manifest.blobSize += 16;
-      }
+    await rewriteManifest(w.api, (m) => {
+      m.bigSize += 16;
+      m.blobSize += 16;
     });
     const err = await pullFails(w);
     expect(err.name).toBe('SluiceError');
@@ -380,7 +393,7 @@ describe('a server or CDN whose manifest or big part lies', () => {
 
   it('a big part truncated on the server: the short range is cut off, retried, and ends in ERR_NETWORK naming it, nothing written', async () => {
     const w = await pushed();
-    const { bigPath } = latestVersion(w.api);
+    const { bigPath } = await latestVersion(w.api);
     await truncate(bigPath, CHUNK + 1000);
     const err = await pullFails(w, AbortSignal.timeout(20_000));
     expect(err.code).toBe('ERR_NETWORK');
@@ -392,7 +405,7 @@ describe('a server or CDN whose manifest or big part lies', () => {
   // client's ranged GETs have no idle timeout: the pull hangs until the caller aborts it.
   it('a big part truncated on the server is a typed error without the caller aborting, nothing written', async () => {
     const w = await pushed();
-    const { bigPath } = latestVersion(w.api);
+    const { bigPath } = await latestVersion(w.api);
     await truncate(bigPath, CHUNK + 1000);
     expect((await pullFails(w, AbortSignal.timeout(5000))).code).not.toBe('ERR_ABORTED');
   });

@@ -6,6 +6,7 @@ import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import {
   BigPartCache,
+  type Manifest,
   type ManifestV2,
   publisherPublicKey,
   pull,
@@ -83,25 +84,48 @@ async function refused(w: World, code: string, options: Parameters<typeof pullTo
 }
 
 /** The stored record of the latest version of models/m.bin. */
-function latest(w: World) {
-  const v = w.api.server.store.getResource('models', 'm.bin')?.versions.at(-1);
+async function latest(w: World) {
+  const v = (await w.api.server.store.resources.get('models', 'm.bin'))?.versions.at(-1);
   if (v === undefined) throw new Error('nothing stored');
   return v;
 }
 
 /** Rewrites the stored manifest of the latest version, as a compromised server could. */
 async function rewriteManifest(w: World, change: (m: ManifestV2) => void) {
-  await w.api.server.store.mutate((d) => {
-    const v = d.resources['models/m.bin']?.versions.at(-1);
-    if (v?.manifest.version === 2) change(v.manifest);
+  await replaceManifest(w, (m) => {
+    if (m.version === 2) change(m);
+    return m;
   });
+}
+
+/** Replaces the stored manifest of version `version` (default: the latest) of models/m.bin. */
+async function replaceManifest(
+  w: World,
+  next: (m: Manifest) => Manifest,
+  version?: number,
+): Promise<void> {
+  const { store } = w.api.server;
+  const r = await store.resources.get('models', 'm.bin');
+  const v = version === undefined ? r?.versions.at(-1) : r?.versions[version - 1];
+  if (r === undefined || v === undefined) throw new Error('nothing stored');
+  await store.db.query(
+    'UPDATE resource_versions SET manifest = $1 WHERE resource_id = $2 AND version = $3',
+    [JSON.stringify(next(v.manifest)), r.id, v.version],
+  );
+}
+
+/** `folder/name`'s resource id and versions, straight from the store. */
+async function record(w: World, name: string) {
+  const r = await w.api.server.store.resources.get('models', name);
+  if (r === undefined) throw new Error(`no models/${name}`);
+  return r;
 }
 
 describe('a server, storage or CDN that changes what the publisher uploaded', () => {
   it('a damaged small part: ERR_CHUNK_DIGEST before decryption, nothing written, no cache entry', async () => {
     const w = await world();
     await push(w.uploader, 'models', 'm.bin', w.src, { chunkSize: CHUNK });
-    const path = join(w.api.dataDir, 'blobs', latest(w).smallBlobId);
+    const path = join(w.api.dataDir, 'blobs', (await latest(w)).smallBlobId);
     const small = await readFile(path);
     const at = small.length >> 1;
     small[at] = (small[at] ?? 0) ^ 0x01;
@@ -132,20 +156,18 @@ describe('a server, storage or CDN that changes what the publisher uploaded', ()
   it('an unsigned resource (a v2 push without a key, a v1 upload) with a trust list: ERR_UNTRUSTED_PUBLISHER', async () => {
     const w = await world();
     await push(w.uploader, 'models', 'm.bin', w.src, { chunkSize: CHUNK });
-    expect(latest(w).manifest.version).toBe(2);
+    expect((await latest(w)).manifest.version).toBe(2);
     expect((await pullTo(w)).publisher).toBeNull();
     await removeDir(w.out);
     await mkdir(w.out);
     await refused(w, 'ERR_UNTRUSTED_PUBLISHER', { trustedPublishers: [PUBLISHER] });
     // The same bytes described by a v1 manifest (what older clients uploaded).
-    await w.api.server.store.mutate((d) => {
-      const v = d.resources['models/m.bin']?.versions.at(-1);
-      if (v?.manifest.version === 2) {
-        const { resource: _r, small: _s, keyCheck: _k, signature: _g, ...rest } = v.manifest;
-        v.manifest = { ...rest, version: 1 };
-      }
+    await replaceManifest(w, (m) => {
+      if (m.version !== 2) return m;
+      const { resource: _r, small: _s, keyCheck: _k, signature: _g, ...rest } = m;
+      return { ...rest, version: 1 };
     });
-    expect(latest(w).manifest.version).toBe(1);
+    expect((await latest(w)).manifest.version).toBe(1);
     await refused(w, 'ERR_UNTRUSTED_PUBLISHER', { trustedPublishers: [PUBLISHER] });
   });
 
@@ -164,7 +186,7 @@ describe('a server, storage or CDN that changes what the publisher uploaded', ()
   it('a small part replaced together with its digest in the manifest: the signature no longer verifies', async () => {
     const w = await world();
     await signedPush(w);
-    const path = join(w.api.dataDir, 'blobs', latest(w).smallBlobId);
+    const path = join(w.api.dataDir, 'blobs', (await latest(w)).smallBlobId);
     const small = await readFile(path);
     small[100] = (small[100] ?? 0) ^ 0x01;
     await writeFile(path, small);
@@ -179,15 +201,23 @@ describe('a server, storage or CDN that changes what the publisher uploaded', ()
     await push(w.uploader, 'models', 'other.bin', w.src, { chunkSize: CHUNK, signKey: publisher });
     await signedPush(w);
     // The server unwraps other.bin's key as m.bin's (same resource id, its wrapped key).
-    await w.api.server.store.mutate((d) => {
-      const mine = d.resources['models/m.bin'];
-      const other = d.resources['models/other.bin'];
-      const v = mine?.versions[0];
-      if (mine && other && v && other.versions[0]) {
-        mine.id = other.id;
-        v.wrappedDataKey = other.versions[0].wrappedDataKey;
-      }
-    });
+    const mine = await record(w, 'm.bin');
+    const other = await record(w, 'other.bin');
+    const q = (sql: string, params: (string | null)[]) => w.api.server.store.db.query(sql, params);
+    // m.bin's versions move to other.bin's resource id, with other.bin's wrapped key.
+    await q('DELETE FROM resource_versions WHERE resource_id = $1', [other.id]);
+    await q('DELETE FROM resources WHERE id = $1', [other.id]);
+    await q('INSERT INTO resources (id, folder, name) VALUES ($1, $2, $3)', [
+      other.id,
+      'models',
+      'moved.bin',
+    ]);
+    await q(
+      'UPDATE resource_versions SET resource_id = $1, wrapped_data_key = $2 WHERE resource_id = $3',
+      [other.id, other.versions[0]?.wrappedDataKey ?? null, mine.id],
+    );
+    await q('DELETE FROM resources WHERE id = $1', [mine.id]);
+    await q('UPDATE resources SET name = $1 WHERE id = $2', ['m.bin', other.id]);
     const err = await refused(w, 'ERR_BAD_DECRYPT', { trustedPublishers: [PUBLISHER] });
     expect(err.message).toMatch(/keyCheck/);
   });
@@ -196,10 +226,17 @@ describe('a server, storage or CDN that changes what the publisher uploaded', ()
     const w = await world();
     await push(w.uploader, 'models', 'other.bin', w.src, { chunkSize: CHUNK, signKey: publisher });
     await signedPush(w);
-    await w.api.server.store.mutate((d) => {
-      const other = d.resources['models/other.bin'];
-      if (other) d.resources['models/m.bin'] = structuredClone(other);
-    });
+    const mine = await record(w, 'm.bin');
+    const other = await record(w, 'other.bin');
+    // m.bin's name now leads to other.bin's record.
+    await w.api.server.store.db.query('DELETE FROM resource_versions WHERE resource_id = $1', [
+      mine.id,
+    ]);
+    await w.api.server.store.db.query('DELETE FROM resources WHERE id = $1', [mine.id]);
+    await w.api.server.store.db.query('UPDATE resources SET name = $1 WHERE id = $2', [
+      'm.bin',
+      other.id,
+    ]);
     const err = await refused(w, 'ERR_BAD_MANIFEST', { trustedPublishers: [PUBLISHER] });
     expect(err.message).toContain('models/other.bin v1, not models/m.bin v1');
   });
@@ -207,14 +244,11 @@ describe('a server, storage or CDN that changes what the publisher uploaded', ()
   it('a manifest that names another version (an older signed one replayed): ERR_BAD_MANIFEST', async () => {
     const w = await world();
     await signedPush(w);
-    const first = latest(w);
+    const first = await latest(w);
     await signedPush(w);
-    expect(latest(w).version).toBe(2);
+    expect((await latest(w)).version).toBe(2);
     // The server hands out version 1's (validly signed) manifest as version 2's.
-    await w.api.server.store.mutate((d) => {
-      const second = d.resources['models/m.bin']?.versions[1];
-      if (second) second.manifest = structuredClone(first.manifest);
-    });
+    await replaceManifest(w, () => structuredClone(first.manifest), 2);
     const err = await refused(w, 'ERR_BAD_MANIFEST', { trustedPublishers: [PUBLISHER] });
     expect(err.message).toMatch(/the manifest is for models\/m.bin v1, not models\/m.bin v2/);
   });

@@ -48,8 +48,14 @@ export interface SqlDatabase extends SqlExecutor {
 
 /** A unique or primary-key constraint refused the statement (another row has that key). */
 export class SqlUniqueViolation extends Error {
-  constructor(readonly constraint: string | undefined, options?: { cause?: unknown }) {
-    super(`unique constraint violated${constraint === undefined ? '' : ` (${constraint})`}`, options);
+  constructor(
+    readonly constraint: string | undefined,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      `unique constraint violated${constraint === undefined ? '' : ` (${constraint})`}`,
+      options,
+    );
     this.name = 'SqlUniqueViolation';
   }
 }

@@ -37,7 +37,9 @@ export class FamilyRows {
   constructor(private readonly sql: SqlExecutor) {}
 
   async get(id: string): Promise<RefreshFamily | undefined> {
-    const [row] = await this.sql.query(`SELECT ${COLUMNS} FROM refresh_families WHERE id = $1`, [id]);
+    const [row] = await this.sql.query(`SELECT ${COLUMNS} FROM refresh_families WHERE id = $1`, [
+      id,
+    ]);
     return row === undefined ? undefined : toFamily(row);
   }
 

@@ -104,7 +104,9 @@ async function appliedVersion(tx: SqlExecutor): Promise<number> {
       applied_at TEXT NOT NULL
     )`,
   );
-  const [row] = await tx.query<{ v: number | null }>('SELECT MAX(version) AS v FROM schema_migrations');
+  const [row] = await tx.query<{ v: number | null }>(
+    'SELECT MAX(version) AS v FROM schema_migrations',
+  );
   return row?.v ?? 0;
 }
 
@@ -125,11 +127,10 @@ export async function migrate(db: SqlDatabase): Promise<number[]> {
     for (const m of MIGRATIONS) {
       if (m.version <= current) continue;
       for (const statement of m.statements) await tx.query(statement);
-      await tx.query('INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)', [
-        m.version,
-        m.name,
-        new Date().toISOString(),
-      ]);
+      await tx.query(
+        'INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)',
+        [m.version, m.name, new Date().toISOString()],
+      );
       applied.push(m.version);
     }
     return applied;

@@ -52,7 +52,10 @@ export class ParcelRows {
   async tombstone(id: string, now: string): Promise<ParcelRecord | undefined> {
     const live = await this.get(id);
     if (live === undefined || live.removedAt !== null) return undefined;
-    await this.sql.query('UPDATE parcels SET blob_id = NULL, removed_at = $2 WHERE id = $1', [id, now]);
+    await this.sql.query('UPDATE parcels SET blob_id = NULL, removed_at = $2 WHERE id = $1', [
+      id,
+      now,
+    ]);
     return live;
   }
 
@@ -74,7 +77,9 @@ export class ParcelRows {
   }
 
   async tokenUsed(jti: string): Promise<boolean> {
-    const rows = await this.sql.query('SELECT 1 AS one FROM used_parcel_tokens WHERE jti = $1', [jti]);
+    const rows = await this.sql.query('SELECT 1 AS one FROM used_parcel_tokens WHERE jti = $1', [
+      jti,
+    ]);
     return rows.length > 0;
   }
 
@@ -88,7 +93,9 @@ export class ParcelRows {
   }
 
   async usedTokenCount(): Promise<number> {
-    const [row] = await this.sql.query<{ n: number }>('SELECT COUNT(*) AS n FROM used_parcel_tokens');
+    const [row] = await this.sql.query<{ n: number }>(
+      'SELECT COUNT(*) AS n FROM used_parcel_tokens',
+    );
     return Number(row?.n ?? 0);
   }
 }

@@ -93,7 +93,10 @@ export class PostgresDatabase implements SqlDatabase {
     return db;
   }
 
-  async query<R extends SqlRow = SqlRow>(sql: string, params: readonly SqlValue[] = []): Promise<R[]> {
+  async query<R extends SqlRow = SqlRow>(
+    sql: string,
+    params: readonly SqlValue[] = [],
+  ): Promise<R[]> {
     try {
       return (await this.pool.query<R>(sql, params as SqlValue[])).rows;
     } catch (e) {
@@ -168,7 +171,11 @@ export class PostgresDatabase implements SqlDatabase {
   }
 
   stats(): PoolStats {
-    return { total: this.pool.totalCount, idle: this.pool.idleCount, waiting: this.pool.waitingCount };
+    return {
+      total: this.pool.totalCount,
+      idle: this.pool.idleCount,
+      waiting: this.pool.waitingCount,
+    };
   }
 
   async close(): Promise<void> {

@@ -24,10 +24,10 @@ export class ResourceRows {
 
   /** The resource `folder/name` with every version, oldest first. */
   async get(folder: string, name: string): Promise<ResourceRecord | undefined> {
-    const [row] = await this.sql.query(
-      'SELECT id FROM resources WHERE folder = $1 AND name = $2',
-      [folder, name],
-    );
+    const [row] = await this.sql.query('SELECT id FROM resources WHERE folder = $1 AND name = $2', [
+      folder,
+      name,
+    ]);
     if (row === undefined) return undefined;
     const id = String(row.id);
     const versions = await this.sql.query(
@@ -65,10 +65,10 @@ export class ResourceRows {
       'INSERT INTO resources (id, folder, name) VALUES ($1, $2, $3) ON CONFLICT (folder, name) DO NOTHING',
       [newId, folder, name],
     );
-    const [row] = await this.sql.query(
-      'SELECT id FROM resources WHERE folder = $1 AND name = $2',
-      [folder, name],
-    );
+    const [row] = await this.sql.query('SELECT id FROM resources WHERE folder = $1 AND name = $2', [
+      folder,
+      name,
+    ]);
     if (row === undefined) throw new Error(`resource ${folder}/${name} vanished while adding it`);
     return String(row.id);
   }
@@ -117,9 +117,7 @@ export class ResourceRows {
 
   /** Every stored part a version names (small and big). */
   async referencedBlobIds(): Promise<Set<string>> {
-    const rows = await this.sql.query(
-      'SELECT small_blob_id, big_blob_id FROM resource_versions',
-    );
+    const rows = await this.sql.query('SELECT small_blob_id, big_blob_id FROM resource_versions');
     const ids = new Set<string>();
     for (const r of rows) {
       ids.add(String(r.small_blob_id));

@@ -17,7 +17,13 @@ const require = createRequire(import.meta.url);
 /** Where scripts/build-sqlite.mjs puts the addon built for this Node ABI. */
 function nativeBinding(): string {
   const pkg = dirname(dirname(dirname(dirname(fileURLToPath(import.meta.url)))));
-  const path = join(pkg, 'build', 'sqlite', `abi-${process.versions.modules}`, 'better_sqlite3.node');
+  const path = join(
+    pkg,
+    'build',
+    'sqlite',
+    `abi-${process.versions.modules}`,
+    'better_sqlite3.node',
+  );
   if (!existsSync(path)) {
     throw new Error(
       `the embedded database's SQLite addon is not built for this Node (ABI ${process.versions.modules}): ` +
