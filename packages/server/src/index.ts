@@ -80,5 +80,6 @@ export type {
 export { S3PartStore, type S3StorageConfig } from './stores/s3PartStore.js';
 export type { PoolStats, SqlDatabase, SqlExecutor } from './stores/sql/database.js';
 export { migrate, SCHEMA_VERSION } from './stores/sql/migrations.js';
+export { describeDatabaseUrl } from './stores/sql/postgresDatabase.js';
 export { DATABASE_FILE, Store, type StoreOptions, type Tables } from './stores/store.js';
 export { initAdmin } from './users/initAdmin.js';

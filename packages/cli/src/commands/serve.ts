@@ -1,6 +1,13 @@
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { createServer, DEFAULT_SCRYPT_PARAMS, initAdmin } from '@sluice/server';
+import {
+  createServer,
+  DEFAULT_SCRYPT_PARAMS,
+  describeDatabaseUrl,
+  initAdmin,
+  SCHEMA_VERSION,
+  Store,
+} from '@sluice/server';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { readPassword } from '../password.js';
 import { describeStores } from '../serveSettings/describeStores.js';
@@ -16,7 +23,7 @@ export const serveCommand = defineCommand({
   usage:
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
-    '[--trust-proxy ADDRESSES]',
+    '[--trust-proxy ADDRESSES] [--database URL [--migrate-only]]',
   flags: {
     data: text(
       'DIR',
@@ -50,6 +57,15 @@ export const serveCommand = defineCommand({
       'S',
       'on SIGINT/SIGTERM, let transfers run S seconds at most (default 30)',
     ),
+    database: text(
+      'URL',
+      `PostgreSQL as the system of record (postgres://user@host:port/db; or ${E.database}), ` +
+        'for any number of instances; needs S3 storage (--s3-bucket)',
+    ),
+    'migrate-only': {
+      type: 'boolean',
+      help: 'apply pending database migrations and exit without serving',
+    },
     'trust-proxy': text(
       'ADDRESSES',
       'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
@@ -63,6 +79,8 @@ export const serveCommand = defineCommand({
     `  ${E.cdnEndpoint}, ${E.cdnBucket}, ${E.cdnPrefix}`,
     `  ${E.readAccessKey}, ${E.readSecretKey}  read-only keys, handed to devices`,
     'Keys are never flags. Without a bucket: the embedded default (everything in DIR).',
+    `With --database (or ${E.database}): PostgreSQL holds the records, S3 the parts, DIR the keys`,
+    '(master.key, jwt-signing-key.json: give every instance the same files); migrations run at start.',
     `"passwordHash": {"logN": N} in --config sets the scrypt cost of new password hashes to 2^N`,
     `(default ${DEFAULT_SCRYPT_PARAMS.logN}; unsafe values are refused): lower it only for tests.`,
     'Logs JSON lines to stdout; prints where parts go and `listening on URL` to stderr once ready.',
@@ -90,8 +108,10 @@ export const serveCommand = defineCommand({
         cdnPrefix: values['cdn-prefix'],
         shutdownGrace: values['shutdown-grace'],
         trustProxy: values['trust-proxy'],
+        database: values.database,
       },
     });
+    if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);
     const logN = settings.scrypt?.logN;
     if (logN !== undefined && logN < DEFAULT_SCRYPT_PARAMS.logN) {
       io.err(
@@ -106,8 +126,11 @@ export const serveCommand = defineCommand({
         prompt: `password for the new ApiAdmin ${adminEmail}: `,
         confirm: true,
       });
-      const admin = await initAdmin(dataDir, adminEmail, password, { scrypt: settings.scrypt });
-      io.err(`created ApiAdmin ${admin.email} in ${dataDir}`);
+      const admin = await initAdmin(dataDir, adminEmail, password, {
+        scrypt: settings.scrypt,
+        databaseUrl: settings.databaseUrl,
+      });
+      io.err(`created ApiAdmin ${admin.email} in ${storeName(dataDir, settings.databaseUrl)}`);
       if (values['init-only']) return EXIT.ok;
     }
     return serve(dataDir, values.host, port, settings, io);
@@ -152,6 +175,24 @@ async function serve(
   await server.close();
   io.err('closed');
   return EXIT.ok;
+}
+
+/** Opens the store (which applies pending migrations), says what it did, closes it. */
+async function migrateOnly(dataDir: string, databaseUrl: string | undefined, io: Io) {
+  const store = await Store.open({ dataDir, databaseUrl });
+  try {
+    const version = await store.schemaVersion();
+    io.err(
+      `${storeName(dataDir, databaseUrl)}: schema at version ${version} (${SCHEMA_VERSION} is current)`,
+    );
+  } finally {
+    await store.close();
+  }
+  return EXIT.ok;
+}
+
+function storeName(dataDir: string, databaseUrl: string | undefined): string {
+  return databaseUrl === undefined ? dataDir : describeDatabaseUrl(databaseUrl);
 }
 
 function defaultDataDir(): string {

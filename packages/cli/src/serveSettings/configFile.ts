@@ -6,7 +6,15 @@ export type Settings = Record<string, unknown>;
 
 /** The settings a `--config` file may hold, by section. */
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash', 'trustProxy', 'timeouts'],
+  '': [
+    'storage',
+    'cdn',
+    'shutdownGraceMs',
+    'passwordHash',
+    'trustProxy',
+    'timeouts',
+    'databaseUrl',
+  ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
   passwordHash: ['logN'],
@@ -15,7 +23,8 @@ const KNOWN_KEYS: Record<string, string[]> = {
 
 /**
  * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `passwordHash`,
- * `trustProxy` and `timeouts` only. A file holding a secret key that group or others may read is refused
+ * `trustProxy`, `timeouts` and `databaseUrl` only. A file holding a secret key (or a database
+ * password) that group or others may read is refused
  * (like ssh with a private key).
  */
 export function readServeConfigFile(path: string): Settings {
@@ -103,7 +112,20 @@ function checkKeys(o: Settings, section: string, path: string): void {
 
 function holdsSecret(v: unknown): boolean {
   if (typeof v !== 'object' || v === null) return false;
-  return Object.entries(v).some(([k, inner]) => k === 'secretAccessKey' || holdsSecret(inner));
+  return Object.entries(v).some(
+    ([k, inner]) =>
+      k === 'secretAccessKey' ||
+      (k === 'databaseUrl' && typeof inner === 'string' && urlHasPassword(inner)) ||
+      holdsSecret(inner),
+  );
+}
+
+function urlHasPassword(url: string): boolean {
+  try {
+    return new URL(url).password !== '';
+  } catch {
+    return false;
+  }
 }
 
 function lineColumn(text: string, offset: number): string {

@@ -23,6 +23,8 @@ export interface ServeSettings {
   trustProxy?: ServerOptions['trustProxy'];
   /** How long the server waits on slow clients (the file's `timeouts`, checked by createServer). */
   timeouts?: ServerOptions['timeouts'];
+  /** PostgreSQL as the system of record (`--database`, `SLUICE_DATABASE_URL`, `databaseUrl`). */
+  databaseUrl?: string;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -47,8 +49,39 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     scrypt: passwordHash(src),
     trustProxy: trustProxy(src),
     timeouts: timeouts(src),
+    databaseUrl: databaseUrl(src),
     origins: src.origins,
   };
+}
+
+/**
+ * `--database`, else `SLUICE_DATABASE_URL`, else the file's `databaseUrl`. A password belongs in
+ * the environment or the file (or PGPASSWORD), never in a flag that every `ps` shows.
+ */
+function databaseUrl(src: SettingSources): string | undefined {
+  const flag = src.flags.database;
+  if (flag !== undefined) {
+    let password = '';
+    try {
+      password = new URL(flag).password;
+    } catch {
+      // createServer names a malformed URL
+    }
+    if (password !== '') {
+      throw new SluiceError(
+        'ERR_INVALID_ARG',
+        `--database must not carry a password (any process list shows it): put the URL in ${SERVE_ENV.database} or the config file's databaseUrl, or the password in PGPASSWORD`,
+        { field: 'databaseUrl' },
+      );
+    }
+  }
+  const url = src.pick(
+    'databaseUrl',
+    [flag, '--database'],
+    src.fromEnv(SERVE_ENV.database),
+    src.inFile(src.file.databaseUrl),
+  );
+  return url === undefined ? undefined : String(url);
 }
 
 /** A setting that nothing uses is a typo or a forgotten bucket: say so rather than ignore it. */

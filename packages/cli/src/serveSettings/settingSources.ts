@@ -16,6 +16,8 @@ export interface ServeFlags {
   shutdownGrace?: string;
   /** Proxy addresses and CIDRs, comma-separated, as typed. */
   trustProxy?: string;
+  /** `postgres://…` without a password (that goes in the environment or the file). */
+  database?: string;
 }
 
 export interface SettingsSources {

@@ -119,6 +119,14 @@ export class Store implements Tables {
     return this.db.transaction((tx) => fn(tablesOver(tx)));
   }
 
+  /** The schema version the database is at (SCHEMA_VERSION once open). */
+  async schemaVersion(): Promise<number> {
+    const [row] = await this.db.query<{ v: number | null }>(
+      'SELECT MAX(version) AS v FROM schema_migrations',
+    );
+    return Number(row?.v ?? 0);
+  }
+
   ping(): Promise<void> {
     return this.db.ping();
   }
