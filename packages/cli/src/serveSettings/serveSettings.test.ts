@@ -47,6 +47,7 @@ describe('resolveServeSettings', () => {
     const s = resolveServeSettings({ env: {}, flags: {} });
     expect(s).toEqual({ origins: new Map() });
     expect(describeStores(s, '/d')).toEqual([
+      'records:     /d/sluice.db (embedded SQLite)',
       'small parts: /d/blobs (file storage)',
       'big parts:   this API over HTTP (GET /resources/{folder}/{name}/big)',
     ]);
@@ -117,6 +118,7 @@ describe('resolveServeSettings', () => {
       uploader: { accessKeyId: 'A', secretAccessKey: 'S' },
     });
     expect(describeStores(s, '/d')).toEqual([
+      'records:     /d/sluice.db (embedded SQLite)',
       'small parts: S3 http://127.0.0.1:7480 bucket store',
       'big parts:   S3 CDN http://127.0.0.1:7480 bucket cdn (devices get read keys, uploaders write keys)',
     ]);
