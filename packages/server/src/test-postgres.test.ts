@@ -132,6 +132,15 @@ describe.skipIf(!env.url)('freshDatabase', () => {
 const script = new URL('../../../scripts/postgres/postgres.mjs', import.meta.url).pathname;
 const run = promisify(execFile);
 
+/** Gone or a zombie: a SIGKILL is delivered, not yet acted on, when process.kill returns. */
+async function waitUntilDead(pid: number): Promise<void> {
+  for (;;) {
+    const stat = await readFile(`/proc/${pid}/stat`, 'utf8').catch(() => 'gone');
+    if (stat === 'gone' || / Z /.test(stat)) return;
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
 describe.skipIf(!env.url || postgresBinDir() === null)('scripts/postgres/postgres.mjs', () => {
   async function tempDir(): Promise<string> {
     const dir = await mkdtemp(join(tmpdir(), 'sluice-pg-own-'));
@@ -163,6 +172,7 @@ describe.skipIf(!env.url || postgresBinDir() === null)('scripts/postgres/postgre
     const first = await startPostgres({ dir });
     cleanup.push(() => first.stop());
     process.kill(first.pid, 'SIGKILL');
+    await waitUntilDead(first.pid);
     const second = await startPostgres({ dir });
     expect(second.pid).not.toBe(first.pid);
     expect(await query(second.url, 'SELECT 1 AS one')).toEqual([{ one: 1 }]);
