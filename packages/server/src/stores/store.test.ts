@@ -70,27 +70,34 @@ describe.each(backends)('the store on $name', ({ open, skip }) => {
     expect(SCHEMA_VERSION).toBe(MIGRATIONS.length);
   });
 
-  it.skipIf(skip)('keeps users: unique emails, lookups, updates, creation-order pages', async () => {
-    const store = await open();
-    for (let n = 1; n <= 25; n++) await store.users.insert(user(n));
-    await expect(store.users.insert(user(26, { email: 'u3@example.test' }))).rejects.toBeInstanceOf(
-      SqlUniqueViolation,
-    );
-    expect(await store.users.byEmail('  U7@Example.TEST ')).toEqual(user(7));
-    const changed = { ...user(7), role: 'Admin' as const, tokensValidAfter: '2026-02-01T00:00:00.000Z' };
-    await store.users.update(changed);
-    expect(await store.users.get(changed.id)).toEqual(changed);
-    const seen: string[] = [];
-    let cursor: string | undefined;
-    do {
-      const page = await store.users.page(10, cursor);
-      expect(page.users.length).toBeLessThanOrEqual(10);
-      seen.push(...page.users.map((u) => u.id));
-      cursor = page.next;
-    } while (cursor !== undefined);
-    expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => user(i + 1).id));
-    await expect(store.users.page(10, 'not a cursor')).rejects.toBeInstanceOf(RangeError);
-  });
+  it.skipIf(skip)(
+    'keeps users: unique emails, lookups, updates, creation-order pages',
+    async () => {
+      const store = await open();
+      for (let n = 1; n <= 25; n++) await store.users.insert(user(n));
+      await expect(
+        store.users.insert(user(26, { email: 'u3@example.test' })),
+      ).rejects.toBeInstanceOf(SqlUniqueViolation);
+      expect(await store.users.byEmail('  U7@Example.TEST ')).toEqual(user(7));
+      const changed = {
+        ...user(7),
+        role: 'Admin' as const,
+        tokensValidAfter: '2026-02-01T00:00:00.000Z',
+      };
+      await store.users.update(changed);
+      expect(await store.users.get(changed.id)).toEqual(changed);
+      const seen: string[] = [];
+      let cursor: string | undefined;
+      do {
+        const page = await store.users.page(10, cursor);
+        expect(page.users.length).toBeLessThanOrEqual(10);
+        seen.push(...page.users.map((u) => u.id));
+        cursor = page.next;
+      } while (cursor !== undefined);
+      expect(seen).toEqual(Array.from({ length: 25 }, (_, i) => user(i + 1).id));
+      await expect(store.users.page(10, 'not a cursor')).rejects.toBeInstanceOf(RangeError);
+    },
+  );
 
   it.skipIf(skip)('a transaction that throws leaves nothing behind', async () => {
     const store = await open();
@@ -130,50 +137,58 @@ describe.each(backends)('the store on $name', ({ open, skip }) => {
     expect((await store.users.get(user(1).id))?.passwordHash.endsWith('#20')).toBe(true);
   });
 
-  it.skipIf(skip)('uses a parcel token once, whoever asks first, and forgets expired ones', async () => {
-    const store = await open();
-    const tries = await Promise.all(
-      Array.from({ length: 8 }, () => store.parcels.consumeToken('jti-1', 1000)),
-    );
-    expect(tries.filter(Boolean)).toHaveLength(1);
-    await store.parcels.consumeToken('jti-2', 5000);
-    expect(await store.parcels.forgetTokens(2000)).toBe(1);
-    expect(await store.parcels.tokenUsed('jti-1')).toBe(false);
-    expect(await store.parcels.tokenUsed('jti-2')).toBe(true);
-  });
+  it.skipIf(skip)(
+    'uses a parcel token once, whoever asks first, and forgets expired ones',
+    async () => {
+      const store = await open();
+      const tries = await Promise.all(
+        Array.from({ length: 8 }, () => store.parcels.consumeToken('jti-1', 1000)),
+      );
+      expect(tries.filter(Boolean)).toHaveLength(1);
+      await store.parcels.consumeToken('jti-2', 5000);
+      expect(await store.parcels.forgetTokens(2000)).toBe(1);
+      expect(await store.parcels.tokenUsed('jti-1')).toBe(false);
+      expect(await store.parcels.tokenUsed('jti-2')).toBe(true);
+    },
+  );
 
-  it.skipIf(skip)('numbers versions per resource and deletes a resource with its versions', async () => {
-    const store = await open();
-    const manifest = { version: 1, chunks: [] } as never;
-    const id = await store.resources.ensure('models', 'a.bin', 'res-1');
-    expect(await store.resources.ensure('models', 'a.bin', 'res-other')).toBe(id);
-    for (const version of [1, 2]) {
-      await store.resources.addVersion(id, {
-        version,
-        manifest,
-        smallBlobId: `small-${version}`,
-        bigBlobId: version === 1 ? `big-${version}` : null,
-        cdnKey: version === 2 ? 'cdn/key' : null,
-        wrappedDataKey: 'wrapped',
-        createdAt: new Date().toISOString(),
-        uploadedBy: 'user-1',
-      });
-    }
-    expect(await store.resources.latestVersion(id)).toBe(2);
-    const [listed] = await store.resources.listLatest('models');
-    expect(listed?.count).toBe(2);
-    expect(listed?.resource.versions.map((v) => v.version)).toEqual([2]);
-    expect([...(await store.resources.referencedBlobIds())].sort()).toEqual([
-      'big-1',
-      'small-1',
-      'small-2',
-    ]);
-    expect(await store.resources.cdnKeyClaimedElsewhere('cdn/key', 'models', 'a.bin')).toBe(false);
-    expect(await store.resources.cdnKeyClaimedElsewhere('cdn/key', 'models', 'b.bin')).toBe(true);
-    await store.resources.remove(id);
-    expect(await store.resources.get('models', 'a.bin')).toBeUndefined();
-    expect(await store.resources.referencedBlobIds()).toEqual(new Set());
-  });
+  it.skipIf(skip)(
+    'numbers versions per resource and deletes a resource with its versions',
+    async () => {
+      const store = await open();
+      const manifest = { version: 1, chunks: [] } as never;
+      const id = await store.resources.ensure('models', 'a.bin', 'res-1');
+      expect(await store.resources.ensure('models', 'a.bin', 'res-other')).toBe(id);
+      for (const version of [1, 2]) {
+        await store.resources.addVersion(id, {
+          version,
+          manifest,
+          smallBlobId: `small-${version}`,
+          bigBlobId: version === 1 ? `big-${version}` : null,
+          cdnKey: version === 2 ? 'cdn/key' : null,
+          wrappedDataKey: 'wrapped',
+          createdAt: new Date().toISOString(),
+          uploadedBy: 'user-1',
+        });
+      }
+      expect(await store.resources.latestVersion(id)).toBe(2);
+      const [listed] = await store.resources.listLatest('models');
+      expect(listed?.count).toBe(2);
+      expect(listed?.resource.versions.map((v) => v.version)).toEqual([2]);
+      expect([...(await store.resources.referencedBlobIds())].sort()).toEqual([
+        'big-1',
+        'small-1',
+        'small-2',
+      ]);
+      expect(await store.resources.cdnKeyClaimedElsewhere('cdn/key', 'models', 'a.bin')).toBe(
+        false,
+      );
+      expect(await store.resources.cdnKeyClaimedElsewhere('cdn/key', 'models', 'b.bin')).toBe(true);
+      await store.resources.remove(id);
+      expect(await store.resources.get('models', 'a.bin')).toBeUndefined();
+      expect(await store.resources.referencedBlobIds()).toEqual(new Set());
+    },
+  );
 });
 
 describe('the embedded store', () => {
@@ -194,7 +209,10 @@ describe('the embedded store', () => {
   it('imports an older metadata.json and parcels.json once and keeps them as backups', async () => {
     const dataDir = await tempDir();
     cleanup.push(() => removeDir(dataDir));
-    const u = { ...user(1), publisherKeys: [{ publicKey: 'k'.repeat(44), addedAt: user(1).createdAt }] };
+    const u = {
+      ...user(1),
+      publisherKeys: [{ publicKey: 'k'.repeat(44), addedAt: user(1).createdAt }],
+    };
     const legacy = {
       version: 1,
       users: { [u.id]: u },
@@ -274,7 +292,10 @@ describe('the embedded store', () => {
     await expect(Store.open({ dataDir })).rejects.toThrow(/not valid JSON/);
     await writeFile(join(dataDir, LEGACY_METADATA_FILE), '{"version": 2, "users": {}}');
     await expect(Store.open({ dataDir })).rejects.toThrow(/not a version 1/);
-    await writeFile(join(dataDir, LEGACY_METADATA_FILE), '{"version": 1, "users": {}, "refreshFamilies": {}}');
+    await writeFile(
+      join(dataDir, LEGACY_METADATA_FILE),
+      '{"version": 1, "users": {}, "refreshFamilies": {}}',
+    );
     await writeFile(join(dataDir, LEGACY_PARCELS_FILE), '{"version": 1, "parcels": [');
     await expect(Store.open({ dataDir })).rejects.toThrow(/not valid JSON/);
     expect(await readdir(dataDir)).toContain(LEGACY_METADATA_FILE);
@@ -286,7 +307,9 @@ describe.skipIf(pg.url === undefined)('the PostgreSQL store', () => {
     const db = await freshDatabase();
     cleanup.push(() => db.drop());
     const dirs = [await tempDir(), await tempDir()];
-    const stores = await Promise.all(dirs.map((dataDir) => Store.open({ dataDir, databaseUrl: db.url })));
+    const stores = await Promise.all(
+      dirs.map((dataDir) => Store.open({ dataDir, databaseUrl: db.url })),
+    );
     for (const s of stores) expect(await s.schemaVersion()).toBe(SCHEMA_VERSION);
     const rows = await stores[0]?.db.query('SELECT version FROM schema_migrations');
     expect(rows).toHaveLength(MIGRATIONS.length);
@@ -301,7 +324,9 @@ describe.skipIf(pg.url === undefined)('the PostgreSQL store', () => {
     url.password = 'sekrit-pw';
     url.port = '1';
     const e = await Store.open({ dataDir, databaseUrl: url.toString() }).catch((x: unknown) => x);
-    expect(String((e as Error).message)).toMatch(/cannot reach PostgreSQL at postgres:\/\/127\.0\.0\.1:1\//);
+    expect(String((e as Error).message)).toMatch(
+      /cannot reach PostgreSQL at postgres:\/\/127\.0\.0\.1:1\//,
+    );
     expect(String((e as Error).message)).not.toContain('sekrit-pw');
   });
 });
