@@ -2,6 +2,7 @@ import { S3Objects } from '@sluice/cdn';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { createGuard, type GuardRequest } from '../auth/guardRequest.js';
 import { loadOrCreateSigningKeys, type SigningKeys } from '../auth/keys.js';
+import { MemoryLimiterState, StoreLimiterState } from '../auth/limiterState.js';
 import { LoginLimiter } from '../auth/loginLimiter.js';
 import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
@@ -77,7 +78,11 @@ async function build(
   const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
   const orphans = await partStorage.removeUnreferenced(await store.resources.referencedBlobIds());
   const masterKey = await loadOrCreateMasterKey(settings.dataDir);
-  const limiter = new LoginLimiter(settings.loginLimits);
+  // With a database every instance counts in the same table; alone, memory is enough.
+  const limiter = new LoginLimiter(
+    settings.loginLimits,
+    store.backend === 'postgres' ? new StoreLimiterState(store) : new MemoryLimiterState(),
+  );
 
   const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);

@@ -16,33 +16,43 @@ interface Entry {
   lastAt: number;
 }
 
+/** The entries counters keep, by key (one map shared by every counter: keys carry a prefix). */
+export type Entries = Map<string, unknown>;
+
 /** Above this many tracked keys, forgotten ones are swept before adding another. */
 const SWEEP_THRESHOLD = 10_000;
 
 /**
- * Failure counts with exponential backoff, per key, in memory (per process). A caller counts an
+ * Failure counts with exponential backoff, per key, kept in the `Entries` each call is given (in
+ * memory, or loaded from the store for the call: see limiterState.ts). A caller counts an
  * attempt with `add` before it knows the outcome (so parallel attempts cannot slip past the
  * limit) and `clear`s the key when the attempt succeeded.
  */
 export class BackoffCounter {
-  private readonly entries = new Map<string, Entry>();
+  constructor(
+    private readonly rule: BackoffRule,
+    /** What this counter's keys start with in `Entries`. */
+    readonly prefix: string,
+  ) {}
 
-  constructor(private readonly rule: BackoffRule) {}
+  key(key: string): string {
+    return `${this.prefix}${key}`;
+  }
 
   /** Seconds until `key` is unlocked; 0 when it is not locked. */
-  wait(key: string, now: number): number {
-    const e = this.live(key, now);
+  wait(m: Entries, key: string, now: number): number {
+    const e = this.live(m, key, now);
     if (e === undefined || e.lockedUntil <= now) return 0;
     return Math.max(1, Math.ceil((e.lockedUntil - now) / 1000));
   }
 
   /** Counts one failure; at the limit and beyond, locks the key (doubling each time). */
-  add(key: string, now: number): void {
-    let e = this.live(key, now);
+  add(m: Entries, key: string, now: number): void {
+    let e = this.live(m, key, now);
     if (e === undefined) {
-      if (this.entries.size >= SWEEP_THRESHOLD) this.sweep(now);
+      if (m.size >= SWEEP_THRESHOLD) this.sweep(m, now);
       e = { failures: 0, lockedUntil: 0, lastAt: now };
-      this.entries.set(key, e);
+      m.set(this.key(key), e);
     }
     e.failures += 1;
     e.lastAt = now;
@@ -54,15 +64,15 @@ export class BackoffCounter {
   }
 
   /** Forgets the failures of `key` (its attempt succeeded). */
-  clear(key: string): void {
-    this.entries.delete(key);
+  clear(m: Entries, key: string): void {
+    m.delete(this.key(key));
   }
 
   /** The entry of `key`, unless it is unlocked and its failures are old enough to forget. */
-  private live(key: string, now: number): Entry | undefined {
-    const e = this.entries.get(key);
+  private live(m: Entries, key: string, now: number): Entry | undefined {
+    const e = m.get(this.key(key)) as Entry | undefined;
     if (e !== undefined && this.forgotten(e, now)) {
-      this.entries.delete(key);
+      m.delete(this.key(key));
       return undefined;
     }
     return e;
@@ -72,7 +82,9 @@ export class BackoffCounter {
     return e.lockedUntil <= now && now - e.lastAt >= this.rule.forgetSeconds * 1000;
   }
 
-  private sweep(now: number): void {
-    for (const [k, e] of this.entries) if (this.forgotten(e, now)) this.entries.delete(k);
+  private sweep(m: Entries, now: number): void {
+    for (const [k, e] of m) {
+      if (k.startsWith(this.prefix) && this.forgotten(e as Entry, now)) m.delete(k);
+    }
   }
 }

@@ -1,6 +1,7 @@
 import { invalidSetting } from '../errors.js';
 import { AccountCeiling, pairKey } from './accountCeiling.js';
 import { BackoffCounter, type BackoffRule } from './backoffCounter.js';
+import { type LimiterState, MemoryLimiterState } from './limiterState.js';
 import { type LimitRule, WindowCounter } from './windowCounter.js';
 
 export type { BackoffRule } from './backoffCounter.js';
@@ -36,7 +37,7 @@ export const DEFAULT_LOGIN_LIMITS: Readonly<LoginLimits> = Object.freeze({
 
 /** A password check that was let through: it counts as failed unless `succeeded` is called. */
 export interface PasswordAttempt {
-  succeeded(): void;
+  succeeded(): Promise<void>;
 }
 
 /** `limits` over the defaults, each rule checked; ERR_INVALID_ARG naming the field otherwise. */
@@ -71,67 +72,99 @@ function positive(field: string, v: unknown, integer = false): void {
 }
 
 /**
- * The login limits, in memory (per process; scale-out would move the counters to a shared
- * store). Each check is counted when it is let through, before its outcome is known, so parallel
- * guesses cannot slip past a limit; a success takes its count back. A refusal is the seconds to
- * wait (the answer's `Retry-After`).
+ * The login limits, over a LimiterState: one process's memory on the embedded default, the
+ * store's table with a database (shared by every instance). Each check is counted when it is let
+ * through, before its outcome is known, so parallel guesses cannot slip past a limit; a success
+ * takes its count back. A refusal is the seconds to wait (the answer's `Retry-After`).
  */
 export class LoginLimiter {
   private readonly perClient: BackoffCounter;
   private readonly perAddress: WindowCounter;
   private readonly perAccount: AccountCeiling;
   private readonly withToken: BackoffCounter;
+  private readonly state: LimiterState;
 
-  constructor(limits: Partial<LoginLimits> = {}) {
+  constructor(limits: Partial<LoginLimits> = {}, state: LimiterState = new MemoryLimiterState()) {
     const rules = resolveLoginLimits(limits);
-    this.perClient = new BackoffCounter(rules.perClient);
-    this.perAddress = new WindowCounter(rules.perAddress);
-    this.perAccount = new AccountCeiling(rules.perAccount);
-    this.withToken = new BackoffCounter(rules.withToken);
+    this.perClient = new BackoffCounter(rules.perClient, 'c:');
+    this.perAddress = new WindowCounter(rules.perAddress, 'a:');
+    this.perAccount = new AccountCeiling(rules.perAccount, 'k:');
+    this.withToken = new BackoffCounter(rules.withToken, 't:');
+    this.state = state;
   }
 
   /** A login attempt for `account` (a normalised email) from `address`, or the wait. */
-  admitLogin(account: string, address: string, now = Date.now()): number | PasswordAttempt {
+  async admitLogin(
+    account: string,
+    address: string,
+    now = Date.now(),
+  ): Promise<number | PasswordAttempt> {
     const pair = pairKey(account, address);
-    const wait = Math.max(
-      this.perClient.wait(pair, now),
-      this.perAddress.wait(address, now),
-      this.perAccount.wait(account, address, now),
-    );
-    if (wait > 0) return wait;
-    this.perClient.add(pair, now);
-    this.perAddress.add(address, now);
-    const tookToken = this.perAccount.take(account, address, now);
+    const keys = [
+      this.perClient.key(pair),
+      this.perAddress.key(address),
+      this.perAccount.bucketKey(account),
+      this.perAccount.knownKey(account, address),
+    ];
+    const admitted = await this.state.run(keys, now, (m) => {
+      const wait = Math.max(
+        this.perClient.wait(m, pair, now),
+        this.perAddress.wait(m, address, now),
+        this.perAccount.wait(m, account, address, now),
+      );
+      if (wait > 0) return wait;
+      this.perClient.add(m, pair, now);
+      this.perAddress.add(m, address, now);
+      return { tookToken: this.perAccount.take(m, account, address, now) };
+    });
+    if (typeof admitted === 'number') return admitted;
     // Taken back against the clock of the admission: the check in between is a scrypt run.
     return {
-      succeeded: () => {
-        this.perClient.clear(pair);
-        this.perAddress.remove(address, now);
-        this.perAccount.succeeded(account, address, tookToken, now);
-      },
+      succeeded: () =>
+        this.state.run(keys, now, (m) => {
+          this.perClient.clear(m, pair);
+          this.perAddress.remove(m, address, now);
+          this.perAccount.succeeded(m, account, address, admitted.tookToken, now);
+        }),
     };
   }
 
   /** A password check of the user `userId` holding a valid access token, or the wait. */
-  admitTokenPassword(userId: string, address: string, now = Date.now()): number | PasswordAttempt {
+  async admitTokenPassword(
+    userId: string,
+    address: string,
+    now = Date.now(),
+  ): Promise<number | PasswordAttempt> {
     const pair = pairKey(userId, address);
-    const wait = this.withToken.wait(pair, now);
+    const keys = [this.withToken.key(pair)];
+    const wait = await this.state.run(keys, now, (m) => {
+      const w = this.withToken.wait(m, pair, now);
+      if (w === 0) this.withToken.add(m, pair, now);
+      return w;
+    });
     if (wait > 0) return wait;
-    this.withToken.add(pair, now);
-    return { succeeded: () => this.withToken.clear(pair) };
+    return { succeeded: () => this.state.run(keys, now, (m) => this.withToken.clear(m, pair)) };
   }
 
   /**
    * The wait of a locked (user, address) token-password pair, or undefined. Counts nothing: for
    * checks that need no scrypt run (the envelope cache), which must not answer while locked.
    */
-  tokenPasswordWait(userId: string, address: string, now = Date.now()): number | undefined {
-    const wait = this.withToken.wait(pairKey(userId, address), now);
+  async tokenPasswordWait(
+    userId: string,
+    address: string,
+    now = Date.now(),
+  ): Promise<number | undefined> {
+    const pair = pairKey(userId, address);
+    const wait = await this.state.run([this.withToken.key(pair)], now, (m) =>
+      this.withToken.wait(m, pair, now),
+    );
     return wait > 0 ? wait : undefined;
   }
 
   /** The right password came with the token by a path that did not go through `admit…`. */
-  tokenPasswordOk(userId: string, address: string): void {
-    this.withToken.clear(pairKey(userId, address));
+  async tokenPasswordOk(userId: string, address: string, now = Date.now()): Promise<void> {
+    const pair = pairKey(userId, address);
+    await this.state.run([this.withToken.key(pair)], now, (m) => this.withToken.clear(m, pair));
   }
 }

@@ -47,7 +47,7 @@ export class AuthService {
   ): Promise<TokenResponse> {
     const { store, tokens, limiter, dummyPasswordHash } = this.deps;
     const email = normaliseEmail(input.email);
-    const attempt = limiter.admitLogin(email, address);
+    const attempt = await limiter.admitLogin(email, address);
     if (typeof attempt === 'number') {
       log.warn({ event: 'login.rateLimited', retryAfterSeconds: attempt }, 'login refused');
       throw new SluiceError('ERR_RATE_LIMITED', 'too many login attempts; try again later', {
@@ -62,7 +62,7 @@ export class AuthService {
       log.info({ event: 'login.failed', reason, userId: user?.id }, 'login failed');
       throw new SluiceError('ERR_UNAUTHORIZED', 'invalid email or password');
     }
-    attempt.succeeded();
+    await attempt.succeeded();
     const issued = await tokens.startSession(user);
     log.info({ event: 'login.ok', userId: user.id }, 'login');
     return issued;

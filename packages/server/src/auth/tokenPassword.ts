@@ -33,7 +33,7 @@ export async function checkTokenPassword(
 ): Promise<UserRecord> {
   const user = await deps.store.users.get(caller.userId);
   if (user === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
-  const attempt = deps.limiter.admitTokenPassword(user.id, caller.address);
+  const attempt = await deps.limiter.admitTokenPassword(user.id, caller.address);
   if (typeof attempt === 'number') {
     throw new SluiceError('ERR_RATE_LIMITED', 'too many password attempts; try again later', {
       retryAfterSeconds: attempt,
@@ -43,6 +43,6 @@ export async function checkTokenPassword(
     log.info({ event: options.event ?? 'envelope.badPassword', userId: user.id }, 'wrong password');
     throw new SluiceError('ERR_UNAUTHORIZED', 'wrong password');
   }
-  attempt.succeeded();
+  await attempt.succeeded();
   return user;
 }

@@ -1,3 +1,5 @@
+import type { Entries } from './backoffCounter.js';
+
 /** A budget of `limit` per fixed window of `windowSeconds`. */
 export interface LimitRule {
   limit: number;
@@ -13,37 +15,45 @@ interface Window {
 const SWEEP_THRESHOLD = 10_000;
 
 /**
- * Counts per key in fixed windows kept in memory (per process; scale-out would move them to a
- * shared store): `wait` says how long a key over its limit must wait, `add` counts, `remove`
- * takes one back.
+ * Counts per key in fixed windows, kept in the `Entries` each call is given (in memory, or loaded
+ * from the store: see limiterState.ts): `wait` says how long a key over its limit must wait,
+ * `add` counts, `remove` takes one back.
  */
 export class WindowCounter {
-  private readonly windows = new Map<string, Window>();
+  constructor(
+    private readonly rule: LimitRule,
+    /** What this counter's keys start with in `Entries`. */
+    readonly prefix: string,
+  ) {}
 
-  constructor(private readonly rule: LimitRule) {}
+  key(key: string): string {
+    return `${this.prefix}${key}`;
+  }
 
   /** Seconds until `key` is below its limit again; 0 when it is now. */
-  wait(key: string, now: number): number {
-    const w = this.windows.get(key);
+  wait(m: Entries, key: string, now: number): number {
+    const w = m.get(this.key(key)) as Window | undefined;
     if (w === undefined || w.resetAt <= now || w.count < this.rule.limit) return 0;
     return Math.max(1, Math.ceil((w.resetAt - now) / 1000));
   }
 
-  add(key: string, now: number): void {
-    const w = this.windows.get(key);
+  add(m: Entries, key: string, now: number): void {
+    const w = m.get(this.key(key)) as Window | undefined;
     if (w !== undefined && w.resetAt > now) {
       w.count += 1;
       return;
     }
-    if (this.windows.size >= SWEEP_THRESHOLD) {
-      for (const [k, v] of this.windows) if (v.resetAt <= now) this.windows.delete(k);
+    if (m.size >= SWEEP_THRESHOLD) {
+      for (const [k, v] of m) {
+        if (k.startsWith(this.prefix) && (v as Window).resetAt <= now) m.delete(k);
+      }
     }
-    this.windows.set(key, { count: 1, resetAt: now + this.rule.windowSeconds * 1000 });
+    m.set(this.key(key), { count: 1, resetAt: now + this.rule.windowSeconds * 1000 });
   }
 
   /** Takes back one count of the current window (an attempt that turned out not to count). */
-  remove(key: string, now: number): void {
-    const w = this.windows.get(key);
+  remove(m: Entries, key: string, now: number): void {
+    const w = m.get(this.key(key)) as Window | undefined;
     if (w !== undefined && w.resetAt > now && w.count > 0) w.count -= 1;
   }
 }

@@ -7,6 +7,7 @@ import {
   SluiceError,
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
+import type { Entries } from '../auth/backoffCounter.js';
 import type { SigningKeys } from '../auth/keys.js';
 import { type LimitRule, WindowCounter } from '../auth/windowCounter.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
@@ -63,8 +64,10 @@ const TOKEN_MAX_LENGTH = 4096;
  */
 export class ParcelService {
   private readonly tokens: ParcelTokens;
-  private readonly perAddress = new WindowCounter(PARCEL_AUTH_LIMITS.perAddress);
-  private readonly perUser = new WindowCounter(PARCEL_AUTH_LIMITS.perUser);
+  private readonly perAddress = new WindowCounter(PARCEL_AUTH_LIMITS.perAddress, 'a:');
+  private readonly perUser = new WindowCounter(PARCEL_AUTH_LIMITS.perUser, 'u:');
+  /** The windows of both, in this process (token issuing is cheap; logins are what is shared). */
+  private readonly windows: Entries = new Map();
 
   private constructor(
     private readonly store: ParcelStore,
@@ -88,15 +91,16 @@ export class ParcelService {
     log: FastifyBaseLogger,
   ): Promise<string> {
     const now = Date.now();
-    const wait = Math.max(this.perAddress.wait(address, now), this.perUser.wait(user, now));
+    const m = this.windows;
+    const wait = Math.max(this.perAddress.wait(m, address, now), this.perUser.wait(m, user, now));
     if (wait > 0) {
       log.warn({ event: 'parcel.authRateLimited', retryAfterSeconds: wait }, 'refused');
       throw new SluiceError('ERR_RATE_LIMITED', 'too many token requests; try again later', {
         retryAfterSeconds: wait,
       });
     }
-    this.perAddress.add(address, now);
-    this.perUser.add(user, now);
+    this.perAddress.add(m, address, now);
+    this.perUser.add(m, user, now);
     const token = await this.tokens.issue(user, operation);
     log.info({ event: 'parcel.tokenIssued', op: operation.name }, 'parcel token issued');
     return token;

@@ -32,12 +32,12 @@ export async function verifyEnvelopeRequest(
   const { store, limiter, cache } = deps;
   const noop = () => {};
   let done = noop;
-  const cached = (u: UserRecord | undefined): UserRecord | undefined => {
+  const cached = async (u: UserRecord | undefined): Promise<UserRecord | undefined> => {
     // A locked (user, address) pair is not answered from the cache either: a hit would tell.
     if (cache === null || u === undefined) return undefined;
-    return limiter.tokenPasswordWait(u.id, caller.address) === undefined ? u : undefined;
+    return (await limiter.tokenPasswordWait(u.id, caller.address)) === undefined ? u : undefined;
   };
-  let user = cached(await store.users.get(caller.userId));
+  let user = await cached(await store.users.get(caller.userId));
   if (cache !== null && user !== undefined) {
     let key = cache.envelopeKey(user, password, hardware);
     if (key === undefined) {
@@ -45,12 +45,12 @@ export async function verifyEnvelopeRequest(
       if (turn.wait === undefined) done = turn.done;
       else {
         await turn.wait;
-        user = cached(await store.users.get(user.id));
+        user = await cached(await store.users.get(user.id));
         key = user === undefined ? undefined : cache.envelopeKey(user, password, hardware);
       }
     }
     if (key !== undefined && user !== undefined) {
-      limiter.tokenPasswordOk(user.id, caller.address);
+      await limiter.tokenPasswordOk(user.id, caller.address);
       return { user, key, done: noop };
     }
   }

@@ -4,6 +4,7 @@ import { acquireDataDirLock, type DataDirLock } from './dataDirLock.js';
 import { importLegacyFiles } from './legacyImport.js';
 import type { SqlDatabase, SqlExecutor } from './sql/database.js';
 import { FamilyRows } from './sql/familyRows.js';
+import { LimiterRows } from './sql/limiterRows.js';
 import { MetaRows } from './sql/metaRows.js';
 import { migrate } from './sql/migrations.js';
 import { ParcelRows } from './sql/parcelRows.js';
@@ -24,6 +25,7 @@ export interface Tables {
   parcels: ParcelRows;
   removals: RemovalRows;
   meta: MetaRows;
+  limiter: LimiterRows;
 }
 
 function tablesOver(sql: SqlExecutor): Tables {
@@ -34,6 +36,7 @@ function tablesOver(sql: SqlExecutor): Tables {
     parcels: new ParcelRows(sql),
     removals: new RemovalRows(sql),
     meta: new MetaRows(sql),
+    limiter: new LimiterRows(sql),
   };
 }
 
@@ -58,6 +61,7 @@ export class Store implements Tables {
   readonly parcels: ParcelRows;
   readonly removals: RemovalRows;
   readonly meta: MetaRows;
+  readonly limiter: LimiterRows;
   private closed: Promise<void> | undefined;
 
   private constructor(
@@ -72,6 +76,7 @@ export class Store implements Tables {
     this.parcels = t.parcels;
     this.removals = t.removals;
     this.meta = t.meta;
+    this.limiter = t.limiter;
   }
 
   get backend(): SqlDatabase['kind'] {

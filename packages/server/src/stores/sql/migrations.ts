@@ -80,6 +80,12 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
         key TEXT PRIMARY KEY,
         value TEXT NOT NULL
       )`,
+      `CREATE TABLE limiter_entries (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        expires_at BIGINT NOT NULL
+      )`,
+      'CREATE INDEX limiter_entries_by_expiry ON limiter_entries (expires_at)',
       `CREATE TABLE pending_removals (
         kind TEXT NOT NULL,
         key TEXT NOT NULL,
