@@ -7,6 +7,9 @@ import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { Readiness } from '../ops/readiness.js';
+import { installOps } from '../ops/routes.js';
+import { storageCheck } from '../ops/storageCheck.js';
 import { parcelRoutes } from '../parcels/routes.js';
 import { publisherKeyRoutes } from '../publisherKeys/routes.js';
 import { type EnvelopeCache, openEnvelopeCache } from '../resources/envelopeCache.js';
@@ -42,9 +45,10 @@ export interface SluiceServer {
   /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
   envelopeCache: EnvelopeCache | null;
   /**
-   * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
-   * `shutdownGraceMs`, then destroys their connections), writes the metadata file and releases
-   * the data directory. Calling it again returns the same promise.
+   * Turns `GET /readyz` 503, keeps serving for `drainDelayMs`, then stops accepting connections,
+   * closes idle ones at once, lets in-flight requests end (up to `shutdownGraceMs`, then destroys
+   * their connections), writes the metadata file and releases the data directory. Calling it
+   * again returns the same promise.
    */
   close(): Promise<void>;
 }
@@ -81,6 +85,10 @@ async function build(
 
   const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);
+  const storage = storageCheck(settings.storage, blobs);
+  opened.push(async () => storage.close());
+  // A database-backed store adds its check here, before the ones passed in.
+  const readiness = new Readiness([storage.check, ...settings.readinessChecks], app.log);
   if (orphans.length > 0) {
     app.log.warn(
       { event: 'blobs.orphansRemoved', count: orphans.length },
@@ -89,6 +97,7 @@ async function build(
   }
   const routes = installRouteGuard(app, guardRequest);
   const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
+  await installOps(app, { readiness });
   await registerFeatures(app, {
     settings,
     store,
@@ -103,7 +112,11 @@ async function build(
   });
 
   let closed: Promise<void> | undefined;
-  const close = () => shutDown(app, drainer, settings.shutdownGraceMs, opened, store);
+  const close = async () => {
+    readiness.startDraining();
+    await drainDelay(app, settings.drainDelayMs);
+    await shutDown(app, drainer, settings.shutdownGraceMs, opened, store);
+  };
   return {
     app,
     guardRequest,
@@ -217,6 +230,16 @@ function createApp(settings: ServerSettings): FastifyInstance {
   installErrorHandlers(app);
   new TransferWatchdog(settings.timeouts).install(app);
   return app;
+}
+
+/**
+ * The time a balancer needs to see `GET /readyz` fail and move traffic away; the server answers
+ * as usual meanwhile. Skipped when the server never listened.
+ */
+async function drainDelay(app: FastifyInstance, ms: number): Promise<void> {
+  if (ms === 0 || !app.server.listening) return;
+  app.log.info({ event: 'shutdown.draining', drainDelayMs: ms }, 'not ready; still serving');
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

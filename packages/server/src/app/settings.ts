@@ -8,6 +8,7 @@ import {
 import type { TokenOptions } from '../auth/tokens.js';
 import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCdnConfig.js';
 import { invalidSetting } from '../errors.js';
+import { checkReadinessChecks, type ReadinessCheck } from '../ops/readiness.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
 import { resolveTransferTimeouts, type TransferTimeouts } from './transferTimeouts.js';
@@ -57,6 +58,16 @@ export interface ServerOptions {
    */
   shutdownGraceMs?: number;
   /**
+   * How long `close()` keeps serving after `GET /readyz` turned 503, in ms (default 0), so a
+   * balancer stops sending traffic before the server stops accepting it. Then the grace period.
+   */
+  drainDelayMs?: number;
+  /**
+   * What `GET /readyz` waits on besides the part storage (`storage`, always checked), e.g. a
+   * database: `{ name: 'database', check: (signal) => pool.ping(signal) }`.
+   */
+  readinessChecks?: readonly ReadinessCheck[];
+  /**
    * How long the server waits on slow clients, each over its default: the request head, idle
    * keep-alive connections, responses the client stopped reading, and the minimum rate of request
    * bodies after a grace period (docs/SECURITY.md, "Slow clients").
@@ -85,6 +96,8 @@ export interface ServerSettings {
   bigPartLimit: number;
   trustProxy: TrustProxy;
   shutdownGraceMs: number;
+  drainDelayMs: number;
+  readinessChecks: readonly ReadinessCheck[];
   timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
@@ -114,9 +127,9 @@ export function resolveSettings(
     throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
   }
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-  if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
-    throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
-  }
+  milliseconds('shutdownGraceMs', shutdownGraceMs);
+  const drainDelayMs = options.drainDelayMs ?? 0;
+  milliseconds('drainDelayMs', drainDelayMs);
   return {
     dataDir: options.dataDir,
     logger: options.logger,
@@ -132,10 +145,19 @@ export function resolveSettings(
     bigPartLimit,
     trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
+    drainDelayMs,
+    readinessChecks: checkReadinessChecks(options.readinessChecks ?? [], ['storage']),
     timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
     serverTiming: env.SLUICE_SERVER_TIMING === '1',
   };
+}
+
+/** A duration option must be an integer number of ms ≥ 0. */
+function milliseconds(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidSetting(field, `must be an integer ≥ 0, got ${value}`);
+  }
 }
