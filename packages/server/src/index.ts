@@ -64,6 +64,7 @@ export {
   TokenService,
 } from './auth/tokens.js';
 export { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
+export { type LoginRefusal, type PoolStats, ServerMetrics } from './ops/metrics.js';
 export {
   type CheckOutcome,
   DEFAULT_READINESS_TIMEOUT_MS,

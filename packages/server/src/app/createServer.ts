@@ -7,6 +7,7 @@ import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { ServerMetrics } from '../ops/metrics.js';
 import { Readiness } from '../ops/readiness.js';
 import { installOps } from '../ops/routes.js';
 import { storageCheck } from '../ops/storageCheck.js';
@@ -44,6 +45,8 @@ export interface SluiceServer {
   routes: readonly RouteInfo[];
   /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
   envelopeCache: EnvelopeCache | null;
+  /** This server's Prometheus registry and counters (`GET /metrics`). */
+  metrics: ServerMetrics;
   /**
    * Turns `GET /readyz` 503, keeps serving for `drainDelayMs`, then stops accepting connections,
    * closes idle ones at once, lets in-flight requests end (up to `shutdownGraceMs`, then destroys
@@ -81,10 +84,12 @@ async function build(
   const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
   const orphans = await partStorage.removeUnreferenced(referencedParts(store));
   const masterKey = await loadOrCreateMasterKey(settings.dataDir);
-  const limiter = new LoginLimiter(settings.loginLimits);
 
   const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);
+  const metrics = new ServerMetrics(() => drainer.requestsInFlight);
+  if (settings.processMetrics) metrics.collectProcessMetrics();
+  const limiter = new LoginLimiter(settings.loginLimits, metrics.loginRefused);
   const storage = storageCheck(settings.storage, blobs);
   opened.push(async () => storage.close());
   // A database-backed store adds its check here, before the ones passed in.
@@ -97,7 +102,7 @@ async function build(
   }
   const routes = installRouteGuard(app, guardRequest);
   const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
-  await installOps(app, { readiness });
+  await installOps(app, { readiness, metrics, metricsToken: settings.metricsToken });
   await registerFeatures(app, {
     settings,
     store,
@@ -109,6 +114,7 @@ async function build(
     masterKey,
     cdnObjects,
     envelopeCache,
+    metrics,
   });
 
   let closed: Promise<void> | undefined;
@@ -127,6 +133,7 @@ async function build(
     tokens,
     routes,
     envelopeCache,
+    metrics,
     close() {
       closed ??= close();
       return closed;
@@ -146,6 +153,7 @@ interface Shared {
   masterKey: Buffer;
   cdnObjects: CdnObjects | null;
   envelopeCache: EnvelopeCache | null;
+  metrics: ServerMetrics;
 }
 
 /** Registers each feature's routes with the part of `shared` it needs. */
@@ -167,6 +175,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     bigPartLimit,
     cache,
     serverTiming,
+    meter: shared.metrics,
   });
   await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
   await app.register(parcelRoutes, {

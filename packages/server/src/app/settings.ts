@@ -8,6 +8,7 @@ import {
 import type { TokenOptions } from '../auth/tokens.js';
 import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCdnConfig.js';
 import { invalidSetting } from '../errors.js';
+import { checkMetricsToken } from '../ops/metricsToken.js';
 import { checkReadinessChecks, type ReadinessCheck } from '../ops/readiness.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
@@ -67,6 +68,13 @@ export interface ServerOptions {
    * database: `{ name: 'database', check: (signal) => pool.ping(signal) }`.
    */
   readinessChecks?: readonly ReadinessCheck[];
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`; else it is open. */
+  metricsToken?: string;
+  /**
+   * Also export prom-client's process metrics (CPU, memory, event loop, GC) on `GET /metrics`
+   * (default false: they observe the whole process, so only one server per process should).
+   */
+  processMetrics?: boolean;
   /**
    * How long the server waits on slow clients, each over its default: the request head, idle
    * keep-alive connections, responses the client stopped reading, and the minimum rate of request
@@ -98,6 +106,8 @@ export interface ServerSettings {
   shutdownGraceMs: number;
   drainDelayMs: number;
   readinessChecks: readonly ReadinessCheck[];
+  metricsToken: string | undefined;
+  processMetrics: boolean;
   timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
@@ -147,6 +157,8 @@ export function resolveSettings(
     shutdownGraceMs,
     drainDelayMs,
     readinessChecks: checkReadinessChecks(options.readinessChecks ?? [], ['storage']),
+    metricsToken: checkMetricsToken(options.metricsToken),
+    processMetrics: options.processMetrics === true,
     timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },

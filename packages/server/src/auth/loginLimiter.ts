@@ -1,4 +1,5 @@
 import { invalidSetting } from '../errors.js';
+import type { LoginRefusal } from '../ops/metrics.js';
 import { AccountCeiling, pairKey } from './accountCeiling.js';
 import { BackoffCounter, type BackoffRule } from './backoffCounter.js';
 import { type LimitRule, WindowCounter } from './windowCounter.js';
@@ -82,7 +83,11 @@ export class LoginLimiter {
   private readonly perAccount: AccountCeiling;
   private readonly withToken: BackoffCounter;
 
-  constructor(limits: Partial<LoginLimits> = {}) {
+  /** `onRefused` hears of every refusal (the metrics' counter). */
+  constructor(
+    limits: Partial<LoginLimits> = {},
+    private readonly onRefused: (kind: LoginRefusal) => void = () => {},
+  ) {
     const rules = resolveLoginLimits(limits);
     this.perClient = new BackoffCounter(rules.perClient);
     this.perAddress = new WindowCounter(rules.perAddress);
@@ -98,7 +103,10 @@ export class LoginLimiter {
       this.perAddress.wait(address, now),
       this.perAccount.wait(account, address, now),
     );
-    if (wait > 0) return wait;
+    if (wait > 0) {
+      this.onRefused('login');
+      return wait;
+    }
     this.perClient.add(pair, now);
     this.perAddress.add(address, now);
     const tookToken = this.perAccount.take(account, address, now);
@@ -116,7 +124,10 @@ export class LoginLimiter {
   admitTokenPassword(userId: string, address: string, now = Date.now()): number | PasswordAttempt {
     const pair = pairKey(userId, address);
     const wait = this.withToken.wait(pair, now);
-    if (wait > 0) return wait;
+    if (wait > 0) {
+      this.onRefused('token_password');
+      return wait;
+    }
     this.withToken.add(pair, now);
     return { succeeded: () => this.withToken.clear(pair) };
   }
