@@ -6,7 +6,15 @@ export type Settings = Record<string, unknown>;
 
 /** The settings a `--config` file may hold, by section. */
 const KNOWN_KEYS: Record<string, string[]> = {
-  '': ['storage', 'cdn', 'shutdownGraceMs', 'passwordHash', 'trustProxy', 'timeouts'],
+  '': [
+    'storage',
+    'cdn',
+    'shutdownGraceMs',
+    'drainDelayMs',
+    'passwordHash',
+    'trustProxy',
+    'timeouts',
+  ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
   passwordHash: ['logN'],
@@ -14,8 +22,8 @@ const KNOWN_KEYS: Record<string, string[]> = {
 };
 
 /**
- * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `passwordHash`,
- * `trustProxy` and `timeouts` only. A file holding a secret key that group or others may read is refused
+ * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `drainDelayMs`,
+ * `passwordHash`, `trustProxy` and `timeouts` only. A file holding a secret key that group or others may read is refused
  * (like ssh with a private key).
  */
 export function readServeConfigFile(path: string): Settings {

@@ -11,6 +11,7 @@ export const SERVE_ENV = {
   cdnPrefix: 'SLUICE_CDN_PREFIX',
   readAccessKey: 'SLUICE_CDN_READ_ACCESS_KEY',
   readSecretKey: 'SLUICE_CDN_READ_SECRET_KEY',
+  metricsToken: 'SLUICE_METRICS_TOKEN',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

@@ -14,12 +14,17 @@ export interface ServeFlags {
   cdnPrefix?: string;
   /** Seconds, as typed. */
   shutdownGrace?: string;
+  /** Seconds, as typed. */
+  drainDelay?: string;
   /** Proxy addresses and CIDRs, comma-separated, as typed. */
   trustProxy?: string;
 }
 
 export interface SettingsSources {
-  /** `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts}`. */
+  /**
+   * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
+   * timeouts}`.
+   */
   file?: string;
   env: NodeJS.ProcessEnv;
   flags: ServeFlags;
