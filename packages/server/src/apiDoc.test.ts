@@ -9,6 +9,7 @@ import { DEFAULT_SCRYPT_PARAMS } from './auth/passwordHash.js';
 import { PASSWORD_MIN_LENGTH } from './auth/passwordRules.js';
 import { OPERATIONS, PERMISSIONS } from './auth/permissions.js';
 import { DEFAULT_ACCESS_TOKEN_TTL_SECONDS } from './auth/tokens.js';
+import { DEFAULT_READINESS_TIMEOUT_MS } from './ops/readiness.js';
 import { removeDir, TEST_SCRYPT, tempDir } from './test-helpers.js';
 
 const DOC = new URL('../../../docs/API.md', import.meta.url);
@@ -79,6 +80,8 @@ describe('docs/API.md', () => {
     expect(doc).toContain(`Passwords are ${PASSWORD_MIN_LENGTH} to`);
     expect(DEFAULT_BODY_LIMIT).toBe(64 * 1024);
     expect(doc).toContain('64 KiB');
+    expect(DEFAULT_READINESS_TIMEOUT_MS).toBe(2000);
+    expect(doc).toContain('must answer within 2 s (`DEFAULT_READINESS_TIMEOUT_MS`)');
   });
 
   it('states the login limits and transfer timeouts the code uses (docs/API.md, docs/SECURITY.md)', async () => {

@@ -64,6 +64,13 @@ export {
   TokenService,
 } from './auth/tokens.js';
 export { API_ERROR_STATUS, type ApiErrorCode, isApiError } from './errors.js';
+export { type LoginRefusal, ServerMetrics } from './ops/metrics.js';
+export {
+  type CheckOutcome,
+  DEFAULT_READINESS_TIMEOUT_MS,
+  type ReadinessCheck,
+  type ReadinessReport,
+} from './ops/readiness.js';
 export { DEFAULT_BIG_PART_LIMIT, SMALL_PART_LIMIT } from './resources/limits.js';
 export { BLOBS_DIR, BlobStore } from './stores/blobStore.js';
 export { BACKUP_SUFFIX, LEGACY_METADATA_FILE } from './stores/legacyImport.js';

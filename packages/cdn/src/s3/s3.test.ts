@@ -500,6 +500,26 @@ describe.skipIf(!env)('S3Objects and S3Downloader on Ceph RGW', () => {
     }
   });
 
+  it('ping resolves for the bucket, names a missing one, and refuses wrong keys without the secret', async () => {
+    const { env } = store();
+    await s3().objects.ping();
+    const missing = uniqueBucket('sluice-cdn-none');
+    const gone = new S3Objects(testSettings(env, missing));
+    opened.push(gone);
+    const notFound = await gone.ping().catch((e: unknown) => e);
+    expect(isSluiceError(notFound, 'ERR_NOT_FOUND')).toBe(true);
+    expect((notFound as Error).message).toContain(missing);
+    const secret = `wrong-${randomBytes(16).toString('hex')}`;
+    const { objects } = s3({
+      settings: { downloader: { accessKeyId: env.readAccessKeyId, secretAccessKey: secret } },
+    });
+    const denied = await objects.ping().catch((e: unknown) => e);
+    expect(isSluiceError(denied, 'ERR_ACCESS_DENIED')).toBe(true);
+    expect(inspect(denied, { depth: 8 })).not.toContain(secret);
+    const aborted = await objects.ping({ signal: AbortSignal.abort() }).catch((e: unknown) => e);
+    expect(isSluiceError(aborted, 'ERR_ABORTED')).toBe(true);
+  });
+
   it('ensureBucket is idempotent and creates a missing bucket', async () => {
     const { env, admin } = store();
     const other = uniqueBucket('sluice-cdn-eb');

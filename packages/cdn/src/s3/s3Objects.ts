@@ -165,6 +165,23 @@ export class S3Objects {
     }
   }
 
+  /**
+   * One HeadBucket with the read keys: resolves when the bucket exists and those keys may use
+   * it (a readiness check), else the same typed errors as the other operations.
+   */
+  async ping(options: { signal?: AbortSignal } = {}): Promise<void> {
+    const { signal } = options;
+    if (signal?.aborted) throw abortedError(signal, 'ping');
+    try {
+      await this.#s3.reader.send(new HeadBucketCommand({ Bucket: this.#s3.bucket }), {
+        abortSignal: signal,
+      });
+    } catch (e) {
+      if (signal?.aborted) throw abortedError(signal, 'ping');
+      throw this.#s3.error(e, undefined, 'ping');
+    }
+  }
+
   /** Creates the bucket with the uploader keys unless it exists. */
   async ensureBucket(): Promise<void> {
     const client = this.#s3.writer('create bucket');

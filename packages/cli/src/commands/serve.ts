@@ -23,7 +23,7 @@ export const serveCommand = defineCommand({
   usage:
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
-    '[--trust-proxy ADDRESSES] [--database URL [--migrate-only]]',
+    '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]',
   flags: {
     data: text(
       'DIR',
@@ -43,7 +43,7 @@ export const serveCommand = defineCommand({
     },
     config: text(
       'FILE',
-      'JSON {storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts} as in docs/API.md; a file holding ' +
+      'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -66,6 +66,11 @@ export const serveCommand = defineCommand({
       type: 'boolean',
       help: 'apply pending database migrations and exit without serving',
     },
+    'drain-delay': text(
+      'S',
+      'on SIGINT/SIGTERM, first answer 503 on /readyz and keep serving S seconds, so a load ' +
+        'balancer moves traffic away before the server stops accepting (default 0)',
+    ),
     'trust-proxy': text(
       'ADDRESSES',
       'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
@@ -78,13 +83,16 @@ export const serveCommand = defineCommand({
     `  ${E.accessKey}, ${E.secretKey}    read-write keys: storage and CDN uploads`,
     `  ${E.cdnEndpoint}, ${E.cdnBucket}, ${E.cdnPrefix}`,
     `  ${E.readAccessKey}, ${E.readSecretKey}  read-only keys, handed to devices`,
+    `  ${E.metricsToken}  if set, GET /metrics needs "Authorization: Bearer <it>" (else it is open)`,
     'Keys are never flags. Without a bucket: the embedded default (everything in DIR).',
     `With --database (or ${E.database}): PostgreSQL holds the records, S3 the parts, DIR the keys`,
     '(master.key, jwt-signing-key.json: give every instance the same files); migrations run at start.',
     `"passwordHash": {"logN": N} in --config sets the scrypt cost of new password hashes to 2^N`,
     `(default ${DEFAULT_SCRYPT_PARAMS.logN}; unsafe values are refused): lower it only for tests.`,
     'Logs JSON lines to stdout; prints where parts go and `listening on URL` to stderr once ready.',
-    'SIGINT or SIGTERM closes it gracefully: in-flight transfers finish, then exit 0.',
+    'GET /healthz (up), GET /readyz (503 when storage fails or while closing), GET /metrics.',
+    'SIGINT or SIGTERM closes it gracefully: /readyz turns 503, --drain-delay passes, in-flight',
+    'transfers finish (up to --shutdown-grace), then exit 0.',
   ],
   positionals: [0, 0],
   async run(values, _positionals, io) {
@@ -107,6 +115,7 @@ export const serveCommand = defineCommand({
         cdnBucket: values['cdn-bucket'],
         cdnPrefix: values['cdn-prefix'],
         shutdownGrace: values['shutdown-grace'],
+        drainDelay: values['drain-delay'],
         trustProxy: values['trust-proxy'],
         database: values.database,
       },
@@ -147,7 +156,8 @@ async function serve(
   const { origins, ...options } = settings;
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
-    server = await createServer({ dataDir, logger: true, ...options });
+    // One server in this process: it may export the process-wide metrics too.
+    server = await createServer({ dataDir, logger: true, processMetrics: true, ...options });
   } catch (e) {
     throw explainSettingError(e, origins);
   }
@@ -167,7 +177,8 @@ async function serve(
   for (const line of describeStores(settings, dataDir)) io.err(line);
   io.err(`listening on ${url} (data ${dataDir})`);
   const signal = await stopped;
-  io.err(`${signal}: closing (finishing in-flight requests)…`);
+  const delay = settings.drainDelayMs ? `, serving ${settings.drainDelayMs / 1000} s more` : '';
+  io.err(`${signal}: closing (/readyz 503${delay}, then finishing in-flight requests)…`);
   // A second signal means "now": leave without waiting for slow transfers.
   const force = () => process.exit(EXIT.failed);
   process.once('SIGINT', force);

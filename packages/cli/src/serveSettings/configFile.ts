@@ -10,6 +10,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'storage',
     'cdn',
     'shutdownGraceMs',
+    'drainDelayMs',
     'passwordHash',
     'trustProxy',
     'timeouts',
@@ -22,9 +23,9 @@ const KNOWN_KEYS: Record<string, string[]> = {
 };
 
 /**
- * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `passwordHash`,
- * `trustProxy`, `timeouts` and `databaseUrl` only. A file holding a secret key (or a database
- * password) that group or others may read is refused
+ * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `drainDelayMs`,
+ * `passwordHash`, `trustProxy`, `timeouts` and `databaseUrl` only. A file holding a secret key (or
+ * a database password) that group or others may read is refused
  * (like ssh with a private key).
  */
 export function readServeConfigFile(path: string): Settings {

@@ -17,6 +17,10 @@ export interface ServeSettings {
   storage?: StorageSettings;
   cdn?: CdnConfig;
   shutdownGraceMs?: number;
+  /** How long a closing server stays up answering 503 on `/readyz` (`--drain-delay`). */
+  drainDelayMs?: number;
+  /** The bearer token `GET /metrics` requires (`SLUICE_METRICS_TOKEN`; never a flag or the file). */
+  metricsToken?: string;
   /** Password hash cost, from the file's `passwordHash` (createServer checks it is safe). */
   scrypt?: ScryptParams;
   /** Whose `X-Forwarded-For` to believe (`--trust-proxy`, or the file's `trustProxy`). */
@@ -31,7 +35,7 @@ export interface ServeSettings {
 
 /**
  * Merges the config file, the environment and the flags (in increasing precedence) into
- * createServer's `storage`, `cdn`, `shutdownGraceMs` and `scrypt`. Small parts go to S3 once a
+ * createServer's `storage`, `cdn`, `shutdownGraceMs`, `drainDelayMs`, `scrypt`, … . Small parts go to S3 once a
  * storage bucket is named, big parts once a CDN bucket is; endpoint, region and the read-write
  * keys are shared by both. Values are checked by createServer; this only refuses what cannot be
  * merged.
@@ -45,7 +49,9 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
   return {
     storage,
     cdn,
-    shutdownGraceMs: shutdownGrace(src),
+    shutdownGraceMs: seconds(src, 'shutdownGraceMs', '--shutdown-grace', src.flags.shutdownGrace),
+    drainDelayMs: seconds(src, 'drainDelayMs', '--drain-delay', src.flags.drainDelay),
+    metricsToken: metricsToken(src),
     scrypt: passwordHash(src),
     trustProxy: trustProxy(src),
     timeouts: timeouts(src),
@@ -146,22 +152,34 @@ function refuseMissingKeys(
   }
 }
 
-function shutdownGrace(src: SettingSources): number | undefined {
-  const text = src.flags.shutdownGrace;
+/** A duration: the flag in seconds (as typed), else the file's `field` in ms (unchecked). */
+function seconds(
+  src: SettingSources,
+  field: 'shutdownGraceMs' | 'drainDelayMs',
+  flag: string,
+  text: string | undefined,
+): number | undefined {
   if (text === undefined) {
-    const fromFile = src.file.shutdownGraceMs as number | undefined;
-    if (fromFile !== undefined) src.origins.set('shutdownGraceMs', src.fileOrigin);
+    const fromFile = src.file[field] as number | undefined;
+    if (fromFile !== undefined) src.origins.set(field, src.fileOrigin);
     return fromFile;
   }
-  src.origins.set('shutdownGraceMs', '--shutdown-grace');
-  const seconds = Number(text);
-  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(seconds)) {
+  src.origins.set(field, flag);
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(value)) {
     throw new SluiceError(
       'ERR_INVALID_ARG',
-      `--shutdown-grace must be a number of seconds ≥ 0, got '${text}'`,
+      `${flag} must be a number of seconds ≥ 0, got '${text}'`,
     );
   }
-  return Math.round(seconds * 1000);
+  return Math.round(value * 1000);
+}
+
+/** `SLUICE_METRICS_TOKEN`, unchecked: createServer refuses a weak one (without echoing it). */
+function metricsToken(src: SettingSources): string | undefined {
+  const [token, origin] = src.fromEnv(SERVE_ENV.metricsToken);
+  if (token !== undefined) src.origins.set('metricsToken', origin);
+  return token as string | undefined;
 }
 
 /** The file's `timeouts`, unchecked: createServer names a bad value. */

@@ -12,6 +12,7 @@ export const SERVE_ENV = {
   readAccessKey: 'SLUICE_CDN_READ_ACCESS_KEY',
   readSecretKey: 'SLUICE_CDN_READ_SECRET_KEY',
   database: 'SLUICE_DATABASE_URL',
+  metricsToken: 'SLUICE_METRICS_TOKEN',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

@@ -155,6 +155,29 @@ describe('resolveServeSettings', () => {
   });
 });
 
+describe('drain delay and metrics token', () => {
+  it("--drain-delay is seconds over the file's drainDelayMs; the token comes from the environment only", () => {
+    const file = configFile({ drainDelayMs: 2000 });
+    const token = 'metrics-token-from-the-environment';
+    expect(resolveServeSettings({ file, env: {}, flags: {} }).drainDelayMs).toBe(2000);
+    const s = resolveServeSettings({
+      file,
+      env: { SLUICE_METRICS_TOKEN: token },
+      flags: { drainDelay: '0.25' },
+    });
+    expect(s.drainDelayMs).toBe(250);
+    expect(s.origins.get('drainDelayMs')).toBe('--drain-delay');
+    expect(s.metricsToken).toBe(token);
+    expect(s.origins.get('metricsToken')).toBe('SLUICE_METRICS_TOKEN');
+    expect(() => resolveServeSettings({ env: {}, flags: { drainDelay: 'soon' } })).toThrow(
+      "--drain-delay must be a number of seconds ≥ 0, got 'soon'",
+    );
+    expect(() => readServeConfigFile(configFile({ metricsToken: token }))).toThrow(
+      "unknown setting 'metricsToken'",
+    );
+  });
+});
+
 describe('passwordHash in the config file', () => {
   it('sets the scrypt cost of password hashes over the default r and p', () => {
     const file = configFile({ passwordHash: { logN: 12 } });

@@ -14,6 +14,8 @@ export interface ServeFlags {
   cdnPrefix?: string;
   /** Seconds, as typed. */
   shutdownGrace?: string;
+  /** Seconds, as typed. */
+  drainDelay?: string;
   /** Proxy addresses and CIDRs, comma-separated, as typed. */
   trustProxy?: string;
   /** `postgres://…` without a password (that goes in the environment or the file). */
@@ -21,7 +23,10 @@ export interface ServeFlags {
 }
 
 export interface SettingsSources {
-  /** `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, passwordHash, trustProxy, timeouts}`. */
+  /**
+   * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
+   * timeouts}`.
+   */
   file?: string;
   env: NodeJS.ProcessEnv;
   flags: ServeFlags;

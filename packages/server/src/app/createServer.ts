@@ -8,6 +8,10 @@ import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { ServerMetrics } from '../ops/metrics.js';
+import { Readiness } from '../ops/readiness.js';
+import { installOps } from '../ops/routes.js';
+import { storageCheck } from '../ops/storageCheck.js';
 import { parcelRoutes } from '../parcels/routes.js';
 import { publisherKeyRoutes } from '../publisherKeys/routes.js';
 import { type EnvelopeCache, openEnvelopeCache } from '../resources/envelopeCache.js';
@@ -42,10 +46,13 @@ export interface SluiceServer {
   routes: readonly RouteInfo[];
   /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
   envelopeCache: EnvelopeCache | null;
+  /** This server's Prometheus registry and counters (`GET /metrics`). */
+  metrics: ServerMetrics;
   /**
-   * Stops accepting connections, closes idle ones at once, lets in-flight requests end (up to
-   * `shutdownGraceMs`, then destroys their connections), closes the store and releases the data
-   * directory. Calling it again returns the same promise.
+   * Turns `GET /readyz` 503, keeps serving for `drainDelayMs`, then stops accepting connections,
+   * closes idle ones at once, lets in-flight requests end (up to `shutdownGraceMs`, then destroys
+   * their connections), closes the store and releases the data directory. Calling it again
+   * returns the same promise.
    */
   close(): Promise<void>;
 }
@@ -78,14 +85,20 @@ async function build(
   const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
   const orphans = await partStorage.removeUnreferenced(await store.resources.referencedBlobIds());
   const masterKey = await loadOrCreateMasterKey(settings.dataDir);
-  // With a database every instance counts in the same table; alone, memory is enough.
-  const limiter = new LoginLimiter(
-    settings.loginLimits,
-    store.backend === 'postgres' ? new StoreLimiterState(store) : new MemoryLimiterState(),
-  );
 
   const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);
+  const metrics = new ServerMetrics(() => drainer.requestsInFlight);
+  if (settings.processMetrics) metrics.collectProcessMetrics();
+  // With a database every instance counts in the same table; alone, memory is enough.
+  const limiterState =
+    store.backend === 'postgres' ? new StoreLimiterState(store) : new MemoryLimiterState();
+  const limiter = new LoginLimiter(settings.loginLimits, limiterState, metrics.loginRefused);
+  metrics.observeDatabasePool(() => store.db.stats());
+  const storage = storageCheck(settings.storage, blobs);
+  opened.push(async () => storage.close());
+  const database = { name: 'database', check: () => store.ping() };
+  const readiness = new Readiness([storage.check, database, ...settings.readinessChecks], app.log);
   if (orphans.length > 0) {
     app.log.warn(
       { event: 'blobs.orphansRemoved', count: orphans.length },
@@ -94,6 +107,7 @@ async function build(
   }
   const routes = installRouteGuard(app, guardRequest);
   const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
+  await installOps(app, { readiness, metrics, metricsToken: settings.metricsToken });
   await registerFeatures(app, {
     settings,
     store,
@@ -105,10 +119,15 @@ async function build(
     masterKey,
     cdnObjects,
     envelopeCache,
+    metrics,
   });
 
   let closed: Promise<void> | undefined;
-  const close = () => shutDown(app, drainer, settings.shutdownGraceMs, opened, store);
+  const close = async () => {
+    readiness.startDraining();
+    await drainDelay(app, settings.drainDelayMs);
+    await shutDown(app, drainer, settings.shutdownGraceMs, opened, store);
+  };
   return {
     app,
     guardRequest,
@@ -119,6 +138,7 @@ async function build(
     tokens,
     routes,
     envelopeCache,
+    metrics,
     close() {
       closed ??= close();
       return closed;
@@ -138,6 +158,7 @@ interface Shared {
   masterKey: Buffer;
   cdnObjects: CdnObjects | null;
   envelopeCache: EnvelopeCache | null;
+  metrics: ServerMetrics;
 }
 
 /** Registers each feature's routes with the part of `shared` it needs. */
@@ -159,6 +180,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     bigPartLimit,
     cache,
     serverTiming,
+    meter: shared.metrics,
   });
   await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
   await app.register(parcelRoutes, {
@@ -211,6 +233,16 @@ function createApp(settings: ServerSettings): FastifyInstance {
   installErrorHandlers(app);
   new TransferWatchdog(settings.timeouts).install(app);
   return app;
+}
+
+/**
+ * The time a balancer needs to see `GET /readyz` fail and move traffic away; the server answers
+ * as usual meanwhile. Skipped when the server never listened.
+ */
+async function drainDelay(app: FastifyInstance, ms: number): Promise<void> {
+  if (ms === 0 || !app.server.listening) return;
+  app.log.info({ event: 'shutdown.draining', drainDelayMs: ms }, 'not ready; still serving');
+  await new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

@@ -8,6 +8,8 @@ import {
 import type { TokenOptions } from '../auth/tokens.js';
 import { type ResolvedCdnConfig, resolveCdnConfig } from '../cdnConfig/resolveCdnConfig.js';
 import { invalidSetting } from '../errors.js';
+import { checkMetricsToken } from '../ops/metricsToken.js';
+import { checkReadinessChecks, type ReadinessCheck } from '../ops/readiness.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
 import { resolveTransferTimeouts, type TransferTimeouts } from './transferTimeouts.js';
@@ -65,6 +67,23 @@ export interface ServerOptions {
    */
   shutdownGraceMs?: number;
   /**
+   * How long `close()` keeps serving after `GET /readyz` turned 503, in ms (default 0), so a
+   * balancer stops sending traffic before the server stops accepting it. Then the grace period.
+   */
+  drainDelayMs?: number;
+  /**
+   * What `GET /readyz` waits on besides the part storage (`storage`, always checked), e.g. a
+   * database: `{ name: 'database', check: (signal) => pool.ping(signal) }`.
+   */
+  readinessChecks?: readonly ReadinessCheck[];
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`; else it is open. */
+  metricsToken?: string;
+  /**
+   * Also export prom-client's process metrics (CPU, memory, event loop, GC) on `GET /metrics`
+   * (default false: they observe the whole process, so only one server per process should).
+   */
+  processMetrics?: boolean;
+  /**
    * How long the server waits on slow clients, each over its default: the request head, idle
    * keep-alive connections, responses the client stopped reading, and the minimum rate of request
    * bodies after a grace period (docs/SECURITY.md, "Slow clients").
@@ -94,6 +113,10 @@ export interface ServerSettings {
   bigPartLimit: number;
   trustProxy: TrustProxy;
   shutdownGraceMs: number;
+  drainDelayMs: number;
+  readinessChecks: readonly ReadinessCheck[];
+  metricsToken: string | undefined;
+  processMetrics: boolean;
   timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
@@ -123,9 +146,9 @@ export function resolveSettings(
     throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
   }
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
-  if (!Number.isSafeInteger(shutdownGraceMs) || shutdownGraceMs < 0) {
-    throw invalidSetting('shutdownGraceMs', `must be an integer ≥ 0, got ${shutdownGraceMs}`);
-  }
+  milliseconds('shutdownGraceMs', shutdownGraceMs);
+  const drainDelayMs = options.drainDelayMs ?? 0;
+  milliseconds('drainDelayMs', drainDelayMs);
   const databaseUrl = checkDatabaseUrl(options.databaseUrl);
   if (databaseUrl !== undefined && storageKind !== 's3') {
     throw invalidSetting(
@@ -150,6 +173,10 @@ export function resolveSettings(
     bigPartLimit,
     trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
+    drainDelayMs,
+    readinessChecks: checkReadinessChecks(options.readinessChecks ?? [], ['storage', 'database']),
+    metricsToken: checkMetricsToken(options.metricsToken),
+    processMetrics: options.processMetrics === true,
     timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
@@ -171,4 +198,11 @@ function checkDatabaseUrl(url: unknown): string | undefined {
     throw invalidSetting('databaseUrl', 'must be a postgres:// URL');
   }
   return url;
+}
+
+/** A duration option must be an integer number of ms ≥ 0. */
+function milliseconds(field: string, value: number): void {
+  if (!Number.isSafeInteger(value) || value < 0) {
+    throw invalidSetting(field, `must be an integer ≥ 0, got ${value}`);
+  }
 }

@@ -1,4 +1,5 @@
 import { invalidSetting } from '../errors.js';
+import type { LoginRefusal } from '../ops/metrics.js';
 import { AccountCeiling, pairKey } from './accountCeiling.js';
 import { BackoffCounter, type BackoffRule } from './backoffCounter.js';
 import { type LimiterState, MemoryLimiterState } from './limiterState.js';
@@ -84,7 +85,12 @@ export class LoginLimiter {
   private readonly withToken: BackoffCounter;
   private readonly state: LimiterState;
 
-  constructor(limits: Partial<LoginLimits> = {}, state: LimiterState = new MemoryLimiterState()) {
+  /** `onRefused` hears of every refusal (the metrics' counter). */
+  constructor(
+    limits: Partial<LoginLimits> = {},
+    state: LimiterState = new MemoryLimiterState(),
+    private readonly onRefused: (kind: LoginRefusal) => void = () => {},
+  ) {
     const rules = resolveLoginLimits(limits);
     this.perClient = new BackoffCounter(rules.perClient, 'c:');
     this.perAddress = new WindowCounter(rules.perAddress, 'a:');
@@ -117,7 +123,10 @@ export class LoginLimiter {
       this.perAddress.add(m, address, now);
       return { tookToken: this.perAccount.take(m, account, address, now) };
     });
-    if (typeof admitted === 'number') return admitted;
+    if (typeof admitted === 'number') {
+      this.onRefused('login');
+      return admitted;
+    }
     // Taken back against the clock of the admission: the check in between is a scrypt run.
     return {
       succeeded: () =>
@@ -142,7 +151,10 @@ export class LoginLimiter {
       if (w === 0) this.withToken.add(m, pair, now);
       return w;
     });
-    if (wait > 0) return wait;
+    if (wait > 0) {
+      this.onRefused('token_password');
+      return wait;
+    }
     return { succeeded: () => this.state.run(keys, now, (m) => this.withToken.clear(m, pair)) };
   }
 

@@ -10,6 +10,7 @@ import {
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
+import type { ResourceMeter } from '../ops/metrics.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
 import { ifNoneMatchHits, parseRange } from './byteRange.js';
 import { exactLength } from './exactLength.js';
@@ -29,6 +30,8 @@ export interface ResourceRoutesDeps extends ResourceServiceDeps {
   bigPartLimit: number;
   /** Whether the envelope route answers with a `Server-Timing` header. */
   serverTiming: boolean;
+  /** Envelopes issued and big-part bytes sent, for `GET /metrics`. */
+  meter: ResourceMeter;
 }
 
 type FolderParams = { folder: string };
@@ -147,6 +150,7 @@ async function issueEnvelope(
   timer.lap('json');
   const timing = timer.header();
   if (timing !== undefined) reply.header('server-timing', timing);
+  f.deps.meter.envelopeIssued();
   return reply.type('application/json; charset=utf-8').send(body);
 }
 
@@ -200,7 +204,7 @@ async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyRe
     ),
   );
   // Either side failing or closing (a client gone) destroys the other: no fd left open.
-  pipeline(stored, body, () => {});
+  pipeline(stored, f.deps.meter.bigPartBytes(), body, () => {});
   reply.type('application/octet-stream');
   if (range === undefined) {
     reply.header('content-length', String(size));
