@@ -8,7 +8,9 @@ const PART_ID = /^[0-9a-f]{32}$/;
 /**
  * The part storage's bucket prefix: objects `<prefix>/<id>` (resource parts and parcel bytes,
  * side by side) and the multipart uploads of such keys. Other keys under the prefix, or
- * elsewhere in the bucket, are never listed as parts.
+ * elsewhere in the bucket, are never listed as parts. Sweep it only with a source that names
+ * every part written under this prefix: another server with metadata of its own over the same
+ * bucket and prefix would lose its parts.
  */
 export class S3PartArea implements PartArea {
   readonly where: string;

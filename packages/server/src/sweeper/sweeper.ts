@@ -34,7 +34,10 @@ export interface SweeperOptions {
   log?: Pick<FastifyBaseLogger, 'info' | 'warn'>;
 }
 
-/** Since the sweeper was made: what /metrics reports. */
+/**
+ * Since the sweeper was made: what /metrics reports. `failures` also counts loop passes that
+ * could not take or release the lock.
+ */
 export interface SweepTotals extends SweepCounts {
   /** Passes this sweeper ran (it held the lock). */
   passes: number;
