@@ -8,6 +8,7 @@ export {
   type S3DownloaderOptions,
   type S3DownloadOptions,
 } from './s3/s3Downloader.js';
+export type { S3ListedObject, S3ListOptions, S3OpenUpload } from './s3/s3Listing.js';
 export {
   S3Objects,
   type UploadOptions,

@@ -11,6 +11,15 @@ import { abortedError } from '../engine/errors.js';
 import { S3Bucket, type S3BucketSettings, type S3ObjectHead } from './s3Bucket.js';
 import type { S3ClientOptions } from './s3Client.js';
 import { s3Status } from './s3Error.js';
+import {
+  abortUpload,
+  listObjects,
+  listUploads,
+  type S3ListedObject,
+  type S3ListOptions,
+  type S3OpenUpload,
+  statObject,
+} from './s3Listing.js';
 import { guardedSource, openUploadSource, type UploadSource } from './uploadSource.js';
 
 export interface UploadProgress {
@@ -39,8 +48,9 @@ const DEFAULT_PART_SIZE = 8 * 1024 * 1024;
 
 /**
  * The object operations on one S3 bucket (Ceph RGW, MinIO, AWS S3): multipart uploads that leave
- * nothing behind on failure, head, remove, ranged reads and creating the bucket. Reads use the
- * downloader keys, writes the uploader keys.
+ * nothing behind on failure, head, remove, ranged reads and creating the bucket; listing objects
+ * and open multipart uploads, and aborting those (for sweeps). Reads use the downloader keys,
+ * writes and listings the uploader keys.
  */
 export class S3Objects {
   readonly #s3: S3Bucket;
@@ -127,6 +137,33 @@ export class S3Objects {
       if (signal?.aborted) throw abortedError(signal, 'remove');
       throw this.#s3.error(e, key, 'remove', true);
     }
+  }
+
+  /**
+   * Every object under `prefix` (a plain key prefix: "parts/" for a folder, "" for the bucket)
+   * with its size and last-modified time, paging through the listing. Uploader keys.
+   */
+  listObjects(prefix: string, options: S3ListOptions = {}): AsyncGenerator<S3ListedObject> {
+    return listObjects(this.#s3, prefix, options);
+  }
+
+  /** Every multipart upload under `prefix` that was begun and never completed or aborted. */
+  listUploads(prefix: string, options: S3ListOptions = {}): AsyncGenerator<S3OpenUpload> {
+    return listUploads(this.#s3, prefix, options);
+  }
+
+  /** Aborts a multipart upload and drops its parts; false when it was no longer open. */
+  abortUpload(
+    key: string,
+    uploadId: string,
+    options: { signal?: AbortSignal } = {},
+  ): Promise<boolean> {
+    return abortUpload(this.#s3, key, uploadId, options.signal);
+  }
+
+  /** Size and last-modified time of `key` (uploader keys), or null when it does not exist. */
+  stat(key: string, options: { signal?: AbortSignal } = {}): Promise<S3ListedObject | null> {
+    return statObject(this.#s3, key, options.signal);
   }
 
   /**
