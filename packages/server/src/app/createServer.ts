@@ -22,6 +22,8 @@ import { loadOrCreateMasterKey } from '../stores/masterKey.js';
 import type { PartStorage } from '../stores/partStorage.js';
 import { S3PartStore } from '../stores/s3PartStore.js';
 import { Store } from '../stores/store.js';
+import { storeSweeper } from '../sweeper/storeSweep.js';
+import type { Sweeper } from '../sweeper/sweeper.js';
 import { userRoutes } from '../users/routes.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
@@ -46,6 +48,8 @@ export interface SluiceServer {
   routes: readonly RouteInfo[];
   /** What repeated envelopes skip scrypt with (docs/API.md), or null when it is off. */
   envelopeCache: EnvelopeCache | null;
+  /** Removes what crashed uploads and failed deletions leave (runs on `sweepIntervalMs`). */
+  sweeper: Sweeper;
   /** This server's Prometheus registry and counters (`GET /metrics`). */
   metrics: ServerMetrics;
   /**
@@ -121,6 +125,8 @@ async function build(
     envelopeCache,
     metrics,
   });
+  const sweeper = startSweeper(settings, store, cdnObjects, app, opened);
+  metrics.observeSweeper(() => ({ ...sweeper.totals }));
 
   let closed: Promise<void> | undefined;
   const close = async () => {
@@ -139,11 +145,39 @@ async function build(
     routes,
     envelopeCache,
     metrics,
+    sweeper,
     close() {
       closed ??= close();
       return closed;
     },
   };
+}
+
+/**
+ * The sweeper of what crashed uploads and failed deletions leave (stores/sweeper), on its
+ * interval unless that is 0; stopped on close, before the store closes.
+ */
+function startSweeper(
+  settings: ServerSettings,
+  store: Store,
+  cdnObjects: CdnObjects | null,
+  app: FastifyInstance,
+  opened: Releases,
+): Sweeper {
+  const { sweeper, close } = storeSweeper({
+    store,
+    dataDir: settings.dataDir,
+    storage: settings.storage,
+    cdnObjects,
+    graceMs: settings.sweepGraceMs,
+    log: app.log,
+  });
+  opened.push(async () => close());
+  if (settings.sweepIntervalMs > 0) {
+    sweeper.start(settings.sweepIntervalMs);
+    opened.push(() => sweeper.stop());
+  }
+  return sweeper;
 }
 
 /** What the features share: one store, one signing key, one guard, one limiter, one storage. */

@@ -67,6 +67,13 @@ export interface ServerOptions {
    */
   shutdownGraceMs?: number;
   /**
+   * How often the sweeper removes what crashed uploads and failed deletions left (ms, default
+   * 1 h; 0: never). One instance sweeps at a time (docs/OPERATIONS.md).
+   */
+  sweepIntervalMs?: number;
+  /** Only what is older than this is swept (ms, default 24 h): longer than any upload takes. */
+  sweepGraceMs?: number;
+  /**
    * How long `close()` keeps serving after `GET /readyz` turned 503, in ms (default 0), so a
    * balancer stops sending traffic before the server stops accepting it. Then the grace period.
    */
@@ -113,6 +120,8 @@ export interface ServerSettings {
   bigPartLimit: number;
   trustProxy: TrustProxy;
   shutdownGraceMs: number;
+  sweepIntervalMs: number;
+  sweepGraceMs: number;
   drainDelayMs: number;
   readinessChecks: readonly ReadinessCheck[];
   metricsToken: string | undefined;
@@ -147,6 +156,10 @@ export function resolveSettings(
   }
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   milliseconds('shutdownGraceMs', shutdownGraceMs);
+  const sweepIntervalMs = options.sweepIntervalMs ?? 60 * 60 * 1000;
+  milliseconds('sweepIntervalMs', sweepIntervalMs);
+  const sweepGraceMs = options.sweepGraceMs ?? 24 * 60 * 60 * 1000;
+  milliseconds('sweepGraceMs', sweepGraceMs);
   const drainDelayMs = options.drainDelayMs ?? 0;
   milliseconds('drainDelayMs', drainDelayMs);
   const databaseUrl = checkDatabaseUrl(options.databaseUrl);
@@ -173,6 +186,8 @@ export function resolveSettings(
     bigPartLimit,
     trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
+    sweepIntervalMs,
+    sweepGraceMs,
     drainDelayMs,
     readinessChecks: checkReadinessChecks(options.readinessChecks ?? [], ['storage', 'database']),
     metricsToken: checkMetricsToken(options.metricsToken),

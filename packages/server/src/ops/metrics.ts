@@ -105,6 +105,24 @@ export class ServerMetrics implements ResourceMeter {
    * Where `sluice_db_pool_connections{state}` reads its values at each scrape: a database-backed
    * metadata store registers its pool here (nothing is reported until one does).
    */
+  /**
+   * What the sweeper removed since start (uploads aborted, parts and CDN objects removed,
+   * failures, passes), read at each scrape.
+   */
+  observeSweeper(read: () => Record<string, number | null>): void {
+    new Gauge({
+      name: 'sluice_sweeper_total',
+      help: 'Since start: what the sweeper removed (by kind), its failures, passes run and skipped',
+      labelNames: ['kind'],
+      registers: [this.registry],
+      collect() {
+        for (const [kind, n] of Object.entries(read())) {
+          if (typeof n === 'number' && !kind.startsWith('last')) this.set({ kind }, n);
+        }
+      },
+    });
+  }
+
   observeDatabasePool(read: () => PoolStats | undefined): void {
     this.pool = read;
   }

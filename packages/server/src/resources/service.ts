@@ -21,7 +21,6 @@ import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
-import type { RemovalKind } from '../stores/sql/removalRows.js';
 import type { Store } from '../stores/store.js';
 import type { ByteRange } from './byteRange.js';
 import type { EnvelopeCache } from './envelopeCache.js';
@@ -226,6 +225,13 @@ export class ResourceService {
       const r = await t.resources.get(folder, name);
       if (r === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
       await t.resources.remove(r.id);
+      // Due for removal from the CDN from now on: the sweeper finishes what a crash or a
+      // failure below leaves (stored parts no record names it finds by itself).
+      if (cdnObjects !== null) {
+        const now = new Date().toISOString();
+        for (const v of r.versions)
+          if (v.cdnKey !== null) await t.removals.add('cdnObject', v.cdnKey, now);
+      }
       return r;
     });
     const parts = removed.versions.flatMap((v) =>
@@ -235,32 +241,35 @@ export class ResourceService {
     const cdnKeys = new Set(removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])));
     const left: string[] = [];
     for (const id of parts) {
-      await partStorage.remove(id).catch(async (e: unknown) => {
+      await partStorage.remove(id).catch((e: unknown) => {
         left.push(id);
         log.warn({ event: 'resource.partLeft', id, err: e }, 'stored part not removed');
-        await this.retryLater('part', id, log);
       });
     }
     if (cdnObjects !== null) {
       for (const key of cdnKeys) {
         const objectKey = cdnObjectKey(cdnObjects.prefix, key);
-        await cdnObjects.bucket.remove(objectKey).catch(async (e: unknown) => {
-          left.push(objectKey);
-          log.warn(
-            { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
-            'CDN object not removed',
-          );
-          await this.retryLater('cdnObject', objectKey, log);
-        });
+        const gone = await cdnObjects.bucket.remove(objectKey).then(
+          () => true,
+          (e: unknown) => {
+            left.push(objectKey);
+            log.warn(
+              { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
+              'CDN object not removed; the sweeper retries',
+            );
+            return false;
+          },
+        );
+        if (gone) await this.removalDone(key, log);
       }
     }
     return { left: left.length };
   }
 
-  /** Records a removal that failed, for the sweeper to retry (never fails the delete itself). */
-  private async retryLater(kind: RemovalKind, key: string, log: FastifyBaseLogger): Promise<void> {
-    await this.deps.store.removals.add(kind, key, new Date().toISOString()).catch((e: unknown) => {
-      log.warn({ event: 'resource.removalNotRecorded', kind, key, err: e }, 'removal not recorded');
+  /** The CDN object of `cdnKey` is gone: no longer due (never fails the delete itself). */
+  private async removalDone(cdnKey: string, log: FastifyBaseLogger): Promise<void> {
+    await this.deps.store.removals.done('cdnObject', cdnKey).catch((e: unknown) => {
+      log.warn({ event: 'resource.removalNotRecorded', err: e }, 'CDN removal not recorded');
     });
   }
 

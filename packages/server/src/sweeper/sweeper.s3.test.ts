@@ -13,7 +13,6 @@ import {
 import { S3Objects } from '@sluice/cdn';
 import { deriveEnvelopeKey, envelopeAad, openEnvelope, sealAndSplit } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { MetadataStore } from '../stores/metadataStore.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
 import {
   addUser,
@@ -31,8 +30,8 @@ import {
 import { adminClient, deleteBucket, objectKeys } from '../test-s3.js';
 import { FileSweepLock } from './fileSweepLock.js';
 import { S3PartArea } from './s3PartArea.js';
+import { storeSweepSource } from './storeSweep.js';
 import { Sweeper, type SweeperOptions } from './sweeper.js';
-import type { SweepSource } from './sweepSource.js';
 import { MemorySource } from './testSource.js';
 
 const MiB = 1024 * 1024;
@@ -252,7 +251,7 @@ describe.skipIf(env === undefined)('Sweeper on a real Ceph RGW', () => {
     expect(await parts()).toHaveLength(4);
 
     const sweep = await sweeper({
-      source: storeSource(s.server.store),
+      source: storeSweepSource(s.server.store),
       parts: [new S3PartArea({ bucket: objects, prefix })],
     });
     expect(await sweep.sweep()).toEqual({
@@ -313,21 +312,6 @@ describe.skipIf(env === undefined)('Sweeper on a real Ceph RGW', () => {
     expect(source.pending).toEqual([cdnKeys.young]);
   });
 });
-
-/** What the server will provide, read here from its metadata store (resources only). */
-function storeSource(store: MetadataStore): SweepSource {
-  const versions = () => Object.values(store.snapshot().resources).flatMap((r) => r.versions);
-  return {
-    referencedBlobIds: async () =>
-      new Set(
-        versions().flatMap((v) => [v.smallBlobId, ...(v.bigBlobId === null ? [] : [v.bigBlobId])]),
-      ),
-    referencedCdnKeys: async () =>
-      new Set(versions().flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey]))),
-    pendingCdnDeletions: async () => [],
-    markCdnDeleted: async () => {},
-  };
-}
 
 async function sealFile(dir: string, size: number) {
   const path = join(dir, 'plain');

@@ -35,11 +35,11 @@ export interface SqlDatabase extends SqlExecutor {
    */
   locked<T>(key: number, fn: (tx: SqlExecutor) => Promise<T>): Promise<T>;
   /**
-   * Runs `fn` only if no other instance holds the lock `key` right now (a session advisory lock
-   * on PostgreSQL, held for the whole of `fn`); resolves `undefined` without running it otherwise.
-   * On SQLite one process owns the data directory, so `fn` always runs.
+   * Takes the lock `key` if no other instance holds it (a session advisory lock on PostgreSQL,
+   * held on a connection of its own until `release`); undefined when another holds it. On SQLite
+   * one process owns the data directory, so it is always granted.
    */
-  tryExclusive<T>(key: number, fn: () => Promise<T>): Promise<T | undefined>;
+  tryLock(key: number): Promise<{ release(): Promise<void> } | undefined>;
   /** Resolves when the database answers a trivial query. */
   ping(): Promise<void>;
   stats(): PoolStats;

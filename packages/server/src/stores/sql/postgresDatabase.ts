@@ -148,22 +148,28 @@ export class PostgresDatabase implements SqlDatabase {
     }
   }
 
-  async tryExclusive<T>(key: number, fn: () => Promise<T>): Promise<T | undefined> {
+  async tryLock(key: number): Promise<{ release(): Promise<void> } | undefined> {
     const client = await this.pool.connect();
-    let broken = false;
     try {
       const [row] = (await client.query('SELECT pg_try_advisory_lock($1) AS ok', [key])).rows;
-      if (row?.ok !== true) return undefined;
-      try {
-        return await fn();
-      } finally {
-        await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {
-          broken = true;
-        });
+      if (row?.ok !== true) {
+        client.release();
+        return undefined;
       }
-    } finally {
-      client.release(broken);
+    } catch (e) {
+      client.release(true);
+      throw e;
     }
+    let released = false;
+    return {
+      release: async () => {
+        if (released) return;
+        released = true;
+        // Dropping the connection ends the session, and with it the lock, whatever happens.
+        await client.query('SELECT pg_advisory_unlock($1)', [key]).catch(() => {});
+        client.release(true);
+      },
+    };
   }
 
   async ping(): Promise<void> {

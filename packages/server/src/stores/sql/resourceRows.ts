@@ -132,6 +132,14 @@ export class ResourceRows {
     return rows.map((r) => `${String(r.folder)}/${String(r.name)}`);
   }
 
+  /** Every CDN key a version names. */
+  async referencedCdnKeys(): Promise<Set<string>> {
+    const rows = await this.sql.query(
+      'SELECT DISTINCT cdn_key FROM resource_versions WHERE cdn_key IS NOT NULL',
+    );
+    return new Set(rows.map((r) => String(r.cdn_key)));
+  }
+
   async count(): Promise<number> {
     const [row] = await this.sql.query<{ n: number }>('SELECT COUNT(*) AS n FROM resources');
     return Number(row?.n ?? 0);

@@ -105,8 +105,8 @@ export class SqliteDatabase implements SqlDatabase {
     return this.transaction(fn);
   }
 
-  tryExclusive<T>(_key: number, fn: () => Promise<T>): Promise<T | undefined> {
-    return fn();
+  async tryLock(_key: number): Promise<{ release(): Promise<void> }> {
+    return { release: async () => {} };
   }
 
   async ping(): Promise<void> {
