@@ -37,11 +37,50 @@ export async function startServer(
 ): Promise<Running> {
   const { beforeListen, ...rest } = options;
   const dataDir = rest.dataDir ?? (await tempDir());
-  const server = await createServer({ scrypt: TEST_SCRYPT, ...rest, dataDir });
+  const backend = await storeBackendFor(dataDir, rest);
+  const server = await createServer({ scrypt: TEST_SCRYPT, ...backend, ...rest, dataDir });
   await beforeListen?.(server);
   const address = await server.app.listen({ host: '127.0.0.1', port: 0 });
   return { server, url: address, dataDir, close: () => server.close() };
 }
+
+/** The database and bucket a data directory's servers use under SLUICE_TEST_STORE=postgres. */
+const pgBackends = new Map<string, Pick<ServerOptions, 'databaseUrl' | 'storage'>>();
+
+/**
+ * With SLUICE_TEST_STORE=postgres (the test command's `server-pg` stage), a server that names
+ * neither a database nor a storage runs on PostgreSQL (a fresh database per data directory, the
+ * same one when a test restarts a server over that directory) with its parts in a fresh bucket
+ * of the test Ceph RGW: the server suites run once on each store backend.
+ */
+async function storeBackendFor(
+  dataDir: string,
+  options: Partial<ServerOptions>,
+): Promise<Pick<ServerOptions, 'databaseUrl' | 'storage'>> {
+  if (process.env.SLUICE_TEST_STORE !== 'postgres') return {};
+  if (options.databaseUrl !== undefined || options.storage !== undefined) return {};
+  const known = pgBackends.get(dataDir);
+  if (known !== undefined) return known;
+  const s3 = s3TestEnv();
+  if (s3 === undefined) throw new Error('SLUICE_TEST_STORE=postgres needs SLUICE_TEST_S3_*');
+  const { freshDatabase } = await import('./test-postgres.js');
+  const db = await freshDatabase();
+  const backend = {
+    databaseUrl: db.url,
+    storage: {
+      kind: 's3' as const,
+      endpoint: s3.endpoint,
+      region: s3.region,
+      bucket: uniqueBucket('pgstore'),
+      credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    },
+  };
+  pgBackends.set(dataDir, backend);
+  return backend;
+}
+
+/** Whether this run's servers keep their records in PostgreSQL (and parts on S3). */
+export const ON_POSTGRES = process.env.SLUICE_TEST_STORE === 'postgres';
 
 export const PASSWORD = 'correct horse battery staple';
 

@@ -27,6 +27,7 @@ import type { Sweeper } from '../sweeper/sweeper.js';
 import { userRoutes } from '../users/routes.js';
 import { ConnectionDrainer } from './connectionDrainer.js';
 import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
+import { checkKeyAgreement } from './keyAgreement.js';
 import { loggerConfig } from './logger.js';
 import { resolveSettings, type ServerOptions, type ServerSettings } from './settings.js';
 import { serverTimeoutOptions } from './transferTimeouts.js';
@@ -89,6 +90,9 @@ async function build(
   const { blobs, partStorage, cdnObjects } = await openStorage(settings, opened);
   const orphans = await partStorage.removeUnreferenced(await store.resources.referencedBlobIds());
   const masterKey = await loadOrCreateMasterKey(settings.dataDir);
+  if (store.backend === 'postgres') {
+    await checkKeyAgreement(store, { signingKid: keys.kid, masterKey }, settings.dataDir);
+  }
 
   const app = createApp(settings);
   const drainer = new ConnectionDrainer(app.server);

@@ -71,7 +71,7 @@ export class ParcelRows {
   async consumeToken(jti: string, forgetAfter: number): Promise<boolean> {
     const rows = await this.sql.query(
       'INSERT INTO used_parcel_tokens (jti, forget_after) VALUES ($1, $2) ON CONFLICT (jti) DO NOTHING RETURNING jti',
-      [jti, forgetAfter],
+      [jti, Math.ceil(forgetAfter)],
     );
     return rows.length === 1;
   }
@@ -87,7 +87,8 @@ export class ParcelRows {
   async forgetTokens(nowSeconds: number): Promise<number> {
     const rows = await this.sql.query(
       'DELETE FROM used_parcel_tokens WHERE forget_after <= $1 RETURNING jti',
-      [nowSeconds],
+      // A whole number: PostgreSQL refuses a fraction for a BIGINT.
+      [Math.floor(nowSeconds)],
     );
     return rows.length;
   }
