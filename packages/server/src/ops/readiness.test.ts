@@ -53,7 +53,11 @@ describe('GET /readyz', () => {
     for (let i = 0; i < 3; i++) {
       const r = await readyz(s);
       expect(r.status).toBe(200);
-      expect(r.body).toEqual({ ready: true, draining: false, checks: { storage: 'ok' } });
+      expect(r.body).toEqual({
+        ready: true,
+        draining: false,
+        checks: { storage: 'ok', database: 'ok' },
+      });
     }
     await call(s.url, 'GET', '/healthz');
     expect(lines.join('')).not.toContain('/readyz');
@@ -68,7 +72,11 @@ describe('GET /readyz', () => {
     for (let i = 0; i < 2; i++) {
       const r = await readyz(s);
       expect(r.status).toBe(503);
-      expect(r.body).toEqual({ ready: false, draining: false, checks: { storage: 'failed' } });
+      expect(r.body).toEqual({
+        ready: false,
+        draining: false,
+        checks: { storage: 'failed', database: 'ok' },
+      });
       expect(r.text).not.toContain(s.dataDir);
     }
     // Logged once for the change, with the cause, not once per poll.
@@ -108,7 +116,7 @@ describe('GET /readyz', () => {
     const secret = 'pg-password-that-must-not-leak';
     let up = true;
     const database: ReadinessCheck = {
-      name: 'database',
+      name: 'ledger',
       check: async () => {
         if (!up) throw new Error(`connect ECONNREFUSED postgres://sluice:${secret}@db:5432/sluice`);
       },
@@ -117,7 +125,7 @@ describe('GET /readyz', () => {
     expect((await readyz(s)).body).toEqual({
       ready: true,
       draining: false,
-      checks: { storage: 'ok', database: 'ok' },
+      checks: { storage: 'ok', database: 'ok', ledger: 'ok' },
     });
     up = false;
     const r = await readyz(s);
@@ -125,11 +133,11 @@ describe('GET /readyz', () => {
     expect(r.body).toEqual({
       ready: false,
       draining: false,
-      checks: { storage: 'ok', database: 'failed' },
+      checks: { storage: 'ok', database: 'ok', ledger: 'failed' },
     });
     expect(r.text).not.toContain(secret);
     expect(r.text).not.toContain('postgres://');
-    expect(events('readiness.failed')).toMatchObject([{ check: 'database' }]);
+    expect(events('readiness.failed')).toMatchObject([{ check: 'ledger' }]);
     expect(String(events('readiness.failed')[0]?.reason)).toContain('ECONNREFUSED');
     expect(lines.join('')).not.toContain(secret);
   });
@@ -205,7 +213,7 @@ describe.skipIf(!env)('GET /readyz with S3 storage', () => {
     expect((await readyz(s)).body).toEqual({
       ready: true,
       draining: false,
-      checks: { storage: 'ok' },
+      checks: { storage: 'ok', database: 'ok' },
     });
     await deleteBucket(admin, bucket);
     const r = await readyz(s);
