@@ -129,7 +129,10 @@ describe.skipIf(!env)('two instances over one PostgreSQL and one S3 bucket', () 
       'ERR_UNAUTHORIZED',
     ]);
     // A's verify finds the jti used (its log says 'token'; 'replayed' is a lost race in consume).
-    expect(f.a.events('parcel.refused').map((e) => e.reason)).toEqual(['token']);
+    // Its log line comes through A's stdout, maybe just after the answer.
+    await expect
+      .poll(() => f.a.events('parcel.refused').map((e) => e.reason), { timeout: 5000 })
+      .toEqual(['token']);
 
     // What B stored is A's to serve: token and download both on A.
     proxy.choose = () => 0;
@@ -258,7 +261,25 @@ describe.skipIf(!env)('two instances over one PostgreSQL and one S3 bucket', () 
     }
   });
 
-  it.todo('the login limiter is shared: failed logins counted on A lock the account on B too');
+  it('the login limiter is shared: failures counted on A and B lock the account on both', async () => {
+    const f = await fleetOf();
+    await addUser(f.a.url, DEVICE_USER, 'Operator');
+    const wrong = (url: string) =>
+      call(url, 'POST', '/login', { json: { email: DEVICE_USER, password: 'not the password' } });
+    // The default budget of a (account, address) pair is 10 failures: 5 on each instance.
+    for (let i = 0; i < 5; i++) {
+      expect((await wrong(f.a.url)).status).toBe(401);
+      expect((await wrong(f.b.url)).status).toBe(401);
+    }
+    const locked = await wrong(f.b.url);
+    expect([locked.status, locked.body.code]).toEqual([429, 'ERR_RATE_LIMITED']);
+    expect(Number(locked.headers.get('retry-after'))).toBeGreaterThan(0);
+    // Even the right password waits, on the other instance too.
+    const right = await call(f.a.url, 'POST', '/login', {
+      json: { email: DEVICE_USER, password: PASSWORD },
+    });
+    expect([right.status, right.body.code]).toEqual([429, 'ERR_RATE_LIMITED']);
+  });
 });
 
 /**
