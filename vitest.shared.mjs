@@ -5,12 +5,14 @@ import { join } from 'node:path';
 export function sharedTestConfig(name) {
   const dir = process.env.SLUICE_REPORT_DIR;
   const backend = process.env.SLUICE_BACKEND || 'auto';
+  // The server-pg stage runs the server suites again: a report of its own, not the node stage's.
+  const store = process.env.SLUICE_TEST_STORE ? `-${process.env.SLUICE_TEST_STORE}` : '';
   return {
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
     reporters: dir
-      ? ['default', ['json', { outputFile: join(dir, `${name}-${backend}.json`) }]]
+      ? ['default', ['json', { outputFile: join(dir, `${name}-${backend}${store}.json`) }]]
       : ['default'],
   };
 }

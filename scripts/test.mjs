@@ -56,6 +56,14 @@ stage('node', () =>
     },
   ),
 );
+// The server suites once more with every test server on PostgreSQL and its parts on S3 (the
+// other store backend; tests that look into the embedded backend's files skip themselves).
+stage('server-pg', () =>
+  vitestStage('server-pg', pnpm, ['--filter', '@sluice/server', 'exec', 'vitest', 'run'], {
+    SLUICE_BACKEND: 'node',
+    SLUICE_TEST_STORE: 'postgres',
+  }),
+);
 stage('sanitize', () =>
   vitestStage('sanitize', 'bash', [join(root, 'native/scripts/test-sanitize.sh')], {}),
 );
@@ -77,13 +85,13 @@ stage('valgrind', () => {
 // The S3 suites run against a real Ceph RGW: an existing store named by SLUICE_TEST_S3_ENDPOINT,
 // else a throwaway single-node cluster started here (root or sudo with apt-get) and stopped at the
 // end. Where neither is possible the S3 tests skip, saying so; with CI=true they never skip.
-const needsS3 = stages.some((s) => s.name === 'native' || s.name === 'node');
+const needsS3 = stages.some((s) => ['native', 'node', 'server-pg'].includes(s.name));
 let ceph;
 if (needsS3 && !process.env.SLUICE_TEST_S3_ENDPOINT) ceph = await startTestCeph();
 // The PostgreSQL suites run against a real server: SLUICE_TEST_DATABASE_URL when set, else a
 // throwaway cluster started here (scripts/postgres; installs postgresql-15 as root or with sudo)
 // and removed at the end. Where neither is possible they skip, saying so; with CI=true they fail.
-const needsPostgres = stages.some((s) => s.name === 'native' || s.name === 'node');
+const needsPostgres = stages.some((s) => ['native', 'node', 'server-pg'].includes(s.name));
 let postgres;
 if (needsPostgres && !process.env.SLUICE_TEST_DATABASE_URL) postgres = await startTestPostgres();
 try {

@@ -11,6 +11,7 @@ import {
   addUser,
   call,
   login,
+  ON_POSTGRES,
   PASSWORD,
   type Running,
   removeDir,
@@ -147,33 +148,37 @@ describe('request bodies and errors', () => {
 });
 
 describe('restart on the same data directory', () => {
-  it('keeps users, keys and sessions: tokens issued before still verify', async () => {
-    const dataDir = await tempDir();
-    cleanup.push(() => removeDir(dataDir));
-    const first = await startServer({ dataDir });
-    await addUser(first, 'persist@example.test', 'Validator');
-    const session = await login(first.url, 'persist@example.test');
-    const kid = first.server.keys.kid;
-    await first.close();
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'keeps users, keys and sessions: tokens issued before still verify',
+    async () => {
+      const dataDir = await tempDir();
+      cleanup.push(() => removeDir(dataDir));
+      const first = await startServer({ dataDir });
+      await addUser(first, 'persist@example.test', 'Validator');
+      const session = await login(first.url, 'persist@example.test');
+      const kid = first.server.keys.kid;
+      await first.close();
 
-    const second = await startServer({ dataDir });
-    cleanup.push(() => second.close());
-    expect(second.server.keys.kid).toBe(kid);
-    const me = await call(second.url, 'GET', '/me', { token: session.accessToken });
-    expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ user: { email: 'persist@example.test', role: 'Validator' } });
-    const refreshed = await call(second.url, 'POST', '/token/refresh', {
-      json: { refreshToken: session.refreshToken },
-    });
-    expect(refreshed.status).toBe(200);
-    expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
-    // The database's -wal/-shm files come and go with its connection.
-    const files = (await readdir(dataDir)).filter((n) => !n.startsWith(`${DATABASE_FILE}-`));
-    expect(files.sort()).toEqual(
-      [SIGNING_KEY_FILE, DATABASE_FILE, LOCK_FILE, MASTER_KEY_FILE, BLOBS_DIR].sort(),
-    );
-    expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
-  });
+      const second = await startServer({ dataDir });
+      cleanup.push(() => second.close());
+      expect(second.server.keys.kid).toBe(kid);
+      const me = await call(second.url, 'GET', '/me', { token: session.accessToken });
+      expect(me.status).toBe(200);
+      expect(me.body).toMatchObject({ user: { email: 'persist@example.test', role: 'Validator' } });
+      const refreshed = await call(second.url, 'POST', '/token/refresh', {
+        json: { refreshToken: session.refreshToken },
+      });
+      expect(refreshed.status).toBe(200);
+      expect((await login(second.url, 'persist@example.test')).accessToken).toBeTruthy();
+      // The database's -wal/-shm files come and go with its connection.
+      const files = (await readdir(dataDir)).filter((n) => !n.startsWith(`${DATABASE_FILE}-`));
+      expect(files.sort()).toEqual(
+        [SIGNING_KEY_FILE, DATABASE_FILE, LOCK_FILE, MASTER_KEY_FILE, BLOBS_DIR].sort(),
+      );
+      expect((await stat(dataDir)).mode & 0o777).toBe(0o700);
+    },
+  );
 });
 
 describe('token lifetimes', () => {
@@ -198,7 +203,8 @@ describe('token lifetimes', () => {
 });
 
 describe('metadata written through the API', () => {
-  it('20 concurrent POST /users are all persisted, atomically', async () => {
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)('20 concurrent POST /users are all persisted, atomically', async () => {
     const dataDir = await tempDir();
     cleanup.push(() => removeDir(dataDir));
     const first = await startServer({ dataDir });
@@ -285,32 +291,46 @@ describe('logs', () => {
 });
 
 describe('initAdmin', () => {
-  it('creates the first ApiAdmin, who can log in; refuses a second one', async () => {
-    const dataDir = await tempDir();
-    cleanup.push(() => removeDir(dataDir));
-    const admin = await initAdmin(dataDir, 'Root@Example.test', PASSWORD, { scrypt: TEST_SCRYPT });
-    expect(admin).toMatchObject({ email: 'root@example.test', role: 'ApiAdmin', disabled: false });
-    expect(admin).not.toHaveProperty('passwordHash');
-    const again = await initAdmin(dataDir, 'other@example.test', PASSWORD, {
-      scrypt: TEST_SCRYPT,
-    }).catch((e: unknown) => e);
-    expect(isApiError(again, 'ERR_CONFLICT')).toBe(true);
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'creates the first ApiAdmin, who can log in; refuses a second one',
+    async () => {
+      const dataDir = await tempDir();
+      cleanup.push(() => removeDir(dataDir));
+      const admin = await initAdmin(dataDir, 'Root@Example.test', PASSWORD, {
+        scrypt: TEST_SCRYPT,
+      });
+      expect(admin).toMatchObject({
+        email: 'root@example.test',
+        role: 'ApiAdmin',
+        disabled: false,
+      });
+      expect(admin).not.toHaveProperty('passwordHash');
+      const again = await initAdmin(dataDir, 'other@example.test', PASSWORD, {
+        scrypt: TEST_SCRYPT,
+      }).catch((e: unknown) => e);
+      expect(isApiError(again, 'ERR_CONFLICT')).toBe(true);
 
-    const s = await startServer({ dataDir });
-    cleanup.push(() => s.close());
-    const { accessToken } = await login(s.url, 'root@example.test');
-    const users = await call(s.url, 'GET', '/users', { token: accessToken });
-    expect((users.body as { users: unknown[] }).users).toHaveLength(1);
-  });
+      const s = await startServer({ dataDir });
+      cleanup.push(() => s.close());
+      const { accessToken } = await login(s.url, 'root@example.test');
+      const users = await call(s.url, 'GET', '/users', { token: accessToken });
+      expect((users.body as { users: unknown[] }).users).toHaveLength(1);
+    },
+  );
 
-  it('refuses while a server holds the data directory, and a second server cannot start', async () => {
-    const s = await start();
-    await expect(initAdmin(s.dataDir, 'late@example.test', PASSWORD)).rejects.toThrow(
-      /in use by process/,
-    );
-    await expect(startServer({ dataDir: s.dataDir })).rejects.toThrow(/in use by process/);
-    expect(await s.server.store.users.count()).toBe(0);
-  });
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'refuses while a server holds the data directory, and a second server cannot start',
+    async () => {
+      const s = await start();
+      await expect(initAdmin(s.dataDir, 'late@example.test', PASSWORD)).rejects.toThrow(
+        /in use by process/,
+      );
+      await expect(startServer({ dataDir: s.dataDir })).rejects.toThrow(/in use by process/);
+      expect(await s.server.store.users.count()).toBe(0);
+    },
+  );
 
   it('has no default password: a weak one is refused and nothing is created', async () => {
     const dataDir = await tempDir();

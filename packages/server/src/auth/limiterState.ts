@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import type { Store } from '../stores/store.js';
 import type { Entries } from './backoffCounter.js';
 
@@ -30,18 +31,25 @@ export class StoreLimiterState implements LimiterState {
   constructor(private readonly store: Store) {}
 
   run<T>(keys: readonly string[], now: number, fn: (entries: Entries) => T): Promise<T> {
+    // Rows are keyed by a digest: an email or address as typed (any length, NUL…) never
+    // reaches the database, and every key is 64 characters.
+    const stored = new Map(keys.map((k) => [k, createHash('sha256').update(k).digest('hex')]));
     return this.store.transaction(async (t) => {
-      const before = await t.limiter.load(keys);
-      const entries: Entries = new Map([...before].map(([k, v]) => [k, JSON.parse(v)]));
+      const before = await t.limiter.load([...stored.values()]);
+      const entries: Entries = new Map();
+      for (const [key, row] of stored) {
+        const text = before.get(row);
+        if (text !== undefined) entries.set(key, JSON.parse(text));
+      }
       const result = fn(entries);
-      for (const key of keys) {
-        const now_ = entries.get(key);
-        if (now_ === undefined) {
-          if (before.has(key)) await t.limiter.remove(key);
+      for (const [key, row] of stored) {
+        const value = entries.get(key);
+        if (value === undefined) {
+          if (before.has(row)) await t.limiter.remove(row);
           continue;
         }
-        const text = JSON.stringify(now_);
-        if (text !== before.get(key)) await t.limiter.put(key, text, now + LIMITER_ENTRY_TTL_MS);
+        const text = JSON.stringify(value);
+        if (text !== before.get(row)) await t.limiter.put(row, text, now + LIMITER_ENTRY_TTL_MS);
       }
       return result;
     });

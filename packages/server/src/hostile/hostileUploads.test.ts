@@ -5,7 +5,7 @@ import { connect } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { removeDir } from '../test-helpers.js';
+import { ON_POSTGRES, removeDir } from '../test-helpers.js';
 import {
   expectError,
   expectHealthy,
@@ -117,23 +117,27 @@ describe('hostile multipart parts', () => {
     expectError(await upload(h, 'models', file), 400, 'ERR_BAD_REQUEST');
   });
 
-  it('a traversal in the part file name is ignored: stored under a random id inside the data directory', async () => {
-    const form = new FormData();
-    form.append('name', 'm.bin');
-    form.append('manifest', JSON.stringify(sealed.manifest));
-    form.append('dataKey', sealed.dataKey.toString('base64'));
-    form.append('small', new Blob([sealed.small]), '../../../../tmp/hostile-small');
-    form.append('big', new Blob([sealed.big]), '/etc/hostile-big');
-    const r = await upload(h, 'models', form);
-    expect(r.status).toBe(201);
-    const files = await filesUnder(join(h.dataDir, 'blobs'));
-    expect(files).toHaveLength(2);
-    for (const f of files) expect(f).toMatch(/^[A-Za-z0-9_-]+$/);
-    const del = await raw(h.url, 'DELETE', '/resources/models/m.bin', {
-      headers: { authorization: `Bearer ${h.tokens.ResourceUploader}` },
-    });
-    expect(del.status).toBe(204);
-  });
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'a traversal in the part file name is ignored: stored under a random id inside the data directory',
+    async () => {
+      const form = new FormData();
+      form.append('name', 'm.bin');
+      form.append('manifest', JSON.stringify(sealed.manifest));
+      form.append('dataKey', sealed.dataKey.toString('base64'));
+      form.append('small', new Blob([sealed.small]), '../../../../tmp/hostile-small');
+      form.append('big', new Blob([sealed.big]), '/etc/hostile-big');
+      const r = await upload(h, 'models', form);
+      expect(r.status).toBe(201);
+      const files = await filesUnder(join(h.dataDir, 'blobs'));
+      expect(files).toHaveLength(2);
+      for (const f of files) expect(f).toMatch(/^[A-Za-z0-9_-]+$/);
+      const del = await raw(h.url, 'DELETE', '/resources/models/m.bin', {
+        headers: { authorization: `Bearer ${h.tokens.ResourceUploader}` },
+      });
+      expect(del.status).toBe(204);
+    },
+  );
 
   // Finding F5 in docs/SECURITY.md (fixed; this guards it): the multipart parser's own errors reach the error handler
   // as plain errors and are answered 500.

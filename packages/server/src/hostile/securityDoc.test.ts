@@ -38,11 +38,14 @@ interface Named {
   fails: boolean;
 }
 
-/** The `it(...)` and `it.fails(...)` names of a test file (string literals only). */
+/**
+ * The `it(...)`, `it.fails(...)` and `it.skipIf(…)(...)` names of a test file (string literals
+ * only; a skipIf test runs on one store backend).
+ */
 async function testsIn(file: string): Promise<Named[]> {
   const text = await readFile(join(ROOT, file), 'utf8');
   const found: Named[] = [];
-  const re = /\bit(\.fails)?\(\s*(['"`])((?:\\.|(?!\2)[^\\])*)\2/g;
+  const re = /\bit(\.fails)?(?:\.skipIf\([^)]*\))?\(\s*(['"`])((?:\\.|(?!\2)[^\\])*)\2/g;
   for (const m of text.matchAll(re)) {
     found.push({ name: (m[3] ?? '').replace(/\\(.)/g, '$1'), fails: m[1] !== undefined });
   }

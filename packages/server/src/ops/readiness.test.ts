@@ -4,6 +4,7 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { BLOBS_DIR } from '../stores/blobStore.js';
 import {
   call,
+  ON_POSTGRES,
   type Running,
   removeDir,
   runCleanup,
@@ -64,44 +65,52 @@ describe('GET /readyz', () => {
     expect(lines.join('')).not.toContain('/healthz');
   });
 
-  it('is 503 naming storage while the blob directory is gone, and 200 again once it is back', async () => {
-    const { s, events } = await start();
-    const blobs = join(s.dataDir, BLOBS_DIR);
-    expect((await readyz(s)).status).toBe(200);
-    await rename(blobs, `${blobs}.away`);
-    for (let i = 0; i < 2; i++) {
-      const r = await readyz(s);
-      expect(r.status).toBe(503);
-      expect(r.body).toEqual({
-        ready: false,
-        draining: false,
-        checks: { storage: 'failed', database: 'ok' },
-      });
-      expect(r.text).not.toContain(s.dataDir);
-    }
-    // Logged once for the change, with the cause, not once per poll.
-    const failed = events('readiness.failed');
-    expect(failed).toHaveLength(1);
-    expect(failed[0]).toMatchObject({ check: 'storage', outcome: 'failed' });
-    expect(String(failed[0]?.reason)).toContain('ENOENT');
-    await rename(`${blobs}.away`, blobs);
-    expect((await readyz(s)).status).toBe(200);
-    expect(events('readiness.recovered')).toMatchObject([{ check: 'storage' }]);
-  });
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'is 503 naming storage while the blob directory is gone, and 200 again once it is back',
+    async () => {
+      const { s, events } = await start();
+      const blobs = join(s.dataDir, BLOBS_DIR);
+      expect((await readyz(s)).status).toBe(200);
+      await rename(blobs, `${blobs}.away`);
+      for (let i = 0; i < 2; i++) {
+        const r = await readyz(s);
+        expect(r.status).toBe(503);
+        expect(r.body).toEqual({
+          ready: false,
+          draining: false,
+          checks: { storage: 'failed', database: 'ok' },
+        });
+        expect(r.text).not.toContain(s.dataDir);
+      }
+      // Logged once for the change, with the cause, not once per poll.
+      const failed = events('readiness.failed');
+      expect(failed).toHaveLength(1);
+      expect(failed[0]).toMatchObject({ check: 'storage', outcome: 'failed' });
+      expect(String(failed[0]?.reason)).toContain('ENOENT');
+      await rename(`${blobs}.away`, blobs);
+      expect((await readyz(s)).status).toBe(200);
+      expect(events('readiness.recovered')).toMatchObject([{ check: 'storage' }]);
+    },
+  );
 
-  it('is 503 when the blob directory is a file or its temp area is missing', async () => {
-    const { s } = await start();
-    const blobs = join(s.dataDir, BLOBS_DIR);
-    await rm(join(blobs, '.tmp'), { recursive: true });
-    expect((await readyz(s)).status).toBe(503);
-    await mkdir(join(blobs, '.tmp'), { mode: 0o700 });
-    expect((await readyz(s)).status).toBe(200);
-    await rm(blobs, { recursive: true });
-    await writeFile(blobs, 'not a directory');
-    expect((await readyz(s)).body).toMatchObject({ ready: false, checks: { storage: 'failed' } });
-    await rm(blobs);
-    await mkdir(join(blobs, '.tmp'), { recursive: true, mode: 0o700 });
-  });
+  // Looks into the data directory's own files (blobs, database): the embedded backend's.
+  it.skipIf(ON_POSTGRES)(
+    'is 503 when the blob directory is a file or its temp area is missing',
+    async () => {
+      const { s } = await start();
+      const blobs = join(s.dataDir, BLOBS_DIR);
+      await rm(join(blobs, '.tmp'), { recursive: true });
+      expect((await readyz(s)).status).toBe(503);
+      await mkdir(join(blobs, '.tmp'), { mode: 0o700 });
+      expect((await readyz(s)).status).toBe(200);
+      await rm(blobs, { recursive: true });
+      await writeFile(blobs, 'not a directory');
+      expect((await readyz(s)).body).toMatchObject({ ready: false, checks: { storage: 'failed' } });
+      await rm(blobs);
+      await mkdir(join(blobs, '.tmp'), { recursive: true, mode: 0o700 });
+    },
+  );
 
   // root may read and write anything: there the permission bits cannot make it fail.
   it.skipIf(process.getuid?.() === 0)('is 503 when the blob directory is unreadable', async () => {

@@ -1,3 +1,5 @@
+import { SluiceError } from '@sluice/protocol';
+
 /** A value a query binds or returns: the schema uses text and integers only (booleans are 0/1). */
 export type SqlValue = string | number | null;
 
@@ -44,6 +46,25 @@ export interface SqlDatabase extends SqlExecutor {
   ping(): Promise<void>;
   stats(): PoolStats;
   close(): Promise<void>;
+}
+
+/**
+ * Whether `text` can be stored by both backends: PostgreSQL refuses NUL and text that is not
+ * valid UTF-8 (a lone UTF-16 surrogate), so neither backend stores them.
+ */
+export function storable(text: string): boolean {
+  return !text.includes('\u0000') && !LONE_SURROGATE.test(text);
+}
+
+const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Refuses, as a bad request, a parameter that no row could hold (see `storable`). */
+export function checkStorable(params: readonly SqlValue[]): void {
+  for (const p of params) {
+    if (typeof p === 'string' && !storable(p)) {
+      throw new SluiceError('ERR_BAD_REQUEST', 'text holds NUL or a lone surrogate');
+    }
+  }
 }
 
 /** A unique or primary-key constraint refused the statement (another row has that key). */

@@ -1,5 +1,6 @@
 import pg from 'pg';
 import {
+  checkStorable,
   type PoolStats,
   type SqlDatabase,
   type SqlExecutor,
@@ -40,6 +41,7 @@ function mapError(e: unknown): unknown {
 function executorOf(client: pg.PoolClient): SqlExecutor {
   return {
     query: async <R extends SqlRow>(sql: string, params: readonly SqlValue[] = []) => {
+      checkStorable(params);
       try {
         return (await client.query<R>(sql, params as SqlValue[])).rows;
       } catch (e) {
@@ -97,6 +99,7 @@ export class PostgresDatabase implements SqlDatabase {
     sql: string,
     params: readonly SqlValue[] = [],
   ): Promise<R[]> {
+    checkStorable(params);
     try {
       return (await this.pool.query<R>(sql, params as SqlValue[])).rows;
     } catch (e) {

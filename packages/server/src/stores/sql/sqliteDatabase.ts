@@ -4,6 +4,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type BetterSqlite3 from 'better-sqlite3';
 import {
+  checkStorable,
   type PoolStats,
   type SqlDatabase,
   type SqlExecutor,
@@ -136,6 +137,7 @@ export class SqliteDatabase implements SqlDatabase {
   }
 
   private run(sql: string, params: readonly SqlValue[]): SqlRow[] {
+    checkStorable(params);
     let statement = this.statements.get(sql);
     if (statement === undefined) {
       statement = this.db.prepare(translate(sql));

@@ -1,6 +1,6 @@
 import { isRole } from '@sluice/protocol';
 import { normaliseEmail, type PublisherKeyRecord, type UserRecord } from '../records.js';
-import type { SqlExecutor, SqlRow } from './database.js';
+import { type SqlExecutor, type SqlRow, storable } from './database.js';
 
 const COLUMNS =
   'id, email, role, disabled, password_hash, bound_hardware_hash, tokens_valid_after, created_at, updated_at';
@@ -59,11 +59,14 @@ export class UserRows {
   constructor(private readonly sql: SqlExecutor) {}
 
   async get(id: string): Promise<UserRecord | undefined> {
+    // No row can hold it: nobody has that id (and the database is not asked).
+    if (!storable(id)) return undefined;
     const [row] = await this.sql.query(`SELECT ${COLUMNS} FROM users WHERE id = $1`, [id]);
     return row === undefined ? undefined : toUser(row);
   }
 
   async byEmail(email: string): Promise<UserRecord | undefined> {
+    if (!storable(email)) return undefined;
     const [row] = await this.sql.query(`SELECT ${COLUMNS} FROM users WHERE email = $1`, [
       normaliseEmail(email),
     ]);
