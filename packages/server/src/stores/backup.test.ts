@@ -59,9 +59,9 @@ const s3 = s3TestEnv();
 
 /** pg_dump / pg_restore of the installed PostgreSQL (off PATH on Debian). */
 async function pgTool(name: string): Promise<string> {
-  const { postgresBinDir } = (await import(
-    '../../../../scripts/postgres/postgres.mjs'
-  )) as { postgresBinDir(): string | null };
+  const { postgresBinDir } = (await import('../../../../scripts/postgres/postgres.mjs')) as {
+    postgresBinDir(): string | null;
+  };
   const dir = postgresBinDir();
   if (dir === null) throw new Error('PostgreSQL is not installed');
   return join(dir, name);
