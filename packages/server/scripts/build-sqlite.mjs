@@ -35,10 +35,14 @@ console.log(
 );
 const r = spawnSync(gyp, ['rebuild', '--release', `--nodedir=${nodedir}`, '--jobs=max'], {
   cwd: pkg,
-  stdio: ['ignore', 'ignore', 'inherit'],
+  stdio: ['ignore', 'pipe', 'pipe'],
+  maxBuffer: 64 * 1024 * 1024,
 });
 if (r.error) throw r.error;
 if (r.status !== 0) {
+  // Quiet when it works (compiler warnings of SQLite are not ours); everything when it fails.
+  process.stderr.write(r.stdout ?? '');
+  process.stderr.write(r.stderr ?? '');
   console.error(`build-sqlite: node-gyp failed in ${pkg} (status ${r.status})`);
   process.exit(r.status ?? 1);
 }
