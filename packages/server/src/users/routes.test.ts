@@ -240,3 +240,37 @@ describe('user administration', () => {
     }
   });
 });
+
+describe('GET /users pages', () => {
+  it('walks every user once by cursor, finds one by email, refuses bad limits and cursors', async () => {
+    for (let i = 0; i < 5; i++) await create(admin, `paged${i}@example.test`, 'Operator');
+    const all = (
+      (await call(s.url, 'GET', '/users?limit=1000', { token: admin })).body as {
+        users: { email: string }[];
+      }
+    ).users.map((u) => u.email);
+    const seen: string[] = [];
+    let cursor: string | undefined;
+    let pages = 0;
+    do {
+      const q = cursor === undefined ? '' : `&cursor=${encodeURIComponent(cursor)}`;
+      const r = await call(s.url, 'GET', `/users?limit=2${q}`, { token: admin });
+      expect(r.status).toBe(200);
+      const page = r.body as { users: { email: string }[]; nextCursor?: string };
+      expect(page.users.length).toBeLessThanOrEqual(2);
+      seen.push(...page.users.map((u) => u.email));
+      cursor = page.nextCursor;
+      pages += 1;
+    } while (cursor !== undefined);
+    expect(seen).toEqual(all);
+    expect(pages).toBe(Math.ceil(all.length / 2));
+    const one = await call(s.url, 'GET', '/users?email=PAGED3@example.test', { token: admin });
+    expect((one.body as { users: { email: string }[] }).users.map((u) => u.email)).toEqual([
+      'paged3@example.test',
+    ]);
+    for (const q of ['limit=0', 'limit=1001', 'limit=x', 'cursor=bm90LWEtY3Vyc29y']) {
+      const r = await call(s.url, 'GET', `/users?${q}`, { token: admin });
+      expect(r.status, q).toBe(400);
+    }
+  });
+});
