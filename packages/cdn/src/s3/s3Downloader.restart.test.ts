@@ -95,7 +95,9 @@ describe.skipIf(!enabled)('S3Downloader across a radosgw restart', () => {
           if (++delivered === 8) {
             stopped = c.stopRgw().then(() => {
               getsWhenStopped = requests.filter((r) => r.command === 'GetObjectCommand').length;
-              restarted = c.startRgw();
+              // Down for a while whatever the load: GETs sent meanwhile meet a dead gateway (a
+              // start at once let a loaded machine send the rest only once it was back).
+              restarted = new Promise((r) => setTimeout(r, 1500)).then(() => c.startRgw());
             });
           }
           // Every chunk after the 8th waits until radosgw is down (not merely asked to stop:
