@@ -30,7 +30,7 @@ interface BenchSpec {
   args: string[];
   quickArgs: string[];
   /** Named figures and their targets, as each bench's own report states them. */
-  targets: Record<string, { op: '≥' | '<'; value: number }>;
+  targets: Record<string, { op: ChartRow['op']; value: number }>;
 }
 
 const BENCHES: BenchSpec[] = [
@@ -184,13 +184,17 @@ export function rowsOf(spec: BenchSpec, result: Json): ChartRow[] {
   if (typeof own === 'object' && own !== null) {
     for (const [name, t] of Object.entries(own as Record<string, unknown>)) {
       const { op, value } = (t ?? {}) as { op?: unknown; value?: unknown };
-      if ((op === '≥' || op === '<') && typeof value === 'number') targets[name] = { op, value };
+      if ((op === '≥' || op === '<' || op === '≤') && typeof value === 'number') {
+        targets[name] = { op, value };
+      }
     }
   }
   const rows: ChartRow[] = [];
   for (const [name, t] of Object.entries(targets)) {
     for (const f of figures(result, name)) {
-      const met = f.met ?? (t.op === '≥' ? f.value >= t.value : f.value < t.value);
+      const met =
+        f.met ??
+        (t.op === '≥' ? f.value >= t.value : t.op === '≤' ? f.value <= t.value : f.value < t.value);
       rows.push({ name: f.label, value: f.value, op: t.op, target: t.value, met });
     }
   }
@@ -233,7 +237,8 @@ function renderSummary(
     `| load average | ${meta.load.before.join(' / ')} at the start, ${meta.load.after.join(' / ')} at the end |`,
     '',
     'Every figure with a target, from the sections below (green: met, red: missed; each bar is the',
-    'figure over its target, so the dashed line is every target; for `<` figures shorter is better).',
+    'figure over its target, so the dashed line is every target; for `<` and `≤` figures shorter is',
+    'better).',
     ...(quickRun
       ? [
           'A --quick run writes no section of its own: the sections below are from the last full run',
