@@ -1,7 +1,8 @@
-// pnpm bench [--json] [--quick] [--only crypto,api] [--out DIR]
+// pnpm bench [--json] [--quick] [--only crypto,api,fleet] [--out DIR]
 // pnpm bench --render FILE [--out DIR]   (summary and charts again from an earlier --json output)
 // Every benchmark in one go, each in its own child process with --json: crypto, pull and push on
-// the embedded default and on a throwaway Ceph RGW (pull --s3), batch (when built) and the API.
+// the embedded default and on a throwaway Ceph RGW (pull --s3), batch (when built), the API and
+// the fleet (the API over 1 000 to 100 000 accounts, embedded and PostgreSQL).
 // Each bench writes its own section of docs/BENCHMARKS.md as it always does; this adds a summary
 // at the top (the machine, every target figure) and draws the figures against their targets as
 // SVG bar charts in docs/charts/, which the README shows. --quick runs small sizes for trying it:
@@ -95,6 +96,21 @@ const BENCHES: BenchSpec[] = [
     args: ['--profile'],
     quickArgs: ['--duration', '3', '--uncached', '8'],
     targets: { envelopesPerSecond: { op: '≥', value: 300 } },
+  },
+  {
+    id: 'fleet',
+    title: 'Fleet: the API over 1 000 to 100 000 accounts',
+    command: 'pnpm bench:fleet',
+    script: 'fleet.js',
+    args: [],
+    quickArgs: ['--quick'],
+    targets: {
+      mutationGrowth: { op: '≤', value: 1.5 },
+      bindP99Ms: { op: '≤', value: 10 },
+      refreshP99Ms: { op: '≤', value: 10 },
+      createP99Ms: { op: '≤', value: 10 },
+      postgresVsEmbeddedEnvelopes: { op: '≥', value: 0.8 },
+    },
   },
 ];
 
