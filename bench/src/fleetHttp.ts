@@ -67,6 +67,8 @@ export interface Latency {
   storeP50: number;
   storeP99: number;
   storeMean: number;
+  /** The 3 slowest samples: their index in the run, and their times. */
+  slowest: Array<{ at: number; ms: number; storeMs: number }>;
 }
 
 const round = (x: number) => Math.round(x * 1000) / 1000;
@@ -89,6 +91,10 @@ export function latencyOf(samples: ReadonlyArray<{ ms: number; storeMs: number }
     storeP50: round(percentile(store, 0.5)),
     storeP99: round(percentile(store, 0.99)),
     storeMean: round(mean(store)),
+    slowest: samples
+      .map((x, at) => ({ at, ms: round(x.ms), storeMs: round(x.storeMs) }))
+      .sort((a, b) => b.ms - a.ms)
+      .slice(0, 3),
   };
 }
 

@@ -50,7 +50,7 @@ function throughputRows(r: FleetResult): string[] {
       const p = s.paging;
       const e = s.envelopes;
       rows.push(
-        `| ${LABEL[id]} | ${n(s.accounts)} | ${seedCell} | ${f(s.logins.perSecond)} | ${p.pages} in ${f(p.seconds)} | ${f(p.page.p50)} / ${f(p.page.p99)} | ${f(p.firstPage.storeMs)} / ${f(p.lastFullPage.storeMs)} | **${f(e.perSecond)}** | ${f(e.p99)} | ${f(e.serverCpuMsPerEnvelope)} | ${e.databaseCpuMsPerEnvelope === null ? '' : f(e.databaseCpuMsPerEnvelope)} |`,
+        `| ${LABEL[id]} | ${n(s.accounts)} | ${seedCell} | ${f(s.logins.perSecond)} | ${p.pages} in ${f(p.seconds)} | ${f(p.page.p50)} / ${f(p.page.p99)} | ${f(p.firstPage.storeMs)} / ${f(p.page.storeP50)} / ${f(p.slowestPage.storeMs)} (${p.slowestPage.at + 1}) | **${f(e.perSecond)}** | ${f(e.p99)} | ${f(e.serverCpuMsPerEnvelope)} | ${e.databaseCpuMsPerEnvelope === null ? '' : f(e.databaseCpuMsPerEnvelope)} |`,
       );
     }
   }
@@ -100,7 +100,7 @@ function setup(r: FleetResult): string[] {
 
 function throughputText(r: FleetResult): string[] {
   return [
-    `**Throughput and reads.** Seeding: seconds to add the accounts of that row (and their logins). Logins/s: ${r.samples} \`POST /login\` of distinct seeded accounts, ${r.connections} at a time (a scrypt check and a session transaction each). \`GET /users\`: every page of \`limit=1000\` in turn, following \`nextCursor\`; its page latency p50 / p99, and the store's ms for the first page and for the last full page. Envelopes/s: ${r.connections} autocannon connections for ${r.duration} s taking ${r.envelopeDevices} bound devices in turn, after each device asked each instance twice (the second answer from the envelope cache): the cached path of bench:api, 64 KiB small part. CPU ms per envelope: the server instances, and PostgreSQL's processes.`,
+    `**Throughput and reads.** Seeding: seconds to add the accounts of that row (and their logins). Logins/s: ${r.samples} \`POST /login\` of distinct seeded accounts, ${r.connections} at a time (a scrypt check and a session transaction each). \`GET /users\`: every page of \`limit=1000\` in turn, following \`nextCursor\`; its page latency p50 / p99, and the store's ms for the first page, at p50, and for the slowest page (with its number, 1 the first). Envelopes/s: ${r.connections} autocannon connections for ${r.duration} s taking ${r.envelopeDevices} bound devices in turn, after each device asked each instance twice (the second answer from the envelope cache): the cached path of bench:api, 64 KiB small part. CPU ms per envelope: the server instances, and PostgreSQL's processes.`,
   ];
 }
 
@@ -126,7 +126,7 @@ export function renderMarkdown(r: FleetResult): string {
     '',
     ...throughputText(r),
     '',
-    '| backend | accounts | seeding s (accounts/s) | logins/s | GET /users: pages in s | page p50 / p99 ms | store ms: first / last full page | envelopes/s | envelope p99 ms | server CPU ms / envelope | PostgreSQL CPU ms / envelope |',
+    '| backend | accounts | seeding s (accounts/s) | logins/s | GET /users: pages in s | page p50 / p99 ms | page store ms: first / p50 / slowest (its number) | envelopes/s | envelope p99 ms | server CPU ms / envelope | PostgreSQL CPU ms / envelope |',
     '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...throughputRows(r),
     '',
@@ -142,8 +142,8 @@ export function renderMarkdown(r: FleetResult): string {
 function findings(r: FleetResult): string[] {
   const largest = n(r.sizes.at(-1) as number);
   const smallest = n(r.sizes[0] as number);
-  const at = (id: TargetId) => r.runs[id].at(-1) as FleetResult['runs']['embedded'][number];
-  const first = (id: TargetId) => r.runs[id][0] as FleetResult['runs']['embedded'][number];
+  const at = (id: TargetId) => r.runs[id].at(-1) as Run;
+  const first = (id: TargetId) => r.runs[id][0] as Run;
   const [e, p, two] = [at('embedded'), at('postgres'), at('twoInstances')];
   const out = [
     `**Where a mutation's time goes** (${largest} accounts, embedded default): a first bind takes ${f(e.bind.p50)} ms at p50, ${f(e.bind.storeP50)} of it in the store; the rest is its two scrypt runs (password check, envelope KDF) and sealing, so with the default cost no first bind comes near 10 ms, whatever the store does (its part: p99 ${f(e.bind.storeP99)} ms). A user creation hashes the new password the same way: ${f(e.create.p50)} ms at p50, ${f(e.create.storeP50)} in the store. A refresh runs no scrypt: ${f(e.refresh.p50)} / ${f(e.refresh.p99)} ms, ${f(e.refresh.storeP50)} / ${f(e.refresh.storeP99)} of it in the store, where the embedded default fsyncs every commit (PostgreSQL here does not wait for the disk: ${f(p.refresh.storeP50)} / ${f(p.refresh.storeP99)}).`,
@@ -151,19 +151,25 @@ function findings(r: FleetResult): string[] {
     `**Growth.** The store's p50 from ${smallest} to ${largest} accounts, less at the mercy of the machine's other work than a p99 of ${r.samples} requests: ${KINDS.map((k) => `${KIND_LABEL[k]} ${f(first('embedded')[k].storeP50)} → ${f(e[k].storeP50)} ms embedded, ${f(first('postgres')[k].storeP50)} → ${f(p[k].storeP50)} ms PostgreSQL`).join('; ')}.`,
     '',
   ];
-  const pagingFirst = p.paging.firstPage.storeMs;
-  const pagingLast = p.paging.lastFullPage.storeMs;
-  out.push(
-    `**Paging** through ${n(e.paging.users)} users takes ${f(e.paging.seconds)} s on the embedded default and ${f(p.paging.seconds)} s on PostgreSQL; the store's part of the first page and of the last full one: ${f(e.paging.firstPage.storeMs)} and ${f(e.paging.lastFullPage.storeMs)} ms embedded, ${f(pagingFirst)} and ${f(pagingLast)} ms PostgreSQL.` +
-      (pagingLast > 2 * pagingFirst
-        ? " PostgreSQL's later pages cost more than its first: its plan for the cursor condition `created_at > $1 OR (created_at = $1 AND id > $2)` walks the index from its start and filters, so a page costs more the further it is, and paging through all of them grows with the square of the users; the row-value form `(created_at, id) > ($1, $2)` is an index range on both backends."
-        : ''),
-    '',
-  );
+  out.push(pagingFinding(e, p), '');
   const eCpu = e.envelopes.serverCpuMsPerEnvelope;
   const pCpu = p.envelopes.serverCpuMsPerEnvelope + (p.envelopes.databaseCpuMsPerEnvelope ?? 0);
   out.push(
     `**Envelopes.** A cached envelope makes ${e.envelopes.storeCalls} store calls: ${f(e.envelopes.storeMs)} ms in SQLite, ${f(p.envelopes.storeMs)} ms as round trips to PostgreSQL (one envelope alone on the server). Under load it costs ${f(eCpu)} ms of CPU on the embedded default and ${f(pCpu)} ms with PostgreSQL (${f(p.envelopes.serverCpuMsPerEnvelope)} in the server, ${f(p.envelopes.databaseCpuMsPerEnvelope ?? Number.NaN)} in PostgreSQL's processes): with every process on the same ${r.machine.cores} cores (the load generator too), CPU alone puts PostgreSQL at ${f(eCpu / pCpu)}× the embedded default's rate, and ${f(r.postgresVsEmbeddedEnvelopes)}× was measured. Two instances over the one database answered ${f(two.envelopes.perSecond)} envelopes/s against one instance's ${f(p.envelopes.perSecond)}: on ${r.machine.cores} cores a second instance brings no CPU of its own, only a second event loop to schedule, so this shows the instances sharing one database under load, not how far they scale.`,
   );
   return out;
+}
+
+type Run = FleetResult['runs']['embedded'][number];
+
+function pagingFinding(e: Run, p: Run): string {
+  const page = (r: Run) =>
+    `${f(r.paging.firstPage.storeMs)}, ${f(r.paging.page.storeP50)} and ${f(r.paging.slowestPage.storeMs)} ms (page ${r.paging.slowestPage.at + 1})`;
+  const grows = p.paging.page.storeP50 > 2 * p.paging.firstPage.storeMs;
+  return (
+    `**Paging** through ${n(e.paging.users)} users takes ${f(e.paging.seconds)} s on the embedded default and ${f(p.paging.seconds)} s on PostgreSQL; the store's part of the first page, at p50 and of the slowest: ${page(e)} embedded, ${page(p)} PostgreSQL.` +
+    (grows
+      ? " PostgreSQL's pages after the first cost more: its plan for the cursor condition `created_at > $1 OR (created_at = $1 AND id > $2)` walks the `(created_at, id)` index from its start and filters (the cursor is no index bound), so a page costs more the further it is and paging through all of them grows with the square of the users; the row-value form `(created_at, id) > ($1, $2)` is an index range on both backends."
+      : '')
+  );
 }

@@ -39,8 +39,8 @@ export interface PagingRun {
   seconds: number;
   page: Latency;
   firstPage: { ms: number; storeMs: number };
-  /** The last full page (the final one may be short). */
-  lastFullPage: { ms: number; storeMs: number };
+  /** The page whose store time was the longest (`at`: its index, 0 the first). */
+  slowestPage: { at: number; ms: number; storeMs: number };
 }
 
 export interface EnvelopeRun {
@@ -173,14 +173,16 @@ async function paging(t: Target, admin: string): Promise<PagingRun> {
   } while (cursor !== undefined);
   const seconds = (performance.now() - t0) / 1000;
   const first = pages[0] as Timed;
-  const lastFull = pages.length > 1 ? (pages.at(-2) as Timed) : first;
+  let at = 0;
+  for (const [i, pg] of pages.entries()) if (pg.storeMs > (pages[at] as Timed).storeMs) at = i;
+  const slowest = pages[at] as Timed;
   return {
     pages: pages.length,
     users,
     seconds: round(seconds, 3),
     page: latencyOf(pages),
     firstPage: { ms: round(first.ms, 3), storeMs: first.storeMs },
-    lastFullPage: { ms: round(lastFull.ms, 3), storeMs: lastFull.storeMs },
+    slowestPage: { at, ms: round(slowest.ms, 3), storeMs: slowest.storeMs },
   };
 }
 

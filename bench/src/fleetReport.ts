@@ -1,7 +1,6 @@
 // bench:fleet's figures (the JSON line) and its section of docs/BENCHMARKS.md.
 import { ENVELOPE_KDF } from '@sluice/core';
 import { DEFAULT_SCRYPT_PARAMS } from '@sluice/server';
-import type { Latency } from './fleetHttp.js';
 import type { SizeRun, TargetId } from './fleetMeasure.js';
 import type { machineInfo } from './report.js';
 
@@ -47,7 +46,7 @@ function perTarget<T>(f: (id: TargetId) => T): Record<TargetId, T> {
   return { embedded: f('embedded'), postgres: f('postgres'), twoInstances: f('twoInstances') };
 }
 
-function kinds(r: SizeRun, key: keyof Latency): PerKind {
+function kinds(r: SizeRun, key: 'p50' | 'p99' | 'storeP50' | 'storeP99'): PerKind {
   return { bind: r.bind[key], refresh: r.refresh[key], create: r.create[key] };
 }
 
