@@ -1,5 +1,6 @@
 // pnpm bench:fleet [--json] [--quick] [--samples 100] [--refresh-rounds 5] [--duration 10]
 //                  [--connections 8] [--batch 1000] [--dir DIR] [--no-write]
+// pnpm bench:fleet --render FILE   (the section again from an earlier --json output)
 // The API with a fleet of accounts behind it: 1 000, 10 000 and 100 000 device accounts (--quick:
 // 1 000 and 10 000) seeded straight into the store (store.users.insert in batched transactions,
 // each with one login; one precomputed scrypt hash of one known password for all), then measured
@@ -11,7 +12,7 @@
 // Writes the `fleet` section of docs/BENCHMARKS.md.
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { backend, push, Session } from '@sluice/core';
@@ -26,7 +27,13 @@ import {
   type Target,
   type TargetId,
 } from './fleetMeasure.js';
-import { buildResult, type Database, type SeedRun, targetLines } from './fleetReport.js';
+import {
+  buildResult,
+  type Database,
+  type FleetResult,
+  type SeedRun,
+  targetLines,
+} from './fleetReport.js';
 import { startStack } from './fleetStack.js';
 import { machineInfo, writeBenchmarkSection } from './report.js';
 import { parseArgs } from './util.js';
@@ -171,8 +178,17 @@ async function main(): Promise<void> {
   }
 }
 
+/** `--render FILE`: the section of an earlier run's JSON line, written again. */
+function render(file: string): void {
+  const result = JSON.parse(readFileSync(file, 'utf8')) as FleetResult;
+  if (result.bench !== 'fleet') throw new Error(`${file} is not the output of bench:fleet --json`);
+  writeBenchmarkSection('fleet', renderMarkdown(result));
+  log(`bench:fleet: the section of ${file} written to docs/BENCHMARKS.md`);
+}
+
 try {
-  await main();
+  if (typeof args.render === 'string') render(args.render);
+  else await main();
 } finally {
   for (const c of children) c.kill('SIGKILL');
   rmSync(dir, { recursive: true, force: true });

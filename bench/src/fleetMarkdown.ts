@@ -151,6 +151,8 @@ function findings(r: FleetResult): string[] {
     `**Growth.** The store's p50 from ${smallest} to ${largest} accounts, less at the mercy of the machine's other work than a p99 of ${r.samples} requests: ${KINDS.map((k) => `${KIND_LABEL[k]} ${f(first('embedded')[k].storeP50)} → ${f(e[k].storeP50)} ms embedded, ${f(first('postgres')[k].storeP50)} → ${f(p[k].storeP50)} ms PostgreSQL`).join('; ')}.`,
     '',
   ];
+  const stalls = stallFinding(e);
+  if (stalls !== undefined) out.push(stalls, '');
   out.push(pagingFinding(e, p), '');
   const eCpu = e.envelopes.serverCpuMsPerEnvelope;
   const pCpu = p.envelopes.serverCpuMsPerEnvelope + (p.envelopes.databaseCpuMsPerEnvelope ?? 0);
@@ -172,4 +174,15 @@ function pagingFinding(e: Run, p: Run): string {
       ? " PostgreSQL's pages after the first cost more: its plan for the cursor condition `created_at > $1 OR (created_at = $1 AND id > $2)` walks the `(created_at, id)` index from its start and filters (the cursor is no index bound), so a page costs more the further it is and paging through all of them grows with the square of the users; the row-value form `(created_at, id) > ($1, $2)` is an index range on both backends."
       : '')
   );
+}
+
+/**
+ * When the embedded default's store p99 is far above its p50: a few slow commits, not a slow
+ * query (an index lookup does not vary like that).
+ */
+function stallFinding(e: Run): string | undefined {
+  const stalled = KINDS.filter((k) => e[k].storeP99 > 10 * e[k].storeP50);
+  if (stalled.length === 0) return undefined;
+  const worst = Math.max(...stalled.flatMap((k) => e[k].slowest.map((x) => x.storeMs)));
+  return `**Store outliers.** On the embedded default at ${n(e.accounts)} accounts, the store's p99 of ${stalled.map((k) => `${KIND_LABEL[k]} (${f(e[k].storeP99)} ms against a p50 of ${f(e[k].storeP50)}, of ${e[k].n} requests)`).join(' and ')} comes from a few requests (the slowest spent ${f(worst)} ms in the store) while the rest stay at the p50: commits that waited for their fsync (\`synchronous = FULL\`) on a disk this machine's other work shares, not queries that slow down with the table, whose p50 stays flat.`;
 }
