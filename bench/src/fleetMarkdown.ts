@@ -110,7 +110,7 @@ export function renderMarkdown(r: FleetResult): string {
   return [
     `## Fleet: ${smallest} to ${largest} accounts (\`pnpm bench:fleet${r.quick ? ' --quick' : ''}\`)`,
     '',
-    `Run on ${r.date} in ${Math.round(r.seconds / 60)} min on ${r.machine.summary}. Load average ${r.load.before.join(' / ')} before, ${r.load.after.join(' / ')} after: a shared machine (more runnable processes than its cores), so latencies carry other work's scheduling.`,
+    `Run on ${r.date} in ${Math.round(r.seconds / 60)} min on ${r.machine.summary}. Load average ${r.load.before.join(' / ')} before, ${r.load.after.join(' / ')} after${loaded(r) ? ": a shared machine (more runnable processes than its cores), so latencies carry other work's scheduling" : ' (the bench itself keeps about 2 runnable)'}.`,
     '',
     ...setup(r),
     '',
@@ -185,4 +185,14 @@ function stallFinding(e: Run): string | undefined {
   if (stalled.length === 0) return undefined;
   const worst = Math.max(...stalled.flatMap((k) => e[k].slowest.map((x) => x.storeMs)));
   return `**Store outliers.** On the embedded default at ${n(e.accounts)} accounts, the store's p99 of ${stalled.map((k) => `${KIND_LABEL[k]} (${f(e[k].storeP99)} ms against a p50 of ${f(e[k].storeP50)}, of ${e[k].n} requests)`).join(' and ')} comes from a few requests (the slowest spent ${f(worst)} ms in the store) while the rest stay at the p50: commits that waited for their fsync (\`synchronous = FULL\`) on a disk this machine's other work shares, not queries that slow down with the table, whose p50 stays flat.`;
+}
+
+/** Whether the 1-minute load average went above the core count before, during or after the run. */
+function loaded(r: FleetResult): boolean {
+  const ones = [
+    r.load.before[0],
+    r.load.after[0],
+    ...TARGET_IDS.flatMap((id) => r.runs[id].map((s) => s.load1)),
+  ];
+  return Math.max(...ones.map((x) => x ?? 0)) > r.machine.cores;
 }
