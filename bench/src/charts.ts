@@ -1,11 +1,11 @@
 // Hand-written SVG bar charts of benchmark ratios against their targets (no dependencies):
 // one row per named figure, its bar scaled so that every target sits on one dashed line.
 
-/** One figure with a target: `≥` (higher is better) or `<` (a limit, lower is better). */
+/** One figure with a target: `≥` (higher is better) or `<`, `≤` (a limit, lower is better). */
 export interface ChartRow {
   name: string;
   value: number;
-  op: '≥' | '<';
+  op: '≥' | '<' | '≤';
   target: number;
   met: boolean;
 }
