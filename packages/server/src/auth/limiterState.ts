@@ -12,6 +12,8 @@ export const LIMITER_ENTRY_TTL_MS = 31 * 24 * 60 * 60 * 1000;
  */
 export interface LimiterState {
   run<T>(keys: readonly string[], now: number, fn: (entries: Entries) => T): Promise<T>;
+  /** Like `run`, for an `fn` that only reads: no transaction, nothing written. */
+  peek<T>(keys: readonly string[], fn: (entries: Entries) => T): Promise<T>;
 }
 
 /** One process's memory: the embedded default, where one process owns the data directory. */
@@ -19,6 +21,10 @@ export class MemoryLimiterState implements LimiterState {
   private readonly entries: Entries = new Map();
 
   async run<T>(_keys: readonly string[], _now: number, fn: (entries: Entries) => T): Promise<T> {
+    return fn(this.entries);
+  }
+
+  async peek<T>(_keys: readonly string[], fn: (entries: Entries) => T): Promise<T> {
     return fn(this.entries);
   }
 }
@@ -30,10 +36,19 @@ export class MemoryLimiterState implements LimiterState {
 export class StoreLimiterState implements LimiterState {
   constructor(private readonly store: Store) {}
 
+  async peek<T>(keys: readonly string[], fn: (entries: Entries) => T): Promise<T> {
+    const stored = rowKeys(keys);
+    const before = await this.store.limiter.load([...stored.values()]);
+    const entries: Entries = new Map();
+    for (const [key, row] of stored) {
+      const text = before.get(row);
+      if (text !== undefined) entries.set(key, JSON.parse(text));
+    }
+    return fn(entries);
+  }
+
   run<T>(keys: readonly string[], now: number, fn: (entries: Entries) => T): Promise<T> {
-    // Rows are keyed by a digest: an email or address as typed (any length, NUL…) never
-    // reaches the database, and every key is 64 characters.
-    const stored = new Map(keys.map((k) => [k, createHash('sha256').update(k).digest('hex')]));
+    const stored = rowKeys(keys);
     return this.store.transaction(async (t) => {
       const before = await t.limiter.load([...stored.values()]);
       const entries: Entries = new Map();
@@ -54,4 +69,12 @@ export class StoreLimiterState implements LimiterState {
       return result;
     });
   }
+}
+
+/**
+ * Rows are keyed by a digest: an email or address as typed (any length, NUL…) never reaches the
+ * database, and every key is 64 characters.
+ */
+function rowKeys(keys: readonly string[]): Map<string, string> {
+  return new Map(keys.map((k) => [k, createHash('sha256').update(k).digest('hex')]));
 }

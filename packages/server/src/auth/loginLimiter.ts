@@ -168,7 +168,7 @@ export class LoginLimiter {
     now = Date.now(),
   ): Promise<number | undefined> {
     const pair = pairKey(userId, address);
-    const wait = await this.state.run([this.withToken.key(pair)], now, (m) =>
+    const wait = await this.state.peek([this.withToken.key(pair)], (m) =>
       this.withToken.wait(m, pair, now),
     );
     return wait > 0 ? wait : undefined;
@@ -177,6 +177,9 @@ export class LoginLimiter {
   /** The right password came with the token by a path that did not go through `admit…`. */
   async tokenPasswordOk(userId: string, address: string, now = Date.now()): Promise<void> {
     const pair = pairKey(userId, address);
-    await this.state.run([this.withToken.key(pair)], now, (m) => this.withToken.clear(m, pair));
+    const keys = [this.withToken.key(pair)];
+    // Nearly always nothing to clear: look before taking a transaction.
+    if (!(await this.state.peek(keys, (m) => m.has(keys[0] ?? '')))) return;
+    await this.state.run(keys, now, (m) => this.withToken.clear(m, pair));
   }
 }

@@ -331,3 +331,38 @@ describe.skipIf(pg.url === undefined)('the PostgreSQL store', () => {
     expect(String((e as Error).message)).not.toContain('sekrit-pw');
   });
 });
+
+describe('pruning expired records', () => {
+  it('drops expired logins, limiter entries and used token ids, and keeps live ones', async () => {
+    const { pruneRecords } = await import('../app/createServer.js');
+    const dataDir = await tempDir();
+    const store = await Store.open({ dataDir });
+    cleanup.push(async () => {
+      await store.close();
+      await removeDir(dataDir);
+    });
+    await store.users.insert(user(1));
+    const family = (id: string, expiresAt: string) => ({
+      id,
+      userId: user(1).id,
+      currentHash: 'c'.repeat(64),
+      previousHashes: [],
+      createdAt: user(1).createdAt,
+      rotatedAt: user(1).createdAt,
+      expiresAt,
+      revokedAt: null,
+      revokedReason: null,
+    });
+    await store.families.insert(family('old', '2026-01-02T00:00:00.000Z'));
+    await store.families.insert(family('live', '2099-01-01T00:00:00.000Z'));
+    const now = Date.parse('2026-06-01T00:00:00.000Z');
+    await store.limiter.put('gone', '{}', now - 1);
+    await store.limiter.put('kept', '{}', now + 1000);
+    await store.parcels.consumeToken('jti-old', now / 1000 - 10);
+    await store.parcels.consumeToken('jti-live', now / 1000 + 10);
+    expect(await pruneRecords(store, now)).toBe(3);
+    expect((await store.families.ofUser(user(1).id)).map((f) => f.id)).toEqual(['live']);
+    expect([...(await store.limiter.load(['gone', 'kept'])).keys()]).toEqual(['kept']);
+    expect(await store.parcels.tokenUsed('jti-live')).toBe(true);
+  });
+});

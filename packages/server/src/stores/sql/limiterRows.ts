@@ -7,10 +7,13 @@ export class LimiterRows {
   /** The stored text of each of `keys` that has an entry. */
   async load(keys: readonly string[]): Promise<Map<string, string>> {
     const found = new Map<string, string>();
-    for (const key of keys) {
-      const [row] = await this.sql.query('SELECT value FROM limiter_entries WHERE key = $1', [key]);
-      if (row !== undefined) found.set(key, String(row.value));
-    }
+    if (keys.length === 0) return found;
+    const list = keys.map((_, i) => `$${i + 1}`).join(', ');
+    const rows = await this.sql.query(
+      `SELECT key, value FROM limiter_entries WHERE key IN (${list})`,
+      keys,
+    );
+    for (const row of rows) found.set(String(row.key), String(row.value));
     return found;
   }
 

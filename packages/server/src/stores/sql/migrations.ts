@@ -43,6 +43,7 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
         revoked_reason TEXT
       )`,
       'CREATE INDEX refresh_families_by_user ON refresh_families (user_id)',
+      'CREATE INDEX refresh_families_by_expiry ON refresh_families (expires_at)',
       `CREATE TABLE resources (
         id TEXT PRIMARY KEY,
         folder TEXT NOT NULL,

@@ -24,17 +24,19 @@ export class ResourceRows {
 
   /** The resource `folder/name` with every version, oldest first. */
   async get(folder: string, name: string): Promise<ResourceRecord | undefined> {
-    const [row] = await this.sql.query('SELECT id FROM resources WHERE folder = $1 AND name = $2', [
-      folder,
-      name,
-    ]);
-    if (row === undefined) return undefined;
-    const id = String(row.id);
-    const versions = await this.sql.query(
-      `SELECT ${VERSION_COLUMNS} FROM resource_versions WHERE resource_id = $1 ORDER BY version`,
-      [id],
+    // One round trip: the resource's row joined with each of its versions.
+    const rows = await this.sql.query(
+      `SELECT r.id, ${VERSION_COLUMNS.split(', ')
+        .map((c) => `v.${c}`)
+        .join(', ')}
+       FROM resources r LEFT JOIN resource_versions v ON v.resource_id = r.id
+       WHERE r.folder = $1 AND r.name = $2 ORDER BY v.version`,
+      [folder, name],
     );
-    return { id, folder, name, versions: versions.map(toVersion) };
+    const [first] = rows;
+    if (first === undefined) return undefined;
+    const versions = rows.filter((r) => r.version !== null).map(toVersion);
+    return { id: String(first.id), folder, name, versions };
   }
 
   /**

@@ -83,7 +83,9 @@ export class UserRows {
             limit + 1,
           ])
         : await this.sql.query(
-            `SELECT ${COLUMNS} FROM users WHERE created_at > $1 OR (created_at = $1 AND id > $2)
+            // A row value: an index range on both backends (the OR form made PostgreSQL walk
+            // the index from its start, so each page cost more than the last).
+            `SELECT ${COLUMNS} FROM users WHERE (created_at, id) > ($1, $2)
              ORDER BY created_at, id LIMIT $3`,
             [from[0], from[1], limit + 1],
           );
