@@ -1,11 +1,14 @@
 import type { SqlExecutor } from './database.js';
 
-/** What a removal could not finish: a stored part or a CDN object, by its key. */
-export type RemovalKind = 'part' | 'cdnObject';
+/**
+ * What is due for removal: a deleted version's CDN object, by its cdnKey (stored parts no record
+ * names the sweeper finds by itself).
+ */
+export type RemovalKind = 'cdnObject';
 
 /**
- * Removals to retry: objects the metadata no longer names but that could not be deleted at the
- * time (the store was down). The sweeper retries them; nothing ever serves them meanwhile.
+ * Removals still due: recorded in the transaction that deletes a version, marked done once the
+ * object is gone; the sweeper finishes what a failure or a crash left. Nothing serves them.
  */
 export class RemovalRows {
   constructor(private readonly sql: SqlExecutor) {}
