@@ -1,5 +1,6 @@
 import type { Role } from '@sluice/protocol';
 import { type ApiErrorCode, isApiError } from '../errors.js';
+import type { UserRecord } from '../stores/records.js';
 import type { Store } from '../stores/store.js';
 import { isAllowed, isOperation, mayManageRole, type Operation } from './permissions.js';
 import { firstValidIat, type TokenService } from './tokens.js';
@@ -43,6 +44,18 @@ export type GuardRequest = (
   metadata?: GuardMetadata,
 ) => Promise<GuardResult>;
 
+/** The store record each context was made from (kept off the context: it holds the hash). */
+const records = new WeakMap<UserContext, UserRecord>();
+
+/**
+ * The user record the guard read to make `context`, so a handler that needs more of it (the
+ * password hash) does not read the store again within the same request; undefined for a
+ * context the guard did not make.
+ */
+export function guardedRecord(context: UserContext | null): UserRecord | undefined {
+  return context === null ? undefined : records.get(context);
+}
+
 /**
  * Builds `guardRequest(jwt, operation, metadata?)`, the one authorization check: the routes use it
  * and other services can import it. The token is verified, then the user is read from the live
@@ -76,6 +89,7 @@ export function createGuard(store: Store, tokens: TokenService): GuardRequest {
       createdAt: user.createdAt,
       token: { jti: claims.jti, iat: claims.iat, exp: claims.exp },
     };
+    records.set(context, user);
     if (!isOperation(operation)) {
       return deny(true, context, 'ERR_FORBIDDEN', `unknown operation ${String(operation)}`);
     }

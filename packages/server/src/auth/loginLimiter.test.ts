@@ -123,10 +123,17 @@ describe.each(STATES)('LoginLimiter over $name', ({ state, skip }) => {
       attempt(await l.admitTokenPassword('user-1', A, s(0)));
       attempt(await l.admitTokenPassword('user-1', A, s(0)));
       expect(await l.admitTokenPassword('user-1', A, s(1))).toBe(29);
-      expect(await l.tokenPasswordWait('user-1', A, s(1))).toBe(29);
-      expect(await l.tokenPasswordWait('user-1', B, s(1))).toBeUndefined();
+      expect(await l.tokenPasswordStanding('user-1', A, s(1))).toEqual({ wait: 29, failures: true });
+      const clean = await l.tokenPasswordStanding('user-1', B, s(1));
+      expect(clean).toEqual({ wait: undefined, failures: false });
+      // A standing that saw no failures clears nothing (and reads nothing).
+      await l.tokenPasswordOk('user-1', A, clean);
+      expect((await l.tokenPasswordStanding('user-1', A, s(1))).failures).toBe(true);
       await l.tokenPasswordOk('user-1', A);
-      expect(await l.tokenPasswordWait('user-1', A, s(1))).toBeUndefined();
+      expect(await l.tokenPasswordStanding('user-1', A, s(1))).toEqual({
+        wait: undefined,
+        failures: false,
+      });
     },
   );
 

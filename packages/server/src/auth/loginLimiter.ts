@@ -37,6 +37,14 @@ export const DEFAULT_LOGIN_LIMITS: Readonly<LoginLimits> = Object.freeze({
 });
 
 /** A password check that was let through: it counts as failed unless `succeeded` is called. */
+/** See `LoginLimiter.tokenPasswordStanding`. */
+export interface TokenPasswordStanding {
+  /** Seconds until the pair may try again; undefined unless it is locked. */
+  wait: number | undefined;
+  /** It has failures on record (that a right password clears). */
+  failures: boolean;
+}
+
 export interface PasswordAttempt {
   succeeded(): Promise<void>;
 }
@@ -159,27 +167,39 @@ export class LoginLimiter {
   }
 
   /**
-   * The wait of a locked (user, address) token-password pair, or undefined. Counts nothing: for
-   * checks that need no scrypt run (the envelope cache), which must not answer while locked.
+   * A (user, address) token-password pair in one read: its wait while locked (else undefined)
+   * and whether it holds failures. Counts nothing: for checks that need no scrypt run (the
+   * envelope cache), which must not answer while locked.
    */
-  async tokenPasswordWait(
+  async tokenPasswordStanding(
     userId: string,
     address: string,
     now = Date.now(),
-  ): Promise<number | undefined> {
+  ): Promise<TokenPasswordStanding> {
     const pair = pairKey(userId, address);
-    const wait = await this.state.peek([this.withToken.key(pair)], (m) =>
-      this.withToken.wait(m, pair, now),
-    );
-    return wait > 0 ? wait : undefined;
+    const key = this.withToken.key(pair);
+    return this.state.peek([key], (m) => {
+      const wait = this.withToken.wait(m, pair, now);
+      return { wait: wait > 0 ? wait : undefined, failures: m.has(key) };
+    });
   }
 
-  /** The right password came with the token by a path that did not go through `admit…`. */
-  async tokenPasswordOk(userId: string, address: string, now = Date.now()): Promise<void> {
+  /**
+   * The right password came with the token by a path that did not go through `admit…`: clears
+   * the pair's failures. `standing`, read earlier in the request, saves a read when it had none.
+   */
+  async tokenPasswordOk(
+    userId: string,
+    address: string,
+    standing?: TokenPasswordStanding,
+    now = Date.now(),
+  ): Promise<void> {
     const pair = pairKey(userId, address);
     const keys = [this.withToken.key(pair)];
+    if (standing?.failures === false) return;
     // Nearly always nothing to clear: look before taking a transaction.
     if (!(await this.state.peek(keys, (m) => m.has(keys[0] ?? '')))) return;
     await this.state.run(keys, now, (m) => this.withToken.clear(m, pair));
   }
+
 }

@@ -15,6 +15,8 @@ export interface TokenPasswordDeps {
 export interface TokenCaller {
   userId: string;
   address: string;
+  /** The caller's record as this request's guard read it, when it did (saves a read). */
+  record?: UserRecord;
 }
 
 /**

@@ -111,6 +111,36 @@ describe('envelope cache', () => {
     expect((await opens(d.email, second.body)).small.equals(small)).toBe(true);
   });
 
+  it('a hit reads the caller once (the guard), the resource once, and the password budget where it is shared', async () => {
+    const d = await device('calls@example.test');
+    expect((await envelope(d)).cache).toBe('miss');
+    const db = s.server.store.db;
+    const seen: string[] = [];
+    const query = db.query.bind(db);
+    const transaction = db.transaction.bind(db);
+    db.query = (async (sql: string, params?: Parameters<typeof db.query>[1]) => {
+      seen.push(sql);
+      return query(sql, params);
+    }) as typeof db.query;
+    db.transaction = (async (fn: Parameters<typeof db.transaction>[0]) => {
+      seen.push('transaction');
+      return transaction(fn);
+    }) as typeof db.transaction;
+    try {
+      expect(await envelope(d)).toMatchObject({ status: 200, cache: 'hit' });
+    } finally {
+      db.query = query;
+      db.transaction = transaction;
+    }
+    const reads = (table: string) => seen.filter((q) => new RegExp(`\\bFROM ${table}\\b`).test(q));
+    expect(reads('users')).toHaveLength(1);
+    expect(reads('resources')).toHaveLength(1);
+    // The login limiter's entries are in the store on PostgreSQL (shared by the instances).
+    const shared = s.server.store.backend === 'postgres';
+    expect(reads('limiter_entries')).toHaveLength(shared ? 1 : 0);
+    expect(seen).toHaveLength(shared ? 3 : 2);
+  });
+
   it('a burst from a new device runs scrypt once; the others wait for it and are hits', async () => {
     const d = await device('burst@example.test');
     const burst = await Promise.all(Array.from({ length: 6 }, () => envelope(d)));

@@ -9,6 +9,7 @@ import {
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
+import { guardedRecord } from '../auth/guardRequest.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import type { ResourceMeter } from '../ops/metrics.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
@@ -140,7 +141,11 @@ async function issueEnvelope(
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
   const ask = { folder, name, password, hardware };
-  const caller = { userId: request.user?.id ?? '', address: request.ip };
+  const caller = {
+    userId: request.user?.id ?? '',
+    address: request.ip,
+    record: guardedRecord(request.user),
+  };
   const issued = await f.resources.issueEnvelope(caller, ask, timer, request.log);
   // The ciphertext (~4/3 of the small part) is base64 from Buffer#toString: nothing in it
   // needs escaping, so it is spliced in instead of scanned again by JSON.stringify.

@@ -4,6 +4,7 @@ import {
   type TokenCaller,
   type TokenPasswordDeps,
 } from '../auth/tokenPassword.js';
+import type { TokenPasswordStanding } from '../auth/loginLimiter.js';
 import type { UserRecord } from '../stores/records.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
@@ -32,12 +33,14 @@ export async function verifyEnvelopeRequest(
   const { store, limiter, cache } = deps;
   const noop = () => {};
   let done = noop;
+  let standing: TokenPasswordStanding | undefined;
   const cached = async (u: UserRecord | undefined): Promise<UserRecord | undefined> => {
     // A locked (user, address) pair is not answered from the cache either: a hit would tell.
     if (cache === null || u === undefined) return undefined;
-    return (await limiter.tokenPasswordWait(u.id, caller.address)) === undefined ? u : undefined;
+    standing = await limiter.tokenPasswordStanding(u.id, caller.address);
+    return standing.wait === undefined ? u : undefined;
   };
-  let user = await cached(await store.users.get(caller.userId));
+  let user = await cached(caller.record ?? (await store.users.get(caller.userId)));
   if (cache !== null && user !== undefined) {
     let key = cache.envelopeKey(user, password, hardware);
     if (key === undefined) {
@@ -50,7 +53,7 @@ export async function verifyEnvelopeRequest(
       }
     }
     if (key !== undefined && user !== undefined) {
-      await limiter.tokenPasswordOk(user.id, caller.address);
+      await limiter.tokenPasswordOk(user.id, caller.address, standing);
       return { user, key, done: noop };
     }
   }
