@@ -123,7 +123,10 @@ describe.each(STATES)('LoginLimiter over $name', ({ state, skip }) => {
       attempt(await l.admitTokenPassword('user-1', A, s(0)));
       attempt(await l.admitTokenPassword('user-1', A, s(0)));
       expect(await l.admitTokenPassword('user-1', A, s(1))).toBe(29);
-      expect(await l.tokenPasswordStanding('user-1', A, s(1))).toEqual({ wait: 29, failures: true });
+      expect(await l.tokenPasswordStanding('user-1', A, s(1))).toEqual({
+        wait: 29,
+        failures: true,
+      });
       const clean = await l.tokenPasswordStanding('user-1', B, s(1));
       expect(clean).toEqual({ wait: undefined, failures: false });
       // A standing that saw no failures clears nothing (and reads nothing).

@@ -201,5 +201,4 @@ export class LoginLimiter {
     if (!(await this.state.peek(keys, (m) => m.has(keys[0] ?? '')))) return;
     await this.state.run(keys, now, (m) => this.withToken.clear(m, pair));
   }
-
 }

@@ -1,10 +1,10 @@
 import type { FastifyBaseLogger } from 'fastify';
+import type { TokenPasswordStanding } from '../auth/loginLimiter.js';
 import {
   checkTokenPassword,
   type TokenCaller,
   type TokenPasswordDeps,
 } from '../auth/tokenPassword.js';
-import type { TokenPasswordStanding } from '../auth/loginLimiter.js';
 import type { UserRecord } from '../stores/records.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 
