@@ -106,9 +106,9 @@ const BENCHES: BenchSpec[] = [
     quickArgs: ['--quick'],
     targets: {
       mutationGrowth: { op: '≤', value: 1.5 },
-      bindP99Ms: { op: '≤', value: 10 },
+      bindStoreP99Ms: { op: '≤', value: 10 },
       refreshP99Ms: { op: '≤', value: 10 },
-      createP99Ms: { op: '≤', value: 10 },
+      createStoreP99Ms: { op: '≤', value: 10 },
       postgresVsEmbeddedEnvelopes: { op: '≥', value: 0.8 },
     },
   },
