@@ -1,3 +1,5 @@
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -242,5 +244,34 @@ export async function uploadParts(
     headers: res.headers,
     body: text === '' ? undefined : JSON.parse(text),
     text,
+  };
+}
+
+/**
+ * A self-signed P-256 certificate for 127.0.0.1 and localhost made by the `openssl` CLI in `dir`:
+ * the PEM texts and their paths.
+ */
+export function selfSignedCert(dir: string): {
+  cert: string;
+  key: string;
+  certFile: string;
+  keyFile: string;
+} {
+  const certFile = join(dir, 'cert.pem');
+  const keyFile = join(dir, 'key.pem');
+  execFileSync(
+    'openssl',
+    [
+      ...['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes'],
+      ...['-keyout', keyFile, '-out', certFile, '-days', '2', '-subj', '/CN=localhost'],
+      ...['-addext', 'subjectAltName=IP:127.0.0.1,DNS:localhost'],
+    ],
+    { stdio: 'ignore' },
+  );
+  return {
+    cert: readFileSync(certFile, 'utf8'),
+    key: readFileSync(keyFile, 'utf8'),
+    certFile,
+    keyFile,
   };
 }

@@ -1,5 +1,6 @@
 import type { Server } from 'node:http';
 import type { Socket } from 'node:net';
+import { Server as TlsServer } from 'node:tls';
 
 /**
  * Tracks the server's sockets and how many requests each has in flight, so a shutdown can close
@@ -13,7 +14,9 @@ export class ConnectionDrainer {
   private draining = false;
 
   constructor(server: Server) {
-    server.on('connection', (socket: Socket) => {
+    // Over HTTPS, requests arrive on the TLS socket of a connection, not on the TCP one.
+    const connected = server instanceof TlsServer ? 'secureConnection' : 'connection';
+    server.on(connected, (socket: Socket) => {
       if (this.draining) {
         socket.destroy();
         return;

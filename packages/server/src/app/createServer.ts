@@ -29,6 +29,7 @@ import { ConnectionDrainer } from './connectionDrainer.js';
 import { frameworkErrors, installErrorHandlers } from './errorHandler.js';
 import { checkKeyAgreement } from './keyAgreement.js';
 import { loggerConfig } from './logger.js';
+import { RequestLog } from './requestLog.js';
 import { resolveSettings, type ServerOptions, type ServerSettings } from './settings.js';
 import { serverTimeoutOptions } from './transferTimeouts.js';
 import { TransferWatchdog } from './transferWatchdog.js';
@@ -271,7 +272,10 @@ async function openStorage(
 /** Fastify with the API's limits, parser rules and error shape. */
 function createApp(settings: ServerSettings): FastifyInstance {
   const app = Fastify({
+    // HTTPS when a certificate is configured (null: plain HTTP).
+    https: settings.tls ?? null,
     logger: loggerConfig(settings.logger),
+    logController: new RequestLog(),
     bodyLimit: settings.bodyLimit,
     trustProxy: settings.trustProxy,
     exposeHeadRoutes: false,
@@ -283,7 +287,7 @@ function createApp(settings: ServerSettings): FastifyInstance {
     routerOptions: { maxParamLength: 1024 },
     frameworkErrors,
     ...serverTimeoutOptions(settings.timeouts),
-  });
+  }) as unknown as FastifyInstance;
   installErrorHandlers(app);
   new TransferWatchdog(settings.timeouts).install(app);
   return app;

@@ -12,6 +12,7 @@ import { checkMetricsToken } from '../ops/metricsToken.js';
 import { checkReadinessChecks, type ReadinessCheck } from '../ops/readiness.js';
 import { DEFAULT_BIG_PART_LIMIT } from '../resources/limits.js';
 import type { S3StorageConfig } from '../stores/s3PartStore.js';
+import { checkTls, type TlsOptions } from './tls.js';
 import { resolveTransferTimeouts, type TransferTimeouts } from './transferTimeouts.js';
 import { checkTrustProxy, type TrustProxy } from './trustProxy.js';
 
@@ -21,8 +22,16 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 /** How long `close()` lets in-flight requests run by default before it cuts them off. */
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
+/** The levels of `logger.level`, most severe first; `silent` logs nothing. */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
 export interface LoggerOptions {
-  level?: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace';
+  /**
+   * Default `info`: one line per request (big-part ranges at `debug`, docs/OPERATIONS.md) and the
+   * events of interest.
+   */
+  level?: LogLevel;
   /** Where JSON log lines go (default stdout). */
   stream?: { write(line: string): unknown };
 }
@@ -40,6 +49,8 @@ export interface ServerOptions {
   databaseUrl?: string;
   /** Structured JSON logs (pino) with secrets redacted; off by default. */
   logger?: boolean | LoggerOptions;
+  /** Serve HTTPS with this certificate and key (PEM) instead of plain HTTP. */
+  tls?: TlsOptions;
   /** `iss` of the tokens this server signs and accepts (default `sluice`). */
   issuer?: string;
   /** `aud` of the tokens this server signs and accepts (default `sluice-api`). */
@@ -113,6 +124,7 @@ export interface ServerSettings {
   dataDir: string;
   databaseUrl: string | undefined;
   logger: ServerOptions['logger'];
+  tls: TlsOptions | undefined;
   tokens: TokenOptions;
   bodyLimit: number;
   loginLimits: LoginLimits;
@@ -173,7 +185,8 @@ export function resolveSettings(
   return {
     dataDir: options.dataDir,
     databaseUrl,
-    logger: options.logger,
+    logger: checkLogger(options.logger),
+    tls: checkTls(options.tls),
     tokens: {
       issuer: options.issuer ?? 'sluice',
       audience: options.audience ?? 'sluice-api',
@@ -213,6 +226,15 @@ function checkDatabaseUrl(url: unknown): string | undefined {
     throw invalidSetting('databaseUrl', 'must be a postgres:// URL');
   }
   return url;
+}
+
+/** `logger.level` must be one of pino's levels. */
+function checkLogger(logger: ServerOptions['logger']): ServerOptions['logger'] {
+  const level: unknown = typeof logger === 'object' ? logger.level : undefined;
+  if (level !== undefined && !LOG_LEVELS.includes(level as LogLevel)) {
+    throw invalidSetting('logger.level', `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return logger;
 }
 
 /** A duration option must be an integer number of ms ≥ 0. */

@@ -87,7 +87,7 @@ export async function resourceRoutes(
   );
   app.get<{ Params: NameParams; Querystring: { version?: string } }>(
     '/resources/:folder/:name/big',
-    { config: { operation: 'resources.get' } },
+    { config: { operation: 'resources.get', requestLogLevel: 'debug' } },
     (request, reply) => readBigPart(f, request, reply),
   );
 }
