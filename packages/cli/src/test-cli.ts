@@ -96,7 +96,7 @@ export function listeningUrl(child: ChildProcess, timeoutMs = 30_000): Promise<s
     }, timeoutMs);
     const onData = (d: Buffer | string) => {
       seen += String(d);
-      const m = /listening on (http:\/\/\S+)/.exec(seen);
+      const m = /listening on (https?:\/\/\S+)/.exec(seen);
       if (m?.[1]) {
         cleanup();
         resolve(m[1]);

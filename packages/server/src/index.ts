@@ -19,10 +19,13 @@ export {
 export {
   DEFAULT_BODY_LIMIT,
   DEFAULT_SHUTDOWN_GRACE_MS,
+  LOG_LEVELS,
   type LoggerOptions,
+  type LogLevel,
   type ServerOptions,
 } from './app/settings.js';
 export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
+export type { TlsOptions } from './app/tls.js';
 export type { TrustProxy } from './app/trustProxy.js';
 export {
   createGuard,

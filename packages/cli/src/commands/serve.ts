@@ -5,6 +5,7 @@ import {
   DEFAULT_SCRYPT_PARAMS,
   describeDatabaseUrl,
   initAdmin,
+  LOG_LEVELS,
   SCHEMA_VERSION,
   Store,
 } from '@sluice/server';
@@ -23,7 +24,8 @@ export const serveCommand = defineCommand({
   usage:
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
-    '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]',
+    '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
+    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL]',
   flags: {
     data: text(
       'DIR',
@@ -43,7 +45,8 @@ export const serveCommand = defineCommand({
     },
     config: text(
       'FILE',
-      'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts} as in docs/API.md; a file holding ' +
+      'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
+        'databaseUrl, tlsCert, tlsKey, logLevel} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -75,6 +78,19 @@ export const serveCommand = defineCommand({
       'ADDRESSES',
       'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
         'the login limits then see the real client addresses (default: trust none)',
+    ),
+    'tls-cert': text(
+      'FILE',
+      `serve HTTPS with this PEM certificate (chain) (or ${E.tlsCert}, or tlsCert in --config); needs --tls-key`,
+    ),
+    'tls-key': text(
+      'FILE',
+      `the certificate's PEM private key (or ${E.tlsKey}, or tlsKey in --config); keep it chmod 600`,
+    ),
+    'log-level': text(
+      'LEVEL',
+      `${LOG_LEVELS.join(', ')} (or ${E.logLevel}, or logLevel in --config; default info: one line ` +
+        'per request, big-part ranges only at debug)',
     ),
   },
   notes: [
@@ -118,6 +134,9 @@ export const serveCommand = defineCommand({
         drainDelay: values['drain-delay'],
         trustProxy: values['trust-proxy'],
         database: values.database,
+        tlsCert: values['tls-cert'],
+        tlsKey: values['tls-key'],
+        logLevel: values['log-level'],
       },
     });
     if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);
@@ -153,11 +172,12 @@ async function serve(
   settings: ServeSettings,
   io: Io,
 ): Promise<number> {
-  const { origins, ...options } = settings;
+  const { origins, logLevel, ...options } = settings;
   let server: Awaited<ReturnType<typeof createServer>>;
   try {
     // One server in this process: it may export the process-wide metrics too.
-    server = await createServer({ dataDir, logger: true, processMetrics: true, ...options });
+    const logger = { level: logLevel };
+    server = await createServer({ dataDir, processMetrics: true, ...options, logger });
   } catch (e) {
     throw explainSettingError(e, origins);
   }

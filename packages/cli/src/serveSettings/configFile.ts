@@ -15,6 +15,9 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'trustProxy',
     'timeouts',
     'databaseUrl',
+    'tlsCert',
+    'tlsKey',
+    'logLevel',
   ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
@@ -24,7 +27,8 @@ const KNOWN_KEYS: Record<string, string[]> = {
 
 /**
  * Reads `--config FILE`: a JSON object with `storage`, `cdn`, `shutdownGraceMs`, `drainDelayMs`,
- * `passwordHash`, `trustProxy`, `timeouts` and `databaseUrl` only. A file holding a secret key (or
+ * `passwordHash`, `trustProxy`, `timeouts`, `databaseUrl`, `tlsCert`, `tlsKey` (paths of PEM files)
+ * and `logLevel` only. A file holding a secret key (or
  * a database password) that group or others may read is refused
  * (like ssh with a private key).
  */

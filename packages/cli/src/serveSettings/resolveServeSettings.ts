@@ -2,6 +2,7 @@ import { SluiceError } from '@sluice/core';
 import {
   type CdnConfig,
   DEFAULT_SCRYPT_PARAMS,
+  type LogLevel,
   type ScryptParams,
   type ServerOptions,
   validateScryptParams,
@@ -11,6 +12,7 @@ import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
 import { SERVE_ENV } from './serveEnv.js';
 import { type Candidate, SettingSources, type SettingsSources } from './settingSources.js';
+import { tlsFiles } from './tlsFiles.js';
 
 /** What `sluice serve` passes to createServer (and initAdmin) besides the data directory. */
 export interface ServeSettings {
@@ -29,6 +31,10 @@ export interface ServeSettings {
   timeouts?: ServerOptions['timeouts'];
   /** PostgreSQL as the system of record (`--database`, `SLUICE_DATABASE_URL`, `databaseUrl`). */
   databaseUrl?: string;
+  /** Serve HTTPS with these PEM contents (`--tls-cert`/`--tls-key`, checked by createServer). */
+  tls?: ServerOptions['tls'];
+  /** `--log-level`, `SLUICE_LOG_LEVEL` or the file's `logLevel` (checked by createServer). */
+  logLevel?: LogLevel;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -56,6 +62,13 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     trustProxy: trustProxy(src),
     timeouts: timeouts(src),
     databaseUrl: databaseUrl(src),
+    tls: tlsFiles(src),
+    logLevel: src.pick(
+      'logger.level',
+      [src.flags.logLevel, '--log-level'],
+      src.fromEnv(SERVE_ENV.logLevel),
+      src.inFile(src.file.logLevel),
+    ) as LogLevel | undefined,
     origins: src.origins,
   };
 }

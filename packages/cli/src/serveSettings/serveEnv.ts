@@ -13,6 +13,9 @@ export const SERVE_ENV = {
   readSecretKey: 'SLUICE_CDN_READ_SECRET_KEY',
   database: 'SLUICE_DATABASE_URL',
   metricsToken: 'SLUICE_METRICS_TOKEN',
+  tlsCert: 'SLUICE_TLS_CERT',
+  tlsKey: 'SLUICE_TLS_KEY',
+  logLevel: 'SLUICE_LOG_LEVEL',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

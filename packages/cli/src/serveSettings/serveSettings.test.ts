@@ -207,6 +207,46 @@ describe('trustProxy', () => {
   });
 });
 
+describe('TLS files and the log level', () => {
+  it('come from the flag, else the environment, else the file, with their origin', () => {
+    const cert = join(dir, 'c.pem');
+    const key = join(dir, 'k.pem');
+    writeFileSync(cert, 'CERT BYTES');
+    writeFileSync(key, 'KEY BYTES');
+    const file = configFile({ tlsCert: '/nowhere/c.pem', tlsKey: key, logLevel: 'warn' });
+    const s = resolveServeSettings({
+      file,
+      env: { SLUICE_TLS_CERT: cert, SLUICE_LOG_LEVEL: 'debug' },
+      flags: { logLevel: 'trace' },
+    });
+    expect(s.tls).toEqual({ cert: Buffer.from('CERT BYTES'), key: Buffer.from('KEY BYTES') });
+    expect(s.origins.get('tls.cert')).toBe('SLUICE_TLS_CERT');
+    expect(s.origins.get('tls.key')).toBe(`--config ${file}`);
+    expect(s.logLevel).toBe('trace');
+    expect(s.origins.get('logger.level')).toBe('--log-level');
+    const fromFile = resolveServeSettings({
+      file: configFile({ logLevel: 'warn' }),
+      env: {},
+      flags: {},
+    });
+    expect(fromFile.logLevel).toBe('warn');
+    expect(fromFile.tls).toBeUndefined();
+  });
+
+  it('refuses half a pair and an unreadable file, naming where the path came from', () => {
+    expect(() => resolveServeSettings({ env: { SLUICE_TLS_KEY: '/k.pem' }, flags: {} })).toThrow(
+      'only the key is set (from SLUICE_TLS_KEY)',
+    );
+    const file = configFile({
+      tlsCert: join(dir, 'missing.pem'),
+      tlsKey: join(dir, 'missing.pem'),
+    });
+    expect(() => resolveServeSettings({ file, env: {}, flags: {} })).toThrow(
+      `cannot read the TLS certificate ${join(dir, 'missing.pem')} (from --config ${file}): ENOENT`,
+    );
+  });
+});
+
 describe('timeouts in the config file', () => {
   it('are handed to createServer with their origin; an unknown one is refused by name', () => {
     const t = { headersMs: 10_000, bodyGraceMs: 5000, bodyMinBytesPerSecond: 4096 };

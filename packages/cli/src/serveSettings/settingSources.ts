@@ -20,12 +20,17 @@ export interface ServeFlags {
   trustProxy?: string;
   /** `postgres://…` without a password (that goes in the environment or the file). */
   database?: string;
+  /** PEM files of the HTTPS certificate and its key. */
+  tlsCert?: string;
+  tlsKey?: string;
+  /** fatal, error, warn, info, debug, trace or silent, as typed. */
+  logLevel?: string;
 }
 
 export interface SettingsSources {
   /**
    * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
-   * timeouts}`.
+   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel}`.
    */
   file?: string;
   env: NodeJS.ProcessEnv;

@@ -51,7 +51,7 @@ describe('HTTPS (the tls option)', () => {
     expect(r).toEqual({ status: 200, body: '{"status":"ok"}' });
     await expect(get(`${s.url}/healthz`, other.cert)).rejects.toThrow(/self.signed|verify/i);
     // Plain HTTP on the same port gets no API answer.
-    await expect(fetch(s.url.replace('https:', 'http:') + '/healthz')).rejects.toThrow();
+    await expect(fetch(`${s.url.replace('https:', 'http:')}/healthz`)).rejects.toThrow();
   });
 
   it('close() ends idle TLS connections at once', async () => {
