@@ -70,6 +70,31 @@ describe('docs/API.md', () => {
     expect([...documented].sort()).toEqual([...registered].sort());
   });
 
+  it('GET /openapi.json has exactly the routes of the table, with the same methods, paths and operations', async () => {
+    const [, , ...rows] = table(doc, 'routes');
+    const documented = rows.map(
+      ([method, path, operation]) => `${method} ${path?.replace(/:(\w+)/g, '{$1}')} ${operation}`,
+    );
+    const res = await server.app.inject({ method: 'GET', url: '/openapi.json' });
+    expect(res.statusCode).toBe(200);
+    const openapi = res.json() as {
+      openapi: string;
+      paths: Record<string, Record<string, { 'x-sluice-operation': string; security?: unknown }>>;
+    };
+    expect(openapi.openapi).toMatch(/^3\./);
+    const generated = Object.entries(openapi.paths).flatMap(([path, methods]) =>
+      Object.entries(methods).map(
+        ([method, op]) => `${method.toUpperCase()} ${path} ${op['x-sluice-operation']}`,
+      ),
+    );
+    expect([...generated].sort()).toEqual([...documented].sort());
+    // Guarded routes say they need the bearer token; public ones do not.
+    expect(openapi.paths['/users']?.get?.security).toEqual([{ bearer: [] }]);
+    expect(openapi.paths['/login']?.post?.security).toBeUndefined();
+    // Request schemas are carried over (the login body names its fields).
+    expect(JSON.stringify(openapi.paths['/login']?.post)).toContain('"password"');
+  });
+
   it('states the defaults the code uses', () => {
     expect(DEFAULT_ACCESS_TOKEN_TTL_SECONDS).toBe(15 * 60);
     expect(doc).toContain('valid 15 minutes');

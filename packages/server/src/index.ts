@@ -24,8 +24,8 @@ export {
   type LogLevel,
   type ServerOptions,
 } from './app/settings.js';
-export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
 export type { TlsOptions } from './app/tls.js';
+export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
 export type { TrustProxy } from './app/trustProxy.js';
 export {
   createGuard,

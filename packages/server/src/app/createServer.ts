@@ -8,6 +8,7 @@ import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { installOpenApi } from '../openapi/routes.js';
 import { ServerMetrics } from '../ops/metrics.js';
 import { Readiness } from '../ops/readiness.js';
 import { installOps } from '../ops/routes.js';
@@ -116,6 +117,7 @@ async function build(
   }
   const routes = installRouteGuard(app, guardRequest);
   const envelopeCache = settings.envelopeCache ? openEnvelopeCache(app) : null;
+  await installOpenApi(app);
   await installOps(app, { readiness, metrics, metricsToken: settings.metricsToken });
   await registerFeatures(app, {
     settings,

@@ -52,10 +52,10 @@ function keyPair(alg: 'EdDSA' | 'ES256') {
 
 describe('access token verification', () => {
   for (const alg of ['EdDSA', 'ES256'] as const) {
-    it(`${alg}: accepts a good token and returns its claims`, () => {
+    it(`${alg}: accepts a good token and returns its claims`, async () => {
       const { privateKey, key } = keyPair(alg);
       const token = signToken(alg, privateKey, claims());
-      expect(verifyDecoded(decodeToken(token), key, EXPECT)).toEqual({
+      await expect(verifyDecoded(decodeToken(token), key, EXPECT)).resolves.toEqual({
         id: 'u1',
         email: 'a@b.c',
         role: 'Operator',
@@ -66,7 +66,7 @@ describe('access token verification', () => {
     });
   }
 
-  it('refuses a wrong signature, typ, alg, issuer, audience, expiry and missing claims', () => {
+  it('refuses a wrong signature, typ, alg, issuer, audience, expiry and missing claims', async () => {
     const { privateKey, key } = keyPair('EdDSA');
     const other = keyPair('EdDSA').privateKey;
     const cases: Array<[string, RegExp]> = [
@@ -81,16 +81,26 @@ describe('access token verification', () => {
       [signToken('EdDSA', privateKey, claims({ jti: undefined })), /jti/],
     ];
     for (const [token, message] of cases) {
-      expect(() => verifyDecoded(decodeToken(token), key, EXPECT)).toThrow(message);
-      try {
-        verifyDecoded(decodeToken(token), key, EXPECT);
-      } catch (e) {
-        expect((e as { code: string }).code).toBe('ERR_TOKEN_INVALID');
-      }
+      const verified = verifyDecoded(decodeToken(token), key, EXPECT);
+      await expect(verified).rejects.toThrow(message);
+      await expect(verified).rejects.toMatchObject({ code: 'ERR_TOKEN_INVALID' });
     }
     // Within the clock tolerance an expired-looking token still passes (a slow local clock).
     const late = signToken('EdDSA', privateKey, claims({ exp: NOW - 30, iat: NOW - 900 }));
-    expect(verifyDecoded(decodeToken(late), key, EXPECT).exp).toBe(NOW - 30);
+    expect((await verifyDecoded(decodeToken(late), key, EXPECT)).exp).toBe(NOW - 30);
+  });
+
+  it('refuses a token with a critical header parameter it does not know (crit), signature valid', async () => {
+    const { privateKey, key } = keyPair('EdDSA');
+    const token = signToken('EdDSA', privateKey, claims(), { crit: ['exp-ext'], 'exp-ext': 1 });
+    const verified = verifyDecoded(decodeToken(token), key, EXPECT);
+    await expect(verified).rejects.toThrow(/critical header parameters \(crit\)/);
+    await expect(verified).rejects.toMatchObject({ code: 'ERR_TOKEN_INVALID' });
+    // The same token without crit passes: crit alone was refused.
+    const plain = signToken('EdDSA', privateKey, claims(), { 'exp-ext': 1 });
+    await expect(verifyDecoded(decodeToken(plain), key, EXPECT)).resolves.toMatchObject({
+      id: 'u1',
+    });
   });
 
   it('refuses malformed tokens without quoting them', () => {

@@ -1,5 +1,6 @@
-import { createPublicKey, type JsonWebKey, type KeyObject, verify } from 'node:crypto';
+import { createPublicKey, type JsonWebKey, type KeyObject } from 'node:crypto';
 import { SluiceError } from '@sluice/protocol';
+import { decodeJwt, decodeProtectedHeader, jwtVerify } from 'jose';
 
 /** The claims of a sluice access token that a client relies on. */
 export interface AccessClaims {
@@ -46,71 +47,55 @@ export function importJwks(jwks: unknown): Map<string, { key: KeyObject; alg: st
   return keys;
 }
 
-/** The parts of a compact JWS, decoded but not yet trusted. */
+/** A compact JWS with its header and payload decoded but not yet trusted. */
 export interface DecodedToken {
   header: Record<string, unknown>;
   payload: Record<string, unknown>;
-  signingInput: Buffer;
-  signature: Buffer;
+  /** The token itself, for jose to verify. */
+  compact: string;
 }
 
-/** Splits and decodes a compact JWS; throws ERR_TOKEN_INVALID when it is not one. */
+/** Splits and decodes a compact JWS (through jose); throws ERR_TOKEN_INVALID when it is not one. */
 export function decodeToken(token: string): DecodedToken {
   const parts = token.split('.');
   if (parts.length !== 3 || parts.some((p) => !/^[A-Za-z0-9_-]+$/.test(p))) {
     throw invalid('the access token is not a compact JWT');
   }
-  const [h, p, s] = parts as [string, string, string];
   return {
-    header: jsonPart(h, 'header'),
-    payload: jsonPart(p, 'payload'),
-    signingInput: Buffer.from(`${h}.${p}`, 'ascii'),
-    signature: Buffer.from(s, 'base64url'),
+    header: decoded(() => decodeProtectedHeader(token), 'header'),
+    payload: decoded(() => decodeJwt(token), 'payload'),
+    compact: token,
   };
 }
 
 /**
- * Checks the signature with the JWKS key named by `kid`, then `typ`, `iss`, `aud`, `exp` and the
- * claims a session needs. Throws ERR_TOKEN_INVALID; the message never quotes the token.
+ * Checks, through jose's `jwtVerify`, the signature with the JWKS key named by `kid`, the
+ * algorithm, `typ`, `crit` (no extension is understood), `iss`, `aud`, `exp` and `nbf` (with the
+ * clock tolerance); then `exp` after `iat` and the claims a session needs. Throws
+ * ERR_TOKEN_INVALID; the message never quotes the token.
  */
-export function verifyDecoded(
+export async function verifyDecoded(
   token: DecodedToken,
   key: { key: KeyObject; alg: string },
   expect: VerifyExpectations,
-): AccessClaims {
-  const { header, payload } = token;
-  if (header.alg !== key.alg) {
-    throw invalid(`the access token's algorithm ${String(header.alg)} is not its key's`);
-  }
-  if (header.typ !== 'at+jwt' && header.typ !== 'application/at+jwt') {
-    throw invalid('the token is not an access token (typ)');
-  }
-  const ok =
-    key.alg === 'EdDSA'
-      ? verify(null, token.signingInput, key.key, token.signature)
-      : verify(
-          'sha256',
-          token.signingInput,
-          { key: key.key, dsaEncoding: 'ieee-p1363' },
-          token.signature,
-        );
-  if (!ok) throw invalid('the access token signature does not verify against the server key');
-  if (payload.iss !== expect.issuer) throw invalid('the access token has the wrong issuer');
-  const aud = payload.aud;
-  const audiences = Array.isArray(aud) ? aud : [aud];
-  if (!audiences.includes(expect.audience)) {
-    throw invalid('the access token is not meant for this API (aud)');
+): Promise<AccessClaims> {
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token.compact, key.key, {
+      algorithms: [key.alg],
+      typ: 'at+jwt',
+      issuer: expect.issuer,
+      audience: expect.audience,
+      clockTolerance: expect.clockToleranceSeconds,
+      currentDate: new Date(expect.now ?? Date.now()),
+      requiredClaims: ['exp', 'iat'],
+    }));
+  } catch (e) {
+    throw refusal(e, token.header);
   }
   const { exp, iat, nameid, unique_name, role, jti } = payload;
   if (typeof exp !== 'number' || typeof iat !== 'number' || exp <= iat) {
     throw invalid('the access token has no valid exp/iat');
-  }
-  const now = (expect.now ?? Date.now()) / 1000;
-  if (exp <= now - expect.clockToleranceSeconds) {
-    throw invalid('the access token has expired (or this machine clock is ahead)');
-  }
-  if (typeof payload.nbf === 'number' && payload.nbf > now + expect.clockToleranceSeconds) {
-    throw invalid('the access token is not valid yet (or this machine clock is behind)');
   }
   if (typeof nameid !== 'string' || typeof unique_name !== 'string' || typeof role !== 'string') {
     throw invalid('the access token lacks nameid, unique_name or role');
@@ -118,6 +103,41 @@ export function verifyDecoded(
   if (typeof jti !== 'string') throw invalid('the access token lacks jti');
   return { id: nameid, email: unique_name, role, exp, iat, jti };
 }
+
+/** jose's refusal as ERR_TOKEN_INVALID with the message the client has always given. */
+function refusal(e: unknown, header: Record<string, unknown>): SluiceError {
+  const { code, claim } = e as { code?: string; claim?: string };
+  let message = 'the access token does not verify';
+  if (
+    header.crit !== undefined &&
+    (code === 'ERR_JOSE_NOT_SUPPORTED' || code === 'ERR_JWS_INVALID')
+  ) {
+    // jose understands no extension here: any `crit` entry (or a malformed `crit`) is refused.
+    message = 'the access token names critical header parameters (crit) this client does not know';
+  } else if (
+    code === 'ERR_JOSE_ALG_NOT_ALLOWED' ||
+    (code === 'ERR_JWS_INVALID' && typeof header.alg !== 'string')
+  ) {
+    message = `the access token's algorithm ${String(header.alg)} is not its key's`;
+  } else if (code === 'ERR_JWS_SIGNATURE_VERIFICATION_FAILED') {
+    message = 'the access token signature does not verify against the server key';
+  } else if (code === 'ERR_JWT_EXPIRED') {
+    message = 'the access token has expired (or this machine clock is ahead)';
+  } else if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+    message = CLAIM_MESSAGES[claim ?? ''] ?? message;
+  }
+  return new SluiceError('ERR_TOKEN_INVALID', message, { cause: e });
+}
+
+/** What a failed claim check of jose means for the user. */
+const CLAIM_MESSAGES: Record<string, string> = {
+  typ: 'the token is not an access token (typ)',
+  iss: 'the access token has the wrong issuer',
+  aud: 'the access token is not meant for this API (aud)',
+  exp: 'the access token has no valid exp/iat',
+  iat: 'the access token has no valid exp/iat',
+  nbf: 'the access token is not valid yet (or this machine clock is behind)',
+};
 
 /** Claims read without any check, for `verifyTokens: false`. */
 export function unverifiedClaims(token: string): AccessClaims {
@@ -142,16 +162,13 @@ function algOf(jwk: Record<string, unknown>): string | undefined {
   return alg;
 }
 
-function jsonPart(part: string, what: string): Record<string, unknown> {
+/** A part jose decodes, or ERR_TOKEN_INVALID naming it. */
+function decoded(decode: () => object, what: string): Record<string, unknown> {
   try {
-    const value: unknown = JSON.parse(Buffer.from(part, 'base64url').toString('utf8'));
-    if (typeof value === 'object' && value !== null && !Array.isArray(value)) {
-      return value as Record<string, unknown>;
-    }
+    return decode() as Record<string, unknown>;
   } catch {
-    // reported below
+    throw invalid(`the access token ${what} is not a JSON object`);
   }
-  throw invalid(`the access token ${what} is not a JSON object`);
 }
 
 function invalid(message: string): SluiceError {

@@ -47,7 +47,7 @@ export class TokenVerifier {
         `the access token is signed by a key that ${this.client.apiUrl} does not publish`,
       );
     }
-    return verifyDecoded(decoded, key, this.options);
+    return await verifyDecoded(decoded, key, this.options);
   }
 
   private async fetchJwks(signal: AbortSignal): Promise<Jwks> {
