@@ -24,6 +24,7 @@ import {
   start,
   TEST_PASSWORD_HASH,
 } from './test-cli.js';
+import { startProxy } from './test-proxy.js';
 
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 const env = process.env;
@@ -243,6 +244,27 @@ describe.skipIf(!s3)('sluice serve --config with S3 storage and an S3 CDN (Ceph 
     expect(JSON.parse(pull.stdout)).toMatchObject({ size: 3 * MiB + 7, sha256: sha(model) });
     expect(sha(out)).toBe(sha(model));
     expectNoSecret(pull.stdout + pull.stderr);
+  });
+
+  it('behind HTTP_PROXY the device reaches the API and the S3 CDN through the proxy', async () => {
+    const proxy = await startProxy();
+    try {
+      const out = join(dir, 'pulled-via-proxy.bin');
+      const pull = await as('device', ['pull', 'models', 'm1', '-o', out], {
+        SLUICE_PASSWORD: PASSWORD,
+        SLUICE_HARDWARE_HASH: HW_DEVICE,
+        HTTP_PROXY: proxy.url,
+      });
+      expect(pull.code, pull.stderr).toBe(0);
+      expect(sha(out)).toBe(sha(model));
+      expect(proxy.seen).toContain(`POST ${url}/resources/get/models`);
+      const cdnGets = proxy.seen.filter((l) =>
+        l.startsWith(`GET ${s3?.endpoint}/${cdnBucket}/models-cdn/models/m1/`),
+      );
+      expect(cdnGets.length).toBeGreaterThanOrEqual(1);
+    } finally {
+      await proxy.close();
+    }
   });
 
   it.skipIf(skipTty)(

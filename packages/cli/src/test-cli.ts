@@ -20,6 +20,14 @@ const SCRUBBED = [
   'XDG_CACHE_HOME',
   'SLUICE_CACHE_MAX',
   'SLUICE_PARCEL_KEY',
+  'HTTP_PROXY',
+  'HTTPS_PROXY',
+  'ALL_PROXY',
+  'NO_PROXY',
+  'http_proxy',
+  'https_proxy',
+  'all_proxy',
+  'no_proxy',
 ];
 
 /** The scrypt cost of password hashes in the tests' servers: 2^12 (the server's default is 2^15). */

@@ -7,6 +7,7 @@ import type { Downloader, DownloadOptions } from '../engine/downloader.js';
 import { describe, Transient } from '../engine/errors.js';
 import { EtagPin } from '../engine/etagPin.js';
 import { readExactly } from '../engine/readExactly.js';
+import { proxyAgentFor } from './proxyAgent.js';
 
 export interface HttpRangeDriverOptions {
   /** First retry delay in ms; doubles per attempt (default 100). */
@@ -88,7 +89,8 @@ export class HttpRangeDriver implements Downloader {
   ): Promise<RangeResponse> {
     const target = new URL(url);
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const agent = target.protocol === 'https:' ? agents.https : agents.http;
+    const agent =
+      proxyAgentFor(target) ?? (target.protocol === 'https:' ? agents.https : agents.http);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(target, { headers, signal, agent });
       const idle = this.#idleTimeoutMs;

@@ -2,6 +2,7 @@ import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
 import { S3Client } from '@aws-sdk/client-s3';
 import type { S3Credentials } from '@sluice/protocol';
+import { proxyAgentFor } from '../http/proxyAgent.js';
 
 /** One S3 request attempt, as seen by `S3ClientOptions.onRequest`. */
 export interface S3RequestInfo {
@@ -28,6 +29,8 @@ export function createS3Client(
   options: S3ClientOptions,
 ): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: 64 };
+  // The endpoint is fixed: the environment's proxy for it (or none, NO_PROXY) is chosen once.
+  const proxy = proxyAgentFor(new URL(endpoint));
   const client = new S3Client({
     endpoint,
     region: region ?? 'us-east-1',
@@ -43,8 +46,8 @@ export function createS3Client(
     requestHandler: {
       requestTimeout: options.requestTimeoutMs ?? 30_000,
       connectionTimeout: 10_000,
-      httpAgent: new Agent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions),
+      httpAgent: proxy ?? new Agent(agentOptions),
+      httpsAgent: proxy ?? new HttpsAgent(agentOptions),
     },
   });
   const onRequest = options.onRequest;

@@ -156,10 +156,14 @@ describe('the compiled dist/ in a child process', () => {
     await cp(join(root, 'bare', 'core'), join(root, 'real', 'core'), { recursive: true });
     await mkdir(join(root, 'real', 'node_modules', '@sluice'), { recursive: true });
     await symlink(nativeDir, join(root, 'real', 'node_modules', '@sluice', 'native'));
-    // Both installs beside the real @sluice/protocol, which core's dist imports.
+    // Both installs beside the real @sluice/protocol and jose, which core's dist imports.
     const protocolDir = resolve(pkg, '..', 'protocol');
     for (const install of ['bare', 'real']) {
       await symlink(protocolDir, join(root, install, 'node_modules', '@sluice', 'protocol'));
+      await symlink(
+        resolve(pkg, 'node_modules', 'jose'),
+        join(root, install, 'node_modules', 'jose'),
+      );
     }
   }, 120_000);
 

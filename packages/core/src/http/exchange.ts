@@ -1,3 +1,4 @@
+import type { Agent } from 'node:http';
 import { isSluiceError, SluiceError } from '@sluice/protocol';
 import { abortError } from '../platform/abort.js';
 import { type HttpError, httpErrorFor, NetworkError } from './errors.js';
@@ -29,10 +30,12 @@ export async function exchange(
   const init = requestInit(request);
   let res: Response;
   try {
-    // A streamed body goes over node:http unless the caller supplied its own fetch.
+    // A streamed body, or any request through a proxy, goes over node:http unless the caller
+    // supplied its own fetch.
+    const proxy = fetchFn === globalThis.fetch ? await proxyAgentFor(url) : undefined;
     res =
-      init.body instanceof ReadableStream && fetchFn === globalThis.fetch
-        ? await streamingFetch(url, init)
+      proxy !== undefined || (init.body instanceof ReadableStream && fetchFn === globalThis.fetch)
+        ? await streamingFetch(url, init, proxy)
         : await fetchFn(url, init);
   } catch (e) {
     if (options.signal?.aborted) throw abortError(options.signal);
@@ -56,6 +59,18 @@ export async function exchange(
       cause: e,
     });
   }
+}
+
+const PROXY_VARIABLES = ['https_proxy', 'http_proxy', 'all_proxy'];
+
+/**
+ * The environment's proxy agent for `url`, if any. The proxy code is loaded only when a proxy
+ * variable is set (`@sluice/cdn/proxy`, without the rest of cdn).
+ */
+async function proxyAgentFor(url: URL): Promise<Agent | undefined> {
+  const env = process.env;
+  if (!PROXY_VARIABLES.some((v) => env[v] || env[v.toUpperCase()])) return undefined;
+  return (await import('@sluice/cdn/proxy')).proxyAgentFor(url);
 }
 
 function requestInit({
