@@ -170,9 +170,9 @@ function main() {
   const workspace = workspacePackages();
   const members = closure('@sluice/cli', workspace);
   for (const [name, { dir, pkg }] of members) {
-    const main = pkg.exports?.['.']?.default ?? pkg.main;
-    if (main && !existsSync(join(dir, main)))
-      fail(`${name} is not built (${main}); run \`pnpm build\``);
+    const entry = pkg.exports?.['.']?.default ?? pkg.main;
+    if (entry && !existsSync(join(dir, entry)))
+      fail(`${name} is not built (${entry}); run \`pnpm build\``);
   }
   const native = members.get('@sluice/native');
   const server = members.get('@sluice/server');
