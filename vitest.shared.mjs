@@ -7,12 +7,14 @@ export function sharedTestConfig(name) {
   const backend = process.env.SLUICE_BACKEND || 'auto';
   // The server-pg stage runs the server suites again: a report of its own, not the node stage's.
   const store = process.env.SLUICE_TEST_STORE ? `-${process.env.SLUICE_TEST_STORE}` : '';
+  // The node24 stage runs the suites again on another node: its reports must not replace these.
+  const node = `-node${process.versions.node.split('.')[0]}`;
   return {
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
     reporters: dir
-      ? ['default', ['json', { outputFile: join(dir, `${name}-${backend}${store}.json`) }]]
+      ? ['default', ['json', { outputFile: join(dir, `${name}-${backend}${store}${node}.json`) }]]
       : ['default'],
   };
 }

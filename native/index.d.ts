@@ -117,5 +117,8 @@ export interface LoadResult {
   errors: { candidate: string; message: string }[];
 }
 
-/** Tries each candidate (SLUICE_NATIVE_PATH, build/Release, build/Debug) and reports every failure. Never throws. */
+/** Tries each candidate (SLUICE_NATIVE_PATH, abiDir(), build/Debug) and reports every failure. Never throws. */
 export function load(): LoadResult;
+
+/** build/<platform>-<arch>-abi-<N>: the Release build (or the packed prebuilt) for the running Node. */
+export function abiDir(): string;

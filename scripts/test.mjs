@@ -5,8 +5,9 @@
 // test each. Exit status is non-zero when anything failed.
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, relative } from 'node:path';
+import { delimiter, join, relative } from 'node:path';
 import { installAndBuild, pnpmCommand, root, run } from './bootstrap.mjs';
+import { ensureNode24 } from './node24.mjs';
 import { ensureValgrind } from './valgrind.mjs';
 
 const reportDir = mkdtempSync(join(tmpdir(), 'sluice-reports-'));
@@ -64,6 +65,10 @@ stage('server-pg', () =>
     SLUICE_TEST_STORE: 'postgres',
   }),
 );
+// The packed CLI (scripts/pack.mjs) installed with `npm i -g` into a temp prefix and run there.
+stage('install', () =>
+  vitestStage('install', pnpm, ['--filter', '@sluice/install-test', 'run', 'test:install'], {}),
+);
 stage('sanitize', () =>
   vitestStage('sanitize', 'bash', [join(root, 'native/scripts/test-sanitize.sh')], {}),
 );
@@ -82,22 +87,53 @@ stage('valgrind', () => {
   });
 });
 
+// The whole suite once more on Node 24, once and not per crypto backend, to keep the run within
+// its time (the native backend's suites still check it against node:crypto): its node from the npm registry (scripts/node24.mjs) first on PATH, the
+// addon and SQLite built for its ABI beside the Node 20 builds (those build tasks are not cached,
+// since turbo does not hash the Node version), then every package's tests and the install test.
+stage('node24', () => {
+  const bin = ensureNode24();
+  if (typeof bin !== 'string') {
+    console.log(`node24: skipped (${bin.reason})`);
+    if (process.env.CI === 'true') checks.push({ name: 'node24', ok: false });
+    return;
+  }
+  const env = { PATH: `${bin}${delimiter}${process.env.PATH ?? ''}` };
+  const built = run(pnpm, ['run', 'build', '--output-logs=errors-only'], env);
+  checks.push({ name: 'node24 build', ok: built });
+  if (!built) return;
+  vitestStage('node24', pnpm, ['exec', 'turbo', 'run', 'test', '--continue'], {
+    ...env,
+    SLUICE_BACKEND: 'native',
+  });
+  vitestStage(
+    'node24 install',
+    pnpm,
+    ['--filter', '@sluice/install-test', 'run', 'test:install'],
+    env,
+  );
+});
+
 // The S3 suites run against a real Ceph RGW: an existing store named by SLUICE_TEST_S3_ENDPOINT,
 // else a throwaway single-node cluster started here (root or sudo with apt-get) and stopped at the
 // end. Where neither is possible the S3 tests skip, saying so; with CI=true they never skip.
-const needsS3 = stages.some((s) => ['native', 'node', 'server-pg'].includes(s.name));
+const needsS3 = stages.some((s) => ['native', 'node', 'server-pg', 'node24'].includes(s.name));
 let ceph;
 if (needsS3 && !process.env.SLUICE_TEST_S3_ENDPOINT) ceph = await startTestCeph();
 // The PostgreSQL suites run against a real server: SLUICE_TEST_DATABASE_URL when set, else a
 // throwaway cluster started here (scripts/postgres; installs postgresql-15 as root or with sudo)
 // and removed at the end. Where neither is possible they skip, saying so; with CI=true they fail.
-const needsPostgres = stages.some((s) => ['native', 'node', 'server-pg'].includes(s.name));
+const needsPostgres = stages.some((s) =>
+  ['native', 'node', 'server-pg', 'node24'].includes(s.name),
+);
 let postgres;
 if (needsPostgres && !process.env.SLUICE_TEST_DATABASE_URL) postgres = await startTestPostgres();
 try {
   for (const s of stages) {
     console.log(`\n=== sluice test stage: ${s.name} ===`);
+    const started = Date.now();
     s.fn();
+    console.log(`=== ${s.name}: ${Math.round((Date.now() - started) / 1000)} s ===`);
   }
 } finally {
   await postgres?.stop();

@@ -6,11 +6,12 @@
 // memory errors fail the run; the only suppressions are node's own (native/scripts/valgrind.supp).
 // Prints the definitely lost bytes in the addon's own code (must be 0) and the time taken.
 //
-// Usage: node scripts/valgrind.mjs [addon.node]   (default native/build/Release, i.e. after
-// `pnpm build`; another build can be named, e.g. a Debug one for line numbers in the stacks)
+// Usage: node scripts/valgrind.mjs [addon.node]   (default the Release build for this node,
+// native/build/<platform>-<arch>-abi-<N>, i.e. after `pnpm build`; another build can be named, e.g. a Debug one for line numbers in the stacks)
 // Exit status: 0 clean, 1 errors, leaks or a failed round trip, 2 valgrind not available.
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -96,8 +97,13 @@ export function summarize(log) {
   };
 }
 
+/** The Release build for the running node (native/index.js decides where it goes). */
+function nativeAbiDir() {
+  return createRequire(import.meta.url)(join(native, 'index.js')).abiDir();
+}
+
 /** Runs the round trip under memcheck with the addon at `addon`; true when it is clean. */
-export function runValgrind(addon = join(native, 'build', 'Release', 'sluice_native.node')) {
+export function runValgrind(addon = join(nativeAbiDir(), 'sluice_native.node')) {
   if (!existsSync(addon)) {
     console.error(`valgrind: ${addon} is missing; build it first (\`pnpm build\`)`);
     return false;

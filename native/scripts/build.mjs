@@ -1,7 +1,12 @@
 // Builds the addon with node-gyp against the headers that sit next to the running node binary,
-// so no header download is ever attempted. Usage: node scripts/build.mjs [--debug [--sanitize]]
+// so no header download is ever attempted. Run it with the node to build for (`node24
+// scripts/build.mjs` builds for Node 24 beside the Node 20 build). The Release build is copied to
+// build/<platform>-<arch>-abi-<N>/ (abiDir in index.js), one per Node ABI, and skipped while that
+// copy is newer than every source: turbo does not hash the Node version, so this task is not
+// cached and decides for itself. Usage: node scripts/build.mjs [--debug [--sanitize]]
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -12,6 +17,13 @@ const sanitize = args.has('--sanitize');
 if (sanitize && !debug) {
   console.error('build: --sanitize only applies to the Debug build; add --debug');
   process.exit(2);
+}
+
+const { abiDir } = createRequire(import.meta.url)('../index.js');
+const dest = join(abiDir(), 'sluice_native.node');
+if (!debug && upToDate(dest)) {
+  console.log(`build: ${dest} is up to date`);
+  process.exit(0);
 }
 
 const nodedir = dirname(dirname(process.execPath));
@@ -49,7 +61,13 @@ run([
 ]);
 run(['build', ...common, ...(debug ? ['--debug'] : []), '--jobs=max']);
 let out = join(root, 'build', debug ? 'Debug' : 'Release', 'sluice_native.node');
-if (sanitize) {
+if (!debug) {
+  // Copy then rename: a concurrent build or a crash never leaves a half-written addon at `dest`.
+  mkdirSync(dirname(dest), { recursive: true });
+  copyFileSync(out, `${dest}.tmp`);
+  renameSync(`${dest}.tmp`, dest);
+  out = dest;
+} else if (sanitize) {
   // A sanitizer build aborts any process that did not preload libasan, so it must never sit
   // where the loader looks by default (build/Debug): it is reached only via SLUICE_NATIVE_PATH.
   const dest = join(root, 'build', 'Sanitize', 'sluice_native.node');
@@ -58,3 +76,16 @@ if (sanitize) {
   out = dest;
 }
 console.log(`build: ${out}`);
+
+/** True when `file` exists and is newer than binding.gyp, this script and every file in src/. */
+function upToDate(file) {
+  if (!existsSync(file)) return false;
+  const built = statSync(file).mtimeMs;
+  const src = join(root, 'src');
+  const inputs = [
+    join(root, 'binding.gyp'),
+    fileURLToPath(import.meta.url),
+    ...readdirSync(src).map((f) => join(src, f)),
+  ];
+  return inputs.every((f) => statSync(f).mtimeMs < built);
+}

@@ -191,7 +191,7 @@ describe('the compiled dist/ in a child process', () => {
     };
     expect(r.code).toBe('ERR_NATIVE_UNAVAILABLE');
     expect(r.message).toContain('/nonexistent/sluice.node');
-    expect(r.message).toMatch(/build\/Release\/sluice_native\.node: /);
+    expect(r.message).toMatch(/build\/[a-z0-9]+-[a-z0-9]+-abi-\d+\/sluice_native\.node: /);
     expect(r.message).toMatch(/build\/Debug\/sluice_native\.node: /);
     expect(r.message).toContain('pnpm --filter @sluice/native build');
     // Every facade call fails the same way.
@@ -206,7 +206,7 @@ describe('the compiled dist/ in a child process', () => {
   it('without SLUICE_BACKEND the same install falls back to node and says why', () => {
     const r = child('bare', {}, '(m) => m.backend()') as { kind: string; reason: string };
     expect(r.kind).toBe('node');
-    expect(r.reason).toMatch(/build\/Release\/sluice_native\.node: /);
+    expect(r.reason).toMatch(/build\/[a-z0-9]+-[a-z0-9]+-abi-\d+\/sluice_native\.node: /);
   });
 
   it.skipIf(noAddon)('with the real addon, SLUICE_BACKEND=native loads it', () => {
