@@ -70,12 +70,19 @@ function zshText(help: string): string {
 function zshSpecs(flags: Flags): string[] {
   return Object.entries(flags).map(([name, f]) => {
     const forms = spellings(name, f);
-    const value = f.type === 'string' ? `:${f.value}:_files` : '';
+    const value = f.type === 'string' ? `:${f.value}:${zshAction(f.value)}` : '';
     const repeat = f.type === 'string' && f.multiple === true ? '*' : '';
-    const group = forms.length > 1 && repeat === '' ? `(${forms.join(' ')})` : '';
-    const names = forms.length > 1 ? `{${forms.join(',')}}` : forms[0];
-    return `'${group}${repeat}'${names}'[${zshText(f.help)}]${value}'`;
+    const text = `[${zshText(f.help)}]${value}'`;
+    if (forms.length === 1) return `'${repeat}${forms[0]}${text}`;
+    const group = repeat === '' ? `(${forms.join(' ')})` : repeat;
+    return `'${group}'{${forms.join(',')}}'${text}`;
   });
+}
+
+/** Files for a path, directories for a directory, nothing to offer for any other value. */
+function zshAction(value: string): string {
+  if (value === 'DIR') return '_files -/';
+  return ['FILE', 'PATH'].includes(value) ? '_files' : ' ';
 }
 
 /** A zsh completion script (`#compdef sluice`): commands with their summaries, flags with their help. */

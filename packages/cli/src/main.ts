@@ -162,7 +162,8 @@ function usageMessage(err: unknown, command: Command | undefined): string | unde
   const isParse = typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS');
   if (!(err instanceof UsageError) && !isParse) return undefined;
   const help = command === undefined ? 'sluice --help' : `sluice ${command.name} --help`;
-  const message = (err as Error).message;
+  // parseArgs explains on further lines; a usage error is one line.
+  const message = (err as Error).message.split('\n')[0] ?? '';
   const unknown = /^Unknown option '([^']+)'/.exec(message)?.[1];
   if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION' && unknown !== undefined && command) {
     const names = Object.keys(currentFlags({ ...command.flags, ...globalFlags }));
