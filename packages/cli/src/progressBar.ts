@@ -108,10 +108,14 @@ export function renderProgress(p: {
   const rate = p.rate === undefined ? '-- MB/s' : `${(p.rate / 1e6).toFixed(1)} MB/s`;
   const eta =
     p.done >= p.total ? 0 : p.rate ? (p.total - p.done) / p.rate : Number.POSITIVE_INFINITY;
-  const stats =
-    `${(frac * 100).toFixed(0).padStart(3)}% ${formatSize(p.done)} / ${formatSize(p.total)} ` +
-    `${rate} ETA ${clock(eta)}`;
+  // Fixed widths, so the bar does not change length as the numbers grow.
+  const total = formatSize(p.total);
+  const percent = `${(frac * 100).toFixed(0).padStart(3)}%`;
+  const timing = `${rate.padStart(11)} ETA ${clock(eta).padStart(5)}`;
   const width = p.columns - 1;
+  const full = `${percent} ${formatSize(p.done).padStart(total.length)} / ${total} ${timing}`;
+  // A narrow terminal loses the byte counts before it loses the rate and the ETA.
+  const stats = full.length <= width ? full : `${percent} ${timing.trimStart()}`;
   const room = width - stats.length - 1; // for the label and the bar, one space before stats
   let head = '';
   if (room >= MIN_BAR + 3) {
