@@ -189,31 +189,50 @@ describe('completion', () => {
   });
 
   const zsh = spawnSync('zsh', ['--version']).status === 0;
-  it.skipIf(!zsh)('zsh: a script zsh parses and loads, naming every command', async () => {
-    const r = await run(['completion', 'zsh']);
-    expect(r.code).toBe(0);
-    expect(r.stdout).toMatch(/^#compdef sluice\n/);
-    const script = join(dir, '_sluice');
-    writeFileSync(script, r.stdout);
-    execFileSync('zsh', ['-n', script]);
-    // Loaded into a zsh with completion on, it registers _sluice for `sluice`.
-    const out = execFileSync(
-      'zsh',
-      [
-        '-fc',
-        `autoload -Uz compinit && compinit -u -D && source "$1" && print -r -- $_comps[sluice]`,
-        'zsh',
-        script,
-      ],
-      { encoding: 'utf8' },
-    );
-    expect(out.trim()).toBe('_sluice');
-    for (const name of ['pull', 'push', 'cache', 'completion'])
-      expect(r.stdout).toContain(`'${name}:`);
-    expect(r.stdout).toContain(
-      "'(--output -o)'{--output,-o}'[where the plaintext goes]:PATH:_files'",
-    );
-  });
+  it.skipIf(!zsh)(
+    'zsh: a script zsh parses; in an interactive zsh Tab offers commands, flags, actions',
+    async () => {
+      const r = await run(['completion', 'zsh']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toMatch(/^#compdef sluice\n/);
+      const script = join(dir, '_sluice');
+      writeFileSync(script, r.stdout);
+      execFileSync('zsh', ['-n', script]);
+      // Typed into an interactive zsh (on a zpty) with completion on: each Tab offers the
+      // command, flag or action; a pattern never seen leaves zpty waiting until the timeout.
+      const driver = join(dir, 'drive.zsh');
+      writeFileSync(
+        driver,
+        [
+          'zmodload zsh/zpty',
+          'zpty z zsh -f -i',
+          `zpty -w z "PS1='%% '; autoload -Uz compinit; compinit -u -D; source \${(q)1}"`,
+          ...(
+            [
+              ['sluice pu', '*pull  -- Download*push  -- Seal*'],
+              ['sluice -q pu', '*pull  -- Download*push  -- Seal*'],
+              ['sluice pull --ou', '*--output*'],
+              ['sluice cache ', '*ls*prune*verify*'],
+            ] as const
+          ).flatMap(([typed, seen], i) => [
+            `zpty -w -n z $'\\C-u${typed}\\t'`,
+            `zpty -r z out '${seen}' && print -r -- 'offered ${i}'`,
+          ]),
+          'zpty -d z',
+        ].join('\n'),
+      );
+      const offered = execFileSync('zsh', ['-f', driver, script], {
+        encoding: 'utf8',
+        timeout: 20_000,
+      });
+      expect(lines(offered)).toEqual(['offered 0', 'offered 1', 'offered 2', 'offered 3']);
+      for (const name of ['pull', 'push', 'cache', 'completion'])
+        expect(r.stdout).toContain(`'${name}:`);
+      expect(r.stdout).toContain(
+        "'(--output -o)'{--output,-o}'[where the plaintext goes]:PATH:_files'",
+      );
+    },
+  );
 
   it('an unknown shell is a usage error', async () => {
     const r = await run(['completion', 'fish']);
