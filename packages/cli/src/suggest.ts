@@ -4,7 +4,8 @@
  * counting as one), else the only candidate it is a prefix of. Undefined when nothing is close.
  */
 export function closest(word: string, candidates: readonly string[]): string | undefined {
-  const limit = Math.max(1, Math.floor(word.length / 3));
+  // A flag's leading dashes are not part of what was mistyped.
+  const limit = Math.max(1, Math.floor(word.replace(/^-+/, '').length / 3));
   let best: string | undefined;
   let bestDistance = limit + 1;
   for (const c of candidates) {
