@@ -1,5 +1,5 @@
 import { parseArgs } from 'node:util';
-import { type Command, EXIT, type Io, type Terminal, UsageError } from './command.js';
+import { type Command, EXIT, type Terminal, UsageError } from './command.js';
 import { batchCommand } from './commands/batch.js';
 import { cacheCommand } from './commands/cache.js';
 import { completionCommand } from './commands/completion.js';
@@ -69,7 +69,6 @@ const defaultIo: Terminal = {
 export async function main(argv: string[], terminal: Terminal = defaultIo): Promise<number> {
   const t0 = performance.now();
   let command: Command | undefined;
-  let io: Io | undefined;
   try {
     const { leading, name, rest } = splitLeadingFlags(argv);
     command = leading.version === true ? versionCommand : findCommand(name);
@@ -85,7 +84,7 @@ export async function main(argv: string[], terminal: Terminal = defaultIo): Prom
       strict: true,
     });
     const global = { ...leading, ...definedOnly(values) } as FlagValues<typeof globalFlags>;
-    io = outputFor(terminal, global);
+    const io = outputFor(terminal, global);
     if (global.help === true) {
       io.out(commandHelp(command));
       return EXIT.ok;
