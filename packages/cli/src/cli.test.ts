@@ -254,7 +254,7 @@ describe('sluice CLI', () => {
     const blob = join(dir, 'split.sealed');
     expect(sluice('encrypt', plain, blob, '--key-file', keyFile).code).toBe(0);
     const parts = mkdtempSync(join(dir, 'parts-'));
-    const r = sluice('split', blob, parts, '--small-kb', '64', '--chunk-size', String(1024 * 1024));
+    const r = sluice('split', blob, parts, '--small-kb', '64', '--chunk-size', '1MiB');
     expect(r.code, r.stderr).toBe(0);
     const manifest = JSON.parse(readFileSync(join(parts, 'split.sealed.manifest.json'), 'utf8'));
     expect(manifest.smallSize).toBe(64 * 1024);

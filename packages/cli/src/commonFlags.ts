@@ -15,3 +15,19 @@ export const commonFlags = {
     help: 'keep verified big parts in the shared cache DIR and reuse them',
   },
 } satisfies Record<string, Flag>;
+
+/** Flags every command takes, before or after its name (`sluice -q pull …`, `sluice pull … -q`). */
+export const globalFlags = {
+  help: commonFlags.help,
+  quiet: {
+    type: 'boolean',
+    short: 'q',
+    help: 'print only errors on stderr (results still go to stdout)',
+  },
+  verbose: {
+    type: 'boolean',
+    short: 'v',
+    help: 'print more detail on stderr: timings, each range of a transfer',
+  },
+  'no-progress': { type: 'boolean', help: 'never draw a progress bar' },
+} satisfies Record<string, Flag>;

@@ -1,14 +1,17 @@
 import type { ParseArgsConfig } from 'node:util';
+import { UsageError } from './command.js';
 
 /**
  * One command-line option, declared once (as rclone declares each option with its help): the
  * `node:util` parseArgs config and the `--help` line are both generated from it.
  */
 export type Flag =
-  | { type: 'boolean'; short?: string; help: string }
+  | { type: 'boolean'; short?: string; help: string; replacedBy?: string }
   | {
       type: 'string';
       short?: string;
+      /** An old name kept working: its value goes to this flag, with a warning (see `deprecatedAlias`). */
+      replacedBy?: string;
       /** What the value is called in the help: `--cache DIR`. */
       value: string;
       help: string;
@@ -48,12 +51,44 @@ export function parseArgsOptions(flags: Flags): ParseArgsOptions {
   return options;
 }
 
+/** `--dir` as an old name of `--cache`: it still works, says it is deprecated, is not in the help. */
+export function deprecatedAlias<F extends Flag>(flag: F, replacedBy: string): F {
+  const { short: _short, ...rest } = flag;
+  return { ...rest, replacedBy } as F;
+}
+
+/**
+ * Moves the values of deprecated names onto the flags that replaced them, warning once for each
+ * one used; giving both names is a usage error.
+ */
+export function applyDeprecatedAliases(
+  flags: Flags,
+  values: Record<string, unknown>,
+  warn: (line: string) => void,
+): void {
+  for (const [old, flag] of Object.entries(flags)) {
+    const target = flag.replacedBy;
+    if (target === undefined || values[old] === undefined) continue;
+    if (values[target] !== undefined) {
+      throw new UsageError(`give --${target} (or its old name --${old}), not both`);
+    }
+    values[target] = values[old];
+    delete values[old];
+    warn(`warning: --${old} is deprecated; use --${target}`);
+  }
+}
+
+/** The flags a user is shown (help, completion): deprecated names left out. */
+export function currentFlags(flags: Flags): Flags {
+  return Object.fromEntries(Object.entries(flags).filter(([, f]) => f.replacedBy === undefined));
+}
+
 /** Help lines are wrapped to this many columns. */
 const HELP_WIDTH = 100;
 
 /** One `  -o, --output PATH  text` entry per flag, the texts in one column, wrapped. */
 export function flagHelp(flags: Flags): string[] {
-  const entries = Object.entries(flags);
+  const entries = Object.entries(currentFlags(flags));
   const anyShort = entries.some(([, f]) => f.short !== undefined);
   const heads = entries.map(([name, f]) => {
     const short = f.short !== undefined ? `-${f.short}, ` : anyShort ? '    ' : '';

@@ -144,10 +144,16 @@ export const skipTty =
  */
 export function runOnTty(
   args: string[],
-  options: { env?: Record<string, string | undefined>; answers?: [RegExp, string][] } = {},
+  options: {
+    env?: Record<string, string | undefined>;
+    answers?: [RegExp, string][];
+    /** The terminal's width (`stty cols`), else whatever `script` gives its pseudo-terminal. */
+    columns?: number;
+  } = {},
 ): Promise<RunResult> {
   const quoted = [process.execPath, bin, ...args].map((a) => `'${a.replaceAll("'", "'\\''")}'`);
-  const child = spawn('script', ['-qefc', quoted.join(' '), '/dev/null'], {
+  const size = options.columns === undefined ? '' : `stty cols ${options.columns} rows 24 && `;
+  const child = spawn('script', ['-qefc', `${size}${quoted.join(' ')}`, '/dev/null'], {
     env: cliEnv(options.env),
     stdio: ['pipe', 'pipe', 'pipe'],
   });

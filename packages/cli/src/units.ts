@@ -2,22 +2,42 @@ import { UsageError } from './command.js';
 
 export const MiB = 1024 * 1024;
 
+/**
+ * Byte multiples: SI (`kB`, `MB`, `GB`, `TB`: powers of 1000), IEC (`KiB` … `TiB`: powers of
+ * 1024), and the single letters `k`, `M`, `G`, `T` as IEC, as rclone and earlier sluice read them.
+ */
 const UNITS: Record<string, number> = {
+  '': 1,
   b: 1,
-  kib: 1024,
+  kb: 1e3,
+  mb: 1e6,
+  gb: 1e9,
+  tb: 1e12,
   k: 1024,
-  mib: MiB,
+  kib: 1024,
   m: MiB,
-  gib: 1024 * MiB,
+  mib: MiB,
   g: 1024 * MiB,
+  gib: 1024 * MiB,
+  t: 1024 * 1024 * MiB,
+  tib: 1024 * 1024 * MiB,
 };
 
-/** `512MiB`, `2GiB`, `64k`, `1000` (bytes). */
+/**
+ * `1GB`, `1.5GiB`, `500M`, `10k`, `1000` (bytes), case-insensitive, rounded to a whole byte;
+ * anything else (`1.2.3GB`, `-1`, `GB`, `1e9`) is a usage error.
+ */
 export function parseSize(text: string): number {
-  const m = /^(\d+)\s*([a-z]*)$/i.exec(text.trim());
-  const unit = m ? UNITS[(m[2] || 'b').toLowerCase()] : undefined;
-  if (!m || unit === undefined) throw new UsageError(`bad size '${text}' (try 512MiB or 2GiB)`);
-  return Number(m[1]) * unit;
+  const m = /^(\d+(?:\.\d+)?|\.\d+)\s*([a-z]*)$/i.exec(text.trim());
+  const unit = m ? UNITS[(m[2] ?? '').toLowerCase()] : undefined;
+  const bytes = m && unit !== undefined ? Math.round(Number(m[1]) * unit) : Number.NaN;
+  if (!Number.isSafeInteger(bytes)) {
+    throw new UsageError(
+      `bad size '${text}': a number and an optional unit, such as 500M, 1.5GiB or 1GB ` +
+        '(kB, MB, GB, TB are powers of 1000; k, M, G, T and KiB, MiB, GiB, TiB of 1024)',
+    );
+  }
+  return bytes;
 }
 
 export function formatSize(n: number): string {

@@ -98,7 +98,7 @@ interface ListedJson {
 }
 
 async function ls(cacheDir: string): Promise<ListedJson[]> {
-  const r = await sluice(['cache', 'ls', '--json', '--dir', cacheDir]);
+  const r = await sluice(['cache', 'ls', '--json', '--cache', cacheDir]);
   return json(r).entries as ListedJson[];
 }
 
@@ -149,7 +149,7 @@ describe('sluice cache', () => {
       complete: true,
       resource: { folder: 'models', name: 'a.bin', version: 1 },
     });
-    // Without --dir, `cache ls` reads the same default cache.
+    // Without --cache, `cache ls` reads the same default cache.
     const text = await sluice(['cache', 'ls']);
     expect(text.code, text.stderr).toBe(0);
     expect(text.stdout).toContain((listed[0] as ListedJson).digest.slice(0, 16));
@@ -181,7 +181,7 @@ describe('sluice cache', () => {
     bytes[3 * CHUNK + 5] = (bytes[3 * CHUNK + 5] ?? 0) ^ 0x10;
     writeFileSync(path, bytes);
 
-    const text = await sluice(['cache', 'verify', '--dir', cache]);
+    const text = await sluice(['cache', 'verify', '--cache', cache]);
     expect(text.code).toBe(1);
     expect(text.stdout).toContain('corrupt');
     expect(text.stdout).toMatch(/chunk 3 of \d+ does not match its digest/);
@@ -192,7 +192,7 @@ describe('sluice cache', () => {
     const again = json(await sluice(pullArgs('b', 'b.out', '--cache', cache)));
     expect(again.fromCache).toBe(false);
     expect(sha(readFileSync(join(dir, 'b.out')))).toBe(sha(models.b));
-    const ok = await sluice(['cache', 'verify', '--json', '--dir', cache]);
+    const ok = await sluice(['cache', 'verify', '--json', '--cache', cache]);
     expect(ok.code, ok.stderr).toBe(0);
     const report = JSON.parse(ok.stdout) as { ok: number; corrupt: number; entries: ListedJson[] };
     expect(report).toMatchObject({ ok: 1, corrupt: 0 });
@@ -219,7 +219,7 @@ describe('sluice cache', () => {
       (await ls(cache)).map((e) => [e.resource?.name ?? '', e.size] as const),
     );
     const limit = (sizes['a.bin'] ?? 0) + (sizes['c.bin'] ?? 0);
-    const pruned = await sluice(['cache', 'prune', '--max', String(limit), '--dir', cache]);
+    const pruned = await sluice(['cache', 'prune', '--cache-max', String(limit), '--cache', cache]);
     expect(pruned.code, pruned.stderr).toBe(0);
     expect(pruned.stdout).toContain('models/b.bin v1');
     expect(pruned.stderr).toContain('removed 1 entry');
@@ -233,11 +233,11 @@ describe('sluice cache', () => {
     expect((await ls(cache)).map((e) => e.resource?.name).sort()).toEqual(['a.bin', 'b.bin']);
 
     // $SLUICE_CACHE_MAX is prune's default limit (a goes: b is the more recent); --all empties the cache.
-    const env = await sluice(['cache', 'prune', '--json', '--dir', cache], {
+    const env = await sluice(['cache', 'prune', '--json', '--cache', cache], {
       SLUICE_CACHE_MAX: String(sizes['b.bin']),
     });
     expect(json(env)).toMatchObject({ totalBytes: sizes['b.bin'], freedBytes: sizes['a.bin'] });
-    const all = json(await sluice(['cache', 'prune', '--all', '--json', '--dir', cache]));
+    const all = json(await sluice(['cache', 'prune', '--all', '--json', '--cache', cache]));
     expect(all).toMatchObject({ totalBytes: 0, freedBytes: sizes['b.bin'] });
     expect(readdirSync(cache)).toEqual([]);
     expect(statSync(cache).isDirectory()).toBe(true);
@@ -247,9 +247,9 @@ describe('sluice cache', () => {
     const misuses = [
       ['cache', 'prune'],
       ['cache', 'sweep'],
-      ['cache', 'ls', '--max', '1GiB'],
-      ['cache', 'prune', '--all', '--max', '1GiB'],
-      ['cache', 'prune', '--max', 'lots'],
+      ['cache', 'ls', '--cache-max', '1GiB'],
+      ['cache', 'prune', '--all', '--cache-max', '1GiB'],
+      ['cache', 'prune', '--cache-max', 'lots'],
       ['pull', 'models', 'a.bin', '--cache', dir, '--use-cache'],
       ['pull', 'models', 'a.bin', '--cache-max', '1GiB'],
     ];
@@ -259,8 +259,8 @@ describe('sluice cache', () => {
     });
     const help = await sluice(['cache', '--help']);
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('usage: sluice cache ls [--json] [--dir DIR]');
-    expect(help.stdout).toContain('sluice cache prune (--max SIZE | --all)');
+    expect(help.stdout).toContain('usage: sluice cache ls [--json] [--cache DIR]');
+    expect(help.stdout).toContain('sluice cache prune (--cache-max SIZE | --all)');
     const r = await sluice(['pull', 'models', 'a.bin', '--use-cache'], { SLUICE_CACHE_MAX: 'x' });
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('$SLUICE_CACHE_MAX');
@@ -268,10 +268,21 @@ describe('sluice cache', () => {
 
   it('ls and verify of a cache that does not exist report it empty without creating it', async () => {
     const missing = join(dir, 'no-such-cache');
-    const listed = await sluice(['cache', 'ls', '--dir', missing]);
+    const listed = await sluice(['cache', 'ls', '--cache', missing]);
     expect(listed.code).toBe(0);
     expect(listed.stderr).toContain('the cache is empty');
-    expect((await sluice(['cache', 'verify', '--dir', missing])).code).toBe(0);
+    // The old names --dir and --max still work, each saying once that it is deprecated.
+    const old = await sluice(['cache', 'prune', '--dir', missing, '--max', '1GB', '--json']);
+    expect(old.code, old.stderr).toBe(0);
+    expect(JSON.parse(old.stdout)).toMatchObject({ dir: missing, freedBytes: 0 });
+    expect(old.stderr.split('\n').filter((l) => l !== '')).toEqual([
+      'warning: --dir is deprecated; use --cache',
+      'warning: --max is deprecated; use --cache-max',
+    ]);
+    const both = await sluice(['cache', 'ls', '--dir', missing, '--cache', missing]);
+    expect(both.code).toBe(2);
+    expect(both.stderr).toContain('give --cache (or its old name --dir), not both');
+    expect((await sluice(['cache', 'verify', '--cache', missing])).code).toBe(0);
     expect(() => statSync(missing)).toThrow();
   });
 });

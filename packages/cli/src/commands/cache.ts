@@ -3,7 +3,7 @@ import { isAbsolute, join, resolve } from 'node:path';
 import { BigPartCache, type CacheEntry, type VerifiedEntry } from '@sluice/core';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
-import type { Flags, FlagValues } from '../flags.js';
+import { deprecatedAlias, type Flag, type Flags, type FlagValues } from '../flags.js';
 import { isDirectory } from '../isDirectory.js';
 import { formatSize, parseSize } from '../units.js';
 
@@ -30,26 +30,32 @@ export function cacheMaxBytes(given: string | undefined): number | undefined {
 
 const SUBCOMMANDS = ['ls', 'verify', 'prune'] as const;
 
+const cacheFlag = {
+  ...commonFlags.cache,
+  help: 'the cache (default $XDG_CACHE_HOME/sluice or ~/.cache/sluice, the one `pull --use-cache` fills)',
+} satisfies Flag;
+const cacheMaxFlag = {
+  type: 'string',
+  value: 'SIZE',
+  help: 'prune: remove least recently used entries until the cache holds at most SIZE, e.g. 20GiB (default $SLUICE_CACHE_MAX)',
+} satisfies Flag;
+
 const flags = {
-  dir: {
-    type: 'string',
-    value: 'DIR',
-    help: 'the cache (default $XDG_CACHE_HOME/sluice or ~/.cache/sluice, the one `pull --use-cache` fills)',
-  },
+  cache: cacheFlag,
   json: commonFlags.json,
-  max: {
-    type: 'string',
-    value: 'SIZE',
-    help: 'prune: remove least recently used entries until the cache holds at most SIZE, e.g. 20GiB (default $SLUICE_CACHE_MAX)',
-  },
+  'cache-max': cacheMaxFlag,
   all: { type: 'boolean', help: 'prune: remove every entry' },
+  // Their names before they matched pull's and batch's.
+  dir: deprecatedAlias(cacheFlag, 'cache'),
+  max: deprecatedAlias(cacheMaxFlag, 'cache-max'),
 } satisfies Flags;
 
 export const cacheCommand = defineCommand({
   name: 'cache',
+  actions: SUBCOMMANDS,
   summary: 'List, verify or prune the local cache of big parts',
   usage:
-    'ls [--json] [--dir DIR]\nverify [--json] [--dir DIR]\nprune (--max SIZE | --all) [--json] [--dir DIR]',
+    'ls [--json] [--cache DIR]\nverify [--json] [--cache DIR]\nprune (--cache-max SIZE | --all) [--json] [--cache DIR]',
   flags,
   notes: [
     'The cache keeps the verified, still encrypted big parts of pulled resources, named by the',
@@ -62,10 +68,10 @@ export const cacheCommand = defineCommand({
     if (!(SUBCOMMANDS as readonly string[]).includes(sub)) {
       throw new UsageError(`unknown subcommand '${sub}' (expected ${SUBCOMMANDS.join(', ')})`);
     }
-    if (sub !== 'prune' && (values.max !== undefined || values.all !== undefined)) {
-      throw new UsageError('--max and --all apply to prune only');
+    if (sub !== 'prune' && (values['cache-max'] !== undefined || values.all !== undefined)) {
+      throw new UsageError('--cache-max and --all apply to prune only');
     }
-    const dir = values.dir === undefined ? defaultCacheDir() : resolve(values.dir);
+    const dir = values.cache === undefined ? defaultCacheDir() : resolve(values.cache);
     const json = values.json === true;
     if (sub === 'prune') return prune(io, json, dir, values);
     const cache = isDirectory(dir) ? await BigPartCache.open(dir) : undefined;
@@ -80,12 +86,12 @@ async function prune(
   dir: string,
   values: FlagValues<typeof flags>,
 ): Promise<number> {
-  if (values.all === true && values.max !== undefined) {
-    throw new UsageError('give either --max SIZE or --all, not both');
+  if (values.all === true && values['cache-max'] !== undefined) {
+    throw new UsageError('give either --cache-max SIZE or --all, not both');
   }
-  const max = values.all === true ? undefined : cacheMaxBytes(values.max);
+  const max = values.all === true ? undefined : cacheMaxBytes(values['cache-max']);
   if (values.all !== true && max === undefined) {
-    throw new UsageError('give --max SIZE (or set $SLUICE_CACHE_MAX) or --all');
+    throw new UsageError('give --cache-max SIZE (or set $SLUICE_CACHE_MAX) or --all');
   }
   if (!isDirectory(dir)) return report(io, json, { dir, removed: [], left: [] });
   const cache = await BigPartCache.open(dir);

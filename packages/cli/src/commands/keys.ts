@@ -16,6 +16,7 @@ const ACTIONS: Record<string, number> = { generate: 0, show: 0, register: 0, lis
 
 export const keysCommand = defineCommand({
   name: 'keys',
+  actions: Object.keys(ACTIONS),
   summary: 'Publisher keys that sign what you push: generate, show, register, list',
   usage: [
     'generate [--key FILE]',

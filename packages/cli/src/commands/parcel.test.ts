@@ -86,7 +86,7 @@ describe('sluice parcel', () => {
     expect(human.stdout).toContain(`sha256   ${sha(content)}`);
 
     const out = join(dir, 'fetched.bin');
-    const get = await as('alice', ['parcel', 'get', id, '--out', out, '--server', url]);
+    const get = await as('alice', ['parcel', 'get', id, '--output', out, '--server', url]);
     expect(get.code).toBe(0);
     expect(readFileSync(out).equals(content)).toBe(true);
 
@@ -103,6 +103,8 @@ describe('sluice parcel', () => {
     ]);
     expect(gone.code).toBe(1);
     expect(gone.stderr).toContain('(ERR_GONE)');
+    // --out, the old name of --output, still works and says so.
+    expect(gone.stderr).toContain('warning: --out is deprecated; use --output');
     expect(existsSync(join(dir, 'gone.bin'))).toBe(false);
     expect((await as('bob', ['parcel', 'inspect', id, '--server', url])).stderr).toContain(
       '(ERR_GONE)',
@@ -111,7 +113,7 @@ describe('sluice parcel', () => {
 
   it('--key FILE and $SLUICE_PARCEL_KEY, stdin with put -, and another key refused', async () => {
     const keyFile = join(dir, 'carol.pem');
-    const made = await as('carol', ['parcel', 'keygen', '--out', keyFile]);
+    const made = await as('carol', ['parcel', 'keygen', '-o', keyFile]);
     expect(made.code).toBe(0);
     const address = made.stdout.trim();
     const put = await as(

@@ -5,12 +5,21 @@ import { checkAction } from '../checkAction.js';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { configDir, readConfig } from '../config.js';
-import type { Flags, FlagValues } from '../flags.js';
+import { deprecatedAlias, type Flag, type Flags, type FlagValues } from '../flags.js';
 
 /** The key file used when neither --key nor $SLUICE_PARCEL_KEY names one. */
 export const PARCEL_KEY_FILE = 'parcel-key.pem';
 
 const ACTIONS: Record<string, number> = { keygen: 0, put: 1, get: 1, inspect: 1, rm: 1 };
+
+const outputFlag = {
+  type: 'string',
+  short: 'o',
+  value: 'FILE',
+  help:
+    'keygen: where the new key goes (mode 0600, never overwritten); ' +
+    'get: where the parcel goes (appears only once complete and verified)',
+} satisfies Flag;
 
 const flags = {
   server: {
@@ -24,26 +33,22 @@ const flags = {
       `the private key (default $SLUICE_PARCEL_KEY, else CONFIG/${PARCEL_KEY_FILE}); ` +
       'for inspect: metadata (default) or owner, what to show',
   },
-  out: {
-    type: 'string',
-    short: 'o',
-    value: 'FILE',
-    help:
-      'keygen: where the new key goes (mode 0600, never overwritten); ' +
-      'get: where the parcel goes (appears only once complete and verified)',
-  },
+  output: outputFlag,
   json: commonFlags.json,
+  // Its name before it matched pull's --output.
+  out: deprecatedAlias(outputFlag, 'output'),
 } satisfies Flags;
 
 type Values = FlagValues<typeof flags>;
 
 export const parcelCommand = defineCommand({
   name: 'parcel',
+  actions: Object.keys(ACTIONS),
   summary: 'Store and fetch parcels with a P-256 key: keygen, put, get, inspect, rm',
   usage: [
-    'keygen [--out FILE] [--json]',
+    'keygen [-o FILE] [--json]',
     'put FILE|- [--server URL] [--key FILE] [--json]',
-    'get ID --out FILE [--server URL] [--key FILE] [--json]',
+    'get ID -o FILE [--server URL] [--key FILE] [--json]',
     'inspect ID [--key metadata|owner] [--server URL] [--json]',
     'rm ID [--server URL] [--key FILE]',
   ].join('\n'),
@@ -59,14 +64,15 @@ export const parcelCommand = defineCommand({
     const json = values.json === true;
     const [arg = ''] = args;
     if (action === 'keygen') {
-      if (values.key !== undefined) throw new UsageError('keygen takes --out FILE, not --key');
+      if (values.key !== undefined) throw new UsageError('keygen takes --output FILE, not --key');
       return keygen(values, io, json);
     }
-    if (values.out !== undefined && action !== 'get') {
-      throw new UsageError('--out is for keygen and get');
+    if (values.output !== undefined && action !== 'get') {
+      throw new UsageError('--output is for keygen and get');
     }
     if (action === 'inspect') return inspect(values, arg, io, json);
-    if (action === 'get' && values.out === undefined) throw new UsageError('get needs --out FILE');
+    if (action === 'get' && values.output === undefined)
+      throw new UsageError('get needs --output FILE');
     const client = new ParcelClient({ baseUrl: serverOf(values), keyFile: keyFileOf(values) });
     if (action === 'put') {
       const result = await client.put(arg === '-' ? process.stdin : resolve(arg));
@@ -78,7 +84,7 @@ export const parcelCommand = defineCommand({
       return EXIT.ok;
     }
     if (action === 'get') {
-      const to = resolve(values.out ?? '');
+      const to = resolve(values.output ?? '');
       const got = await client.get(arg, { to });
       if (json) io.out(JSON.stringify({ ...got, path: to }));
       else io.err(`wrote ${got.size} bytes to ${to} (sha256 ${got.sha256})`);
@@ -92,8 +98,9 @@ export const parcelCommand = defineCommand({
 });
 
 async function keygen(values: Values, io: Io, json: boolean): Promise<number> {
-  const out = values.out === undefined ? join(configDir(), PARCEL_KEY_FILE) : resolve(values.out);
-  if (values.out === undefined) mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
+  const out =
+    values.output === undefined ? join(configDir(), PARCEL_KEY_FILE) : resolve(values.output);
+  if (values.output === undefined) mkdirSync(dirname(out), { recursive: true, mode: 0o700 });
   const address = await ParcelClient.writeKeyFile(out);
   if (json) io.out(JSON.stringify({ address, keyFile: out }));
   else {

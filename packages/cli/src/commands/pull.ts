@@ -77,7 +77,7 @@ export const pullCommand = defineCommand({
     const password = await readUserPassword(values['password-stdin']);
     const { session } = storedSession(password);
     const hardware = await hardwareHash();
-    const bar = ProgressBar.forTerminal(io, values.json, `${folder}/${name}`);
+    const bar = ProgressBar.forTransfer(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
     try {
       const result = await withInterrupt((signal) =>

@@ -35,7 +35,7 @@ export const pushCommand = defineCommand({
     const name = values.name ?? basename(file);
     const { size } = await stat(file);
     const signKey = await signingKey(values['sign-key']);
-    const bar = ProgressBar.forTerminal(io, values.json, `${folder}/${name}`);
+    const bar = ProgressBar.forTransfer(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
     try {
       const { created, cdn } = await withInterrupt(async (signal) => {

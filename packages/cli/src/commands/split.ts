@@ -2,11 +2,12 @@ import { stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildManifest, DEFAULT_CHUNK_SIZE, smallPartSize, split } from '@sluice/core';
 import { defineCommand, EXIT, UsageError } from '../command.js';
+import { parseSize } from '../units.js';
 
 export const splitCommand = defineCommand({
   name: 'split',
   summary: "Split a sealed blob into its small and big parts and write the big part's manifest",
-  usage: 'BLOB OUTDIR [--small-kb N] [--chunk-size BYTES]',
+  usage: 'BLOB OUTDIR [--small-kb N] [--chunk-size SIZE]',
   flags: {
     'small-kb': {
       type: 'string',
@@ -16,16 +17,18 @@ export const splitCommand = defineCommand({
     },
     'chunk-size': {
       type: 'string',
-      value: 'BYTES',
-      help: 'big-part chunk size for the manifest digests',
+      value: 'SIZE',
+      help: 'big-part chunk size for the manifest digests, a multiple of 16 (e.g. 1MiB)',
       default: String(DEFAULT_CHUNK_SIZE),
     },
   },
   positionals: [2, 2],
   async run(values, [blob = '', outDir = ''], io) {
     const smallKB = positiveInt(values['small-kb'], '--small-kb');
-    const chunkSize = positiveInt(values['chunk-size'], '--chunk-size');
-    if (chunkSize % 16 !== 0) throw new UsageError('--chunk-size must be a multiple of 16');
+    const chunkSize = parseSize(values['chunk-size']);
+    if (chunkSize === 0 || chunkSize % 16 !== 0) {
+      throw new UsageError('--chunk-size must be a multiple of 16');
+    }
     const name = basename(blob);
     const small = join(outDir, `${name}.small`);
     const big = join(outDir, `${name}.big`);

@@ -30,6 +30,7 @@ const ACTIONS: Record<string, number> = {
 
 export const userCommand = defineCommand({
   name: 'user',
+  actions: Object.keys(ACTIONS),
   summary:
     'Administer users (Admin or ApiAdmin): create, disable, enable, role, reset-device, set-password, list',
   usage: [
