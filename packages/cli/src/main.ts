@@ -20,6 +20,7 @@ import { serveCommand } from './commands/serve.js';
 import { splitCommand } from './commands/split.js';
 import { userCommand } from './commands/user.js';
 import { commonFlags } from './commonFlags.js';
+import { explainFailure } from './explainFailure.js';
 import { type Flags, type FlagValues, parseArgsOptions } from './flags.js';
 import { commandHelp, topHelp } from './help.js';
 
@@ -88,7 +89,7 @@ export async function main(argv: string[], io: Io = defaultIo): Promise<number> 
       io.err(`sluice ${command.name}: ${(err as Error).message}\n\n${commandHelp(command)}`);
       return EXIT.usage;
     }
-    io.err(`sluice: ${describeFailure(err)}`);
+    io.err(`sluice: ${describeFailure(explainFailure(err))}`);
     return EXIT.failed;
   }
 }
