@@ -237,6 +237,26 @@ describe('- for stdin and stdout', () => {
   });
 });
 
+describe('- for encrypt and decrypt', () => {
+  it('encrypt - seals stdin; decrypt BLOB - writes the verified plaintext to stdout', async () => {
+    const key = join(dir, 'data.key');
+    const blob = join(dir, 'stdin.sealed');
+    const enc = await runBinary(['encrypt', '-', blob, '--key-file', key], {}, model);
+    expect(enc.code, enc.stderr).toBe(0);
+    expect(enc.stderr).toContain(`sealed stdin → ${blob}`);
+    const dec = await runBinary(['decrypt', blob, '-', '--key-file', key], {});
+    expect(dec.code, dec.stderr).toBe(0);
+    expect(sha(dec.stdout)).toBe(sha(model));
+
+    const wrongKey = join(dir, 'wrong.key');
+    writeFileSync(wrongKey, randomBytes(32).toString('hex'), { mode: 0o600 });
+    const wrong = await runBinary(['decrypt', blob, '-', '--key-file', wrongKey], {});
+    expect(wrong.code).toBe(1);
+    expect(wrong.stderr).toContain('(ERR_BAD_DECRYPT)');
+    expect(wrong.stdout.length).toBe(0);
+  });
+});
+
 describe('output paths', () => {
   it('-o DIR/ writes DIR/NAME, creating DIR', async () => {
     const target = join(dir, 'new', 'dir');
@@ -267,6 +287,39 @@ describe('messages', () => {
     expect(r.stderr).toBe(
       `sluice: cannot reach the sluice server at ${server}: connection refused (ERR_NETWORK)\n`,
     );
+  });
+
+  it('a refusal for the role names the command that changes it', async () => {
+    const file = join(dir, 'by-device.bin');
+    writeFileSync(file, 'not for an Operator');
+    const r = await run(['push', file, 'models'], { env: device() });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`\`sluice user role ${DEVICE} ROLE\``);
+    expect(r.stderr).toContain('(ERR_FORBIDDEN)');
+  });
+
+  it('a saved login that was ended says to log in again', async () => {
+    const saved = join(dir, 'saved-device');
+    const login = await run(['login', '--server', url, '--email', DEVICE], {
+      env: { SLUICE_CONFIG_DIR: saved, SLUICE_PASSWORD: PASSWORD },
+    });
+    expect(login.code, login.stderr).toBe(0);
+    // A role change ends every session of the account.
+    const role = await run(['user', 'role', DEVICE, 'Validator'], {
+      env: envOf(ADMIN, ADMIN_PASSWORD),
+    });
+    expect(role.code, role.stderr).toBe(0);
+    const r = await run(['ls', 'models'], { env: { SLUICE_CONFIG_DIR: saved } });
+    expect(r.code).toBe(1);
+    expect(r.stderr).toBe(
+      'sluice: the saved login has expired or was ended: run `sluice login` again, ' +
+        'or give the password in SLUICE_PASSWORD (ERR_NOT_LOGGED_IN)\n',
+    );
+    // With the password at hand, the CLI logs in again by itself.
+    const again = await run(['ls', 'models'], {
+      env: { SLUICE_CONFIG_DIR: saved, SLUICE_PASSWORD: PASSWORD },
+    });
+    expect(again.code, again.stderr).toBe(0);
   });
 
   it.skipIf(skipTty)('the password prompt names the account', async () => {

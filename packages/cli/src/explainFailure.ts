@@ -45,6 +45,26 @@ export function explainFailure(err: unknown): unknown {
       { cause: err },
     );
   }
+  const lapsed =
+    (isHttpError(err, 'ERR_UNAUTHORIZED') && err.url.endsWith('/token/refresh')) ||
+    (isSluiceError(err, 'ERR_NOT_LOGGED_IN') && err.message.includes('setCredentials'));
+  if (lapsed) {
+    return new SluiceError(
+      'ERR_NOT_LOGGED_IN',
+      'the saved login has expired or was ended: run `sluice login` again, ' +
+        'or give the password in SLUICE_PASSWORD',
+      { cause: err },
+    );
+  }
+  const role = isSluiceError(err, 'ERR_FORBIDDEN') && /role \S+ may not /.exec(err.message);
+  if (role) {
+    const who = inUse?.email ?? 'EMAIL';
+    return new SluiceError(
+      'ERR_FORBIDDEN',
+      `${role.input.slice(role.index)}: an admin can change the role with \`sluice user role ${who} ROLE\``,
+      { cause: err },
+    );
+  }
   if (isSluiceError(err, 'ERR_UNTRUSTED_PUBLISHER') && err.message.includes('not registered')) {
     return new SluiceError(
       'ERR_UNTRUSTED_PUBLISHER',
