@@ -119,6 +119,26 @@ describe('sluice serve', () => {
     expect(r.stderr).toMatch(/warning: no users yet.*--init-admin EMAIL/);
   });
 
+  it('without a password for --init-admin it points at --password-stdin, which it takes', async () => {
+    const data = join(dir, 'init-only');
+    const args = [
+      'serve',
+      '--config',
+      config,
+      '--data',
+      data,
+      '--init-admin',
+      ADMIN,
+      '--init-only',
+    ];
+    const none = await run(args);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toContain('set SLUICE_ADMIN_PASSWORD, pass --password-stdin');
+    const r = await run([...args, '--password-stdin'], { input: `${ADMIN_PASSWORD}\n` });
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stderr).toContain(`created ApiAdmin ${ADMIN}`);
+  });
+
   it('--password-stdin needs --init-admin (whose password it reads)', async () => {
     const r = await run(['serve', '--password-stdin', '--port', '0']);
     expect(r.code).toBe(2);
