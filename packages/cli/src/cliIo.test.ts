@@ -10,6 +10,7 @@ import {
   readdirSync,
   readFileSync,
   rmSync,
+  statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
@@ -239,6 +240,32 @@ describe('- for stdin and stdout', () => {
     const json = await runBinary(['pull', 'models', 'm1', '-o', '-', '--json'], device());
     expect(json.code).toBe(2);
     expect(json.stdout.length).toBe(0);
+  });
+
+  it('a pull -o - whose big part fails its digest half-way writes nothing to stdout', async () => {
+    const other = randomBytes(3 * 1024 * 1024);
+    const push = await runBinary(
+      ['push', '-', 'tampered', '--name', 't1'],
+      envOf(UPLOADER, PASSWORD),
+      other,
+    );
+    expect(push.code, push.stderr).toBe(0);
+    // The big part is the only blob of a few MiB: flip a byte in its middle.
+    const blobs = join(dir, 'data', 'blobs');
+    const big = readdirSync(blobs, { recursive: true, withFileTypes: true })
+      .filter((e) => e.isFile())
+      .map((e) => join(e.parentPath, e.name))
+      .filter((path) => statSync(path).size > 2 * 1024 * 1024);
+    expect(big).toHaveLength(1);
+    const path = big[0] as string;
+    const bytes = readFileSync(path);
+    const mid = bytes.length >> 1;
+    bytes.writeUInt8((bytes[mid] ?? 0) ^ 0xff, mid);
+    writeFileSync(path, bytes);
+    const r = await runBinary(['pull', 'tampered', 't1', '-o', '-'], device());
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('(ERR_CHUNK_DIGEST)');
+    expect(r.stdout.length).toBe(0);
   });
 
   it('batch - reads its list from stdin', async () => {
