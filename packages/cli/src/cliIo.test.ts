@@ -305,6 +305,41 @@ describe('- for encrypt and decrypt', () => {
 });
 
 describe('output paths', () => {
+  it('split OUTDIR/ creates OUTDIR; split and concat name a missing directory', async () => {
+    const key = join(dir, 'split.key');
+    const blob = join(dir, 'split.sealed');
+    expect((await runBinary(['encrypt', '-', blob, '--key-file', key], {}, model)).code).toBe(0);
+    const missing = join(dir, 'no-such-dir');
+    const refused = await run(['split', blob, missing]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toBe(
+      `sluice: cannot write ${join(missing, 'split.sealed.small')}: directory ${missing} does not exist (ERR_IO)\n`,
+    );
+    const parts = join(dir, 'parts', 'here');
+    const split = await run(['split', blob, `${parts}/`]);
+    expect(split.code, split.stderr).toBe(0);
+    const joinedPath = join(missing, 'joined');
+    const concat = await run([
+      'concat',
+      join(parts, 'split.sealed.small'),
+      join(parts, 'split.sealed.big'),
+      joinedPath,
+    ]);
+    expect(concat.code).toBe(1);
+    expect(concat.stderr).toContain(
+      `cannot write ${joinedPath}: directory ${missing} does not exist`,
+    );
+    const back = join(dir, 'joined.sealed');
+    const ok = await run([
+      'concat',
+      join(parts, 'split.sealed.small'),
+      join(parts, 'split.sealed.big'),
+      back,
+    ]);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(sha(readFileSync(back))).toBe(sha(readFileSync(blob)));
+  });
+
   it('-o DIR/ writes DIR/NAME, creating DIR', async () => {
     const target = join(dir, 'new', 'dir');
     const r = await run(['pull', 'models', 'm1', '-o', `${target}/`], { env: device() });
