@@ -23,6 +23,7 @@ import { splitCommand } from './commands/split.js';
 import { userCommand } from './commands/user.js';
 import { versionCommand } from './commands/version.js';
 import { globalFlags } from './commonFlags.js';
+import { explainFailure } from './explainFailure.js';
 import {
   applyDeprecatedAliases,
   currentFlags,
@@ -112,7 +113,7 @@ export async function main(argv: string[], terminal: Terminal = defaultIo): Prom
       terminal.err(`${prefix}: ${usage}`);
       return EXIT.usage;
     }
-    terminal.err(`sluice: ${describeFailure(err)}`);
+    terminal.err(`sluice: ${describeFailure(explainFailure(err))}`);
     return EXIT.failed;
   }
 }

@@ -38,11 +38,11 @@ export async function readPassword(source: PasswordSource): Promise<string> {
   return first;
 }
 
-/** The user's own password: `--password-stdin`, else `$SLUICE_PASSWORD`, else a prompt. */
-export function readUserPassword(
-  stdin: boolean | undefined,
-  prompt = 'password: ',
-): Promise<string> {
+/**
+ * The user's own password: `--password-stdin`, else `$SLUICE_PASSWORD`, else a prompt, which
+ * names the account (`password for ops@example.com: `).
+ */
+export function readUserPassword(stdin: boolean | undefined, prompt: string): Promise<string> {
   return readPassword({ env: 'SLUICE_PASSWORD', stdin, prompt });
 }
 
@@ -52,6 +52,7 @@ export function readUserPassword(
  */
 export async function readPasswordChange(
   stdin: boolean | undefined,
+  email: string,
 ): Promise<{ current: string; next: string }> {
   if (stdin) {
     const [current = '', next = ''] = await readStdinLines();
@@ -62,11 +63,11 @@ export async function readPasswordChange(
     }
     return { current, next };
   }
-  const current = await readUserPassword(false, 'current password: ');
+  const current = await readUserPassword(false, `current password for ${email}: `);
   const next = await readPassword({
     env: 'SLUICE_NEW_PASSWORD',
     stdin: false,
-    prompt: 'new password: ',
+    prompt: `new password for ${email}: `,
     confirm: true,
   });
   return { current, next };

@@ -272,7 +272,8 @@ describe.skipIf(!s3)('sluice serve --config with S3 storage and an S3 CDN (Ceph 
     async () => {
       const r = await runOnTty(['push', model, 'models', '--name', 'm3'], {
         env: { SLUICE_CONFIG_DIR: configOf('uploader'), SLUICE_HARDWARE_HASH: HW_UPLOADER },
-        answers: [[/password: /, PASSWORD]],
+        // The prompt names the account.
+        answers: [[/password for uploader@example\.com: /, PASSWORD]],
       });
       expect(r.code, r.stdout).toBe(0);
       expect(r.stdout).toMatch(/\rmodels\/m3 \[#+\] 100% /);

@@ -201,7 +201,7 @@ describe('sluice against a server started with `sluice serve`', () => {
       const out = join(dir, 'tty.bin');
       const pull = await runOnTty(['pull', 'models', 'm1', '-o', out], {
         env: { SLUICE_CONFIG_DIR: configOf('tty'), SLUICE_HARDWARE_HASH: DEVICE_A },
-        answers: [[/password: /, PASSWORD]],
+        answers: [[/password for device@example\.com: /, PASSWORD]],
       });
       expect(pull.code, pull.stdout).toBe(0);
       expect(pull.stdout).toMatch(/\rmodels\/m1 \[#+\] 100% 3\.0 MiB \/ 3\.0 MiB/);
@@ -238,7 +238,9 @@ describe('sluice against a server started with `sluice serve`', () => {
     const r = await as('device', ['pull', 'models', 'm1', '-o', out], env);
     expect(r.code).toBe(1);
     expect(r.stderr).toContain('ERR_DEVICE_NOT_BOUND');
-    expect(r.stderr).toContain('reset');
+    // The hint is the command that fixes it, not the API route.
+    expect(r.stderr).toContain(`\`sluice user reset-device ${DEVICE}\``);
+    expect(r.stderr).not.toContain('POST /users');
     expect(r.stderr).not.toContain(PASSWORD);
     expect(existsSync(out)).toBe(false);
 
@@ -409,7 +411,7 @@ describe('after the server has stopped', () => {
     const r = await as('device', ['ls', 'models']);
     expect(r.code).toBe(1);
     expect(r.stderr).toMatch(
-      /^sluice: GET http:\/\/127\.0\.0\.1:\d+\/\S+ failed: ECONNREFUSED \(ERR_NETWORK\)\n$/,
+      /^sluice: cannot reach the sluice server at http:\/\/127\.0\.0\.1:\d+\/?: connection refused \(ERR_NETWORK\)\n$/,
     );
   });
 

@@ -14,10 +14,10 @@ import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import type { Flag } from '../flags.js';
 import { isDirectory } from '../isDirectory.js';
-import { readUserPassword } from '../password.js';
+import { STDIO } from '../outputPath.js';
 import { ProgressBar } from '../progressBar.js';
 import { trustFlag, trustList } from '../publisherFlags.js';
-import { storedSession } from '../storedSession.js';
+import { loginPassword, resolveLogin, serverSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
 
@@ -47,15 +47,22 @@ export const batchCommand = defineCommand({
         '{folder,name,to,ok:false,code,error}, then {"summary":{count,ok,failed,bytes,ms,mbPerSec}}',
     },
     'password-stdin': commonFlags['password-stdin'],
+    server: commonFlags.server,
   },
   notes: [
-    'FILE is a list of {folder, name, to} (JSON or YAML); a relative `to` is resolved against',
-    "FILE's directory, a missing one is NAME there, and one ending in / (or an existing directory)",
+    'FILE is a list of {folder, name, to} (JSON or YAML; - reads it from stdin, which then cannot',
+    'also give the password); a relative `to` is resolved against',
+    "FILE's directory (the current one for -), a missing one is NAME there, and one ending in / (or an existing directory)",
     'gets NAME inside. Each file appears only when complete and verified; a failure does not stop',
     'the others. Exit code 1 when any resource failed, 2 when FILE is malformed.',
   ],
   positionals: [1, 1],
   async run(values, [file = ''], io) {
+    if (file === STDIO && values['password-stdin']) {
+      throw new UsageError(
+        'batch - reads the list from stdin: give the password in $SLUICE_PASSWORD',
+      );
+    }
     const requests = readBatchFile(file);
     const limits = {
       concurrency: count(values.concurrency, 'concurrency'),
@@ -63,8 +70,9 @@ export const batchCommand = defineCommand({
       cdnConcurrency: count(values['cdn-concurrency'], 'cdn-concurrency'),
     };
     const trustedPublishers = await trustList(values.trust);
-    const password = await readUserPassword(values['password-stdin']);
-    const { session } = storedSession(password);
+    const login = resolveLogin(values.server);
+    const password = await loginPassword(login, values['password-stdin']);
+    const { session } = await serverSession(login, { password });
     const hardware = await hardwareHash();
     for (const r of requests) mkdirSync(dirname(r.to), { recursive: true });
     const progress = new BatchProgress(io, values.json, requests.length);
@@ -168,12 +176,23 @@ class BatchProgress {
  * (exit 2) that names the entry and its line for anything malformed.
  */
 export function readBatchFile(file: string): PullRequest[] {
+  const stdin = file === STDIO;
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readFileSync(stdin ? 0 : file, 'utf8');
   } catch (e) {
-    throw new UsageError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? e}`);
+    const what = stdin ? 'the list from stdin' : file;
+    throw new UsageError(`cannot read ${what}: ${(e as NodeJS.ErrnoException).code ?? e}`);
   }
+  return parseBatchList(
+    text,
+    stdin ? 'stdin' : file,
+    stdin ? process.cwd() : dirname(resolve(file)),
+  );
+}
+
+/** The requests of a list read from `file` (named so in messages), relative `to`s under `base`. */
+function parseBatchList(text: string, file: string, base: string): PullRequest[] {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false });
   const first = doc.errors[0];
@@ -186,7 +205,6 @@ export function readBatchFile(file: string): PullRequest[] {
     throw new UsageError(`${file}: expected a list of {folder, name, to}`);
   }
   if (list.items.length === 0) throw new UsageError(`${file}: the list is empty`);
-  const base = dirname(resolve(file));
   const seen = new Map<string, number>();
   return list.items.map((item, i) => {
     const line = isMap(item) || isSeq(item) ? lines.linePos(item.range?.[0] ?? 0).line : undefined;

@@ -1,5 +1,6 @@
 import { concat } from '@sluice/core';
 import { defineCommand, EXIT } from '../command.js';
+import { checkParent } from '../outputPath.js';
 
 export const concatCommand = defineCommand({
   name: 'concat',
@@ -9,6 +10,7 @@ export const concatCommand = defineCommand({
   async run(_values, positionals, io) {
     const dst = positionals.at(-1) as string;
     const parts = positionals.slice(0, -1);
+    checkParent(dst);
     await concat(parts, dst);
     io.err(`joined ${parts.length} part(s) → ${dst}`);
     return EXIT.ok;

@@ -1,7 +1,8 @@
 import { existsSync } from 'node:fs';
 import { describeSealedFile, sealFile, writeFileAtomic } from '@sluice/core';
-import { defineCommand, EXIT } from '../command.js';
+import { defineCommand, EXIT, UsageError } from '../command.js';
 import { createKeyFile, keyFileFlag, readKeyFile, requiredKeyFile } from '../keyFile.js';
+import { checkParent, STDIO, stdinToFile, withTempFile } from '../outputPath.js';
 
 export const encryptCommand = defineCommand({
   name: 'encrypt',
@@ -17,21 +18,36 @@ export const encryptCommand = defineCommand({
   notes: [
     'OUT.manifest records the sizes, the SHA-256 of OUT and a MAC of the plaintext under the key',
     '(docs/FORMAT.md §9): `sluice decrypt` checks both, so a wrong key or a damaged OUT writes nothing.',
+    'IN - reads stdin (spooled to a private temp file: the manifest reads the plaintext again).',
   ],
   positionals: [2, 2],
   async run(values, [src = '', dst = ''], io) {
     const keyFile = requiredKeyFile(values['key-file']);
+    if (dst === STDIO)
+      throw new UsageError('OUT must be a file: OUT.manifest is written beside it');
+    checkParent(dst);
     const fresh = !existsSync(keyFile);
     const key = fresh ? await createKeyFile(keyFile) : await readKeyFile(keyFile);
     try {
       if (fresh) io.err(`wrote a new data key to ${keyFile}`);
-      const { size } = await sealFile(src, dst, key);
-      const manifest = await describeSealedFile(src, dst, key);
+      const seal = async (from: string) => {
+        const { size } = await sealFile(from, dst, key);
+        return { size, manifest: await describeSealedFile(from, dst, key) };
+      };
+      const { size, manifest } =
+        src === STDIO
+          ? await withTempFile('stdin', async (path) => {
+              await stdinToFile(path);
+              return seal(path);
+            })
+          : await seal(src);
       // 0666 less the umask, as any file the user creates: it holds no secret.
       await writeFileAtomic(`${dst}.manifest`, `${JSON.stringify(manifest, null, 2)}\n`, {
         mode: 0o666,
       });
-      io.err(`sealed ${src} → ${dst} (${size} bytes), manifest ${dst}.manifest`);
+      io.err(
+        `sealed ${src === STDIO ? 'stdin' : src} → ${dst} (${size} bytes), manifest ${dst}.manifest`,
+      );
       return EXIT.ok;
     } finally {
       key.fill(0);

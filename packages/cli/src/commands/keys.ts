@@ -10,7 +10,7 @@ import { checkAction } from '../checkAction.js';
 import { defineCommand, EXIT } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { publisherKeyPath } from '../config.js';
-import { storedSession } from '../storedSession.js';
+import { resolveLogin, serverSession } from '../storedSession.js';
 
 const ACTIONS: Record<string, number> = { generate: 0, show: 0, register: 0, list: 0 };
 
@@ -31,6 +31,11 @@ export const keysCommand = defineCommand({
       help: 'the private key file (PKCS#8 PEM, mode 0600; default <config dir>/publisher.key)',
     },
     json: { ...commonFlags.json, help: 'for list: print {publisherKeys:[{publicKey,addedAt}]}' },
+    server: { ...commonFlags.server, help: 'for register and list: the resource API' },
+    'password-stdin': {
+      ...commonFlags['password-stdin'],
+      help: 'for register and list: read the password from stdin when not logged in',
+    },
   },
   notes: [
     'generate writes a new Ed25519 key (never over an existing file) and prints its public key on',
@@ -53,7 +58,9 @@ export const keysCommand = defineCommand({
       io.out((await readPublisherKey(path)).publicKey);
       return EXIT.ok;
     }
-    const { session } = storedSession();
+    const { session } = await serverSession(resolveLogin(values.server), {
+      passwordStdin: values['password-stdin'],
+    });
     if (action === 'register') {
       const { publicKey } = await readPublisherKey(path);
       const { publisherKey } = await session.request<PublisherKeyResponse>(

@@ -3,6 +3,7 @@ import { apiUrl } from '../apiUrl.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { authPath, readConfig, writeConfig } from '../config.js';
+import { usingServer } from '../explainFailure.js';
 import { promptLine, readUserPassword } from '../password.js';
 
 export const loginCommand = defineCommand({
@@ -12,12 +13,12 @@ export const loginCommand = defineCommand({
   flags: {
     server: {
       ...commonFlags.server,
-      help: 'the resource API (default: the last one logged in to, or $SLUICE_SERVER)',
+      help: 'the resource API (default $SLUICE_SERVER, else the last one logged in to)',
     },
     email: {
       type: 'string',
       value: 'EMAIL',
-      help: 'the account (default: the last one used; asked on a terminal)',
+      help: 'the account (default $SLUICE_EMAIL, else the last one used; asked on a terminal)',
     },
     'password-stdin': commonFlags['password-stdin'],
   },
@@ -28,16 +29,19 @@ export const loginCommand = defineCommand({
   positionals: [0, 0],
   async run(values, _positionals, io) {
     const stored = readConfig();
-    const server = values.server ?? stored?.server ?? process.env.SLUICE_SERVER;
+    // The environment wins over what the last login stored, as in every other command.
+    const server = values.server ?? (process.env.SLUICE_SERVER || undefined) ?? stored?.server;
     if (server === undefined || server === '') {
       throw new UsageError('--server URL is required for the first login');
     }
     const url = apiUrl(server);
     const email =
       values.email ??
+      (process.env.SLUICE_EMAIL || undefined) ??
       (stored?.server === url ? stored.email : undefined) ??
       (await promptLine('email: '));
     if (email === '') throw new UsageError('--email is required');
+    usingServer(server, email);
     const password = await readUserPassword(values['password-stdin'], `password for ${email}: `);
     const path = authPath();
     const session = new Session({ apiUrl: url, saveAuth: path });

@@ -1,6 +1,6 @@
 import { defineCommand, EXIT } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
-import { storedSession } from '../storedSession.js';
+import { resolveLogin, serverSession } from '../storedSession.js';
 import { formatSize } from '../units.js';
 
 interface Listed {
@@ -15,16 +15,20 @@ interface Listed {
 export const lsCommand = defineCommand({
   name: 'ls',
   summary: 'List the resources of a folder (latest version of each)',
-  usage: 'FOLDER [--json]',
+  usage: 'FOLDER [--json] [--server URL] [--password-stdin]',
   flags: {
     json: {
       ...commonFlags.json,
       help: 'print the server answer as one JSON line {folder, resources: [...]}',
     },
+    server: commonFlags.server,
+    'password-stdin': commonFlags['password-stdin'],
   },
   positionals: [1, 1],
   async run(values, [folder = ''], io) {
-    const { session } = storedSession();
+    const { session } = await serverSession(resolveLogin(values.server), {
+      passwordStdin: values['password-stdin'],
+    });
     const listing = await session.request<{ folder: string; resources: Listed[] }>(
       'GET',
       `/resources/${encodeURIComponent(folder)}`,

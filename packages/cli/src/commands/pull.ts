@@ -1,12 +1,11 @@
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { hardwareHash, pull, sha256File } from '@sluice/core';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
-import { isDirectory } from '../isDirectory.js';
-import { readUserPassword } from '../password.js';
+import { fileToStdout, outputPath, withTempFile } from '../outputPath.js';
 import { ProgressBar } from '../progressBar.js';
 import { trustFlag, trustList } from '../publisherFlags.js';
-import { storedSession } from '../storedSession.js';
+import { loginPassword, resolveLogin, serverSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
 import { cacheMaxBytes, defaultCacheDir } from './cache.js';
@@ -22,8 +21,8 @@ export const pullCommand = defineCommand({
       short: 'o',
       value: 'PATH',
       help:
-        'where the plaintext goes (default ./NAME; a directory gets DIR/NAME); ' +
-        'it appears only when complete and verified',
+        'where the plaintext goes (default ./NAME; a directory, or a path ending in / (created ' +
+        'if missing), gets DIR/NAME; - is stdout); it appears only when complete and verified',
     },
     cache: {
       ...commonFlags.cache,
@@ -49,10 +48,12 @@ export const pullCommand = defineCommand({
       help: 'print one JSON line {folder,name,version,size,path,sha256?,fromCache,publisher,ms,mbPerSec}',
     },
     'password-stdin': commonFlags['password-stdin'],
+    server: commonFlags.server,
   },
   notes: [
     'The device envelope needs your password on every pull: $SLUICE_PASSWORD, --password-stdin',
-    'or a prompt. The device is identified by its hardware hash ($SLUICE_HARDWARE_HASH overrides).',
+    'or a prompt. With -o - the plaintext is held in a private temp file until verified, then',
+    'copied to stdout: nothing reaches stdout from a pull that fails. The device is identified by its hardware hash ($SLUICE_HARDWARE_HASH overrides).',
     'Before anything is written the manifest is checked: its resource version, its publisher',
     "signature (a bad one is always refused), the trust list, the small part's digest.",
   ],
@@ -71,18 +72,21 @@ export const pullCommand = defineCommand({
       throw new UsageError('--cache-max needs --cache DIR or --use-cache');
     }
     const maxBytes = cacheDir === undefined ? undefined : cacheMaxBytes(values['cache-max']);
-    let to = resolve(values.output ?? name);
-    if (isDirectory(to)) to = join(to, name);
+    const to = await outputPath(values.output ?? name, name);
+    if (to === undefined && values.json) {
+      throw new UsageError('--json prints to stdout: not with -o - (the plaintext goes there)');
+    }
     const trustedPublishers = await trustList(values.trust);
-    const password = await readUserPassword(values['password-stdin']);
-    const { session } = storedSession(password);
+    const login = resolveLogin(values.server);
+    const password = await loginPassword(login, values['password-stdin']);
+    const { session } = await serverSession(login, { password });
     const hardware = await hardwareHash();
     const bar = ProgressBar.forTransfer(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
-    try {
-      const result = await withInterrupt((signal) =>
+    const pullInto = (path: string) =>
+      withInterrupt((signal) =>
         pull(session, folder, name, {
-          to,
+          to: path,
           password,
           hardware,
           signal,
@@ -96,21 +100,24 @@ export const pullCommand = defineCommand({
           onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
         }),
       );
+    try {
+      const { result, digest } = await deliver(to, name, values.sha256 === true, pullInto);
       const ms = Math.round(performance.now() - t0);
       bar?.finish();
-      const digest = values.sha256 ? (await sha256File(to)).toString('hex') : undefined;
       const { size, fromCache, publisher } = result;
       const version = result.resource.version;
       const speed = mbPerSec(size, ms);
+      const shown = to ?? 'stdout';
       const report = { folder, name, version, size, path: to, sha256: digest, fromCache };
       if (values.json) io.out(JSON.stringify({ ...report, publisher, ms, mbPerSec: speed }));
       else {
         io.err(
-          `pulled ${folder}/${name} v${version} → ${to} (${formatSize(size)} in ` +
+          `pulled ${folder}/${name} v${version} → ${shown} (${formatSize(size)} in ` +
             `${ms} ms, ${speed} MB/s${fromCache ? ', big part from cache' : ''})`,
         );
         io.err(publisher === null ? 'unsigned (no publisher signature)' : `signed by ${publisher}`);
-        if (digest !== undefined) io.out(`${digest}  ${to}`);
+        // With -o - stdout holds the plaintext: the digest line goes to stderr.
+        if (digest !== undefined) (to === undefined ? io.err : io.out)(`${digest}  ${shown}`);
       }
       return EXIT.ok;
     } finally {
@@ -118,3 +125,27 @@ export const pullCommand = defineCommand({
     }
   },
 });
+
+/**
+ * Pulls into `to`, or (undefined: stdout) into a private temp file that is copied to stdout only
+ * once the pull verified it; the SHA-256 of the plaintext when asked.
+ */
+async function deliver<T>(
+  to: string | undefined,
+  name: string,
+  sha256: boolean,
+  pullInto: (path: string) => Promise<T>,
+): Promise<{ result: T; digest: string | undefined }> {
+  const digestOf = async (path: string) =>
+    sha256 ? (await sha256File(path)).toString('hex') : undefined;
+  if (to !== undefined) {
+    const result = await pullInto(to);
+    return { result, digest: await digestOf(to) };
+  }
+  return withTempFile(name, async (path) => {
+    const result = await pullInto(path);
+    const digest = await digestOf(path);
+    await fileToStdout(path);
+    return { result, digest };
+  });
+}

@@ -22,7 +22,7 @@ export const serveCommand = defineCommand({
   name: 'serve',
   summary: 'Run the resource API: one local data directory, or parts on S3 and an S3 CDN',
   usage:
-    '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only]]\n' +
+    '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only] [--password-stdin]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
     '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL]',
@@ -36,9 +36,13 @@ export const serveCommand = defineCommand({
     port: { ...text('PORT', 'port to listen on; 0 picks a free one'), default: '8080' },
     'init-admin': text(
       'EMAIL',
-      'first create this ApiAdmin (password from $SLUICE_ADMIN_PASSWORD or a prompt; ' +
-        'there is no default password)',
+      'first create this ApiAdmin (password from --password-stdin, $SLUICE_ADMIN_PASSWORD or a ' +
+        'prompt; there is no default password)',
     ),
+    'password-stdin': {
+      type: 'boolean',
+      help: "with --init-admin: read the new admin's password from the first line of stdin",
+    },
     'init-only': {
       type: 'boolean',
       help: 'with --init-admin: create the admin and exit without serving',
@@ -120,6 +124,9 @@ export const serveCommand = defineCommand({
     if (values['init-only'] && adminEmail === undefined) {
       throw new UsageError('--init-only needs --init-admin EMAIL');
     }
+    if (values['password-stdin'] && adminEmail === undefined) {
+      throw new UsageError('--password-stdin needs --init-admin EMAIL (it reads that password)');
+    }
     // Read before any password prompt: a bad config fails at once.
     const settings = resolveServeSettings({
       file: values.config === undefined ? undefined : resolve(values.config),
@@ -152,7 +159,7 @@ export const serveCommand = defineCommand({
     if (adminEmail !== undefined) {
       const password = await readPassword({
         env: 'SLUICE_ADMIN_PASSWORD',
-        stdin: false,
+        stdin: values['password-stdin'],
         prompt: `password for the new ApiAdmin ${adminEmail}: `,
         confirm: true,
       });
@@ -197,6 +204,13 @@ async function serve(
     process.once('SIGTERM', done);
   });
   for (const line of describeStores(settings, dataDir)) io.err(line);
+  if ((await server.store.users.count()) === 0) {
+    io.err(
+      'warning: no users yet, so nobody can log in: stop this server and start it once with ' +
+        '`--init-admin EMAIL` (add `--init-only` to exit after) to create the first ApiAdmin; ' +
+        'that admin then adds the others with `sluice user create`',
+    );
+  }
   io.err(`listening on ${url} (data ${dataDir})`);
   const signal = await stopped;
   const delay = settings.drainDelayMs ? `, serving ${settings.drainDelayMs / 1000} s more` : '';

@@ -1,7 +1,8 @@
-import { stat, writeFile } from 'node:fs/promises';
+import { mkdir, stat, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { buildManifest, DEFAULT_CHUNK_SIZE, smallPartSize, split } from '@sluice/core';
 import { defineCommand, EXIT, UsageError } from '../command.js';
+import { checkParent } from '../outputPath.js';
 import { parseSize } from '../units.js';
 
 export const splitCommand = defineCommand({
@@ -22,6 +23,7 @@ export const splitCommand = defineCommand({
       default: String(DEFAULT_CHUNK_SIZE),
     },
   },
+  notes: ['OUTDIR ending in / is created when missing; without the /, it must exist.'],
   positionals: [2, 2],
   async run(values, [blob = '', outDir = ''], io) {
     const smallKB = positiveInt(values['small-kb'], '--small-kb');
@@ -32,6 +34,8 @@ export const splitCommand = defineCommand({
     const name = basename(blob);
     const small = join(outDir, `${name}.small`);
     const big = join(outDir, `${name}.big`);
+    if (outDir.endsWith('/')) await mkdir(outDir, { recursive: true });
+    else checkParent(small);
     const smallSize = smallPartSize((await stat(blob)).size, smallKB);
     await split(blob, small, big, smallSize);
     const manifest = await buildManifest(big, { smallSize, chunkSize });

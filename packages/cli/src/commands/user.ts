@@ -1,9 +1,9 @@
-import { type Session, SluiceError, USERS_PAGE_MAX } from '@sluice/core';
+import { isRole, ROLES, type Session, SluiceError, USERS_PAGE_MAX } from '@sluice/core';
 import { checkAction } from '../checkAction.js';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { readPassword } from '../password.js';
-import { storedSession } from '../storedSession.js';
+import { type CliLogin, resolveLogin, serverSession } from '../storedSession.js';
 
 interface User {
   id: string;
@@ -46,13 +46,14 @@ export const userCommand = defineCommand({
     role: {
       type: 'string',
       value: 'ROLE',
-      help: 'for create: ApiAdmin, Admin, ResourceUploader, Validator or Operator',
+      help: `for create: ${ROLES.slice(0, -1).join(', ')} or ${ROLES.at(-1)}`,
     },
     'password-stdin': {
       ...commonFlags['password-stdin'],
       help: 'for create and set-password: read the new password from the first line of stdin',
     },
     json: { ...commonFlags.json, help: 'print the resulting user (or list) as one JSON line' },
+    server: commonFlags.server,
   },
   notes: [
     'create and set-password take the new password from $SLUICE_NEW_PASSWORD, --password-stdin or a prompt.',
@@ -63,22 +64,25 @@ export const userCommand = defineCommand({
   async run(values, [action = '', ...args], io) {
     checkAction('user', ACTIONS, action, args);
     const [email = '', role = ''] = args;
+    // Before any password prompt: a typo in the role costs no password.
+    if (action === 'create') checkRole(values.role ?? '', '--role is required for create');
+    if (action === 'role') checkRole(role, 'role needs EMAIL ROLE');
+    const login = resolveLogin(values.server);
     if (action === 'create') {
-      if (values.role === undefined) throw new UsageError('--role is required for create');
       const password = await readPassword({
         env: 'SLUICE_NEW_PASSWORD',
         stdin: values['password-stdin'],
         prompt: `password for the new user ${email}: `,
         confirm: true,
       });
-      const { session } = storedSession();
+      const { session } = await serverSession(login);
       const { user } = await session.request<{ user: User }>('POST', '/users', {
         json: { email, password, role: values.role },
       });
       return show(io, values.json === true, 'created', user);
     }
-    if (action === 'set-password') return setPassword(io, email, values);
-    const { session } = storedSession();
+    if (action === 'set-password') return setPassword(io, login, email, values);
+    const { session } = await serverSession(login);
     if (action === 'list') {
       const users = await allUsers(session);
       if (values.json) io.out(JSON.stringify({ users }));
@@ -99,6 +103,7 @@ export const userCommand = defineCommand({
 /** An admin's reset of `email`'s password (`POST /users/:id/password`). */
 async function setPassword(
   io: Io,
+  login: CliLogin,
   email: string,
   values: { 'password-stdin'?: boolean; json?: boolean },
 ): Promise<number> {
@@ -108,7 +113,7 @@ async function setPassword(
     prompt: `new password for ${email}: `,
     confirm: true,
   });
-  const { session } = storedSession();
+  const { session } = await serverSession(login);
   const id = (await findUser(session, email)).id;
   const { user } = await session.request<{ user: User }>(
     'POST',
@@ -140,6 +145,14 @@ async function findUser(session: Session, email: string): Promise<User> {
   const user = users.find((u) => u.email === wanted);
   if (user === undefined) throw new SluiceError('ERR_NOT_FOUND', `no user ${email}`);
   return user;
+}
+
+/** A UsageError listing the valid roles unless `role` is one (`missing` when it is empty). */
+function checkRole(role: string, missing: string): void {
+  if (role === '') throw new UsageError(missing);
+  if (!isRole(role)) {
+    throw new UsageError(`unknown role '${role}': the roles are ${ROLES.join(', ')}`);
+  }
 }
 
 function verb(action: string): string {

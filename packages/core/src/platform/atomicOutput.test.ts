@@ -78,7 +78,12 @@ describe('openOutputFile', () => {
         Promise.reject(Object.assign(new Error('no such dir'), { code: 'ERR_IO', errno: 2 })),
       linkAnonymous: () => Promise.reject(new Error('not reached')),
     };
-    await expect(openOutputFile(join(dir, 'no', 'x.bin'), missing)).rejects.toThrow('no such dir');
+    // Not a fallback to a named temp: the failure, naming the missing directory, with its cause.
+    await expect(openOutputFile(join(dir, 'no', 'x.bin'), missing)).rejects.toMatchObject({
+      code: 'ERR_IO',
+      message: `cannot write ${join(dir, 'no', 'x.bin')}: directory ${join(dir, 'no')} does not exist`,
+      cause: { message: 'no such dir' },
+    });
   });
 
   it.runIf(linux)(
@@ -94,4 +99,21 @@ describe('openOutputFile', () => {
       expect(await readdir(dir)).toEqual([]);
     },
   );
+
+  it('names the destination and its missing directory, not a temp file, both ways', async () => {
+    const dir = await tempDir();
+    const dst = join(dir, 'missing', 'model.bin');
+    const message = `cannot write ${dst}: directory ${join(dir, 'missing')} does not exist`;
+    for (const ops of [anonymousOps(), null]) {
+      await expect(
+        atomicOutput([dst], {}, async () => {}),
+        String(ops),
+      ).rejects.toMatchObject({
+        code: 'ERR_IO',
+        message,
+      });
+      await expect(openOutputFile(dst, ops)).rejects.toMatchObject({ code: 'ERR_IO', message });
+    }
+    expect(await readdir(dir)).toEqual([]);
+  });
 });

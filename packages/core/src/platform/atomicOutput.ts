@@ -4,6 +4,7 @@ import { link, open, readdir, rename, rm, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import type { Binding } from '@sluice/native';
+import { SluiceError } from '@sluice/protocol';
 import { loadNative } from '../crypto/loadNative.js';
 import { throwIfAborted } from './abort.js';
 import { toSluiceError } from './toSluiceError.js';
@@ -144,19 +145,32 @@ export function anonymousOps(): AnonymousOps | null {
 // O_TMPFILE refused by the filesystem (EOPNOTSUPP; EISDIR/EINVAL from kernels without it).
 const NO_TMPFILE = new Set([95, 21, 22]);
 
-/** Opens the output for `dst`: anonymous where `ops` can, a named temp file otherwise (null). */
+/**
+ * Opens the output for `dst`: anonymous where `ops` can, a named temp file otherwise (null).
+ * A missing directory is ERR_IO naming `dst` and that directory, not the temp file.
+ */
 export async function openOutputFile(
   dst: string,
   ops: AnonymousOps | null = anonymousOps(),
 ): Promise<OutputFile> {
-  if (ops !== null) {
-    try {
-      return anonymousOutput(dst, await ops.openAnonymous(dirname(dst)), ops);
-    } catch (e) {
-      if (!NO_TMPFILE.has((e as { errno?: number }).errno ?? 0)) throw e;
+  try {
+    if (ops !== null) {
+      try {
+        return anonymousOutput(dst, await ops.openAnonymous(dirname(dst)), ops);
+      } catch (e) {
+        if (!NO_TMPFILE.has((e as { errno?: number }).errno ?? 0)) throw e;
+      }
     }
+    return await namedOutput(dst);
+  } catch (e) {
+    const { code, errno } = e as { code?: unknown; errno?: unknown };
+    if (code !== 'ENOENT' && !(typeof errno === 'number' && Math.abs(errno) === 2)) throw e;
+    throw new SluiceError(
+      'ERR_IO',
+      `cannot write ${dst}: directory ${dirname(dst)} does not exist`,
+      { cause: e, path: dst, syscall: 'open', errno: 2 },
+    );
   }
-  return namedOutput(dst);
 }
 
 function anonymousOutput(dst: string, fd: number, ops: AnonymousOps): OutputFile {
