@@ -1,5 +1,5 @@
-import { createReadStream, createWriteStream, statSync } from 'node:fs';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
+import { createWriteStream, statSync } from 'node:fs';
+import { mkdir, mkdtemp, open, rm, unlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { pipeline } from 'node:stream/promises';
@@ -65,14 +65,22 @@ export async function stdinToFile(path: string): Promise<void> {
   await pipeline(process.stdin, createWriteStream(path, { mode: 0o600 }));
 }
 
-/** Copies the file at `path` to stdout, which stays open; a closed stdout (EPIPE) is ERR_IO. */
+/**
+ * Copies the file at `path` to stdout, which stays open; a closed stdout (EPIPE) is ERR_IO. The
+ * file is unlinked as soon as it is open, so a plaintext output waiting for stdout has no name a
+ * crash (SIGKILL) could leave behind.
+ */
 export async function fileToStdout(path: string): Promise<void> {
   const out = process.stdout;
+  const handle = await open(path, 'r');
+  await unlink(path);
   await new Promise<void>((done, fail) => {
-    const onError = (e: unknown) =>
+    const input = handle.createReadStream();
+    const onError = (e: unknown) => {
+      input.destroy();
       fail(new SluiceError('ERR_IO', `cannot write to stdout: ${errnoText(e)}`, { cause: e }));
+    };
     out.once('error', onError);
-    const input = createReadStream(path);
     input.once('error', onError);
     input.once('end', () => {
       out.off('error', onError);
