@@ -68,6 +68,22 @@ describe('sluice CLI', () => {
     }
   });
 
+  it('a reader that closes the pipe early ends it quietly (exit 141, no EPIPE trace)', () => {
+    // 4 MiB of plaintext to stdout, of which `head` reads one byte: later writes hit a closed pipe.
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-epipe-'));
+    try {
+      writeFileSync(join(dir, 'in'), randomBytes(4 << 20));
+      const key = join(dir, 'k');
+      execFileSync('node', [bin, 'encrypt', join(dir, 'in'), join(dir, 'blob'), '--key-file', key]);
+      const cmd = `node ${JSON.stringify(bin)} decrypt ${JSON.stringify(join(dir, 'blob'))} - --key-file ${JSON.stringify(key)} | head -c 1 > /dev/null; echo "\${PIPESTATUS[0]}"`;
+      const r = spawnSync('bash', ['-c', cmd], { encoding: 'utf8' });
+      expect(r.stderr).toBe('');
+      expect(r.stdout.trim()).toBe('141');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('exits 2 on an unknown command, a missing option or a wrong argument count', () => {
     expect(sluice('frobnicate').code).toBe(2);
     expect(sluice('encrypt', 'a', 'b').stderr).toContain('--key-file is required');
