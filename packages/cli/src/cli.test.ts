@@ -285,6 +285,14 @@ describe('sluice CLI', () => {
     );
     expect(c.code, c.stderr).toBe(0);
     expect(sha(joined)).toBe(sha(blob));
+    const piped = spawnSync(
+      process.execPath,
+      [bin, 'concat', join(parts, 'split.sealed.small'), join(parts, 'split.sealed.big'), '-'],
+      { maxBuffer: 64 << 20 },
+    );
+    expect(piped.status, String(piped.stderr)).toBe(0);
+    expect(createHash('sha256').update(piped.stdout).digest('hex')).toBe(sha(blob));
+    expect(existsSync(join(process.cwd(), '-'))).toBe(false);
   });
 
   it('doctor reports the backend the environment asks for', () => {

@@ -133,6 +133,12 @@ describe('sluice parcel', () => {
     });
     expect(viaEnv.code).toBe(0);
     expect(readFileSync(out, 'utf8')).toBe('from stdin');
+    const toStdout = await as('carol', ['parcel', 'get', id, '-o', '-'], {
+      SLUICE_PARCEL_KEY: keyFile,
+      SLUICE_SERVER: url,
+    });
+    expect(toStdout).toMatchObject({ code: 0, stdout: 'from stdin' });
+    expect(toStdout.stderr).toContain('bytes to stdout');
 
     expect((await as('dave', ['parcel', 'keygen'])).code).toBe(0);
     const stolen = await as('dave', [

@@ -6,6 +6,7 @@ import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { configDir, readConfig } from '../config.js';
 import { deprecatedAlias, type Flag, type Flags, type FlagValues } from '../flags.js';
+import { fileToStdout, STDIO, withTempFile } from '../outputPath.js';
 
 /** The key file used when neither --key nor $SLUICE_PARCEL_KEY names one. */
 export const PARCEL_KEY_FILE = 'parcel-key.pem';
@@ -18,7 +19,7 @@ const outputFlag = {
   value: 'FILE',
   help:
     'keygen: where the new key goes (mode 0600, never overwritten); ' +
-    'get: where the parcel goes (appears only once complete and verified)',
+    'get: where the parcel goes (appears only once complete and verified; - for stdout)',
 } satisfies Flag;
 
 const flags = {
@@ -48,7 +49,7 @@ export const parcelCommand = defineCommand({
   usage: [
     'keygen [-o FILE] [--json]',
     'put FILE|- [--server URL] [--key FILE] [--json]',
-    'get ID -o FILE [--server URL] [--key FILE] [--json]',
+    'get ID -o FILE|- [--server URL] [--key FILE] [--json]',
     'inspect ID [--key metadata|owner] [--server URL] [--json]',
     'rm ID [--server URL] [--key FILE]',
   ].join('\n'),
@@ -75,12 +76,23 @@ export const parcelCommand = defineCommand({
       throw new UsageError('get needs --output FILE');
     const client = new ParcelClient({ baseUrl: serverOf(values), keyFile: keyFileOf(values) });
     if (action === 'put') {
-      const result = await client.put(arg === '-' ? process.stdin : resolve(arg));
+      const result = await client.put(arg === STDIO ? process.stdin : resolve(arg));
       if (json) io.out(JSON.stringify(result));
       else {
         io.out(result.id);
         io.err(result.existed ? 'already stored (same content, same key)' : 'stored');
       }
+      return EXIT.ok;
+    }
+    if (action === 'get' && values.output === STDIO) {
+      if (json) throw new UsageError('get -o - writes the bytes to stdout: --json has no room');
+      // Checked against its digest before any byte reaches stdout.
+      const got = await withTempFile('parcel', async (to) => {
+        const r = await client.get(arg, { to });
+        await fileToStdout(to);
+        return r;
+      });
+      io.err(`wrote ${got.size} bytes to stdout (sha256 ${got.sha256})`);
       return EXIT.ok;
     }
     if (action === 'get') {
