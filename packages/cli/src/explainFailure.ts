@@ -30,11 +30,14 @@ export function explainFailure(err: unknown): unknown {
     const code = err.serverMessage ?? '';
     const reason = NETWORK_REASONS[code] ?? (code === '' ? 'no answer' : code);
     const server = inUse?.server ?? new URL(err.url).origin;
-    return new SluiceError(
-      'ERR_NETWORK',
-      `cannot reach the sluice server at ${server}: ${reason}`,
-      { cause: err },
-    );
+    const proxy = (err as { proxy?: unknown }).proxy;
+    // Through a proxy, it is the proxy that did not answer (a server behind it that does not
+    // would be the proxy's own error status).
+    const what =
+      typeof proxy === 'string'
+        ? `cannot reach the proxy ${proxy} (for the sluice server at ${server})`
+        : `cannot reach the sluice server at ${server}`;
+    return new SluiceError('ERR_NETWORK', `${what}: ${reason}`, { cause: err });
   }
   if (isSluiceError(err, 'ERR_DEVICE_NOT_BOUND')) {
     const who = inUse?.email ?? 'EMAIL';

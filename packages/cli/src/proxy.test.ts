@@ -103,6 +103,8 @@ describe('the client behind a forward proxy', () => {
       },
     });
     expect(r.code).toBe(1);
-    expect(r.stderr).toContain('ECONNREFUSED');
+    expect(r.stderr).toContain(
+      `cannot reach the proxy http://127.0.0.1:9 (for the sluice server at ${url}): connection refused`,
+    );
   });
 });

@@ -113,8 +113,13 @@ export class ServerError extends HttpError {
 
 /** No answer: connection refused or reset, DNS failure, body cut off. `status` is 0. */
 export class NetworkError extends HttpError {
-  constructor(details: Omit<HttpErrorDetails, 'status'>) {
-    super('ERR_NETWORK', { ...details, status: 0 });
+  /** The proxy the request was sent through, when the environment named one (no credentials). */
+  readonly proxy: string | undefined;
+
+  constructor(details: Omit<HttpErrorDetails, 'status'> & { proxy?: string | undefined }) {
+    const { proxy, ...rest } = details;
+    super('ERR_NETWORK', { ...rest, status: 0 });
+    this.proxy = proxy;
   }
 }
 

@@ -29,10 +29,11 @@ export async function exchange(
   const shown = url.href;
   const init = requestInit(request);
   let res: Response;
+  let proxy: Agent | undefined;
   try {
     // A streamed body, or any request through a proxy, goes over node:http unless the caller
     // supplied its own fetch.
-    const proxy = fetchFn === globalThis.fetch ? await proxyAgentFor(url) : undefined;
+    proxy = fetchFn === globalThis.fetch ? await proxyAgentFor(url) : undefined;
     res =
       proxy !== undefined || (init.body instanceof ReadableStream && fetchFn === globalThis.fetch)
         ? await streamingFetch(url, init, proxy)
@@ -44,6 +45,7 @@ export async function exchange(
       url: shown,
       serverMessage: redact(describeCause(e)),
       cause: e,
+      proxy: proxyOrigin(proxy),
     });
   }
   try {
@@ -71,6 +73,12 @@ async function proxyAgentFor(url: URL): Promise<Agent | undefined> {
   const env = process.env;
   if (!PROXY_VARIABLES.some((v) => env[v] || env[v.toUpperCase()])) return undefined;
   return (await import('@sluice/cdn/proxy')).proxyAgentFor(url);
+}
+
+/** Where a proxy agent sends requests, without the credentials its URL may carry. */
+function proxyOrigin(agent: Agent | undefined): string | undefined {
+  const url = (agent as { proxy?: unknown } | undefined)?.proxy;
+  return url instanceof URL ? url.origin : undefined;
 }
 
 function requestInit({
