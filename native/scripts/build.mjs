@@ -45,7 +45,9 @@ if (!existsSync(gyp)) {
 }
 
 function run(argv) {
-  const r = spawnSync(gyp, argv, { cwd: root, stdio: 'inherit' });
+  // node-gyp lets npm_config_nodedir (pnpm exports npm's config to scripts) override --nodedir.
+  const env = { ...process.env, npm_config_nodedir: nodedir };
+  const r = spawnSync(gyp, argv, { cwd: root, stdio: 'inherit', env });
   if (r.error) throw r.error;
   if (r.status !== 0) process.exit(r.status ?? 1);
 }

@@ -3,7 +3,7 @@
 // machine cannot). The result goes to build/sqlite/abi-<N>/better_sqlite3.node, one per Node ABI,
 // and is reused while it exists. Usage: node scripts/build-sqlite.mjs
 import { spawnSync } from 'node:child_process';
-import { copyFileSync, existsSync, mkdirSync, renameSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -33,8 +33,12 @@ const started = Date.now();
 console.log(
   `build-sqlite: compiling SQLite for Node ABI ${process.versions.modules} (about a minute, once)`,
 );
+// node-gyp lets npm_config_nodedir (which pnpm exports to scripts from npm's config, here /usr:
+// Node 20's headers) override --nodedir: set it to the same, or another Node's build gets them.
+const env = { ...process.env, npm_config_nodedir: nodedir };
 const r = spawnSync(gyp, ['rebuild', '--release', `--nodedir=${nodedir}`, '--jobs=max'], {
   cwd: pkg,
+  env,
   stdio: ['ignore', 'pipe', 'pipe'],
   maxBuffer: 64 * 1024 * 1024,
 });
@@ -49,5 +53,13 @@ if (r.status !== 0) {
 mkdirSync(dirname(dest), { recursive: true });
 // Copy then rename: a concurrent build or a crash never leaves a half-written addon at `dest`.
 copyFileSync(join(pkg, 'build', 'Release', 'better_sqlite3.node'), `${dest}.tmp`);
+try {
+  // Loads only if it was built for this Node's ABI: never file a wrong build under abi-<N>.
+  process.dlopen({ exports: {} }, `${dest}.tmp`);
+} catch (e) {
+  rmSync(`${dest}.tmp`, { force: true });
+  console.error(`build-sqlite: the build does not load in ${process.execPath}: ${e.message}`);
+  process.exit(1);
+}
 renameSync(`${dest}.tmp`, dest);
 console.log(`build-sqlite: ${dest} (${Math.round((Date.now() - started) / 1000)} s)`);
