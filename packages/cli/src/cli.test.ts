@@ -249,8 +249,15 @@ describe('sluice CLI', () => {
     expect(readFileSync(path, 'utf8')).toBe(pem);
     expect(run('keys', 'show').stdout.trim()).toBe(publicKey);
     const other = join(dir, 'other.key');
-    expect(run('keys', 'generate', '--key', other).code).toBe(0);
-    expect(run('keys', 'show', '--key', other).stdout.trim()).not.toBe(publicKey);
+    expect(run('keys', 'generate', '--sign-key', other).code).toBe(0);
+    const otherKey = run('keys', 'show', '--sign-key', other).stdout.trim();
+    expect(otherKey).toMatch(/^[A-Za-z0-9+/]{43}=$/);
+    expect(otherKey).not.toBe(publicKey);
+    // The old name --key still works, saying once that it is deprecated; both names is a usage error.
+    const old = run('keys', 'show', '--key', other);
+    expect(old.stdout.trim()).toBe(otherKey);
+    expect(old.stderr.trim()).toBe('warning: --key is deprecated; use --sign-key');
+    expect(run('keys', 'show', '--key', other, '--sign-key', other).code).toBe(2);
     expect(run('keys', 'rotate').code).toBe(2);
   });
 

@@ -20,6 +20,12 @@ const NETWORK_REASONS: Record<string, string> = {
   ENETUNREACH: 'network unreachable',
 };
 
+/** A connection failure's code (`ECONNREFUSED`, …) as a user reads it. */
+export function networkReason(code: string | undefined): string {
+  if (code === undefined || code === '') return 'no answer';
+  return NETWORK_REASONS[code] ?? code;
+}
+
 /**
  * The failure as a CLI user should read it: an unreachable server named by the URL the user
  * gave (not the route that failed), refusals with the `sluice` command that fixes them rather
@@ -27,8 +33,7 @@ const NETWORK_REASONS: Record<string, string> = {
  */
 export function explainFailure(err: unknown): unknown {
   if (isHttpError(err, 'ERR_NETWORK') && !err.message.includes('the answer was cut off')) {
-    const code = err.serverMessage ?? '';
-    const reason = NETWORK_REASONS[code] ?? (code === '' ? 'no answer' : code);
+    const reason = networkReason(err.serverMessage);
     const server = inUse?.server ?? new URL(err.url).origin;
     const proxy = (err as { proxy?: unknown }).proxy;
     // Through a proxy, it is the proxy that did not answer (a server behind it that does not

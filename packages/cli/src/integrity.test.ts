@@ -128,7 +128,7 @@ describe('publisher signatures and integrity through the CLI', () => {
   });
 
   it('a trust list without the signer: exit 1 with ERR_UNTRUSTED_PUBLISHER and nothing written', async () => {
-    const other = await as('device', ['keys', 'generate', '--key', join(dir, 'other.key')]);
+    const other = await as('device', ['keys', 'generate', '--sign-key', join(dir, 'other.key')]);
     const trust = join(dir, 'other.pub');
     writeFileSync(trust, other.stdout);
     const r = await pullInto('signed.bin', ['--trust', trust]);

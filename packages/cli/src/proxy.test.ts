@@ -107,4 +107,51 @@ describe('the client behind a forward proxy', () => {
       `cannot reach the proxy http://127.0.0.1:9 (for the sluice server at ${url}): connection refused`,
     );
   });
+
+  it('doctor probes the server through the proxy and names it', async () => {
+    const url = await serve('doctor');
+    proxy.seen.length = 0;
+    const r = await run(['doctor', '--server', url, '--json'], { env: { HTTP_PROXY: proxy.url } });
+    expect(r.code, r.stderr).toBe(0);
+    const { server } = JSON.parse(r.stdout);
+    expect(server).toMatchObject({
+      url: `${url}/`,
+      proxy: proxy.url,
+      reachable: true,
+      status: 200,
+    });
+    expect(proxy.seen).toEqual([`GET ${url}/.well-known/jwks.json`]);
+    const text = await run(['doctor', '--server', url], { env: { HTTP_PROXY: proxy.url } });
+    expect(text.stdout).toContain(`server          ${url}/ via proxy ${proxy.url} reachable`);
+    // NO_PROXY exempts the server: the probe goes direct and no proxy is named.
+    proxy.seen.length = 0;
+    const direct = await run(['doctor', '--server', url, '--json'], {
+      env: { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' },
+    });
+    expect(JSON.parse(direct.stdout).server).not.toHaveProperty('proxy');
+    expect(proxy.seen).toEqual([]);
+  });
+
+  it('doctor tells a proxy that is down from a server the proxy cannot reach', async () => {
+    const down = await run(['doctor', '--server', 'http://127.0.0.1:9', '--json'], {
+      env: { HTTP_PROXY: 'http://user:secret@127.0.0.1:9' },
+    });
+    expect(down.code).toBe(1);
+    expect(JSON.parse(down.stdout).server).toMatchObject({
+      proxy: 'http://127.0.0.1:9',
+      reachable: false,
+      error: 'proxy: connection refused',
+    });
+    expect(down.stdout + down.stderr).not.toContain('secret');
+    const behind = await run(['doctor', '--server', 'http://127.0.0.1:9', '--json'], {
+      env: { HTTP_PROXY: proxy.url },
+    });
+    expect(behind.code).toBe(1);
+    expect(JSON.parse(behind.stdout).server).toMatchObject({
+      proxy: proxy.url,
+      reachable: false,
+      status: 502,
+      error: 'the proxy answered HTTP 502',
+    });
+  });
 });

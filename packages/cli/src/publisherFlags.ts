@@ -13,7 +13,14 @@ export const trustFlag = {
     'unsigned ones are refused (default $SLUICE_TRUSTED_PUBLISHERS, comma-separated)',
 } satisfies Flag;
 
-/** `--sign-key FILE` of push. */
+/** `--sign-key FILE` of keys: the publisher's private key file that generate writes and show, register read. */
+export const publisherKeyFileFlag = {
+  type: 'string',
+  value: 'FILE',
+  help: 'the publisher key file (PKCS#8 PEM, mode 0600; default <config dir>/publisher.key)',
+} satisfies Flag;
+
+/** `--sign-key FILE` of push: the same file as `keys --sign-key`. */
 export const signKeyFlag = {
   type: 'string',
   value: 'FILE',

@@ -26,7 +26,11 @@ export async function startProxy(): Promise<TestProxy> {
       res.writeHead(answer.statusCode ?? 502, answer.headers);
       answer.pipe(res);
     });
-    upstream.on('error', () => res.destroy());
+    // As real proxies do: a server that does not answer is a 502 from the proxy.
+    upstream.on('error', () => {
+      if (res.headersSent) res.destroy();
+      else res.writeHead(502).end('bad gateway');
+    });
     req.pipe(upstream);
   });
   server.on('connect', (req, socket, head) => {

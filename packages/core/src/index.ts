@@ -128,6 +128,7 @@ export {
   TooLarge,
   Unauthorized,
 } from './http/errors.js';
+export { environmentProxy } from './http/exchange.js';
 export type { RequestOptions, SessionBody } from './http/requestOptions.js';
 export { Session, type SessionOptions, type SessionUser } from './http/session.js';
 export {

@@ -1,15 +1,20 @@
 import { existsSync } from 'node:fs';
 import {
   backend,
+  environmentProxy,
   type HardwareInfo,
   hardwareInfo,
+  isHttpError,
+  isSluiceError,
   type PublicCdnConfig,
   publicCdnConfig,
+  Session,
 } from '@sluice/core';
 import { apiUrl } from '../apiUrl.js';
 import { defineCommand, EXIT, type Io } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { authPath, readConfig } from '../config.js';
+import { networkReason } from '../explainFailure.js';
 import { storedSession } from '../storedSession.js';
 
 /** Clock skew beyond which token expiry checks start to misfire. */
@@ -17,6 +22,8 @@ const SKEW_WARN_SECONDS = 30;
 
 interface ServerCheck {
   url: string;
+  /** The forward proxy the environment names for this server (no credentials), when there is one. */
+  proxy?: string;
   reachable: boolean;
   status?: number;
   latencyMs?: number;
@@ -92,11 +99,13 @@ function printReport(io: Io, report: DoctorReport): void {
   io.out(`node            ${report.node}, OpenSSL ${report.openssl}, ${report.platform}`);
   io.out(`hardware hash   ${hw.hash}${hw.source === 'env' ? ' (from SLUICE_HARDWARE_HASH)' : ''}`);
   for (const [name, value] of Object.entries(hw.factors)) io.out(`  ${name.padEnd(20)}${value}`);
+  const via = server?.proxy === undefined ? '' : ` via proxy ${server.proxy}`;
   if (server === undefined) io.out('server          none (log in, or pass --server URL)');
-  else if (!server.reachable) io.out(`server          ${server.url} UNREACHABLE: ${server.error}`);
+  else if (!server.reachable)
+    io.out(`server          ${server.url}${via} UNREACHABLE: ${server.error}`);
   else {
     io.out(
-      `server          ${server.url} reachable, ${server.latencyMs} ms (HTTP ${server.status})`,
+      `server          ${server.url}${via} reachable, ${server.latencyMs} ms (HTTP ${server.status})`,
     );
     const skew = server.clockSkewSeconds;
     io.out(`clock skew      ${skew === undefined ? 'unknown (no Date header)' : `${skew} s`}`);
@@ -105,12 +114,28 @@ function printReport(io: Io, report: DoctorReport): void {
   for (const w of report.warnings) io.err(`warning: ${w}`);
 }
 
-/** One unauthenticated GET of the JWKS: a route every sluice server answers without a token. */
+/** How long the probe waits for an answer. */
+const PROBE_TIMEOUT_MS = 10_000;
+
+/** Statuses a forward proxy answers with when it cannot reach the server behind it. */
+const PROXY_GATEWAY_STATUSES = new Set([502, 503, 504]);
+
+/**
+ * One unauthenticated GET of the JWKS (a route every sluice server answers without a token), sent
+ * the way every other command's requests go: through the environment's proxy (`HTTPS_PROXY`,
+ * `NO_PROXY`, …) when it names one, without retries.
+ */
 async function checkServer(url: string): Promise<ServerCheck> {
-  const target = `${url.replace(/\/+$/, '')}/.well-known/jwks.json`;
+  const proxy = await environmentProxy(new URL(url));
+  const via = proxy === undefined ? {} : { proxy };
+  const session = new Session({ apiUrl: url, retries: 0, verifyTokens: false });
   const t0 = performance.now();
   try {
-    const res = await fetch(target, { signal: AbortSignal.timeout(10_000) });
+    const res = await session.request('GET', '/.well-known/jwks.json', {
+      auth: false,
+      raw: true,
+      signal: AbortSignal.timeout(PROBE_TIMEOUT_MS),
+    });
     const latencyMs = Math.round(performance.now() - t0);
     // The Date header is stamped while the request is served: compare it with the midpoint.
     const localMid = Date.now() - latencyMs / 2;
@@ -119,6 +144,7 @@ async function checkServer(url: string): Promise<ServerCheck> {
     const serverTime = date === null ? Number.NaN : Date.parse(date);
     return {
       url,
+      ...via,
       reachable: true,
       status: res.status,
       latencyMs,
@@ -127,9 +153,31 @@ async function checkServer(url: string): Promise<ServerCheck> {
         : Math.round((serverTime - localMid) / 1000),
     };
   } catch (e) {
-    const cause = (e as { cause?: { code?: string } }).cause?.code;
-    return { url, reachable: false, error: cause ?? (e as Error).message };
+    return { url, ...via, ...probeFailure(e, proxy, Math.round(performance.now() - t0)) };
   }
+}
+
+/** What a failed probe says: reachable with an error status, or not reachable and why. */
+function probeFailure(
+  e: unknown,
+  proxy: string | undefined,
+  latencyMs: number,
+): Pick<ServerCheck, 'reachable' | 'status' | 'latencyMs' | 'error'> {
+  if (isHttpError(e) && e.status > 0) {
+    // Through a proxy, a gateway error is the proxy saying the server did not answer it.
+    if (proxy !== undefined && PROXY_GATEWAY_STATUSES.has(e.status)) {
+      return { reachable: false, status: e.status, error: `the proxy answered HTTP ${e.status}` };
+    }
+    return { reachable: true, status: e.status, latencyMs };
+  }
+  if (isHttpError(e, 'ERR_NETWORK')) {
+    const reason = networkReason(e.serverMessage);
+    return { reachable: false, error: proxy === undefined ? reason : `proxy: ${reason}` };
+  }
+  if (isSluiceError(e) && e.code === 'ERR_ABORTED') {
+    return { reachable: false, error: `no answer within ${PROBE_TIMEOUT_MS / 1000} s` };
+  }
+  return { reachable: false, error: (e as Error).message };
 }
 
 /** `GET /cdn-config` with the stored login, when it is a login to `url`; else nothing. */

@@ -10,6 +10,8 @@ import { checkAction } from '../checkAction.js';
 import { defineCommand, EXIT } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { publisherKeyPath } from '../config.js';
+import { deprecatedAlias } from '../flags.js';
+import { publisherKeyFileFlag } from '../publisherFlags.js';
 import { resolveLogin, serverSession } from '../storedSession.js';
 
 const ACTIONS: Record<string, number> = { generate: 0, show: 0, register: 0, list: 0 };
@@ -19,17 +21,14 @@ export const keysCommand = defineCommand({
   actions: Object.keys(ACTIONS),
   summary: 'Publisher keys that sign what you push: generate, show, register, list',
   usage: [
-    'generate [--key FILE]',
-    'show [--key FILE]',
-    'register [--key FILE]',
+    'generate [--sign-key FILE]',
+    'show [--sign-key FILE]',
+    'register [--sign-key FILE]',
     'list [--json]',
   ].join('\n'),
   flags: {
-    key: {
-      type: 'string',
-      value: 'FILE',
-      help: 'the private key file (PKCS#8 PEM, mode 0600; default <config dir>/publisher.key)',
-    },
+    'sign-key': publisherKeyFileFlag,
+    key: deprecatedAlias(publisherKeyFileFlag, 'sign-key'),
     json: { ...commonFlags.json, help: 'for list: print {publisherKeys:[{publicKey,addedAt}]}' },
     server: { ...commonFlags.server, help: 'for register and list: the resource API' },
     'password-stdin': {
@@ -41,12 +40,12 @@ export const keysCommand = defineCommand({
     'generate writes a new Ed25519 key (never over an existing file) and prints its public key on',
     'stdout, the line devices trust (`sluice keys generate > publisher.pub`, then `pull --trust',
     'publisher.pub`). register adds it to your account: the server accepts uploads it signs only',
-    'from you. push signs with it (--sign-key, default the file above when it exists).',
+    'from you. push signs with it (the same --sign-key, default the file above when it exists).',
   ],
   positionals: [1, 1],
   async run(values, [action = ''], io) {
     checkAction('keys', ACTIONS, action, []);
-    const path = resolve(values.key ?? publisherKeyPath());
+    const path = resolve(values['sign-key'] ?? publisherKeyPath());
     if (action === 'generate') {
       const { publicKey } = await generatePublisherKey(path);
       io.err(`wrote a new publisher key to ${path} (mode 0600); its public key:`);

@@ -75,6 +75,14 @@ async function proxyAgentFor(url: URL): Promise<Agent | undefined> {
   return (await import('@sluice/cdn/proxy')).proxyAgentFor(url);
 }
 
+/**
+ * The origin of the forward proxy the environment names for `url` (`HTTPS_PROXY`, `NO_PROXY`, …;
+ * no credentials), or undefined when requests to it go direct: what `Session` requests use.
+ */
+export async function environmentProxy(url: URL): Promise<string | undefined> {
+  return proxyOrigin(await proxyAgentFor(url));
+}
+
 /** Where a proxy agent sends requests, without the credentials its URL may carry. */
 function proxyOrigin(agent: Agent | undefined): string | undefined {
   const url = (agent as { proxy?: unknown } | undefined)?.proxy;
