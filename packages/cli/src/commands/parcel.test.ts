@@ -80,8 +80,13 @@ describe('sluice parcel', () => {
       size: content.length,
       sha256: sha(content),
     });
-    const owner = await as('bob', ['parcel', 'inspect', id, '--key', 'owner', '--server', url]);
+    const owner = await as('bob', ['parcel', 'inspect', id, '--show', 'owner', '--server', url]);
     expect(owner.stdout.trim()).toBe(address);
+    expect(owner.stderr).toBe('');
+    // Its old spelling still works, saying once that it is deprecated.
+    const old = await as('bob', ['parcel', 'inspect', id, '--key', 'owner', '--server', url]);
+    expect(old.stdout.trim()).toBe(address);
+    expect(old.stderr.trim()).toBe('warning: inspect --key is deprecated; use --show');
     const human = await as('bob', ['parcel', 'inspect', id, '--server', url]);
     expect(human.stdout).toContain(`sha256   ${sha(content)}`);
 
@@ -124,7 +129,7 @@ describe('sluice parcel', () => {
     );
     expect(put.code).toBe(0);
     const id = put.stdout.trim();
-    const owner = await as('dave', ['parcel', 'inspect', id, '--key', 'owner', '--server', url]);
+    const owner = await as('dave', ['parcel', 'inspect', id, '--show', 'owner', '--server', url]);
     expect(owner.stdout.trim()).toBe(address);
     const out = join(dir, 'stdin.out');
     const viaEnv = await as('carol', ['parcel', 'get', id, '-o', out], {
@@ -167,6 +172,9 @@ describe('sluice parcel', () => {
       ['parcel', 'get', 'ab'.repeat(32), '--server', url],
       ['parcel', 'put'],
       ['parcel', 'inspect', 'ab'.repeat(32), '--key', 'secret', '--server', url],
+      ['parcel', 'inspect', 'ab'.repeat(32), '--show', 'secret', '--server', url],
+      ['parcel', 'inspect', 'ab'.repeat(32), '--show', 'owner', '--key', 'owner', '--server', url],
+      ['parcel', 'get', 'ab'.repeat(32), '-o', join(dir, 'x'), '--show', 'owner', '--server', url],
     ]) {
       expect((await as('erin', args)).code).toBe(2);
     }

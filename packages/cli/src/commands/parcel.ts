@@ -30,9 +30,12 @@ const flags = {
   key: {
     type: 'string',
     value: 'FILE',
-    help:
-      `the private key (default $SLUICE_PARCEL_KEY, else CONFIG/${PARCEL_KEY_FILE}); ` +
-      'for inspect: metadata (default) or owner, what to show',
+    help: `the private key (default $SLUICE_PARCEL_KEY, else CONFIG/${PARCEL_KEY_FILE})`,
+  },
+  show: {
+    type: 'string',
+    value: 'metadata|owner',
+    help: 'for inspect: what to show, metadata (default) or owner',
   },
   output: outputFlag,
   json: commonFlags.json,
@@ -50,7 +53,7 @@ export const parcelCommand = defineCommand({
     'keygen [-o FILE] [--json]',
     'put FILE|- [--server URL] [--key FILE] [--json]',
     'get ID -o FILE|- [--server URL] [--key FILE] [--json]',
-    'inspect ID [--key metadata|owner] [--server URL] [--json]',
+    'inspect ID [--show metadata|owner] [--server URL] [--json]',
     'rm ID [--server URL] [--key FILE]',
   ].join('\n'),
   flags,
@@ -70,6 +73,9 @@ export const parcelCommand = defineCommand({
     }
     if (values.output !== undefined && action !== 'get') {
       throw new UsageError('--output is for keygen and get');
+    }
+    if (values.show !== undefined && action !== 'inspect') {
+      throw new UsageError('--show is for inspect');
     }
     if (action === 'inspect') return inspect(values, arg, io, json);
     if (action === 'get' && values.output === undefined)
@@ -122,10 +128,22 @@ async function keygen(values: Values, io: Io, json: boolean): Promise<number> {
   return EXIT.ok;
 }
 
+/** What inspect shows: `--show`, or the value of its old spelling `--key metadata|owner`. */
+function inspectField(values: Values, io: Io): string {
+  if (values.key === undefined) return values.show ?? 'metadata';
+  if (values.show !== undefined)
+    throw new UsageError('give --show (or its old name --key), not both');
+  if (values.key !== 'metadata' && values.key !== 'owner') {
+    throw new UsageError('inspect needs no key file; --show metadata|owner says what to show');
+  }
+  io.err('warning: inspect --key is deprecated; use --show');
+  return values.key;
+}
+
 async function inspect(values: Values, id: string, io: Io, json: boolean): Promise<number> {
-  const what = values.key ?? 'metadata';
+  const what = inspectField(values, io);
   if (what !== 'metadata' && what !== 'owner') {
-    throw new UsageError('inspect --key must be metadata or owner');
+    throw new UsageError('inspect --show must be metadata or owner');
   }
   // Inspect needs no token, so no key pair of the user's: a throwaway one serves the client.
   const client = new ParcelClient({
