@@ -54,6 +54,8 @@ stage('node', () =>
     ['exec', 'turbo', 'run', 'test', '--continue', '--filter=!@sluice/native'],
     {
       SLUICE_BACKEND: 'node',
+      // The big-part ranges over node:http here, over the socket receiver in the native stage.
+      SLUICE_HTTP_RECEIVE: 'node',
     },
   ),
 );

@@ -8,6 +8,7 @@ import { describe, Transient } from '../engine/errors.js';
 import { EtagPin } from '../engine/etagPin.js';
 import { readExactly } from '../engine/readExactly.js';
 import { proxyAgentFor } from './proxyAgent.js';
+import { socketGet, Unsupported } from './rangeSocket.js';
 
 export interface HttpRangeDriverOptions {
   /** First retry delay in ms; doubles per attempt (default 100). */
@@ -27,6 +28,12 @@ export interface HttpRangeDriverOptions {
    * (default 30 000 ms).
    */
   idleTimeoutMs?: number;
+  /**
+   * Read range bodies straight into their buffers over kept-alive sockets (`rangeSocket.ts`)
+   * where no proxy is in the way (default true; `SLUICE_HTTP_RECEIVE=node` in the environment
+   * makes it false). False, or a response that path cannot read, goes over node:http.
+   */
+  socketReceive?: boolean;
 }
 
 /** The parts of a ranged response the driver checks. */
@@ -57,6 +64,9 @@ export class HttpRangeDriver implements Downloader {
   readonly #authorize: HttpRangeDriverOptions['authorize'];
   readonly #onUnauthorized: HttpRangeDriverOptions['onUnauthorized'];
   readonly #idleTimeoutMs: number;
+  readonly #socketReceive: boolean;
+  /** Origins whose range bodies the socket path could not read. */
+  readonly #nodeHttpOrigins = new Set<string>();
 
   constructor(options: HttpRangeDriverOptions = {}) {
     this.#backoffMs = options.backoffMs ?? 100;
@@ -64,6 +74,7 @@ export class HttpRangeDriver implements Downloader {
     this.#authorize = options.authorize;
     this.#onUnauthorized = options.onUnauthorized;
     this.#idleTimeoutMs = options.idleTimeoutMs ?? 30_000;
+    this.#socketReceive = options.socketReceive ?? process.env.SLUICE_HTTP_RECEIVE !== 'node';
     if (!Number.isSafeInteger(this.#idleTimeoutMs) || this.#idleTimeoutMs <= 0) {
       throw new SluiceError('ERR_INVALID_ARG', 'idleTimeoutMs must be a positive integer');
     }
@@ -88,9 +99,32 @@ export class HttpRangeDriver implements Downloader {
     into?: Buffer,
   ): Promise<RangeResponse> {
     const target = new URL(url);
+    const proxy = proxyAgentFor(target);
+    if (this.#socketReceive && proxy === undefined && !this.#nodeHttpOrigins.has(target.origin)) {
+      const res = await socketGet({
+        url: target,
+        headers,
+        signal,
+        idleTimeoutMs: this.#idleTimeoutMs,
+      });
+      return {
+        status: res.status,
+        header: (name) => res.headers.get(name.toLowerCase()) ?? null,
+        body: async (length) => {
+          try {
+            return await res.body(length, into, bodyTooLong);
+          } catch (e) {
+            if (!(e instanceof Unsupported)) throw e;
+            // A server that sends ranges chunked: its ranges go over node:http from now on.
+            this.#nodeHttpOrigins.add(target.origin);
+            throw new Transient(e.message, { cause: e });
+          }
+        },
+        discard: () => res.release(),
+      };
+    }
     const send = target.protocol === 'https:' ? httpsRequest : httpRequest;
-    const agent =
-      proxyAgentFor(target) ?? (target.protocol === 'https:' ? agents.https : agents.http);
+    const agent = proxy ?? (target.protocol === 'https:' ? agents.https : agents.http);
     const res = await new Promise<IncomingMessage>((resolve, reject) => {
       const req = send(target, { headers, signal, agent });
       const idle = this.#idleTimeoutMs;
