@@ -97,6 +97,7 @@ export const pullCommand = defineCommand({
             io.err(
               `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
             ),
+          onWarning: (w) => io.err(`warning: ${w.message}`),
           onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
         }),
       );
