@@ -8,7 +8,6 @@ import { describe, expect, it } from 'vitest';
 import { MiB, PASSWORD, sha, tempDir } from '../apiServer.js';
 import {
   bigPart,
-  entries,
   expectServes,
   expectVerified,
   onCleanup,
