@@ -36,11 +36,17 @@ const KIND_OF_ERRNO: Record<string, CacheProblemKind> = {
   ENAMETOOLONG: 'cannot create',
 };
 
-/** The errno code of a node:fs error, also when it is wrapped (a SluiceError ERR_IO's cause). */
+/**
+ * The errno code of a node:fs error, also when it is wrapped (a SluiceError ERR_IO's cause);
+ * `EISDIR` for Node's own `ERR_FS_EISDIR` and the like.
+ */
 function errnoCode(e: unknown): string | undefined {
   for (let cur = e, depth = 0; cur !== null && typeof cur === 'object' && depth < 4; depth++) {
-    const code = (cur as { code?: unknown }).code;
+    const { code, syscall } = cur as { code?: unknown; syscall?: unknown };
     if (typeof code === 'string' && /^E[A-Z]+$/.test(code)) return code;
+    if (typeof code === 'string' && typeof syscall === 'string' && code.startsWith('ERR_FS_')) {
+      return code.slice('ERR_FS_'.length);
+    }
     cur = (cur as { cause?: unknown }).cause;
   }
   return undefined;
@@ -62,13 +68,13 @@ function problem(
 }
 
 /**
- * The cache problem a failed file-system call on the cache shows, or undefined when `e` is no
- * file-system failure (an abort, a bad digest, a network error: those are not the cache's).
+ * The cache problem a failed file-system call on the cache shows (an errno this table does not
+ * name is an I/O error), or undefined when `e` is no file-system failure (an abort, a bad digest:
+ * those are not the cache's).
  */
 export function cacheProblemOf(e: unknown, dir: string): CacheProblem | undefined {
   const errno = errnoCode(e);
-  const kind = errno === undefined ? undefined : KIND_OF_ERRNO[errno];
-  return kind === undefined ? undefined : problem(dir, kind, errno);
+  return errno === undefined ? undefined : problem(dir, KIND_OF_ERRNO[errno] ?? 'I/O error', errno);
 }
 
 /**
@@ -133,7 +139,6 @@ async function probeWrite(dir: string): Promise<CacheProblem | undefined> {
     created = true;
     try {
       await fh.write(Buffer.of(0), 0, 1, 0);
-      await fh.sync();
     } finally {
       await fh.close();
     }

@@ -147,6 +147,20 @@ describe('a cache that cannot be used', () => {
     },
   );
 
+  it('a cache entry that cannot be read or removed (a directory in its place): one warning, the pull starts over from the network', async () => {
+    const w = await pushedWorld(3 * MiB);
+    // Learn the entry's name from a working cache, then put a directory there in another one.
+    const good = join(w.work, 'good');
+    await pullModel(await sessionAt(w.api.url), join(w.work, 'first.bin'), { cacheDir: good });
+    const [entry] = (await readdir(good)).filter((n) => n.endsWith('.big'));
+    const cacheDir = join(w.work, 'odd');
+    await mkdir(join(cacheDir, entry as string), { recursive: true });
+    await writeFile(join(cacheDir, entry as string, 'x'), 'x');
+    const { warnings } = await pullThrough(w, cacheDir);
+    expect(warnings.map((x) => x.cache.kind)).toEqual(['I/O error']);
+    expect(warnings[0]?.message).toMatch(/EISDIR|ENOTEMPTY/);
+  });
+
   it.skipIf(!root)(
     'the destination disk, not the cache, filling up still fails the pull with ERR_IO',
     async () => {
