@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { constants as fsConstants } from 'node:fs';
-import { access, mkdir, open, rm, stat } from 'node:fs/promises';
+import { mkdir, open, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 
 /** Why a cache directory cannot be used (a pull then goes on without it). */
@@ -112,17 +111,24 @@ function cannotCreate(dir: string, e: unknown): CacheProblem {
   return problem(dir, 'cannot create', errno, detail);
 }
 
-/** For a missing cache: its nearest existing ancestor must be a directory this process may write. */
+/**
+ * For a missing cache: its nearest existing ancestor must be a directory this process can write
+ * a file into (probed there as in an existing cache), or the cache could not be made.
+ */
 async function creatable(dir: string): Promise<CacheProblem | undefined> {
   for (let parent = dirname(dir), child = dir; parent !== child; ) {
     const st = await stat(parent).catch(() => undefined);
     if (st !== undefined) {
       if (!st.isDirectory()) return problem(dir, 'cannot create', 'ENOTDIR', `${parent} is a file`);
-      const denied = await access(parent, fsConstants.W_OK).then(
-        () => undefined,
-        (e: unknown) => e,
+      const found = await probeWrite(parent);
+      if (found === undefined) return undefined;
+      const kind = found.kind === 'no space' ? 'no space' : 'cannot create';
+      return problem(
+        dir,
+        kind,
+        found.errno,
+        kind === 'cannot create' ? `${parent} is ${found.kind}` : undefined,
       );
-      return denied === undefined ? undefined : cannotCreate(dir, denied);
     }
     child = parent;
     parent = dirname(parent);

@@ -141,6 +141,8 @@ describe('a cache that cannot be used', () => {
       await mkdir(cacheDir);
       await writeFile(join(disk, 'filler'), Buffer.alloc(MiB)).catch(() => {});
       expect((await cacheDirProblem(cacheDir, { create: false }))?.kind).toBe('no space');
+      // A cache still to be made on that disk could not hold anything either.
+      expect((await cacheDirProblem(join(disk, 'new'), { create: false }))?.kind).toBe('no space');
       const { warnings } = await pullThrough(w, cacheDir);
       expect(warnings.map((x) => x.cache.kind)).toEqual(['no space']);
       expect(await readdir(cacheDir)).toEqual([]);
