@@ -6,10 +6,10 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheDirProblem, type PullWarning } from '@sluice/core';
+import { cacheDirProblem, type PullWarning, pullMany } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { MiB, PASSWORD, sha, tempDir } from '../apiServer.js';
-import { onCleanup, pullModel, pushedWorld, sessionAt, type World } from './faultWorld.js';
+import { HW, onCleanup, pullModel, pushedWorld, sessionAt, type World } from './faultWorld.js';
 
 const root = process.getuid?.() === 0;
 if (!root && process.env.CI === 'true') throw new Error('CI=true: the mount tests need root');
@@ -180,6 +180,22 @@ describe('a cache that cannot be used', () => {
       expect(await readdir(dest)).toEqual([]);
     },
   );
+
+  it('pullMany through an unusable cache: every resource pulled, one warning for the batch', async () => {
+    const w = await pushedWorld(MiB);
+    const file = join(w.work, 'batch-cache');
+    await writeFile(file, '');
+    const warnings: PullWarning[] = [];
+    const to = [1, 2, 3].map((i) => join(w.work, `batch-${i}.bin`));
+    const results = await pullMany(
+      await sessionAt(w.api.url),
+      to.map((path) => ({ folder: 'models', name: 'm.bin', to: path })),
+      { password: PASSWORD, hardware: HW, cacheDir: file, onWarning: (x) => warnings.push(x) },
+    );
+    expect(results.map((r) => r.ok)).toEqual([true, true, true]);
+    for (const path of to) expect(sha(await readFile(path))).toBe(sha(w.plain));
+    expect(warnings.map((x) => x.cache.kind)).toEqual(['not a directory']);
+  });
 
   it('without onWarning the warning goes to process.emitWarning, once', async () => {
     const w = await pushedWorld(MiB);
