@@ -18,6 +18,11 @@ export {
   type VerifiedEntry,
   type VerifyStatus,
 } from './cache/bigPartCache.js';
+export {
+  type CacheProblem,
+  type CacheProblemKind,
+  cacheDirProblem,
+} from './cache/cacheAvailability.js';
 export { manifestDigest } from './cache/manifestDigest.js';
 export { type BackendInfo, type BackendKind, backend } from './crypto/backend.js';
 export {
@@ -148,6 +153,11 @@ export {
   fetchCdnConfig,
   publicCdnConfig,
 } from './resources/cdnConfig.js';
+export {
+  OpenedResource,
+  type OpenResourceOptions,
+  openResource,
+} from './resources/openResource.js';
 export { pull } from './resources/pull.js';
 export { type PullBytesOptions, pullBytes } from './resources/pullBytes.js';
 export { pullMany } from './resources/pullMany.js';
@@ -164,6 +174,7 @@ export type {
   PullProgress,
   PullResult,
 } from './resources/pullOptions.js';
+export type { PullWarning } from './resources/pullWarning.js';
 export { push } from './resources/push.js';
 export {
   DEFAULT_SMALL_SIZE_KB,

@@ -61,6 +61,8 @@ export const ERROR_CODES = Object.freeze({
   ERR_CRYPTO: { status: null, class: 'local' },
   ERR_NATIVE_UNAVAILABLE: { status: null, class: 'local' },
   ERR_ABORTED: { status: null, class: 'local' },
+  // An openResource handle used after close(): its plaintext was wiped.
+  ERR_RESOURCE_CLOSED: { status: null, class: 'local' },
   ERR_INSECURE_FILE: { status: null, class: 'local' },
 } as const satisfies Record<string, ErrorCodeInfo>);
 

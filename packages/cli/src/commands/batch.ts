@@ -86,6 +86,7 @@ export const batchCommand = defineCommand({
           signal,
           cacheDir: values.cache === undefined ? undefined : resolve(values.cache),
           trustedPublishers,
+          onWarning: (w) => io.err(`warning: ${w.message}`),
           onProgress: (p) => progress.update(p),
         }),
       );

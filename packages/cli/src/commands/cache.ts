@@ -1,6 +1,12 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { BigPartCache, type CacheEntry, type VerifiedEntry } from '@sluice/core';
+import {
+  BigPartCache,
+  type CacheEntry,
+  type CacheProblem,
+  cacheDirProblem,
+  type VerifiedEntry,
+} from '@sluice/core';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { deprecatedAlias, type Flag, type Flags, type FlagValues } from '../flags.js';
@@ -61,7 +67,8 @@ export const cacheCommand = defineCommand({
     'The cache keeps the verified, still encrypted big parts of pulled resources, named by the',
     'SHA-256 of their manifest, each with its manifest. `verify` checks every entry against its',
     'manifest, removes the corrupt ones and exits 1 if there were any. Entries that a running',
-    'pull holds are never removed.',
+    'pull holds are never removed. `verify` also says when pulls cannot use the cache (read-only,',
+    'not a directory, cannot be created, no space; they go on without it) and then exits 1.',
   ],
   positionals: [1, 1],
   async run(values, [sub = ''], io) {
@@ -76,7 +83,10 @@ export const cacheCommand = defineCommand({
     if (sub === 'prune') return prune(io, json, dir, values);
     const cache = isDirectory(dir) ? await BigPartCache.open(dir) : undefined;
     if (sub === 'ls') return list(io, json, dir, (await cache?.list()) ?? []);
-    return verify(io, json, dir, (await cache?.verify()) ?? []);
+    const unusable = await cacheDirProblem(dir, { create: false });
+    // A read-only cache still reads; only a corrupt entry could not be removed from it.
+    const checked = unusable === undefined ? cache?.verify() : cache?.verify().catch(() => []);
+    return verify(io, json, dir, (await checked) ?? [], unusable);
   },
 });
 
@@ -118,7 +128,13 @@ function list(io: Io, json: boolean, dir: string, entries: CacheEntry[]): number
   return EXIT.ok;
 }
 
-function verify(io: Io, json: boolean, dir: string, checked: VerifiedEntry[]): number {
+function verify(
+  io: Io,
+  json: boolean,
+  dir: string,
+  checked: VerifiedEntry[],
+  unusable: CacheProblem | undefined,
+): number {
   const by = (s: VerifiedEntry['status']) => checked.filter((e) => e.status === s).length;
   const summary = { ok: by('ok'), corrupt: by('corrupt'), unverifiable: by('unverifiable') };
   if (json) {
@@ -128,7 +144,8 @@ function verify(io: Io, json: boolean, dir: string, checked: VerifiedEntry[]): n
       reason: e.reason,
       removed: e.removed,
     }));
-    io.out(JSON.stringify({ dir, ...summary, entries }));
+    const why = unusable && { kind: unusable.kind, errno: unusable.errno ?? null };
+    io.out(JSON.stringify({ dir, unusable: why ?? null, ...summary, entries }));
   } else {
     for (const e of checked) {
       const why = e.reason === undefined ? '' : ` (${e.reason})`;
@@ -140,8 +157,11 @@ function verify(io: Io, json: boolean, dir: string, checked: VerifiedEntry[]): n
         `${summary.corrupt > 0 ? ' (removed; the next pull fetches them again)' : ''}, ` +
         `${summary.unverifiable} without a stored manifest`,
     );
+    if (unusable !== undefined) {
+      io.err(`${unusable.message}: pulls with this cache go on without it, from the network`);
+    }
   }
-  return summary.corrupt > 0 ? EXIT.failed : EXIT.ok;
+  return summary.corrupt > 0 || unusable !== undefined ? EXIT.failed : EXIT.ok;
 }
 
 function report(

@@ -28,7 +28,8 @@ export const pullCommand = defineCommand({
       ...commonFlags.cache,
       help:
         'keep the verified big part in the shared cache DIR and reuse it on the next pull; ' +
-        'pulls of the same part at once fetch it once (the others wait)',
+        'pulls of the same part at once fetch it once (the others wait); a cache that cannot be ' +
+        'used (read-only, a file, a full disk) is skipped with one warning',
     },
     'use-cache': {
       type: 'boolean',
@@ -97,6 +98,7 @@ export const pullCommand = defineCommand({
             io.err(
               `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
             ),
+          onWarning: (w) => io.err(`warning: ${w.message}`),
           onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
         }),
       );

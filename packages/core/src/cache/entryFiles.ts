@@ -78,7 +78,11 @@ async function replayChunks(
   return true;
 }
 
-/** Downloads into `partial` (resuming it), gives it its trailer, then renames it to `entry`. */
+/**
+ * Downloads into `partial` (resuming it), gives it its trailer, then renames it to `entry`. With
+ * `options.onUnusable`, a write to `partial` that fails stops the storing, not the download:
+ * `partial` is then removed (never renamed) and `onUnusable` gets the error.
+ */
 export async function fillEntry(
   partial: string,
   entry: string,
@@ -91,20 +95,35 @@ export async function fillEntry(
     fsConstants.O_RDWR | fsConstants.O_CREAT,
     0o600,
   );
+  let lost: { error: unknown } | undefined;
+  const storing = async (write: () => Promise<void>) => {
+    if (lost !== undefined) return;
+    try {
+      await write();
+    } catch (e) {
+      if (options.onUnusable === undefined) throw e;
+      lost = { error: e };
+    }
+  };
   try {
     const skip = new Set(await replayPartial(fh, m, consumer, options.signal));
     if (skip.size < m.chunks.length) {
       const out = fh;
-      await consumer.download(skip, (index, data) => writeFully(out, data, index * m.chunkSize));
+      await consumer.download(skip, (index, data) =>
+        storing(() => writeFully(out, data, index * m.chunkSize)),
+      );
     }
-    await writeTrailer(fh, m, options.resource);
+    const done = fh;
+    await storing(() => writeTrailer(done, m, options.resource));
     await fh.close();
     fh = undefined;
     throwIfAborted(options.signal);
-    await renameDurably(partial, entry);
+    if (lost === undefined) await renameDurably(partial, entry);
   } finally {
     await fh?.close().catch(() => {});
+    if (lost !== undefined) await rm(partial, { force: true }).catch(() => {});
   }
+  if (lost !== undefined) options.onUnusable?.(lost.error);
 }
 
 /** Replays every chunk of a partial download that matches its digest; returns their indexes. */

@@ -27,4 +27,10 @@ export interface PartConsumer {
 export interface ProvideOptions extends LockWaitOptions {
   /** Recorded in the entry, for `ls`. */
   resource?: EnvelopeResource;
+  /**
+   * When given, a failure to write the entry (its disk filled up, an I/O error) does not fail
+   * the fill: the download goes on without storing, the half-written entry is removed, and this
+   * is called once with the error. Without it such a failure rejects, as any other.
+   */
+  onUnusable?: (error: unknown) => void;
 }

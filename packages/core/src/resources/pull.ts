@@ -1,4 +1,5 @@
 import { type EnvelopeResource, isSluiceError, type Manifest } from '@sluice/protocol';
+import type { CacheProblem } from '../cache/cacheAvailability.js';
 import type { Session } from '../http/session.js';
 import { abortError, throwIfAborted } from '../platform/abort.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
@@ -7,6 +8,7 @@ import { bigPartTransport } from './bigPartTransport.js';
 import { DecryptingWriter } from './decryptingWriter.js';
 import { openDeviceEnvelope } from './deviceEnvelope.js';
 import type { PullOptions, PullResult } from './pullOptions.js';
+import { cacheUnusable, warnOnce } from './pullWarning.js';
 import { checkResourceName } from './resourceName.js';
 import { intoBuffer, intoFile, type Sink } from './sink.js';
 import { CachedBigPart } from './throughCache.js';
@@ -93,8 +95,10 @@ function bigPartSource(
     { signal, wrap: options.limits?.transport },
   );
   if (options.cacheDir === undefined) return ranged;
+  const warn = warnOnce(options.onWarning);
+  const onUnusable = (problem: CacheProblem) => warn(cacheUnusable(problem));
   return new CachedBigPart(
-    { dir: options.cacheDir, maxBytes: options.cacheMaxBytes },
+    { dir: options.cacheDir, maxBytes: options.cacheMaxBytes, onUnusable },
     manifest,
     ranged,
     {

@@ -17,6 +17,7 @@ import {
   type PullRequest,
 } from './pullManyOptions.js';
 import type { PullLimits, PullOptions, PullProgress } from './pullOptions.js';
+import { warnOnce } from './pullWarning.js';
 import { checkResourceName } from './resourceName.js';
 
 /** What every pull of a batch is given: all of PullOptions but the destination and progress. */
@@ -63,6 +64,7 @@ export async function pullMany(
       hardware,
       signal,
       cacheDir,
+      onWarning: warnOnce(options.onWarning),
       trustedPublishers,
       cdn,
       limits,

@@ -1,5 +1,6 @@
 import type { SluiceError } from '@sluice/protocol';
 import type { PullProgress } from './pullOptions.js';
+import type { PullWarning } from './pullWarning.js';
 
 /** One resource of a batch: `folder`/`name` on the API, written to the file `to`. */
 export interface PullRequest {
@@ -51,6 +52,8 @@ export interface PullManyOptions {
   onProgress?: (progress: PullManyProgress) => void;
   /** Shared cache of verified big parts (see pull). */
   cacheDir?: string;
+  /** As pull's, called once a kind for the whole batch (an unusable cache is one warning). */
+  onWarning?: (warning: PullWarning) => void;
   /** The publishers this device trusts, for every resource of the batch (see pull). */
   trustedPublishers?: readonly string[];
 }

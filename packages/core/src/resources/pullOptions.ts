@@ -1,6 +1,7 @@
 import type { Downloader } from '@sluice/cdn';
 import type { DeliveredCdnConfig, EnvelopeResource } from '@sluice/protocol';
 import type { LockOwner } from '../platform/fileLock.js';
+import type { PullWarning } from './pullWarning.js';
 
 export interface PullProgress {
   /** Sealed-blob bytes checked and decrypted so far (small part included). */
@@ -33,6 +34,12 @@ export interface PullOptions {
   cacheMaxBytes?: number;
   /** With `cacheDir`: called when another process (or call) is fetching this big part and this one waits. */
   onCacheWait?: (owner: LockOwner) => void;
+  /**
+   * Called (once a kind) when the pull works around something and goes on, e.g. a `cacheDir`
+   * that is read-only, not a directory, cannot be created or whose disk fills up: the big part
+   * then comes from the network alone. Default: `process.emitWarning`.
+   */
+  onWarning?: (warning: PullWarning) => void;
   /** Ranged requests in flight for the big part (default 4 from the API, 8 from an S3 CDN). */
   concurrency?: number;
   /** Transport for the big part (default: the API's own big-part route over HTTP ranges). */

@@ -12,18 +12,28 @@ export interface Sink {
 /** Writes the plaintext into a sink and says how large it came out (and whatever else it adds). */
 export type Fill<T extends { size: number }> = (sink: Sink) => Promise<T>;
 
-/** Plaintext into a buffer of `capacity` bytes, handed back cut to the plaintext's size. */
+/**
+ * Plaintext into a buffer of `capacity` bytes, handed back cut to the plaintext's size. What lies
+ * past that size is zeroed, and on any failure the whole buffer is, so no partial plaintext stays
+ * in memory for the collector to find.
+ */
 export async function intoBuffer<T extends { size: number }>(
   capacity: number,
   fill: Fill<T>,
 ): Promise<T & { data: Buffer }> {
   const out = Buffer.alloc(capacity);
-  const filled = await fill({
-    write: async (p) => {
-      p.data.copy(out, p.offset);
-    },
-  });
-  return { ...filled, data: out.subarray(0, filled.size) };
+  try {
+    const filled = await fill({
+      write: async (p) => {
+        p.data.copy(out, p.offset);
+      },
+    });
+    out.fill(0, filled.size);
+    return { ...filled, data: out.subarray(0, filled.size) };
+  } catch (e) {
+    out.fill(0);
+    throw e;
+  }
 }
 
 /**
