@@ -61,7 +61,11 @@ const BENCHES: BenchSpec[] = [
     script: 'pull.js',
     args: [],
     quickArgs: ['--size', '64MiB', '--reps', '1'],
-    targets: { pullVsCurl: { op: '≥', value: 0.8 }, peakRssMb: { op: '<', value: 250 } },
+    targets: {
+      pullVsCurl: { op: '≥', value: 1 },
+      pullCpuSecondsPerGiB: { op: '≤', value: 1.5 },
+      peakRssMb: { op: '<', value: 150 },
+    },
   },
   {
     id: 'pull-s3',

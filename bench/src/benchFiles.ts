@@ -48,11 +48,17 @@ export async function sha256Of(path: string): Promise<string> {
  * process listing; resolves with the JSON line it prints. The process is in `children` while it
  * runs, for the caller to kill on SIGINT.
  */
-export function jsonChild<T>(script: string, job: object, children: Set<ChildProcess>): Promise<T> {
+export function jsonChild<T>(
+  script: string,
+  job: object,
+  children: Set<ChildProcess>,
+  /** `taskset -c` list the child is pinned to (e.g. '0': one core, as on a small device). */
+  cpus?: string,
+): Promise<T> {
   return new Promise((resolve, reject) => {
-    const proc = spawn(process.execPath, [new URL(script, import.meta.url).pathname], {
-      stdio: ['pipe', 'pipe', 'inherit'],
-    });
+    const argv = [process.execPath, new URL(script, import.meta.url).pathname];
+    const [cmd = '', ...rest] = cpus === undefined ? argv : ['taskset', '-c', cpus, ...argv];
+    const proc = spawn(cmd, rest, { stdio: ['pipe', 'pipe', 'inherit'] });
     children.add(proc);
     let out = '';
     proc.stdout?.on('data', (d) => {
