@@ -35,6 +35,14 @@ export {
   type GuardResult,
   type UserContext,
 } from './auth/guardRequest.js';
+export {
+  type BindingPolicy,
+  DEFAULT_BINDING_POLICY,
+  type FactorMatch,
+  MIN_MATCH_FLOOR,
+  matchFactors,
+  resolveBindingPolicy,
+} from './auth/driftPolicy.js';
 export { loadOrCreateSigningKeys, SIGNING_KEY_FILE, type SigningKeys } from './auth/keys.js';
 export {
   type BackoffRule,
