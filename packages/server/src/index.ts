@@ -28,14 +28,6 @@ export type { TlsOptions } from './app/tls.js';
 export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
 export type { TrustProxy } from './app/trustProxy.js';
 export {
-  createGuard,
-  type GuardError,
-  type GuardMetadata,
-  type GuardRequest,
-  type GuardResult,
-  type UserContext,
-} from './auth/guardRequest.js';
-export {
   type BindingPolicy,
   DEFAULT_BINDING_POLICY,
   type FactorMatch,
@@ -43,6 +35,14 @@ export {
   matchFactors,
   resolveBindingPolicy,
 } from './auth/driftPolicy.js';
+export {
+  createGuard,
+  type GuardError,
+  type GuardMetadata,
+  type GuardRequest,
+  type GuardResult,
+  type UserContext,
+} from './auth/guardRequest.js';
 export { loadOrCreateSigningKeys, SIGNING_KEY_FILE, type SigningKeys } from './auth/keys.js';
 export {
   type BackoffRule,

@@ -48,7 +48,9 @@ async function s3Transport(
   const { password, hardware, hardwareFactors, signal } = options;
   const config =
     options.cdn ??
-    (await runApi(options, () => fetchCdnConfig(session, { password, hardware, hardwareFactors, signal })));
+    (await runApi(options, () =>
+      fetchCdnConfig(session, { password, hardware, hardwareFactors, signal }),
+    ));
   if (config.kind !== 's3') {
     throw new SluiceError(
       'ERR_BAD_RESPONSE',

@@ -144,7 +144,9 @@ async function sharedCdnConfig(
   try {
     const open = await limits.api(() => publicCdnConfig(session, { signal }));
     if (open.kind !== 's3') return undefined;
-    return await limits.api(() => fetchCdnConfig(session, { password, hardware, hardwareFactors, signal }));
+    return await limits.api(() =>
+      fetchCdnConfig(session, { password, hardware, hardwareFactors, signal }),
+    );
   } catch (e) {
     if (signal?.aborted) throw abortError(signal);
     if (isSluiceError(e, 'ERR_ABORTED')) throw e;

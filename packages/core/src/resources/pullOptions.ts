@@ -1,9 +1,5 @@
 import type { Downloader } from '@sluice/cdn';
-import type {
-  DeliveredCdnConfig,
-  EnvelopeResource,
-  HardwareFactorDigests,
-} from '@sluice/protocol';
+import type { DeliveredCdnConfig, EnvelopeResource, HardwareFactorDigests } from '@sluice/protocol';
 import type { LockOwner } from '../platform/fileLock.js';
 
 export interface PullProgress {

@@ -1,5 +1,6 @@
 // Drift-tolerant binding against the real server on loopback (and, with SLUICE_TEST_STORE=postgres,
 // on PostgreSQL): POST /cdn-config binds and checks the device the same way the envelope route does.
+import { readFile } from 'node:fs/promises';
 import {
   canonicalHardware,
   deriveEnvelopeKey,
@@ -124,7 +125,11 @@ describe('the match rule', () => {
     expect(matchFactors(bound, factorDigests(drift(MACHINE, 'disk.serial')), policy)).toMatchObject(
       { bound: 10, required: 9, matched: 9, changed: ['disk.serial'], accepted: true },
     );
-    const two = matchFactors(bound, factorDigests(drift(MACHINE, 'disk.serial', 'board.serial')), policy);
+    const two = matchFactors(
+      bound,
+      factorDigests(drift(MACHINE, 'disk.serial', 'board.serial')),
+      policy,
+    );
     expect(two).toMatchObject({ matched: 8, required: 9, accepted: false });
     const wide = resolveBindingPolicy({ maxDrift: 8 });
     const c = factorDigests(CONTAINER);
@@ -148,8 +153,29 @@ describe('the match rule', () => {
     expect(more).toMatchObject({ bound: 9, matched: 9, added: ['disk.serial'], accepted: true });
   });
 
+  it('matches the drifted-device vector of docs/FORMAT.md §7.1', async () => {
+    const doc = await readFile(new URL('../../../../docs/FORMAT.md', import.meta.url), 'utf8');
+    const block = (info: string) =>
+      JSON.parse(doc.split(`\`\`\`json ${info}\n`)[1]?.split('```')[0] ?? '');
+    const vector = block('hardware-drifted');
+    const now = { ...block('hardware-factors'), 'disk.serial': vector['disk.serial'] };
+    const m = matchFactors(block('hardware-factor-digests'), factorDigests(now), policy);
+    expect({
+      changed: m.changed,
+      matched: m.matched,
+      of: m.bound,
+      required: m.required,
+      accepted: m.accepted,
+    }).toEqual(vector.match);
+  });
+
   it('refuses a policy below the floor or malformed', () => {
-    for (const bad of [{ minMatch: 2 }, { maxDrift: -1 }, { maxDrift: 1.5 }, { driftCooldownMs: -1 }]) {
+    for (const bad of [
+      { minMatch: 2 },
+      { maxDrift: -1 },
+      { maxDrift: 1.5 },
+      { driftCooldownMs: -1 },
+    ]) {
       expect(() => resolveBindingPolicy(bad)).toThrow(/deviceBinding\./);
     }
   });
@@ -248,7 +274,9 @@ describe('a drifted device on the real server', () => {
     );
     expect(events(srv, 'device.factorsRecorded').filter((l) => l.userId === d.id)).toHaveLength(1);
     // …and then drift is tolerated; an old client with another hash is still refused.
-    expect((await ask(srv, d, { hardware: claim(drift(MACHINE, 'cpu.model')).hardware })).status).toBe(403);
+    expect(
+      (await ask(srv, d, { hardware: claim(drift(MACHINE, 'cpu.model')).hardware })).status,
+    ).toBe(403);
     expect((await ask(srv, d, moved)).status).toBe(200);
   });
 
@@ -273,11 +301,15 @@ describe('a drifted device on the real server', () => {
     const d = await device(srv);
     const f = factorDigests(MACHINE);
     const odd = { ...f, constructor: 'c'.repeat(64) };
-    expect((await ask(srv, d, { hardware: claim(MACHINE).hardware, hardwareFactors: odd })).status).toBe(200);
+    expect(
+      (await ask(srv, d, { hardware: claim(MACHINE).hardware, hardwareFactors: odd })).status,
+    ).toBe(200);
     const { constructor: _c, ...without } = odd;
     const other = { ...without, 'cpu.model': 'd'.repeat(64) };
     // Bound n = 11: constructor missing and cpu.model changed is two → 403.
-    expect((await ask(srv, d, { hardware: 'e'.repeat(64), hardwareFactors: other })).status).toBe(403);
+    expect((await ask(srv, d, { hardware: 'e'.repeat(64), hardwareFactors: other })).status).toBe(
+      403,
+    );
   });
 });
 
@@ -305,7 +337,9 @@ describe('the binding policy', () => {
     const wide = await server({ deviceBinding: { maxDrift: 3, minMatch: 8, driftCooldownMs: 0 } });
     const d = await device(wide);
     await ask(wide, d, claim(MACHINE));
-    expect((await ask(wide, d, claim(drift(MACHINE, 'disk.serial', 'board.serial')))).status).toBe(200);
+    expect((await ask(wide, d, claim(drift(MACHINE, 'disk.serial', 'board.serial')))).status).toBe(
+      200,
+    );
     const e = await device(wide);
     await ask(wide, e, claim(MACHINE));
     const three = drift(MACHINE, 'disk.serial', 'board.serial', 'system.uuid');

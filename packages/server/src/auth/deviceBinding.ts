@@ -99,7 +99,8 @@ export async function bindDevice(
     const match = matchFactors(now.boundHardwareFactors, claim.factors, policy);
     if (!match.accepted) return { kind: 'refused', match };
     const last = now.deviceDriftedAt === undefined ? Number.NaN : Date.parse(now.deviceDriftedAt);
-    if (Date.now() - last < policy.driftCooldownMs) return { kind: 'refused', match, cooldown: true };
+    if (Date.now() - last < policy.driftCooldownMs)
+      return { kind: 'refused', match, cooldown: true };
     await t.users.update({
       ...now,
       boundHardwareHash: claim.hash,
