@@ -164,6 +164,22 @@ describe('a drifted device through `sluice pull`', () => {
   });
 });
 
+describe('sluice doctor', () => {
+  it('says how many factor digests a pull sends, and none when the hash is chosen', async () => {
+    const withFactors = await run(['doctor', '--json'], {
+      env: { SLUICE_HARDWARE_FACTORS: JSON.stringify(BOX) },
+    });
+    expect(withFactors.code, withFactors.stderr).toBe(0);
+    expect(JSON.parse(withFactors.stdout).hardware).toMatchObject({
+      source: 'env',
+      factorDigests: 7,
+    });
+    const chosen = await run(['doctor'], { env: { SLUICE_HARDWARE_HASH: 'c'.repeat(64) } });
+    expect(chosen.stdout).toContain('(from SLUICE_HARDWARE_HASH)');
+    expect(chosen.stdout).toMatch(/factor digests {2}none sent/);
+  });
+});
+
 describe('sluice serve binding settings', () => {
   it('refuses a minimum match below 3, naming the flag', async () => {
     const r = await run([
