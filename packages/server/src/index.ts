@@ -31,6 +31,7 @@ export {
   type BindingPolicy,
   DEFAULT_BINDING_POLICY,
   type FactorMatch,
+  IDENTIFYING_FACTORS,
   MIN_MATCH_FLOOR,
   matchFactors,
   resolveBindingPolicy,

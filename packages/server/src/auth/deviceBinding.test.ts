@@ -142,6 +142,19 @@ describe('the match rule', () => {
     ).toMatchObject({ required: 3, matched: 2, accepted: false });
   });
 
+  it('needs one identifying factor unchanged: CPU and memory alone are any machine of a model', () => {
+    const c = factorDigests(CONTAINER);
+    const sameModel = factorDigests(drift(CONTAINER, 'os.machineId'));
+    expect(matchFactors(c, sameModel, policy)).toMatchObject({
+      matched: 3,
+      required: 3,
+      identifying: 0,
+      accepted: false,
+    });
+    const m = matchFactors(bound, factorDigests(drift(MACHINE, 'disk.serial')), policy);
+    expect(m.identifying).toBe(4);
+  });
+
   it('counts a missing factor as drifted and an added one as neither', () => {
     const { 'disk.serial': _gone, ...fewer } = MACHINE;
     expect(matchFactors(bound, factorDigests(fewer), policy)).toMatchObject({
@@ -165,6 +178,7 @@ describe('the match rule', () => {
       matched: m.matched,
       of: m.bound,
       required: m.required,
+      identifying: m.identifying,
       accepted: m.accepted,
     }).toEqual(vector.match);
   });
@@ -250,7 +264,9 @@ describe('a drifted device on the real server', () => {
   it('the floor of 3: a four-factor container may lose one, a three-factor one none', async () => {
     const d = await device(srv);
     await ask(srv, d, claim(CONTAINER));
-    expect((await ask(srv, d, claim(drift(CONTAINER, 'os.machineId')))).status).toBe(200);
+    // Another container on the same kind of host: 3 of 4 match, but none that identifies.
+    expect((await ask(srv, d, claim(drift(CONTAINER, 'os.machineId')))).status).toBe(403);
+    expect((await ask(srv, d, claim(drift(CONTAINER, 'memory.gib')))).status).toBe(200);
     const e = await device(srv);
     const { 'os.machineId': _m, ...three } = CONTAINER;
     await ask(srv, e, claim(three));

@@ -124,7 +124,12 @@ function recordsNewFactors(user: UserRecord, claim: DeviceClaim): boolean {
 
 /** The audit line of a binding change (factor names and counts only, never digests). */
 function report(outcome: Outcome, userId: string, log: FastifyBaseLogger): void {
-  const counts = (m: FactorMatch) => ({ matched: m.matched, of: m.bound, required: m.required });
+  const counts = (m: FactorMatch) => ({
+    matched: m.matched,
+    of: m.bound,
+    required: m.required,
+    identifying: m.identifying,
+  });
   switch (outcome.kind) {
     case 'same':
       return;

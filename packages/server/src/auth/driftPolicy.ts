@@ -17,6 +17,20 @@ export interface BindingPolicy {
   driftCooldownMs: number;
 }
 
+/**
+ * The factors that tell one machine from another of the same model (docs/FORMAT.md §7.1); the
+ * others (CPU, core count, memory, maker and model) are shared by every machine of a model. A
+ * drifted device must still present at least one of these unchanged: else three matching factors
+ * could all be ones any machine of that model has.
+ */
+export const IDENTIFYING_FACTORS: readonly string[] = Object.freeze([
+  'system.uuid',
+  'system.serial',
+  'board.serial',
+  'disk.serial',
+  'os.machineId',
+]);
+
 /** The floor of `minMatch`: fewer matching factors identify too little. */
 export const MIN_MATCH_FLOOR = 3;
 
@@ -59,10 +73,15 @@ export interface FactorMatch {
   missing: string[];
   /** Presented factors the binding does not have. */
   added: string[];
+  /** Matched factors that are IDENTIFYING_FACTORS (at least one is needed). */
+  identifying: number;
   accepted: boolean;
 }
 
-/** Compares digests by factor name; only names, never digests, leave this function. */
+/**
+ * Compares digests by factor name: accepted when at least `required` bound factors, one of them
+ * identifying, are presented unchanged. Only names, never digests, leave this function.
+ */
 export function matchFactors(
   bound: Record<string, string>,
   presented: Record<string, string>,
@@ -79,6 +98,9 @@ export function matchFactors(
   const added = Object.keys(presented).filter((name) => !Object.hasOwn(bound, name));
   const matched = names.length - changed.length - missing.length;
   const required = Math.max(policy.minMatch, names.length - policy.maxDrift);
+  const identifying = names.filter(
+    (n) => IDENTIFYING_FACTORS.includes(n) && !changed.includes(n) && !missing.includes(n),
+  ).length;
   return {
     bound: names.length,
     required,
@@ -86,7 +108,8 @@ export function matchFactors(
     changed,
     missing,
     added,
-    accepted: required <= names.length && matched >= required,
+    identifying,
+    accepted: required <= names.length && matched >= required && identifying > 0,
   };
 }
 
