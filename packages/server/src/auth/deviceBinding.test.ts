@@ -18,6 +18,7 @@ import {
   addUser,
   call,
   login,
+  ON_POSTGRES,
   PASSWORD,
   type Running,
   removeDir,
@@ -260,6 +261,27 @@ describe('a drifted device on the real server', () => {
     expect(user?.boundHardwareFactors).toEqual(factorDigests(winner));
     expect(events(srv, 'device.drifted').filter((l) => l.userId === d.id)).toHaveLength(1);
   });
+
+  it.skipIf(!ON_POSTGRES)(
+    'two instances on one database: devices drifting at once through each, one moves the binding',
+    async () => {
+      // A second server over the same data directory: the same PostgreSQL database and bucket.
+      const other = await startServer({ dataDir: srv.s.dataDir, loginLimits: LIMITS });
+      cleanup.push(() => other.close());
+      const second = { ...srv, s: other };
+      for (let round = 0; round < 3; round++) {
+        const d = await device(srv);
+        await ask(srv, d, claim(MACHINE));
+        const a = drift(MACHINE, 'disk.serial');
+        const b = drift(MACHINE, 'system.uuid');
+        const replies = await Promise.all([ask(srv, d, claim(a)), ask(second, d, claim(b))]);
+        expect(replies.map((r) => r.status).sort()).toEqual([200, 403]);
+        const winner = replies[0]?.status === 200 ? a : b;
+        const user = await other.server.store.users.get(d.id);
+        expect(user?.boundHardwareHash).toBe(claim(winner).hardware);
+      }
+    },
+  );
 
   it('the floor of 3: a four-factor container may lose one, a three-factor one none', async () => {
     const d = await device(srv);
