@@ -370,3 +370,35 @@ describe('pruning expired records', () => {
     expect(await store.parcels.tokenUsed('jti-live')).toBe(true);
   });
 });
+
+describe('migration 3 (drift-tolerant binding) on an existing embedded store', () => {
+  it('keeps a binding made at schema 1: its hash, no factor digests', async () => {
+    const dataDir = await tempDir();
+    cleanup.push(() => removeDir(dataDir));
+    const { SqliteDatabase } = await import('./sql/sqliteDatabase.js');
+    const old = SqliteDatabase.open(join(dataDir, DATABASE_FILE));
+    const first = MIGRATIONS[0];
+    if (first === undefined) throw new Error('no migrations');
+    await old.transaction(async (tx) => {
+      await tx.query(
+        'CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+      );
+      for (const statement of first.statements) await tx.query(statement);
+      await tx.query('INSERT INTO schema_migrations VALUES (1, $1, $2)', [first.name, 'then']);
+      const u = user(1, { boundHardwareHash: 'ab'.repeat(32) });
+      await tx.query(
+        `INSERT INTO users (id, email, role, disabled, password_hash, bound_hardware_hash,
+           tokens_valid_after, created_at, updated_at) VALUES ($1, $2, $3, 0, $4, $5, NULL, $6, $7)`,
+        [u.id, u.email, u.role, u.passwordHash, u.boundHardwareHash, u.createdAt, u.updatedAt],
+      );
+    });
+    await old.close();
+    const store = await Store.open({ dataDir });
+    cleanup.push(() => store.close());
+    expect(await store.schemaVersion()).toBe(SCHEMA_VERSION);
+    const kept = await store.users.get(user(1).id);
+    expect(kept?.boundHardwareHash).toBe('ab'.repeat(32));
+    expect(kept?.boundHardwareFactors).toBeUndefined();
+    expect(kept?.deviceDriftedAt).toBeUndefined();
+  });
+});
