@@ -48,7 +48,8 @@ export function explainFailure(err: unknown): unknown {
     const who = inUse?.email ?? 'EMAIL';
     return new SluiceError(
       'ERR_DEVICE_NOT_BOUND',
-      `this account is bound to another device; an admin frees it with \`sluice user reset-device ${who}\`` +
+      'this account is bound to another device (or this one changed more hardware than the server ' +
+        `tolerates); an admin frees it with \`sluice user reset-device ${who}\`` +
         ' (the next pull then binds the device it comes from)',
       { cause: err },
     );

@@ -107,11 +107,18 @@ export {
 } from './format/sealedFileManifest.js';
 export { smallPartSize } from './format/smallPartSize.js';
 export {
+  factorDigest,
+  factorDigests,
+  factorsOverride,
+  HARDWARE_FACTOR_FORMAT,
+} from './hardware/factorDigests.js';
+export {
   canonicalHardware,
   HARDWARE_FACTORS,
   HARDWARE_FORMAT,
   type HardwareFactor,
   type HardwareInfo,
+  hardwareFactorDigests,
   hardwareHash,
   hardwareInfo,
   hashCanonicalHardware,

@@ -160,7 +160,23 @@ export interface DeviceProof {
   password: string;
   /** The device's hardware hash, 1 to 256 characters of `[A-Za-z0-9+/=_.:-]`. */
   hardware: string;
+  /**
+   * One digest per present hardware factor (docs/FORMAT.md §7, "Factor digests"), so the server
+   * can accept a device of which one factor drifted. Optional: without it, only the exact hash
+   * matches the binding.
+   */
+  hardwareFactors?: HardwareFactorDigests;
 }
+
+/** Factor name (`disk.serial`) → lower-case hex SHA-256 of `sluice-hw-factor-v1\nname=value\n`. */
+export type HardwareFactorDigests = Record<string, string>;
+
+/** What the server accepts as `hardwareFactors`: at most 32 names of this shape, 64-hex values. */
+export const HARDWARE_FACTOR_LIMITS = Object.freeze({
+  maxFactors: 32,
+  name: /^[a-z][A-Za-z0-9]{0,31}(\.[a-z][A-Za-z0-9]{0,31}){0,3}$/,
+  digest: /^[0-9a-f]{64}$/,
+} as const);
 
 /** `POST /resources/get/:folder`. */
 export interface EnvelopeRequest extends DeviceProof {

@@ -28,6 +28,15 @@ export type { TlsOptions } from './app/tls.js';
 export { DEFAULT_TRANSFER_TIMEOUTS, type TransferTimeouts } from './app/transferTimeouts.js';
 export type { TrustProxy } from './app/trustProxy.js';
 export {
+  type BindingPolicy,
+  DEFAULT_BINDING_POLICY,
+  type FactorMatch,
+  IDENTIFYING_FACTORS,
+  MIN_MATCH_FLOOR,
+  matchFactors,
+  resolveBindingPolicy,
+} from './auth/driftPolicy.js';
+export {
   createGuard,
   type GuardError,
   type GuardMetadata,

@@ -2,7 +2,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import {
   checkResourceName,
-  hardwareHash,
+  hardwareInfo,
   PULL_MANY_DEFAULTS,
   type PullManyProgress,
   type PullManyResult,
@@ -73,7 +73,7 @@ export const batchCommand = defineCommand({
     const login = resolveLogin(values.server);
     const password = await loginPassword(login, values['password-stdin']);
     const { session } = await serverSession(login, { password });
-    const hardware = await hardwareHash();
+    const { hash: hardware, digests: hardwareFactors } = await hardwareInfo();
     for (const r of requests) mkdirSync(dirname(r.to), { recursive: true });
     const progress = new BatchProgress(io, values.json, requests.length);
     const t0 = performance.now();
@@ -83,6 +83,7 @@ export const batchCommand = defineCommand({
           ...limits,
           password,
           hardware,
+          hardwareFactors,
           signal,
           cacheDir: values.cache === undefined ? undefined : resolve(values.cache),
           trustedPublishers,

@@ -63,7 +63,13 @@ export const doctorCommand = defineCommand({
       node: process.version,
       openssl: process.versions.openssl,
       platform: `${process.platform}-${process.arch}`,
-      hardware: { hash: hw.hash, source: hw.source, factors: hw.factors },
+      hardware: {
+        hash: hw.hash,
+        source: hw.source,
+        factors: hw.factors,
+        // How many factor digests a pull sends (null: none, only the exact hash binds).
+        factorDigests: hw.digests === undefined ? null : Object.keys(hw.digests).length,
+      },
       server,
       warnings,
     };
@@ -79,7 +85,7 @@ interface DoctorReport {
   node: string;
   openssl: string;
   platform: string;
-  hardware: Pick<HardwareInfo, 'hash' | 'source' | 'factors'>;
+  hardware: Pick<HardwareInfo, 'hash' | 'source' | 'factors'> & { factorDigests: number | null };
   server: ServerCheck | undefined;
   warnings: string[];
 }
@@ -97,8 +103,9 @@ function printReport(io: Io, report: DoctorReport): void {
   const { hardware: hw, server } = report;
   io.out(`crypto backend  ${report.backend} (${report.reason})`);
   io.out(`node            ${report.node}, OpenSSL ${report.openssl}, ${report.platform}`);
-  io.out(`hardware hash   ${hw.hash}${hw.source === 'env' ? ' (from SLUICE_HARDWARE_HASH)' : ''}`);
+  io.out(`hardware hash   ${hw.hash}${hw.source === 'env' ? ` (from ${overrides()})` : ''}`);
   for (const [name, value] of Object.entries(hw.factors)) io.out(`  ${name.padEnd(20)}${value}`);
+  io.out(`factor digests  ${describeDigests(hw.factorDigests)}`);
   const via = server?.proxy === undefined ? '' : ` via proxy ${server.proxy}`;
   if (server === undefined) io.out('server          none (log in, or pass --server URL)');
   else if (!server.reachable)
@@ -112,6 +119,19 @@ function printReport(io: Io, report: DoctorReport): void {
     if (server.cdn !== undefined) io.out(`cdn             ${describeCdn(server.cdn)}`);
   }
   for (const w of report.warnings) io.err(`warning: ${w}`);
+}
+
+/** What the digests a pull sends allow (the server's floor is 3 matching factors). */
+function describeDigests(count: number | null): string {
+  if (count === null) return 'none sent: the hash is chosen, so only that exact hash binds';
+  if (count < 3) return `${count} sent: too few to tolerate a changed factor (3 must match)`;
+  return `${count} sent: the server may accept this device after a factor changes`;
+}
+
+/** The SLUICE_HARDWARE_* variables that set the identity shown. */
+function overrides(): string {
+  const set = ['SLUICE_HARDWARE_HASH', 'SLUICE_HARDWARE_FACTORS'].filter((n) => process.env[n]);
+  return set.join(' and ');
 }
 
 /** How long the probe waits for an answer. */

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { hardwareHash, pull, sha256File } from '@sluice/core';
+import { hardwareInfo, pull, sha256File } from '@sluice/core';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { fileToStdout, outputPath, withTempFile } from '../outputPath.js';
@@ -81,7 +81,8 @@ export const pullCommand = defineCommand({
     const login = resolveLogin(values.server);
     const password = await loginPassword(login, values['password-stdin']);
     const { session } = await serverSession(login, { password });
-    const hardware = await hardwareHash();
+    // The factor digests let the server accept this device when one factor drifted.
+    const { hash: hardware, digests: hardwareFactors } = await hardwareInfo();
     const bar = ProgressBar.forTransfer(io, values.json, `${folder}/${name}`);
     const t0 = performance.now();
     const pullInto = (path: string) =>
@@ -90,6 +91,7 @@ export const pullCommand = defineCommand({
           to: path,
           password,
           hardware,
+          hardwareFactors,
           signal,
           cacheDir,
           cacheMaxBytes: maxBytes,

@@ -1,6 +1,6 @@
 import { stat } from 'node:fs/promises';
 import { basename } from 'node:path';
-import { hardwareHash, publicCdnConfig, push } from '@sluice/core';
+import { hardwareInfo, type PushOptions, publicCdnConfig, push } from '@sluice/core';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { STDIO, stdinToFile, withTempFile } from '../outputPath.js';
@@ -80,12 +80,13 @@ async function pushFile(
       const opened = await serverSession(login, { passwordStdin: values['password-stdin'] });
       const { session } = opened;
       const cdn = await publicCdnConfig(session, { signal });
-      let keys: { password?: string; hardware?: string } = {};
+      let keys: Pick<PushOptions, 'password' | 'hardware' | 'hardwareFactors'> = {};
       if (cdn.kind === 's3') {
         const password = opened.password ?? (await loginPassword(login, values['password-stdin']));
         // With the password at hand, Session may log in again if the saved login has lapsed.
         session.setCredentials(login.email, password);
-        keys = { password, hardware: await hardwareHash() };
+        const { hash, digests } = await hardwareInfo();
+        keys = { password, hardware: hash, hardwareFactors: digests };
       }
       if (bar) io.err(`sealing and uploading ${shown} (${formatSize(size)})…`);
       const created = await push(session, folder, name, file, {

@@ -25,7 +25,8 @@ export const serveCommand = defineCommand({
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only] [--password-stdin]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
-    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL]',
+    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--binding-max-drift N]\n' +
+    '[--binding-min-match K] [--binding-drift-cooldown S]',
   flags: {
     data: text(
       'DIR',
@@ -50,7 +51,7 @@ export const serveCommand = defineCommand({
     config: text(
       'FILE',
       'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
-        'databaseUrl, tlsCert, tlsKey, logLevel} as in docs/API.md; a file holding ' +
+        'databaseUrl, tlsCert, tlsKey, logLevel, deviceBinding} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -95,6 +96,18 @@ export const serveCommand = defineCommand({
       'LEVEL',
       `${LOG_LEVELS.join(', ')} (or ${E.logLevel}, or logLevel in --config; default info: one line ` +
         'per request, big-part ranges only at debug)',
+    ),
+    'binding-max-drift': text(
+      'N',
+      `bound hardware factors a device may change or lose and still be accepted (or ${E.bindingMaxDrift}; default 1: all but one must match; 0: none)`,
+    ),
+    'binding-min-match': text(
+      'K',
+      `factors that must match however many are bound (or ${E.bindingMinMatch}; default and least 3)`,
+    ),
+    'binding-drift-cooldown': text(
+      'S',
+      `after a device drifted, refuse another drift of that binding for S seconds (or ${E.bindingDriftCooldown}; default 86400)`,
     ),
   },
   notes: [
@@ -146,6 +159,9 @@ export const serveCommand = defineCommand({
         tlsCert: values['tls-cert'],
         tlsKey: values['tls-key'],
         logLevel: values['log-level'],
+        bindingMaxDrift: values['binding-max-drift'],
+        bindingMinMatch: values['binding-min-match'],
+        bindingDriftCooldown: values['binding-drift-cooldown'],
       },
     });
     if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);

@@ -18,11 +18,13 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'tlsCert',
     'tlsKey',
     'logLevel',
+    'deviceBinding',
   ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],
   passwordHash: ['logN'],
   timeouts: ['headersMs', 'keepAliveMs', 'idleMs', 'bodyGraceMs', 'bodyMinBytesPerSecond'],
+  deviceBinding: ['maxDrift', 'minMatch', 'driftCooldownMs'],
 };
 
 /**
@@ -36,7 +38,7 @@ export function readServeConfigFile(path: string): Settings {
   const { text, mode } = readRegularFile(path);
   const settings = parseObject(text, path);
   checkKeys(settings, '', path);
-  for (const section of ['storage', 'cdn', 'passwordHash', 'timeouts']) {
+  for (const section of ['storage', 'cdn', 'passwordHash', 'timeouts', 'deviceBinding']) {
     const inner = objectAt(settings, section, path);
     if (inner !== undefined) checkKeys(inner, section, path);
   }

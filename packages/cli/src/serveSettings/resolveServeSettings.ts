@@ -7,6 +7,7 @@ import {
   type ServerOptions,
   validateScryptParams,
 } from '@sluice/server';
+import { bindingSettings } from './bindingSettings.js';
 import { objectAt } from './configFile.js';
 import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
@@ -35,6 +36,8 @@ export interface ServeSettings {
   tls?: ServerOptions['tls'];
   /** `--log-level`, `SLUICE_LOG_LEVEL` or the file's `logLevel` (checked by createServer). */
   logLevel?: LogLevel;
+  /** Drift tolerance of device bindings (`--binding-*`, `SLUICE_BINDING_*`, `deviceBinding`). */
+  deviceBinding?: ServerOptions['deviceBinding'];
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -69,6 +72,7 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
       src.fromEnv(SERVE_ENV.logLevel),
       src.inFile(src.file.logLevel),
     ) as LogLevel | undefined,
+    deviceBinding: bindingSettings(src),
     origins: src.origins,
   };
 }

@@ -16,6 +16,9 @@ export const SERVE_ENV = {
   tlsCert: 'SLUICE_TLS_CERT',
   tlsKey: 'SLUICE_TLS_KEY',
   logLevel: 'SLUICE_LOG_LEVEL',
+  bindingMaxDrift: 'SLUICE_BINDING_MAX_DRIFT',
+  bindingMinMatch: 'SLUICE_BINDING_MIN_MATCH',
+  bindingDriftCooldown: 'SLUICE_BINDING_DRIFT_COOLDOWN',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

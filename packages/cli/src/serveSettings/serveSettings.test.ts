@@ -332,3 +332,34 @@ describe('explainSettingError', () => {
     expect(explainSettingError(other, origins)).toBe(other);
   });
 });
+
+describe('deviceBinding', () => {
+  it('each setting from its flag, else its variable, else the file (cooldown: s vs ms)', () => {
+    const file = configFile({
+      deviceBinding: { maxDrift: 2, minMatch: 5, driftCooldownMs: 60_000 },
+    });
+    const fromFile = resolveServeSettings({ file, env: {}, flags: {} });
+    expect(fromFile.deviceBinding).toEqual({ maxDrift: 2, minMatch: 5, driftCooldownMs: 60_000 });
+    const mixed = resolveServeSettings({
+      file,
+      env: { SLUICE_BINDING_MAX_DRIFT: '3', SLUICE_BINDING_DRIFT_COOLDOWN: '7' },
+      flags: { bindingMaxDrift: '0' },
+    });
+    expect(mixed.deviceBinding).toEqual({ maxDrift: 0, minMatch: 5, driftCooldownMs: 7000 });
+    expect(mixed.origins.get('deviceBinding.maxDrift')).toBe('--binding-max-drift');
+    expect(mixed.origins.get('deviceBinding.driftCooldownMs')).toBe(
+      'SLUICE_BINDING_DRIFT_COOLDOWN',
+    );
+    expect(mixed.origins.get('deviceBinding.minMatch')).toBe(`--config ${file}`);
+    expect(resolveServeSettings({ env: {}, flags: {} }).deviceBinding).toBeUndefined();
+  });
+
+  it('refuses what is not a whole number, and unknown keys of the section', () => {
+    expect(() => resolveServeSettings({ env: {}, flags: { bindingMinMatch: '2.5' } })).toThrow(
+      /--binding-min-match must be a whole number ≥ 0, got '2.5'/,
+    );
+    expect(() => readServeConfigFile(configFile({ deviceBinding: { tolerance: 1 } }))).toThrow(
+      /unknown setting 'deviceBinding.tolerance'/,
+    );
+  });
+});

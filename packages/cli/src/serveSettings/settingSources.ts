@@ -25,6 +25,10 @@ export interface ServeFlags {
   tlsKey?: string;
   /** fatal, error, warn, info, debug, trace or silent, as typed. */
   logLevel?: string;
+  /** Device binding drift (`--binding-max-drift`, `--binding-min-match`; the cooldown in s). */
+  bindingMaxDrift?: string;
+  bindingMinMatch?: string;
+  bindingDriftCooldown?: string;
 }
 
 export interface SettingsSources {

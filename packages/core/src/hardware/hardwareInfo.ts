@@ -1,23 +1,12 @@
 import { createHash } from 'node:crypto';
+import type { HardwareFactorDigests } from '@sluice/protocol';
+import { factorDigests, factorsOverride } from './factorDigests.js';
+import { HARDWARE_FACTORS, type HardwareFactor, normaliseFactor } from './factors.js';
 
 /** Version tag that starts the canonical form; a new factor set gets a new tag. */
 export const HARDWARE_FORMAT = 'sluice-hw-v1';
 
-/** The stable factors a device hash is made of, in canonical order. Layout in docs/FORMAT.md. */
-export const HARDWARE_FACTORS = [
-  'system.uuid',
-  'system.manufacturer',
-  'system.model',
-  'system.serial',
-  'board.serial',
-  'cpu.model',
-  'cpu.cores',
-  'disk.serial',
-  'memory.gib',
-  'os.machineId',
-] as const;
-
-export type HardwareFactor = (typeof HARDWARE_FACTORS)[number];
+export { HARDWARE_FACTORS, type HardwareFactor, normaliseFactor };
 
 export interface HardwareInfo {
   /** Factors that had a real value on this device, normalised (absent ones are left out). */
@@ -26,38 +15,15 @@ export interface HardwareInfo {
   canonical: string;
   /** Lower-case hex SHA-256 of `canonical` (or the `SLUICE_HARDWARE_HASH` override). */
   hash: string;
-  /** Where the hash came from. */
+  /**
+   * One digest per present factor (docs/FORMAT.md §7), sent beside the hash so that the server
+   * can accept this device when one factor drifted. Undefined when `SLUICE_HARDWARE_HASH` chose
+   * the hash and `SLUICE_HARDWARE_FACTORS` gave no factors: the real factors then describe
+   * another identity than the hash, and several such devices on one machine would share them.
+   */
+  digests: HardwareFactorDigests | undefined;
+  /** Where the hash (or the factors) came from: the `SLUICE_HARDWARE_*` overrides are `env`. */
   source: 'systeminformation' | 'env';
-}
-
-// Values firmware writes when a field was never filled in: they identify nothing.
-const PLACEHOLDERS = new Set([
-  '',
-  '-',
-  '0',
-  'none',
-  'n/a',
-  'na',
-  'default string',
-  'not specified',
-  'not applicable',
-  'system serial number',
-  'system product name',
-  'to be filled by o.e.m.',
-  'to be filled by oem',
-  'o.e.m.',
-  'unknown',
-  '00000000-0000-0000-0000-000000000000',
-  'ffffffff-ffff-ffff-ffff-ffffffffffff',
-  '03000200-0400-0500-0006-000700080009',
-]);
-
-/** Trims, collapses white space and lower-cases; placeholders and control characters → undefined. */
-export function normaliseFactor(value: unknown): string | undefined {
-  if (typeof value !== 'string' && typeof value !== 'number') return undefined;
-  const v = String(value).trim().replace(/\s+/g, ' ').toLowerCase();
-  if (PLACEHOLDERS.has(v) || /\p{Cc}/u.test(v)) return undefined;
-  return v;
 }
 
 /**
@@ -90,7 +56,8 @@ let cached: Promise<HardwareInfo> | undefined;
  * Reads this device's stable hardware factors with `systeminformation` (never volatile values such
  * as free memory, uptime or addresses) and hashes their canonical form. Read once per process.
  * `SLUICE_HARDWARE_HASH` (64 lower-case hex digits) replaces the hash, for provisioning images and
- * for tests that act as several devices on one machine.
+ * for tests that act as several devices on one machine; `SLUICE_HARDWARE_FACTORS` (JSON) replaces
+ * the factors read, for tests and VMs that simulate a device and its drift.
  */
 export function hardwareInfo(): Promise<HardwareInfo> {
   cached ??= readHardware().catch((e: unknown) => {
@@ -105,22 +72,26 @@ export async function hardwareHash(): Promise<string> {
   return (await hardwareInfo()).hash;
 }
 
+/** `hardwareInfo().digests`: what a pull sends as `hardwareFactors` beside the hash. */
+export async function hardwareFactorDigests(): Promise<HardwareFactorDigests | undefined> {
+  return (await hardwareInfo()).digests;
+}
+
 async function readHardware(): Promise<HardwareInfo> {
-  const factors = await readFactors();
+  const given = factorsOverride(process.env.SLUICE_HARDWARE_FACTORS);
+  const factors = given ?? (await readFactors());
   const canonical = canonicalHardware(factors);
+  const digests = factorDigests(factors);
   const override = process.env.SLUICE_HARDWARE_HASH;
   if (override !== undefined && override !== '') {
     if (!OVERRIDE.test(override)) {
       throw new RangeError('SLUICE_HARDWARE_HASH must be 64 lower-case hex digits');
     }
-    return { factors, canonical, hash: override, source: 'env' };
+    const sent = given === undefined ? undefined : digests;
+    return { factors, canonical, hash: override, digests: sent, source: 'env' };
   }
-  return {
-    factors,
-    canonical,
-    hash: hashCanonicalHardware(canonical),
-    source: 'systeminformation',
-  };
+  const source = given === undefined ? 'systeminformation' : 'env';
+  return { factors, canonical, hash: hashCanonicalHardware(canonical), digests, source };
 }
 
 async function readFactors(): Promise<Partial<Record<HardwareFactor, string>>> {

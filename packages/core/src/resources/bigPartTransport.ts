@@ -45,10 +45,12 @@ async function s3Transport(
   key: string,
   options: PullOptions,
 ): Promise<{ downloader: Downloader; url: string }> {
-  const { password, hardware, signal } = options;
+  const { password, hardware, hardwareFactors, signal } = options;
   const config =
     options.cdn ??
-    (await runApi(options, () => fetchCdnConfig(session, { password, hardware, signal })));
+    (await runApi(options, () =>
+      fetchCdnConfig(session, { password, hardware, hardwareFactors, signal }),
+    ));
   if (config.kind !== 's3') {
     throw new SluiceError(
       'ERR_BAD_RESPONSE',

@@ -31,8 +31,9 @@ export async function fetchCdnConfig(
   session: Session,
   options: CdnConfigRequest,
 ): Promise<DeliveredCdnConfig> {
-  const { password, hardware, write, signal } = options;
-  const body: CdnConfigBody = write ? { password, hardware, write: true } : { password, hardware };
+  const { password, hardware, hardwareFactors, write, signal } = options;
+  const body: CdnConfigBody = { password, hardware, hardwareFactors };
+  if (write) body.write = true;
   const sealed = await session.request<unknown>('POST', '/cdn-config', { json: body, signal });
   const email = session.user?.email;
   if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');

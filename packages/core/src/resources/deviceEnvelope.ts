@@ -22,12 +22,12 @@ export async function openDeviceEnvelope(
   name: string,
   options: PullOptions,
 ): Promise<{ resource: EnvelopeResource; payload: EnvelopePayload }> {
-  const { password, hardware, signal } = options;
+  const { password, hardware, hardwareFactors, signal } = options;
   const sealed = await runApi(options, () =>
     session.request<Record<string, unknown>>(
       'POST',
       `/resources/get/${encodeURIComponent(folder)}`,
-      { json: { fileName: name, password, hardware }, signal },
+      { json: { fileName: name, password, hardware, hardwareFactors }, signal },
     ),
   );
   const resource = readResource(sealed.resource);

@@ -62,6 +62,7 @@ export async function pullMany(
     const shared: SharedOptions = {
       password,
       hardware,
+      hardwareFactors: options.hardwareFactors,
       signal,
       cacheDir,
       onWarning: warnOnce(options.onWarning),
@@ -139,13 +140,15 @@ async function eachConcurrently(
  */
 async function sharedCdnConfig(
   session: Session,
-  { password, hardware, signal }: PullManyOptions,
+  { password, hardware, hardwareFactors, signal }: PullManyOptions,
   limits: PullLimits,
 ): Promise<DeliveredCdnConfig | undefined> {
   try {
     const open = await limits.api(() => publicCdnConfig(session, { signal }));
     if (open.kind !== 's3') return undefined;
-    return await limits.api(() => fetchCdnConfig(session, { password, hardware, signal }));
+    return await limits.api(() =>
+      fetchCdnConfig(session, { password, hardware, hardwareFactors, signal }),
+    );
   } catch (e) {
     if (signal?.aborted) throw abortError(signal);
     if (isSluiceError(e, 'ERR_ABORTED')) throw e;

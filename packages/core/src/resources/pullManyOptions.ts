@@ -1,4 +1,4 @@
-import type { SluiceError } from '@sluice/protocol';
+import type { HardwareFactorDigests, SluiceError } from '@sluice/protocol';
 import type { PullProgress } from './pullOptions.js';
 import type { PullWarning } from './pullWarning.js';
 
@@ -38,6 +38,11 @@ export interface PullManyOptions {
   /** The user's password and this device's hardware hash, as for pull. */
   password: string;
   hardware: string;
+  /**
+   * This device's factor digests (`hardwareFactorDigests()`), sent beside the hash so the server
+   * accepts it when a factor drifted (docs/FORMAT.md §7). Without them only the exact hash binds.
+   */
+  hardwareFactors?: HardwareFactorDigests;
   /** Resources pulled at once (default 8). */
   concurrency?: number;
   /** API requests (envelopes, CDN config) in flight at once over the whole batch (default 4). */

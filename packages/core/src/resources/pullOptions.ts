@@ -1,5 +1,5 @@
 import type { Downloader } from '@sluice/cdn';
-import type { DeliveredCdnConfig, EnvelopeResource } from '@sluice/protocol';
+import type { DeliveredCdnConfig, EnvelopeResource, HardwareFactorDigests } from '@sluice/protocol';
 import type { LockOwner } from '../platform/fileLock.js';
 import type { PullWarning } from './pullWarning.js';
 
@@ -23,6 +23,11 @@ export interface PullOptions {
   password: string;
   /** This device's hardware hash. */
   hardware: string;
+  /**
+   * This device's factor digests (`hardwareFactorDigests()`), sent beside the hash so the server
+   * accepts it when a factor drifted (docs/FORMAT.md §7). Without them only the exact hash binds.
+   */
+  hardwareFactors?: HardwareFactorDigests;
   signal?: AbortSignal;
   onProgress?: (progress: PullProgress) => void;
   /**

@@ -1,4 +1,4 @@
-import type { DeliveredCdnConfig } from '@sluice/protocol';
+import type { DeliveredCdnConfig, HardwareFactorDigests } from '@sluice/protocol';
 import type { PublisherPrivateKey } from '../format/manifestSignature.js';
 
 /** Default cap of the small part in KiB (the split rule also caps it at 30% of the blob). */
@@ -23,6 +23,8 @@ export interface PushOptions {
    */
   password?: string;
   hardware?: string;
+  /** The uploading device's factor digests, as for pull (`hardwareFactorDigests()`). */
+  hardwareFactors?: HardwareFactorDigests;
   /** The CDN settings with uploader keys, when the caller already has them. */
   cdn?: DeliveredCdnConfig;
   /** Also keep the sealed big part in this local cache (as a later pull would). */

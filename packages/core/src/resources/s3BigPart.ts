@@ -48,7 +48,7 @@ export async function uploaderCdnConfig(
   session: Session,
   options: PushOptions,
 ): Promise<DeliveredCdnConfig> {
-  const { password, hardware, signal } = options;
+  const { password, hardware, hardwareFactors, signal } = options;
   if (options.cdn !== undefined) return options.cdn;
   const config = await publicCdnConfig(session, { signal });
   if (config.kind === 'http') return config;
@@ -58,7 +58,13 @@ export async function uploaderCdnConfig(
       `this server keeps big parts on an S3 CDN (${config.endpoint}): pass password and hardware so the uploader keys can be fetched`,
     );
   }
-  const full = await fetchCdnConfig(session, { password, hardware, write: true, signal });
+  const full = await fetchCdnConfig(session, {
+    password,
+    hardware,
+    hardwareFactors,
+    write: true,
+    signal,
+  });
   if (full.kind !== 's3' || full.uploader === undefined) {
     throw new SluiceError('ERR_CDN', 'the server sent no uploader keys for its S3 CDN');
   }

@@ -238,8 +238,10 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     cache,
     serverTiming,
     meter: shared.metrics,
+    binding: settings.deviceBinding,
   });
-  await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest });
+  const binding = settings.deviceBinding;
+  await app.register(cdnConfigRoutes, { cdn, store, limiter, guardRequest, binding });
   await app.register(parcelRoutes, {
     keys,
     store,

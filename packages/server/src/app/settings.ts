@@ -1,4 +1,5 @@
 import type { CdnConfig } from '@sluice/protocol';
+import { type BindingPolicy, resolveBindingPolicy } from '../auth/driftPolicy.js';
 import { type LoginLimits, resolveLoginLimits } from '../auth/loginLimiter.js';
 import {
   DEFAULT_SCRYPT_PARAMS,
@@ -117,6 +118,12 @@ export interface ServerOptions {
    * directory (default) or an S3 bucket of its own. Metadata stays in the data directory.
    */
   storage?: { kind: 'file' } | S3StorageConfig;
+  /**
+   * How far a device may drift from its binding, each over its default: `maxDrift` bound factors
+   * may change or go missing (1), at least `minMatch` must match (3, never fewer), and after a
+   * drift another is refused for `driftCooldownMs` (24 h). docs/SECURITY.md, "Device binding".
+   */
+  deviceBinding?: Partial<BindingPolicy>;
 }
 
 /** The options checked once, with their defaults, and the environment switches read once. */
@@ -141,6 +148,7 @@ export interface ServerSettings {
   timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
+  deviceBinding: BindingPolicy;
   /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
   envelopeCache: boolean;
   /** `SLUICE_SERVER_TIMING=1`: the envelope route reports its steps in `Server-Timing`. */
@@ -208,6 +216,7 @@ export function resolveSettings(
     timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
+    deviceBinding: resolveBindingPolicy(options.deviceBinding),
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
     serverTiming: env.SLUICE_SERVER_TIMING === '1',
   };

@@ -1,6 +1,12 @@
 import type { CdnConfigRequest, PublicCdnConfig, SealedEnvelope } from '@sluice/protocol';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
+import {
+  checkHardware,
+  checkHardwareFactors,
+  HARDWARE_FACTORS_SCHEMA,
+  HARDWARE_SCHEMA,
+} from '../auth/deviceBinding.js';
+import type { BindingPolicy } from '../auth/driftPolicy.js';
 import type { GuardRequest } from '../auth/guardRequest.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
@@ -17,6 +23,7 @@ const requestBody = {
   properties: {
     password: PASSWORD_SCHEMA,
     hardware: HARDWARE_SCHEMA,
+    hardwareFactors: HARDWARE_FACTORS_SCHEMA,
     write: { type: 'boolean' },
   },
 } as const;
@@ -27,6 +34,7 @@ export interface CdnConfigRoutesDeps {
   store: Store;
   limiter: LoginLimiter;
   guardRequest: GuardRequest;
+  binding: BindingPolicy;
 }
 
 /** The service and the guard every handler of the feature uses. */
@@ -58,10 +66,11 @@ async function issueConfig(
   request: FastifyRequest<{ Body: CdnConfigRequest }>,
 ): Promise<SealedEnvelope> {
   const hardware = checkHardware(request.body.hardware);
+  const hardwareFactors = checkHardwareFactors(request.body.hardwareFactors);
   const write = request.body.write === true;
   // Refused before the password is even checked: no binding, no limiter count.
   if (write) await authorize(f.guardRequest, request, 'cdnConfig.write');
   const { password } = request.body;
   const caller = { userId: request.user?.id ?? '', address: request.ip };
-  return f.service.issue(caller, { password, hardware, write }, request.log);
+  return f.service.issue(caller, { password, hardware, hardwareFactors, write }, request.log);
 }

@@ -9,6 +9,7 @@ import {
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice } from '../auth/deviceBinding.js';
+import type { BindingPolicy } from '../auth/driftPolicy.js';
 import {
   checkTokenPassword,
   type TokenCaller,
@@ -21,6 +22,7 @@ const NO_DATA_KEY = Buffer.alloc(32);
 
 export interface CdnConfigServiceDeps extends TokenPasswordDeps {
   cdn: ResolvedCdnConfig;
+  binding: BindingPolicy;
 }
 
 /** The CDN settings: without keys for anyone signed in, with them only in a device envelope. */
@@ -41,9 +43,10 @@ export class CdnConfigService {
     log: FastifyBaseLogger,
   ): Promise<SealedEnvelope> {
     const { cdn } = this.deps;
-    const { password, hardware, write } = request;
+    const { password, hardware, hardwareFactors, write } = request;
     const user = await checkTokenPassword(this.deps, caller, password, log);
-    await bindDevice(this.deps.store, user, hardware, log);
+    const claim = { hash: hardware, factors: hardwareFactors };
+    await bindDevice(this.deps.store, user, claim, this.deps.binding, log);
     const config =
       cdn.kind === 'http'
         ? publicCdnConfig(cdn)

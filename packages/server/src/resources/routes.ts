@@ -8,7 +8,12 @@ import {
   type UploadResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { checkHardware, HARDWARE_SCHEMA } from '../auth/deviceBinding.js';
+import {
+  checkHardware,
+  checkHardwareFactors,
+  HARDWARE_FACTORS_SCHEMA,
+  HARDWARE_SCHEMA,
+} from '../auth/deviceBinding.js';
 import { guardedRecord } from '../auth/guardRequest.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
 import type { ResourceMeter } from '../ops/metrics.js';
@@ -48,6 +53,7 @@ const envelopeBody = {
     fileName: { type: 'string', maxLength: 1024 },
     password: PASSWORD_SCHEMA,
     hardware: HARDWARE_SCHEMA,
+    hardwareFactors: HARDWARE_FACTORS_SCHEMA,
   },
 } as const;
 
@@ -140,7 +146,8 @@ async function issueEnvelope(
   const name = checkResourceName(request.body.fileName, 'name');
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
-  const ask = { folder, name, password, hardware };
+  const hardwareFactors = checkHardwareFactors(request.body.hardwareFactors);
+  const ask = { folder, name, password, hardware, hardwareFactors };
   const caller = {
     userId: request.user?.id ?? '',
     address: request.ip,

@@ -13,7 +13,8 @@ import {
   sealEnvelope,
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { bindDevice } from '../auth/deviceBinding.js';
+import { bindDevice, type DeviceClaim } from '../auth/deviceBinding.js';
+import type { BindingPolicy } from '../auth/driftPolicy.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import type { TokenCaller } from '../auth/tokenPassword.js';
 import { versionConflict } from '../errors.js';
@@ -46,6 +47,8 @@ export interface ResourceServiceDeps {
   cdnObjects: CdnObjects | null;
   limiter: LoginLimiter;
   cache: EnvelopeCache | null;
+  /** How far a device may drift from its binding (auth/driftPolicy.ts). */
+  binding: BindingPolicy;
 }
 
 /** An upload, its fields parsed: the parts are still temp blobs. */
@@ -64,6 +67,8 @@ export interface EnvelopeAsk {
   name: string;
   password: string;
   hardware: string;
+  /** The device's factor digests, when its client sends them. */
+  hardwareFactors?: DeviceClaim['factors'];
 }
 
 /** Resources: versions by upload, envelopes for bound devices, listing and deletion. */
@@ -177,7 +182,8 @@ export class ResourceService {
     try {
       const record = await this.find(folder, name);
       const version = latest(record);
-      await bindDevice(this.deps.store, user, hardware, log);
+      const claim = { hash: hardware, factors: ask.hardwareFactors };
+      await bindDevice(this.deps.store, user, claim, this.deps.binding, log);
       if (key === undefined) {
         key = await deriveEnvelopeKey(user.email, password, hardware);
         // Remembered against the record the password was verified with, not a later one.

@@ -10,6 +10,14 @@ export interface UserRecord {
   passwordHash: string;
   /** Hardware hash of the device this user is bound to, or null until the first download. */
   boundHardwareHash: string | null;
+  /**
+   * The bound device's factor digests (docs/FORMAT.md §7), when it sent them: a device whose hash
+   * changed is still accepted while enough of them match (auth/driftPolicy.ts). Absent for a
+   * binding made by a client that sent only the hash: then only that exact hash matches.
+   */
+  boundHardwareFactors?: Record<string, string>;
+  /** ISO time the binding last moved to a drifted device (drift is refused for a while after). */
+  deviceDriftedAt?: string;
   createdAt: string;
   updatedAt: string;
   /**

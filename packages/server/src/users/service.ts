@@ -144,6 +144,8 @@ export class UserService {
   resetDevice(id: string): Promise<UserRecord> {
     return this.update(id, async (u, t) => {
       u.boundHardwareHash = null;
+      u.boundHardwareFactors = undefined;
+      u.deviceDriftedAt = undefined;
       // The device may be lost or stolen: its tokens go with the binding.
       await cutOffSessions(t, u, 'device reset');
     });

@@ -95,6 +95,16 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
       )`,
     ],
   },
+  {
+    version: 3,
+    name: 'drift-tolerant device binding: a digest per hardware factor',
+    statements: [
+      // JSON {factor name: digest} of the bound device (docs/FORMAT.md §7), null for a binding
+      // made from the hash alone; and when the binding last moved to a drifted device.
+      'ALTER TABLE users ADD COLUMN bound_hardware_factors TEXT',
+      'ALTER TABLE users ADD COLUMN device_drifted_at TEXT',
+    ],
+  },
 ];
 
 /** The lock key migrations are applied under (any constant shared by every instance). */

@@ -3,7 +3,7 @@ import { normaliseEmail, type PublisherKeyRecord, type UserRecord } from '../rec
 import { type SqlExecutor, type SqlRow, storable } from './database.js';
 
 const COLUMNS =
-  'id, email, role, disabled, password_hash, bound_hardware_hash, tokens_valid_after, created_at, updated_at';
+  'id, email, role, disabled, password_hash, bound_hardware_hash, tokens_valid_after, created_at, updated_at, bound_hardware_factors, device_drifted_at';
 
 function toUser(row: SqlRow): UserRecord {
   const role = row.role;
@@ -19,6 +19,10 @@ function toUser(row: SqlRow): UserRecord {
     updatedAt: String(row.updated_at),
   };
   if (row.tokens_valid_after !== null) user.tokensValidAfter = String(row.tokens_valid_after);
+  if (row.bound_hardware_factors !== null) {
+    user.boundHardwareFactors = JSON.parse(String(row.bound_hardware_factors));
+  }
+  if (row.device_drifted_at !== null) user.deviceDriftedAt = String(row.device_drifted_at);
   return user;
 }
 
@@ -33,6 +37,8 @@ function values(u: UserRecord) {
     u.tokensValidAfter ?? null,
     u.createdAt,
     u.updatedAt,
+    u.boundHardwareFactors === undefined ? null : JSON.stringify(u.boundHardwareFactors),
+    u.deviceDriftedAt ?? null,
   ];
 }
 
@@ -117,7 +123,7 @@ export class UserRows {
   /** Adds `user`; SqlUniqueViolation when its id or email is taken. */
   async insert(user: UserRecord): Promise<void> {
     await this.sql.query(
-      `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)`,
+      `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
       values(user),
     );
   }
@@ -126,7 +132,8 @@ export class UserRows {
   async update(user: UserRecord): Promise<void> {
     await this.sql.query(
       `UPDATE users SET email = $2, role = $3, disabled = $4, password_hash = $5,
-         bound_hardware_hash = $6, tokens_valid_after = $7, created_at = $8, updated_at = $9
+         bound_hardware_hash = $6, tokens_valid_after = $7, created_at = $8, updated_at = $9,
+         bound_hardware_factors = $10, device_drifted_at = $11
        WHERE id = $1`,
       values(user),
     );
@@ -136,11 +143,17 @@ export class UserRows {
    * Binds `hardware` to `id` if it is bound to nothing: one conditional statement, so of two
    * concurrent first binds (on any instances) exactly one succeeds. True when this call bound it.
    */
-  async bindIfUnbound(id: string, hardware: string, now: string): Promise<boolean> {
+  async bindIfUnbound(
+    id: string,
+    hardware: string,
+    now: string,
+    factors?: Record<string, string>,
+  ): Promise<boolean> {
     const rows = await this.sql.query(
-      `UPDATE users SET bound_hardware_hash = $2, updated_at = $3
+      `UPDATE users SET bound_hardware_hash = $2, updated_at = $3, bound_hardware_factors = $4,
+         device_drifted_at = NULL
        WHERE id = $1 AND bound_hardware_hash IS NULL RETURNING id`,
-      [id, hardware, now],
+      [id, hardware, now, factors === undefined ? null : JSON.stringify(factors)],
     );
     return rows.length === 1;
   }
