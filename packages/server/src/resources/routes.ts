@@ -19,6 +19,14 @@ import { checkResourceName } from './resourceName.js';
 import { ResourceService, type ResourceServiceDeps } from './service.js';
 import { StepTimer } from './stepTimer.js';
 import {
+  namesOf,
+  type RemoveQuery,
+  removeOneVersion,
+  removeQuery,
+  VERSION_SCHEMA,
+  versionRoutes,
+} from './versionRoutes.js';
+import {
   discardUpload,
   parseUpload,
   type ReceivedUpload,
@@ -48,6 +56,7 @@ const envelopeBody = {
     fileName: { type: 'string', maxLength: 1024 },
     password: PASSWORD_SCHEMA,
     hardware: HARDWARE_SCHEMA,
+    version: VERSION_SCHEMA,
   },
 } as const;
 
@@ -80,11 +89,12 @@ export async function resourceRoutes(
     { config: { operation: 'resources.list' } },
     (request) => list(f, request),
   );
-  app.delete<{ Params: NameParams }>(
+  app.delete<{ Params: NameParams; Querystring: RemoveQuery }>(
     '/resources/:folder/:name',
-    { config: { operation: 'resources.delete' } },
+    { config: { operation: 'resources.delete' }, schema: { querystring: removeQuery } },
     (request, reply) => remove(f, request, reply),
   );
+  versionRoutes(app, f.resources);
   app.get<{ Params: NameParams; Querystring: { version?: string } }>(
     '/resources/:folder/:name/big',
     { config: { operation: 'resources.get', requestLogLevel: 'debug' } },
@@ -93,14 +103,6 @@ export async function resourceRoutes(
 }
 
 const folderOf = (request: FolderRequest) => checkResourceName(request.params.folder, 'folder');
-
-/** The folder and name of a resource's path, each checked. */
-function namesOf(request: NameRequest): { folder: string; name: string } {
-  return {
-    folder: checkResourceName(request.params.folder, 'folder'),
-    name: checkResourceName(request.params.name, 'name'),
-  };
-}
 
 async function upload(
   f: Feature,
@@ -119,7 +121,7 @@ async function upload(
     );
     const parsed = parseUpload(received);
     const { name } = parsed;
-    const version = await f.resources.upload(folder, parsed, by);
+    const version = await f.resources.upload(folder, parsed, by, request.log);
     request.log.info(
       { event: 'resource.uploaded', folder, name, version, by },
       'resource uploaded',
@@ -140,7 +142,7 @@ async function issueEnvelope(
   const name = checkResourceName(request.body.fileName, 'name');
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
-  const ask = { folder, name, password, hardware };
+  const ask = { folder, name, password, hardware, version: request.body.version };
   const caller = {
     userId: request.user?.id ?? '',
     address: request.ip,
@@ -164,7 +166,13 @@ async function list(f: Feature, request: FolderRequest): Promise<ListResponse> {
   return { folder, resources: await f.resources.list(folder) };
 }
 
-async function remove(f: Feature, request: NameRequest, reply: FastifyReply) {
+async function remove(
+  f: Feature,
+  request: FastifyRequest<{ Params: NameParams; Querystring: RemoveQuery }>,
+  reply: FastifyReply,
+) {
+  const { version } = request.query;
+  if (version !== undefined) return removeOneVersion(f.resources, request, reply, version);
   const { folder, name } = namesOf(request);
   const { left } = await f.resources.remove(folder, name, request.log);
   request.log.info(
@@ -220,7 +228,7 @@ async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyRe
   return reply.status(206).send(body);
 }
 
-/** `?version=`: a positive integer of up to 9 digits, or absent (the latest). */
+/** `?version=`: a positive integer of up to 9 digits, or absent (the released one). */
 function versionQuery(wanted: unknown): number | undefined {
   if (wanted === undefined) return undefined;
   if (typeof wanted !== 'string' || !/^[1-9][0-9]{0,8}$/.test(wanted)) {

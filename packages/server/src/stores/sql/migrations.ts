@@ -95,6 +95,16 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
       )`,
     ],
   },
+  {
+    version: 2,
+    name: 'resource release pointer and version high-water mark',
+    statements: [
+      // The version devices get when they name none; NULL (rows from before): the latest.
+      'ALTER TABLE resources ADD COLUMN current_version INTEGER',
+      // The highest number ever given to a version: a deleted one is never handed out again.
+      'ALTER TABLE resources ADD COLUMN top_version INTEGER NOT NULL DEFAULT 0',
+    ],
+  },
 ];
 
 /** The lock key migrations are applied under (any constant shared by every instance). */
