@@ -36,7 +36,7 @@ function resourcePath(folder: string, name: string): string {
  * Every stored version of `folder/name`, oldest first: number, sizes, when and by whom it was
  * uploaded, and which one is released (`current`, the version a device gets by default).
  */
-export function listVersions(
+export async function listVersions(
   session: Session,
   folder: string,
   name: string,
@@ -51,7 +51,7 @@ export function listVersions(
  * Makes `version` of `folder/name` the released one: devices that name no version get it from
  * their next pull. Rolling back is releasing the previous one (`previous` in the answer).
  */
-export function releaseVersion(
+export async function releaseVersion(
   session: Session,
   folder: string,
   name: string,
@@ -70,7 +70,7 @@ export function releaseVersion(
  * (ERR_CONFLICT) unless `force`: then the newest older version (else the newest) becomes the
  * released one. Deleting the last version deletes the resource (`current` null).
  */
-export function removeVersion(
+export async function removeVersion(
   session: Session,
   folder: string,
   name: string,

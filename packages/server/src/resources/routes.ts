@@ -172,7 +172,7 @@ async function remove(
   reply: FastifyReply,
 ) {
   const { version } = request.query;
-  if (version !== undefined) return removeOneVersion(f.resources, request, reply, version);
+  if (version !== undefined) return removeOneVersion(f.resources, request, reply, Number(version));
   const { folder, name } = namesOf(request);
   const { left } = await f.resources.remove(folder, name, request.log);
   request.log.info(

@@ -25,12 +25,15 @@ const releaseBody = {
 export const removeQuery = {
   type: 'object',
   additionalProperties: false,
-  properties: { version: VERSION_SCHEMA, force: { type: 'boolean' } },
+  properties: {
+    version: { type: 'string', pattern: '^[1-9][0-9]{0,8}$' },
+    force: { type: 'string', enum: ['true', 'false'] },
+  },
 } as const;
 
 export interface RemoveQuery {
-  version?: number;
-  force?: boolean;
+  version?: string;
+  force?: 'true' | 'false';
 }
 
 /** The folder and name of a resource's path, each checked. */
@@ -74,7 +77,7 @@ export async function removeOneVersion(
   version: number,
 ): Promise<FastifyReply> {
   const { folder, name } = namesOf(request);
-  const force = request.query.force === true;
+  const force = request.query.force === 'true';
   const { left, ...removed } = await resources.removeVersion(
     { folder, name, version, force },
     request.log,
