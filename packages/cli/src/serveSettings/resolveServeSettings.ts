@@ -12,6 +12,7 @@ import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
 import { SERVE_ENV } from './serveEnv.js';
 import { type Candidate, SettingSources, type SettingsSources } from './settingSources.js';
+import { keepVersions } from './keepVersions.js';
 import { tlsFiles } from './tlsFiles.js';
 
 /** What `sluice serve` passes to createServer (and initAdmin) besides the data directory. */
@@ -35,6 +36,8 @@ export interface ServeSettings {
   tls?: ServerOptions['tls'];
   /** `--log-level`, `SLUICE_LOG_LEVEL` or the file's `logLevel` (checked by createServer). */
   logLevel?: LogLevel;
+  /** Retention (`--keep`, `SLUICE_KEEP_VERSIONS`, `keepVersions`; createServer checks it). */
+  keepVersions?: number;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -69,6 +72,7 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
       src.fromEnv(SERVE_ENV.logLevel),
       src.inFile(src.file.logLevel),
     ) as LogLevel | undefined,
+    keepVersions: keepVersions(src),
     origins: src.origins,
   };
 }

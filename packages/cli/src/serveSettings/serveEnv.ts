@@ -16,6 +16,7 @@ export const SERVE_ENV = {
   tlsCert: 'SLUICE_TLS_CERT',
   tlsKey: 'SLUICE_TLS_KEY',
   logLevel: 'SLUICE_LOG_LEVEL',
+  keepVersions: 'SLUICE_KEEP_VERSIONS',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

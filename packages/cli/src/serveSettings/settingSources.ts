@@ -25,12 +25,14 @@ export interface ServeFlags {
   tlsKey?: string;
   /** fatal, error, warn, info, debug, trace or silent, as typed. */
   logLevel?: string;
+  /** Versions kept per resource (`--keep`), as typed. */
+  keep?: string;
 }
 
 export interface SettingsSources {
   /**
    * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
-   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel}`.
+   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel, keepVersions}`.
    */
   file?: string;
   env: NodeJS.ProcessEnv;
