@@ -14,7 +14,11 @@ export const commonFlags = {
     value: 'DIR',
     help: 'keep verified big parts in the shared cache DIR and reuse them',
   },
-  version: { type: 'string', value: 'N', help: 'version N of the resource (see `sluice ls --versions`)' },
+  version: {
+    type: 'string',
+    value: 'N',
+    help: 'version N of the resource (see `sluice ls --versions`)',
+  },
   yes: { type: 'boolean', help: 'do it without asking: the change cannot be undone' },
 } satisfies Record<string, Flag>;
 

@@ -44,7 +44,15 @@ const models = [0, 1, 2, 3, 4, 5].map((i) => {
 });
 
 async function pushModel(i: number, ...extra: string[]): Promise<number> {
-  const r = await as('uploader', ['push', models[i] ?? '', 'models', '--name', 'm.onnx', '--json', ...extra]);
+  const r = await as('uploader', [
+    'push',
+    models[i] ?? '',
+    'models',
+    '--name',
+    'm.onnx',
+    '--json',
+    ...extra,
+  ]);
   expect(r.code, r.stderr).toBe(0);
   return JSON.parse(r.stdout).version;
 }
@@ -61,7 +69,19 @@ const modelSha = (i: number) => sha(readFileSync(models[i] ?? ''));
 
 beforeAll(async () => {
   serve = start(
-    ['serve', '--config', config, '--data', join(dir, 'data'), '--port', '0', '--keep', '3', '--init-admin', ADMIN],
+    [
+      'serve',
+      '--config',
+      config,
+      '--data',
+      join(dir, 'data'),
+      '--port',
+      '0',
+      '--keep',
+      '3',
+      '--init-admin',
+      ADMIN,
+    ],
     { env: { SLUICE_ADMIN_PASSWORD: ADMIN_PASSWORD } },
   );
   serveDone = finished(serve);
@@ -93,7 +113,9 @@ describe('sluice versions and rollback', () => {
     expect(ls.code, ls.stderr).toBe(0);
     expect(ls.stdout).toMatch(/^m\.onnx\s+ v1\s+\S+ \S+\s+\S+\s+uploader@example\.com$/m);
     expect(ls.stdout).toMatch(/^m\.onnx\s+\*v2\s/m);
-    const json = JSON.parse((await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout);
+    const json = JSON.parse(
+      (await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout,
+    );
     expect(json.resources[0]).toMatchObject({ name: 'm.onnx', current: 2 });
     expect(json.resources[0].versions).toHaveLength(2);
     const plain = await device(['ls', 'models']);
@@ -137,7 +159,14 @@ describe('sluice versions and rollback', () => {
   });
 
   it('push --no-release keeps devices on the released version', async () => {
-    const r = await as('uploader', ['push', models[2] ?? '', 'models', '--name', 'm.onnx', '--no-release']);
+    const r = await as('uploader', [
+      'push',
+      models[2] ?? '',
+      'models',
+      '--name',
+      'm.onnx',
+      '--no-release',
+    ]);
     expect(r.code, r.stderr).toBe(0);
     expect(await pulled()).toEqual({ version: 2, sha: modelSha(1) });
     expect(await pulled(['--version', '3'])).toEqual({ version: 3, sha: modelSha(2) });
@@ -167,12 +196,20 @@ describe('sluice versions and rollback', () => {
     expect(await pushModel(3, '--no-release')).toBe(4);
     expect(await pushModel(4, '--no-release')).toBe(5);
     expect(await pushModel(5, '--no-release')).toBe(6);
-    const json = JSON.parse((await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout);
+    const json = JSON.parse(
+      (await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout,
+    );
     // The newest three and the released v1, which retention never deletes.
-    expect(json.resources[0].versions.map((v: { version: number }) => v.version)).toEqual([1, 4, 5, 6]);
+    expect(json.resources[0].versions.map((v: { version: number }) => v.version)).toEqual([
+      1, 4, 5, 6,
+    ]);
     expect(await pushModel(0)).toBe(7);
-    const after = JSON.parse((await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout);
-    expect(after.resources[0].versions.map((v: { version: number }) => v.version)).toEqual([5, 6, 7]);
+    const after = JSON.parse(
+      (await device(['ls', 'models', 'm.onnx', '--versions', '--json'])).stdout,
+    );
+    expect(after.resources[0].versions.map((v: { version: number }) => v.version)).toEqual([
+      5, 6, 7,
+    ]);
     expect(after.resources[0].current).toBe(7);
   });
 

@@ -1,4 +1,10 @@
-import { isSluiceError, listVersions, removeResource, removeVersion, type Session } from '@sluice/core';
+import {
+  isSluiceError,
+  listVersions,
+  removeResource,
+  removeVersion,
+  type Session,
+} from '@sluice/core';
 import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { resolveLogin, serverSession } from '../storedSession.js';

@@ -212,7 +212,9 @@ async function serve(
   });
   for (const line of describeStores(settings, dataDir)) io.err(line);
   if (settings.keepVersions) {
-    io.err(`keeping the newest ${settings.keepVersions} versions of each resource (and the released one)`);
+    io.err(
+      `keeping the newest ${settings.keepVersions} versions of each resource (and the released one)`,
+    );
   }
   if ((await server.store.users.count()) === 0) {
     io.err(

@@ -8,11 +8,11 @@ import {
   validateScryptParams,
 } from '@sluice/server';
 import { objectAt } from './configFile.js';
+import { keepVersions } from './keepVersions.js';
 import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
 import { SERVE_ENV } from './serveEnv.js';
 import { type Candidate, SettingSources, type SettingsSources } from './settingSources.js';
-import { keepVersions } from './keepVersions.js';
 import { tlsFiles } from './tlsFiles.js';
 
 /** What `sluice serve` passes to createServer (and initAdmin) besides the data directory. */

@@ -12,7 +12,12 @@ const MAX_VERSION = 999_999_999;
 
 /** A version number as the API takes it, or ERR_INVALID_ARG before any request. */
 export function checkVersion(value: unknown): number {
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 1 || value > MAX_VERSION) {
+  if (
+    typeof value !== 'number' ||
+    !Number.isSafeInteger(value) ||
+    value < 1 ||
+    value > MAX_VERSION
+  ) {
     const shown = typeof value === 'number' ? String(value) : typeof value;
     throw new SluiceError(
       'ERR_INVALID_ARG',
@@ -78,9 +83,13 @@ export async function removeVersion(
   options: Call & { force?: boolean } = {},
 ): Promise<RemoveVersionResponse> {
   const query = `version=${checkVersion(version)}${options.force === true ? '&force=true' : ''}`;
-  return session.request<RemoveVersionResponse>('DELETE', `${resourcePath(folder, name)}?${query}`, {
-    signal: options.signal,
-  });
+  return session.request<RemoveVersionResponse>(
+    'DELETE',
+    `${resourcePath(folder, name)}?${query}`,
+    {
+      signal: options.signal,
+    },
+  );
 }
 
 /** Deletes `folder/name`: every version, its metadata and its parts. */

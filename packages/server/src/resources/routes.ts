@@ -19,6 +19,12 @@ import { checkResourceName } from './resourceName.js';
 import { ResourceService, type ResourceServiceDeps } from './service.js';
 import { StepTimer } from './stepTimer.js';
 import {
+  discardUpload,
+  parseUpload,
+  type ReceivedUpload,
+  receiveUpload,
+} from './uploadReceiver.js';
+import {
   namesOf,
   type RemoveQuery,
   removeOneVersion,
@@ -26,12 +32,6 @@ import {
   VERSION_SCHEMA,
   versionRoutes,
 } from './versionRoutes.js';
-import {
-  discardUpload,
-  parseUpload,
-  type ReceivedUpload,
-  receiveUpload,
-} from './uploadReceiver.js';
 
 /** What the resource routes need (`cache`: null when envelopes may not skip scrypt). */
 export interface ResourceRoutesDeps extends ResourceServiceDeps {
@@ -46,7 +46,6 @@ export interface ResourceRoutesDeps extends ResourceServiceDeps {
 type FolderParams = { folder: string };
 type NameParams = { folder: string; name: string };
 type FolderRequest = FastifyRequest<{ Params: FolderParams }>;
-type NameRequest = FastifyRequest<{ Params: NameParams }>;
 type BigPartRequest = FastifyRequest<{ Params: NameParams; Querystring: { version?: string } }>;
 
 const envelopeBody = {

@@ -312,4 +312,3 @@ export class ResourceService {
     return this.deps.partStorage.openRead(blobId, range);
   }
 }
-

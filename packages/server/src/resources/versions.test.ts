@@ -76,8 +76,14 @@ describe('versions and the release pointer', () => {
   afterAll(() => runCleanup(cleanup));
 
   const pullBytes = async (version?: number) =>
-    (await pull(device, 'models', 'm.bin', { to: 'buffer', password: PASSWORD, hardware: HW, version }))
-      .data;
+    (
+      await pull(device, 'models', 'm.bin', {
+        to: 'buffer',
+        password: PASSWORD,
+        hardware: HW,
+        version,
+      })
+    ).data;
   const pushBytes = async (b: Buffer, release?: boolean) =>
     (await push(uploader, 'models', 'm.bin', b, { chunkSize: 64 * 1024, release })).version;
 
@@ -179,9 +185,9 @@ describe('versions and the release pointer', () => {
     expect(await stored(s, parts)).toEqual(parts.map(() => false));
     await refused(pullBytes(3), 'ERR_NOT_FOUND');
     const token = (await login(s.url, DEVICE)).accessToken;
-    expect((await call(s.url, 'GET', '/resources/models/m.bin/big?version=3', { token })).status).toBe(
-      404,
-    );
+    expect(
+      (await call(s.url, 'GET', '/resources/models/m.bin/big?version=3', { token })).status,
+    ).toBe(404);
     expect((await listVersions(device, 'models', 'm.bin')).versions.map((v) => v.version)).toEqual([
       1, 2,
     ]);
@@ -237,7 +243,8 @@ describe('retention (keepVersions)', () => {
     (await listVersions(uploader, 'models', 'r.bin')).versions.map((v) => v.version);
 
   it('keeps the newest N and the released one, removing the others with their parts', async () => {
-    const push1 = () => push(uploader, 'models', 'r.bin', randomBytes(50_000), { chunkSize: 16_384 });
+    const push1 = () =>
+      push(uploader, 'models', 'r.bin', randomBytes(50_000), { chunkSize: 16_384 });
     await push1();
     await push1();
     const firstParts = await partsOf(s, 'models', 'r.bin', 1);
@@ -245,10 +252,16 @@ describe('retention (keepVersions)', () => {
     expect(await versionsNow()).toEqual([2, 3]);
     expect(await stored(s, firstParts)).toEqual(firstParts.map(() => false));
     await releaseVersion(uploader, 'models', 'r.bin', 2);
-    await push(uploader, 'models', 'r.bin', randomBytes(50_000), { chunkSize: 16_384, release: false });
+    await push(uploader, 'models', 'r.bin', randomBytes(50_000), {
+      chunkSize: 16_384,
+      release: false,
+    });
     // 2 is released: it stays beyond the newest two.
     expect(await versionsNow()).toEqual([2, 3, 4]);
-    await push(uploader, 'models', 'r.bin', randomBytes(50_000), { chunkSize: 16_384, release: false });
+    await push(uploader, 'models', 'r.bin', randomBytes(50_000), {
+      chunkSize: 16_384,
+      release: false,
+    });
     expect(await versionsNow()).toEqual([2, 4, 5]);
     expect((await listVersions(uploader, 'models', 'r.bin')).current).toBe(2);
     await push1();
