@@ -25,6 +25,7 @@ import {
   receiveUpload,
 } from './uploadReceiver.js';
 import {
+  checkRemoveQuery,
   namesOf,
   type RemoveQuery,
   removeOneVersion,
@@ -170,6 +171,7 @@ async function remove(
   request: FastifyRequest<{ Params: NameParams; Querystring: RemoveQuery }>,
   reply: FastifyReply,
 ) {
+  checkRemoveQuery(request.url);
   const { version } = request.query;
   if (version !== undefined) return removeOneVersion(f.resources, request, reply, Number(version));
   const { folder, name } = namesOf(request);

@@ -1,8 +1,9 @@
-import type {
-  ReleaseRequest,
-  ReleaseResponse,
-  RemoveVersionResponse,
-  VersionsResponse,
+import {
+  type ReleaseRequest,
+  type ReleaseResponse,
+  type RemoveVersionResponse,
+  SluiceError,
+  type VersionsResponse,
 } from '@sluice/protocol';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { checkResourceName } from './resourceName.js';
@@ -34,6 +35,21 @@ export const removeQuery = {
 export interface RemoveQuery {
   version?: string;
   force?: 'true' | 'false';
+}
+
+/**
+ * The query of a DELETE, as sent: the schema's validator drops unknown keys, but a misspelt
+ * `?verison=3` must not delete every version, so anything but `version` and `force` is a 400.
+ */
+export function checkRemoveQuery(url: string): void {
+  const keys = [...new URL(url, 'http://query.invalid').searchParams.keys()];
+  const unknown = keys.find((k) => k !== 'version' && k !== 'force');
+  if (unknown !== undefined) {
+    throw new SluiceError('ERR_BAD_REQUEST', `unknown query parameter ${unknown.slice(0, 32)}`);
+  }
+  if (keys.includes('force') && !keys.includes('version')) {
+    throw new SluiceError('ERR_BAD_REQUEST', 'force applies to one version: give version too');
+  }
 }
 
 /** The folder and name of a resource's path, each checked. */

@@ -3,6 +3,8 @@
 // Runs on both store backends (SLUICE_TEST_STORE=postgres: PostgreSQL and parts on Ceph).
 
 import { randomBytes } from 'node:crypto';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import {
   isSluiceError,
   listVersions,
@@ -12,6 +14,7 @@ import {
   removeResource,
   removeVersion,
   Session,
+  sealAndSplit,
 } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -23,6 +26,8 @@ import {
   removeDir,
   runCleanup,
   startServer,
+  tempDir,
+  uploadParts,
 } from '../test-helpers.js';
 import { SMALL_PART_LIMIT } from './limits.js';
 
@@ -204,6 +209,43 @@ describe('versions and the release pointer', () => {
     expect(removed.current).toBe(2);
     expect((await pullBytes()).equals(bytes[1] as Buffer)).toBe(true);
     await refused(removeVersion(uploader, 'models', 'm.bin', 4), 'ERR_NOT_FOUND');
+  });
+
+  it('refuses a bad release field or delete query, storing and deleting nothing', async () => {
+    const token = (await login(s.url, UPLOADER)).accessToken;
+    const src = join(await tempDir(), 'plain');
+    await writeFile(src, randomBytes(20_000));
+    const sealed = await sealAndSplit(src, {
+      paths: { small: `${src}.small`, big: `${src}.big` },
+      smallSizeKB: 4,
+      chunkSize: 4096,
+    });
+    const up = await uploadParts(s.url, token, 'models', [
+      ['name', 'x.bin'],
+      ['manifest', JSON.stringify(sealed.manifest)],
+      ['dataKey', sealed.key.toString('base64')],
+      ['release', 'maybe'],
+      ['small', await readFile(sealed.smallPath)],
+      ['big', await readFile(sealed.bigPath)],
+    ]);
+    expect(up.status).toBe(400);
+    expect(up.body).toMatchObject({
+      code: 'ERR_BAD_REQUEST',
+      error: 'release must be true or false',
+    });
+    expect(await s.server.store.resources.names()).toEqual(['models/m.bin']);
+    const queries = [
+      'version=abc',
+      'version=0',
+      'version=1&force=maybe',
+      'verison=1',
+      'force=true',
+    ];
+    for (const query of queries) {
+      const r = await call(s.url, 'DELETE', `/resources/models/m.bin?${query}`, { token });
+      expect(r.status, query).toBe(400);
+    }
+    expect((await listVersions(device, 'models', 'm.bin')).versions).toHaveLength(2);
   });
 
   it('deleting the last version deletes the resource', async () => {
