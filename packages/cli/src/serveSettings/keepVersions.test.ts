@@ -30,8 +30,8 @@ describe('retention setting (keepVersions)', () => {
         /--keep must be a whole number of versions/,
       );
     }
-    expect(() =>
-      resolveServeSettings({ env: { SLUICE_KEEP_VERSIONS: 'x' }, flags: {} }),
-    ).toThrow(/SLUICE_KEEP_VERSIONS must be a whole number/);
+    expect(() => resolveServeSettings({ env: { SLUICE_KEEP_VERSIONS: 'x' }, flags: {} })).toThrow(
+      /SLUICE_KEEP_VERSIONS must be a whole number/,
+    );
   });
 });

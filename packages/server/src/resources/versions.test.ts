@@ -181,6 +181,9 @@ describe('versions and the release pointer', () => {
     const parts = await partsOf(s, 'models', 'm.bin', 3);
     expect(await stored(s, parts)).toEqual(parts.map(() => true));
     await refused(removeVersion(device, 'models', 'm.bin', 3), 'ERR_FORBIDDEN');
+    // v3 was pulled: the envelope cache holds its small part, and must drop it with the version.
+    const cache = s.server.envelopeCache;
+    const smallsBefore = cache?.size.smallParts ?? 0;
     expect(await removeVersion(uploader, 'models', 'm.bin', 3)).toEqual({
       folder: 'models',
       name: 'm.bin',
@@ -188,6 +191,7 @@ describe('versions and the release pointer', () => {
       current: 1,
     });
     expect(await stored(s, parts)).toEqual(parts.map(() => false));
+    if (cache !== null) expect(cache.size.smallParts).toBe(smallsBefore - 1);
     await refused(pullBytes(3), 'ERR_NOT_FOUND');
     const token = (await login(s.url, DEVICE)).accessToken;
     expect(
