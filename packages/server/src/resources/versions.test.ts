@@ -175,6 +175,10 @@ describe('versions and the release pointer', () => {
     expect((await listVersions(device, 'models', 'm.bin')).current).toBe(1);
     expect((await pullBytes()).equals(bytes[0] as Buffer)).toBe(true);
     expect((await pullBytes(3)).equals(bytes[2] as Buffer)).toBe(true);
+    // A resource's first version is released whatever the push asks: devices must get something.
+    await push(uploader, 'models', 'first.bin', bytes[4] as Buffer, { release: false });
+    expect((await listVersions(device, 'models', 'first.bin')).current).toBe(1);
+    await removeResource(uploader, 'models', 'first.bin');
   });
 
   it('deletes one version with its parts; its number is never given again', async () => {
