@@ -172,6 +172,35 @@ describe('sluice versions and rollback', () => {
     expect(await pulled(['--version', '3'])).toEqual({ version: 3, sha: modelSha(2) });
   });
 
+  it('batch pins a version per entry; the others get the released one', async () => {
+    const list = join(dir, 'fleet.yaml');
+    writeFileSync(
+      list,
+      '- {folder: models, name: m.onnx, to: b-pinned.bin, version: 3}\n' +
+        '- {folder: models, name: m.onnx, to: b-released.bin}\n',
+    );
+    const r = await device(['batch', list, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(
+      lines
+        .slice(0, 2)
+        .map((l) => [l.to, l.version])
+        .sort(),
+    ).toEqual([
+      [join(dir, 'b-pinned.bin'), 3],
+      [join(dir, 'b-released.bin'), 2],
+    ]);
+    expect(sha(readFileSync(join(dir, 'b-pinned.bin')))).toBe(modelSha(2));
+    writeFileSync(list, '- {folder: models, name: m.onnx, version: latest}\n');
+    const bad = await device(['batch', list]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("'version' must be a version number");
+  });
+
   it('rm refuses a resource with several versions without --yes, and the released version', async () => {
     const all = await as('uploader', ['rm', 'models', 'm.onnx']);
     expect(all.code).toBe(2);

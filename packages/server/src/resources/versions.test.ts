@@ -9,6 +9,7 @@ import {
   isSluiceError,
   listVersions,
   pull,
+  pullMany,
   push,
   releaseVersion,
   removeResource,
@@ -175,6 +176,24 @@ describe('versions and the release pointer', () => {
     expect((await listVersions(device, 'models', 'm.bin')).current).toBe(1);
     expect((await pullBytes()).equals(bytes[0] as Buffer)).toBe(true);
     expect((await pullBytes(3)).equals(bytes[2] as Buffer)).toBe(true);
+    // A batch pins versions per entry; an entry without one gets the released version.
+    const out = await tempDir();
+    const batch = await pullMany(
+      device,
+      [
+        { folder: 'models', name: 'm.bin', to: join(out, 'pinned'), version: 3 },
+        { folder: 'models', name: 'm.bin', to: join(out, 'released') },
+        { folder: 'models', name: 'm.bin', to: join(out, 'gone'), version: 9 },
+      ],
+      { password: PASSWORD, hardware: HW },
+    );
+    expect(batch.map((r) => [r.ok, r.version])).toEqual([
+      [true, 3],
+      [true, 1],
+      [false, 9],
+    ]);
+    expect((await readFile(join(out, 'pinned'))).equals(bytes[2] as Buffer)).toBe(true);
+    expect((await readFile(join(out, 'released'))).equals(bytes[0] as Buffer)).toBe(true);
     // A resource's first version is released whatever the push asks: devices must get something.
     await push(uploader, 'models', 'first.bin', bytes[4] as Buffer, { release: false });
     expect((await listVersions(device, 'models', 'first.bin')).current).toBe(1);
