@@ -338,6 +338,27 @@ describe('retention (keepVersions)', () => {
     expect(await versionsNow()).toEqual([5, 6]);
   });
 
+  it('a release racing the deletion of the same version: exactly one wins, the pointer stays valid', async () => {
+    const up = (release: boolean) =>
+      push(uploader, 'models', 'race.bin', randomBytes(20_000), { chunkSize: 16_384, release });
+    await up(true);
+    for (let round = 0; round < 4; round++) {
+      const { version } = await up(false);
+      const outcomes = await Promise.allSettled([
+        releaseVersion(uploader, 'models', 'race.bin', version),
+        removeVersion(uploader, 'models', 'race.bin', version),
+      ]);
+      expect(
+        outcomes.filter((o) => o.status === 'fulfilled'),
+        `round ${round}`,
+      ).toHaveLength(1);
+      const listed = await listVersions(uploader, 'models', 'race.bin');
+      expect(listed.versions.map((v) => v.version)).toContain(listed.current);
+      const lost = outcomes.find((o) => o.status === 'rejected') as PromiseRejectedResult;
+      expect(['ERR_CONFLICT', 'ERR_NOT_FOUND']).toContain((lost.reason as { code: string }).code);
+    }
+  });
+
   it('refuses a bad keepVersions at start', async () => {
     await expect(startServer({ keepVersions: -1 })).rejects.toThrow(/keepVersions/);
   });
