@@ -168,6 +168,14 @@ describe('versions and the release pointer', () => {
       json: { version: 'two' },
     });
     expect(bad.status).toBe(400);
+    const deviceToken = (await login(s.url, DEVICE)).accessToken;
+    for (const version of [0, -1, 1.5, 'x', 1_000_000_000]) {
+      const envelope = await call(s.url, 'POST', '/resources/get/models', {
+        token: deviceToken,
+        json: { fileName: 'm.bin', password: PASSWORD, hardware: HW, version },
+      });
+      expect(envelope.status, String(version)).toBe(400);
+    }
     expect((await listVersions(device, 'models', 'm.bin')).current).toBe(1);
   });
 
@@ -267,6 +275,9 @@ describe('versions and the release pointer', () => {
       'version=1&force=maybe',
       'verison=1',
       'force=true',
+      'version=1&version=2',
+      'version=%201',
+      'version=1e0',
     ];
     for (const query of queries) {
       const r = await call(s.url, 'DELETE', `/resources/models/m.bin?${query}`, { token });
