@@ -178,7 +178,7 @@ export class ResourceService {
       });
       committed.length = 0;
       dataKey.fill(0);
-      logRetained(log, { folder, name }, expired.versions);
+      logRetained(log, { folder, name, by: uploadedBy }, expired.versions);
       await removeParts(this.deps, expired.versions, expired.cdnKeys, log);
       return number;
     } finally {

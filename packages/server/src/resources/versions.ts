@@ -159,10 +159,10 @@ export async function retainNewest(
   return { versions: old, cdnKeys };
 }
 
-/** Logs what retention removed (one line per version). */
+/** Logs what retention removed (one line per version), with the uploader whose push it followed. */
 export function logRetained(
   log: FastifyBaseLogger,
-  where: { folder: string; name: string },
+  where: { folder: string; name: string; by: string },
   removed: readonly ResourceVersion[],
 ): void {
   for (const v of removed) {
