@@ -14,6 +14,12 @@ export const commonFlags = {
     value: 'DIR',
     help: 'keep verified big parts in the shared cache DIR and reuse them',
   },
+  version: {
+    type: 'string',
+    value: 'N',
+    help: 'version N of the resource (see `sluice ls --versions`)',
+  },
+  yes: { type: 'boolean', help: 'do it without asking: the change cannot be undone' },
 } satisfies Record<string, Flag>;
 
 /** Flags every command takes, before or after its name (`sluice -q pull …`, `sluice pull … -q`). */

@@ -17,6 +17,7 @@ import { parcelCommand } from './commands/parcel.js';
 import { passwdCommand } from './commands/passwd.js';
 import { pullCommand } from './commands/pull.js';
 import { pushCommand } from './commands/push.js';
+import { releaseCommand } from './commands/release.js';
 import { rmCommand } from './commands/rm.js';
 import { serveCommand } from './commands/serve.js';
 import { splitCommand } from './commands/split.js';
@@ -42,6 +43,7 @@ export const commands: Command[] = [
   passwdCommand,
   pushCommand,
   pullCommand,
+  releaseCommand,
   batchCommand,
   cacheCommand,
   lsCommand,

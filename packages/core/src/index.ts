@@ -189,3 +189,10 @@ export {
   type PushProgress,
 } from './resources/pushOptions.js';
 export { checkResourceName } from './resources/resourceName.js';
+export {
+  checkVersion,
+  listVersions,
+  releaseVersion,
+  removeResource,
+  removeVersion,
+} from './resources/versions.js';

@@ -137,7 +137,7 @@ export interface SetPasswordRequest {
 // --- resources ---
 
 /** The text fields of the multipart `POST /resources/:folder` (file parts `small`, `big`). */
-export const UPLOAD_FIELDS = ['name', 'manifest', 'dataKey', 'cdnKey'] as const;
+export const UPLOAD_FIELDS = ['name', 'manifest', 'dataKey', 'cdnKey', 'release'] as const;
 export type UploadField = (typeof UPLOAD_FIELDS)[number];
 
 /** `POST /resources/:folder` → 201. */
@@ -181,6 +181,8 @@ export const HARDWARE_FACTOR_LIMITS = Object.freeze({
 /** `POST /resources/get/:folder`. */
 export interface EnvelopeRequest extends DeviceProof {
   fileName: string;
+  /** This version instead of the released one (see VersionsResponse). */
+  version?: number;
 }
 
 /** One entry of `GET /resources/:folder`. */
@@ -196,12 +198,62 @@ export interface ListedResource {
   /** False when only the CDN holds the big part. */
   bigStored: boolean;
   createdAt: string;
+  /** The released version: what a device gets when it names none. */
+  current: number;
+  /** The number the next upload gets (numbers of deleted versions are never reused). */
+  nextVersion: number;
 }
 
 /** `GET /resources/:folder`. */
 export interface ListResponse {
   folder: string;
   resources: ListedResource[];
+}
+
+/** One entry of `GET /resources/:folder/:name/versions`. */
+export interface ListedVersion {
+  version: number;
+  blobSize: number;
+  smallSize: number;
+  bigSize: number;
+  /** False when only the CDN holds the big part. */
+  bigStored: boolean;
+  createdAt: string;
+  /** The uploader's email, or null when that account no longer exists. */
+  uploadedBy: string | null;
+  /** Whether this is the released version. */
+  current: boolean;
+}
+
+/** `GET /resources/:folder/:name/versions`: every stored version, oldest first. */
+export interface VersionsResponse {
+  folder: string;
+  name: string;
+  current: number;
+  versions: ListedVersion[];
+}
+
+/** `POST /resources/:folder/:name/release`: make `version` the one devices get by default. */
+export interface ReleaseRequest {
+  version: number;
+}
+
+/** `POST /resources/:folder/:name/release` → 200. */
+export interface ReleaseResponse {
+  folder: string;
+  name: string;
+  current: number;
+  /** The version that was current before. */
+  previous: number;
+}
+
+/** `DELETE /resources/:folder/:name?version=N` → 200. */
+export interface RemoveVersionResponse {
+  folder: string;
+  name: string;
+  version: number;
+  /** The released version now; null when that was the last version (the resource is gone). */
+  current: number | null;
 }
 
 // --- cdn config ---

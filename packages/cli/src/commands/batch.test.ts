@@ -135,6 +135,7 @@ describe('sluice batch', () => {
       folder: 'models',
       name: 'm0.bin',
       to: join(job, 'out/first.bin'),
+      version: 1,
       ok: true,
       size: 200_000,
       fromCache: false,

@@ -19,6 +19,7 @@ import { ProgressBar } from '../progressBar.js';
 import { trustFlag, trustList } from '../publisherFlags.js';
 import { loginPassword, resolveLogin, serverSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
+import { parseVersionArg } from '../versionArg.js';
 import { withInterrupt } from '../withInterrupt.js';
 
 const limit = (help: string, fallback: number) =>
@@ -43,17 +44,18 @@ export const batchCommand = defineCommand({
     json: {
       ...commonFlags.json,
       help:
-        'one JSON line per resource as it finishes {folder,name,to,ok,size,fromCache,publisher} or ' +
+        'one JSON line per resource as it finishes {folder,name,to,version,ok,size,fromCache,publisher} or ' +
         '{folder,name,to,ok:false,code,error}, then {"summary":{count,ok,failed,bytes,ms,mbPerSec}}',
     },
     'password-stdin': commonFlags['password-stdin'],
     server: commonFlags.server,
   },
   notes: [
-    'FILE is a list of {folder, name, to} (JSON or YAML; - reads it from stdin, which then cannot',
+    'FILE is a list of {folder, name, to, version?} (JSON or YAML; - reads it from stdin, which then cannot',
     'also give the password); a relative `to` is resolved against',
     "FILE's directory (the current one for -), a missing one is NAME there, and one ending in / (or an existing directory)",
-    'gets NAME inside. Each file appears only when complete and verified; a failure does not stop',
+    'gets NAME inside. Without `version` an entry gets the released version.',
+    'Each file appears only when complete and verified; a failure does not stop',
     'the others. Exit code 1 when any resource failed, 2 when FILE is malformed.',
   ],
   positionals: [1, 1],
@@ -213,7 +215,9 @@ function parseBatchList(text: string, file: string, base: string): PullRequest[]
     const where = `${file}: entry ${i + 1}${line === undefined ? '' : ` (line ${line})`}`;
     if (!isMap(item)) throw new UsageError(`${where}: expected {folder, name, to}`);
     const entry = item.toJSON() as Record<string, unknown>;
-    const unknown = Object.keys(entry).filter((k) => !['folder', 'name', 'to'].includes(k));
+    const unknown = Object.keys(entry).filter(
+      (k) => !['folder', 'name', 'to', 'version'].includes(k),
+    );
     if (unknown.length > 0) {
       throw new UsageError(`${where}: unknown key ${unknown.map((k) => `'${k}'`).join(', ')}`);
     }
@@ -236,7 +240,16 @@ function parseBatchList(text: string, file: string, base: string): PullRequest[]
       throw new UsageError(`${where}: writes to ${to}, as entry ${other + 1} does`);
     }
     seen.set(to, i);
-    return { folder, name, to };
+    if (entry.version === undefined) return { folder, name, to };
+    if (typeof entry.version !== 'number' && typeof entry.version !== 'string') {
+      throw new UsageError(`${where}: 'version' must be a version number`);
+    }
+    return {
+      folder,
+      name,
+      to,
+      version: parseVersionArg(String(entry.version), `${where}: 'version'`),
+    };
   });
 }
 
@@ -249,10 +262,10 @@ function count(text: string, flag: string): number {
 }
 
 function jsonLine(r: PullManyResult): Record<string, unknown> {
-  const { folder, name, to } = r;
+  const { folder, name, to, version } = r;
   if (r.ok) {
     const { size, fromCache, publisher } = r;
-    return { folder, name, to, ok: true, size, fromCache, publisher };
+    return { folder, name, to, version, ok: true, size, fromCache, publisher };
   }
   return { folder, name, to, ok: false, code: r.error.code, error: firstLine(r.error.message) };
 }

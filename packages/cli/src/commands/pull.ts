@@ -7,6 +7,7 @@ import { ProgressBar } from '../progressBar.js';
 import { trustFlag, trustList } from '../publisherFlags.js';
 import { loginPassword, resolveLogin, serverSession } from '../storedSession.js';
 import { formatSize, mbPerSec } from '../units.js';
+import { optionalVersion } from '../versionArg.js';
 import { withInterrupt } from '../withInterrupt.js';
 import { cacheMaxBytes, defaultCacheDir } from './cache.js';
 
@@ -14,7 +15,7 @@ export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download and decrypt a resource on this (bound) device',
   usage:
-    'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
+    'FOLDER NAME [--version N] [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
   flags: {
     output: {
       type: 'string',
@@ -41,6 +42,10 @@ export const pullCommand = defineCommand({
       help:
         'keep the cache under SIZE (e.g. 20GiB), evicting the least recently used entries ' +
         '(default $SLUICE_CACHE_MAX; see `sluice cache`)',
+    },
+    version: {
+      ...commonFlags.version,
+      help: 'pull version N instead of the released one (`sluice ls --versions FOLDER NAME`)',
     },
     trust: trustFlag,
     sha256: { type: 'boolean', help: 'also print the SHA-256 of the plaintext' },
@@ -77,6 +82,7 @@ export const pullCommand = defineCommand({
     if (to === undefined && values.json) {
       throw new UsageError('--json prints to stdout: not with -o - (the plaintext goes there)');
     }
+    const version = optionalVersion(values.version);
     const trustedPublishers = await trustList(values.trust);
     const login = resolveLogin(values.server);
     const password = await loginPassword(login, values['password-stdin']);
@@ -89,6 +95,7 @@ export const pullCommand = defineCommand({
       withInterrupt((signal) =>
         pull(session, folder, name, {
           to: path,
+          version,
           password,
           hardware,
           hardwareFactors,

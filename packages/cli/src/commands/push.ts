@@ -13,12 +13,19 @@ import { withInterrupt } from '../withInterrupt.js';
 export const pushCommand = defineCommand({
   name: 'push',
   summary: 'Seal a file with a fresh data key and upload it as a new version',
-  usage: 'FILE FOLDER [--name NAME] [--sign-key FILE] [--json] [--password-stdin] [--server URL]',
+  usage:
+    'FILE FOLDER [--name NAME] [--no-release] [--sign-key FILE] [--json] [--password-stdin] [--server URL]',
   flags: {
     name: {
       type: 'string',
       value: 'NAME',
       help: 'resource name (default: the file name; required when FILE is - for stdin)',
+    },
+    'no-release': {
+      type: 'boolean',
+      help:
+        'keep devices on the released version: the new one is only pulled with --version N ' +
+        'until `sluice release` (default: the new version is released)',
     },
     'sign-key': signKeyFlag,
     json: {
@@ -55,6 +62,7 @@ export const pushCommand = defineCommand({
 });
 
 interface PushValues {
+  'no-release'?: boolean | undefined;
   'sign-key'?: string | undefined;
   json?: boolean | undefined;
   'password-stdin'?: boolean | undefined;
@@ -92,6 +100,7 @@ async function pushFile(
       const created = await push(session, folder, name, file, {
         ...keys,
         signKey: signKey?.privateKey,
+        release: values['no-release'] !== true,
         signal,
         onProgress: bar ? (p) => bar.update(p.loaded, p.total) : undefined,
       });
@@ -109,6 +118,12 @@ async function pushFile(
           `${cdn.kind === 's3' ? `, big part on the S3 CDN ${cdn.bucket}` : ''})`,
       );
       io.err(publisher === null ? 'unsigned: no publisher key' : `signed by ${publisher}`);
+      if (values['no-release'] === true) {
+        io.err(
+          `not released: devices keep the released version; release it with ` +
+            `sluice release ${created.folder} ${created.name} ${created.version}`,
+        );
+      }
     }
     return EXIT.ok;
   } finally {

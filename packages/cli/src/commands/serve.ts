@@ -25,7 +25,7 @@ export const serveCommand = defineCommand({
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only] [--password-stdin]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
-    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--binding-max-drift N]\n' +
+    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--keep N] [--binding-max-drift N]\n' +
     '[--binding-min-match K] [--binding-drift-cooldown S]',
   flags: {
     data: text(
@@ -51,7 +51,8 @@ export const serveCommand = defineCommand({
     config: text(
       'FILE',
       'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
-        'databaseUrl, tlsCert, tlsKey, logLevel, deviceBinding} as in docs/API.md; a file holding ' +
+        'databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, deviceBinding} as in docs/API.md; ' +
+        'a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -91,6 +92,12 @@ export const serveCommand = defineCommand({
     'tls-key': text(
       'FILE',
       `the certificate's PEM private key (or ${E.tlsKey}, or tlsKey in --config); keep it chmod 600`,
+    ),
+    keep: text(
+      'N',
+      `retention: after each push keep the newest N versions of that resource (and the released ` +
+        `one), deleting the others with their parts (or ${E.keepVersions}, or keepVersions in ` +
+        '--config; default 0: keep all)',
     ),
     'log-level': text(
       'LEVEL',
@@ -162,6 +169,7 @@ export const serveCommand = defineCommand({
         bindingMaxDrift: values['binding-max-drift'],
         bindingMinMatch: values['binding-min-match'],
         bindingDriftCooldown: values['binding-drift-cooldown'],
+        keep: values.keep,
       },
     });
     if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);
@@ -220,6 +228,11 @@ async function serve(
     process.once('SIGTERM', done);
   });
   for (const line of describeStores(settings, dataDir)) io.err(line);
+  if (settings.keepVersions) {
+    io.err(
+      `keeping the newest ${settings.keepVersions} versions of each resource (and the released one)`,
+    );
+  }
   if ((await server.store.users.count()) === 0) {
     io.err(
       'warning: no users yet, so nobody can log in: stop this server and start it once with ' +

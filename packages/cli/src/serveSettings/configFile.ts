@@ -19,6 +19,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'tlsKey',
     'logLevel',
     'deviceBinding',
+    'keepVersions',
   ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],

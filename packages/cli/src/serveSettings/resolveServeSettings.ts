@@ -9,6 +9,7 @@ import {
 } from '@sluice/server';
 import { bindingSettings } from './bindingSettings.js';
 import { objectAt } from './configFile.js';
+import { keepVersions } from './keepVersions.js';
 import { s3Cdn } from './s3Cdn.js';
 import { type StorageSettings, s3Storage } from './s3Storage.js';
 import { SERVE_ENV } from './serveEnv.js';
@@ -38,6 +39,8 @@ export interface ServeSettings {
   logLevel?: LogLevel;
   /** Drift tolerance of device bindings (`--binding-*`, `SLUICE_BINDING_*`, `deviceBinding`). */
   deviceBinding?: ServerOptions['deviceBinding'];
+  /** Retention (`--keep`, `SLUICE_KEEP_VERSIONS`, `keepVersions`; createServer checks it). */
+  keepVersions?: number;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -73,6 +76,7 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
       src.inFile(src.file.logLevel),
     ) as LogLevel | undefined,
     deviceBinding: bindingSettings(src),
+    keepVersions: keepVersions(src),
     origins: src.origins,
   };
 }

@@ -19,6 +19,7 @@ export const SERVE_ENV = {
   bindingMaxDrift: 'SLUICE_BINDING_MAX_DRIFT',
   bindingMinMatch: 'SLUICE_BINDING_MIN_MATCH',
   bindingDriftCooldown: 'SLUICE_BINDING_DRIFT_COOLDOWN',
+  keepVersions: 'SLUICE_KEEP_VERSIONS',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

@@ -29,12 +29,14 @@ export interface ServeFlags {
   bindingMaxDrift?: string;
   bindingMinMatch?: string;
   bindingDriftCooldown?: string;
+  /** Versions kept per resource (`--keep`), as typed. */
+  keep?: string;
 }
 
 export interface SettingsSources {
   /**
    * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
-   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel}`.
+   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel, keepVersions}`.
    */
   file?: string;
   env: NodeJS.ProcessEnv;

@@ -1,5 +1,6 @@
 import {
   deriveEnvelopeKey,
+  type EnvelopeRequest,
   type EnvelopeResource,
   envelopeAad,
   isEnvelopeResource,
@@ -8,6 +9,7 @@ import {
 } from '@sluice/protocol';
 import type { Session } from '../http/session.js';
 import { type PullOptions, runApi } from './pullOptions.js';
+import { checkVersion } from './versions.js';
 
 export type EnvelopePayload = ReturnType<typeof openEnvelope>;
 
@@ -22,15 +24,23 @@ export async function openDeviceEnvelope(
   name: string,
   options: PullOptions,
 ): Promise<{ resource: EnvelopeResource; payload: EnvelopePayload }> {
-  const { password, hardware, hardwareFactors, signal } = options;
+  const { password, hardware, hardwareFactors, signal, version } = options;
+  const json: EnvelopeRequest = { fileName: name, password, hardware, hardwareFactors };
+  if (version !== undefined) json.version = checkVersion(version);
   const sealed = await runApi(options, () =>
     session.request<Record<string, unknown>>(
       'POST',
       `/resources/get/${encodeURIComponent(folder)}`,
-      { json: { fileName: name, password, hardware, hardwareFactors }, signal },
+      { json, signal },
     ),
   );
   const resource = readResource(sealed.resource);
+  if (version !== undefined && resource.version !== version) {
+    throw new SluiceError(
+      'ERR_BAD_ENVELOPE',
+      `device envelope rejected: version ${version} was asked for, the envelope is of version ${resource.version}`,
+    );
+  }
   const email = session.user?.email;
   if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');
   const key = await (options.envelopeKey?.(email) ?? deriveEnvelopeKey(email, password, hardware));

@@ -19,6 +19,7 @@ import {
 import type { PullLimits, PullOptions, PullProgress } from './pullOptions.js';
 import { warnOnce } from './pullWarning.js';
 import { checkResourceName } from './resourceName.js';
+import { checkVersion } from './versions.js';
 
 /** What every pull of a batch is given: all of PullOptions but the destination and progress. */
 type SharedOptions = Omit<PullOptions, 'to' | 'onProgress'>;
@@ -89,7 +90,7 @@ export async function pullMany(
 /** One request of a batch: its result, or undefined when the batch was aborted meanwhile. */
 async function pullOne(
   session: Session,
-  { folder, name, to }: PullRequest,
+  { folder, name, to, version }: PullRequest,
   shared: SharedOptions,
   report: (progress: PullProgress, result?: PullManyResult) => void,
 ): Promise<PullManyResult | undefined> {
@@ -100,12 +101,13 @@ async function pullOne(
       last = p;
       report(p);
     };
-    const r = await pull(session, folder, name, { ...shared, to, onProgress });
+    const r = await pull(session, folder, name, { ...shared, to, version, onProgress });
     const { size, fromCache, publisher } = r;
-    result = { folder, name, to, ok: true, size, fromCache, publisher };
+    const pulled = r.resource.version;
+    result = { folder, name, to, version: pulled, ok: true, size, fromCache, publisher };
   } catch (e) {
     if (shared.signal?.aborted) return undefined;
-    result = { folder, name, to, ok: false, error: asSluiceError(e, `${folder}/${name}`) };
+    result = { folder, name, to, version, ok: false, error: asSluiceError(e, `${folder}/${name}`) };
   }
   report(last, result);
   return result;
@@ -164,10 +166,11 @@ function checkRequests(requests: readonly PullRequest[]): PullRequest[] {
   return requests.map((r: unknown, i) => {
     const bad = (what: string) => new SluiceError('ERR_INVALID_ARG', `request ${i}: ${what}`);
     if (typeof r !== 'object' || r === null) throw bad('not an object {folder, name, to}');
-    const { folder, name, to } = r as Partial<Record<keyof PullRequest, unknown>>;
+    const { folder, name, to, version } = r as Partial<Record<keyof PullRequest, unknown>>;
     try {
       checkResourceName(folder, 'folder');
       checkResourceName(name, 'name');
+      if (version !== undefined) checkVersion(version);
     } catch (e) {
       throw bad((e as Error).message);
     }
@@ -178,7 +181,9 @@ function checkRequests(requests: readonly PullRequest[]): PullRequest[] {
     const other = seen.get(key);
     if (other !== undefined) throw bad(`writes to the same file as request ${other} (${to})`);
     seen.set(key, i);
-    return { folder: folder as string, name: name as string, to };
+    const request: PullRequest = { folder: folder as string, name: name as string, to };
+    if (version !== undefined) request.version = version as number;
+    return request;
   });
 }
 

@@ -7,6 +7,8 @@ export interface PullRequest {
   folder: string;
   name: string;
   to: string;
+  /** This version instead of the released one; on a success, the version pulled. */
+  version?: number;
 }
 
 /** The outcome of one request; a failure never stops the others. */

@@ -19,6 +19,8 @@ export interface PullLimits {
 export interface PullOptions {
   /** A file path (written beside, renamed into place when complete) or 'buffer'. */
   to: string;
+  /** This version (see listVersions) instead of the released one. */
+  version?: number;
   /** The user's password: it unlocks the device envelope together with the hardware hash. */
   password: string;
   /** This device's hardware hash. */

@@ -90,7 +90,8 @@ async function streamToS3(
         small: { name: 'small', data: small, filename: 'small' },
         big: { name: 'cdnKey', value: onCdn.cdnKey },
       };
-      return (await registerVersion(target, parts, { signal, signKey: options.signKey })).created;
+      const { signKey, release } = options;
+      return (await registerVersion(target, parts, { signal, signKey, release })).created;
     } catch (e) {
       await onCdn.remove().catch(() => {});
       throw e;
@@ -136,8 +137,9 @@ async function sealThenSend(
         ? { name: 'cdnKey', value: onCdn.cdnKey }
         : { name: 'big', path: sealed.bigPath, filename: 'big' },
     };
-    const { signKey } = options;
-    const { created, manifest } = await registerVersion(target, parts, { signal, signKey }).catch(
+    const { signKey, release } = options;
+    const how = { signal, signKey, release };
+    const { created, manifest } = await registerVersion(target, parts, how).catch(
       async (e: unknown) => {
         // Nothing was registered: do not leave an unreachable big part on the CDN.
         await onCdn?.remove().catch(() => {});

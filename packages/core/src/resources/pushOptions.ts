@@ -36,4 +36,9 @@ export interface PushOptions {
    * one the v2 manifest goes unsigned: devices with a trust list refuse it.
    */
   signKey?: PublisherPrivateKey;
+  /**
+   * Whether the new version becomes the released one, the version devices get by default
+   * (default true). False stores it for `pull --version N` and a later `releaseVersion`.
+   */
+  release?: boolean;
 }

@@ -42,7 +42,12 @@ export interface VersionParts {
 export async function registerVersion(
   target: PushTarget,
   parts: VersionParts,
-  options: { signal?: AbortSignal | undefined; signKey?: PublisherPrivateKey | undefined },
+  options: {
+    signal?: AbortSignal | undefined;
+    signKey?: PublisherPrivateKey | undefined;
+    /** False: the new version is stored but devices keep getting the released one. */
+    release?: boolean | undefined;
+  },
 ): Promise<{ created: EnvelopeResource; manifest: ManifestV2 }> {
   const { folder, name } = target;
   for (let attempt = 1; ; attempt++) {
@@ -54,7 +59,8 @@ export async function registerVersion(
     });
     const manifest = options.signKey ? signManifest(unsigned, options.signKey) : unsigned;
     try {
-      return { created: await send(target, parts, manifest, options.signal), manifest };
+      const created = await send(target, parts, manifest, options);
+      return { created, manifest };
     } catch (e) {
       if (!isSluiceError(e, 'ERR_VERSION_CONFLICT') || attempt >= MAX_VERSION_ATTEMPTS) throw e;
       // Concurrent pushes of one name: spread the next proposals a little.
@@ -63,7 +69,7 @@ export async function registerVersion(
   }
 }
 
-/** The latest version of the target on the server (0 when it has none), from the folder's list. */
+/** The highest version the target has had on the server (0 for none), from the folder's list. */
 async function latestVersion(
   { session, folder, name }: PushTarget,
   signal: AbortSignal | undefined,
@@ -73,19 +79,23 @@ async function latestVersion(
     `/resources/${encodeURIComponent(folder)}`,
     { signal },
   );
-  return list.resources.find((r) => r.name === name)?.version ?? 0;
+  const listed = list.resources.find((r) => r.name === name);
+  // `nextVersion` skips the numbers of deleted versions (servers without it never reuse none).
+  return listed === undefined ? 0 : (listed.nextVersion ?? listed.version + 1) - 1;
 }
 
 function send(
   { session, folder, name }: PushTarget,
   parts: VersionParts,
   manifest: ManifestV2,
-  signal: AbortSignal | undefined,
+  { signal, release }: { signal?: AbortSignal | undefined; release?: boolean | undefined },
 ): Promise<EnvelopeResource> {
   const body = multipartBody([
     { name: 'name', value: name },
     { name: 'manifest', value: JSON.stringify(manifest) },
     { name: 'dataKey', value: parts.dataKey.toString('base64') },
+    // Sent only to keep a version back: a server from before releases never sees the field.
+    ...(release === false ? [{ name: 'release', value: 'false' }] : []),
     parts.small,
     parts.big,
   ]);

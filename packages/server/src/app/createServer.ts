@@ -221,7 +221,7 @@ interface Shared {
 /** Registers each feature's routes with the part of `shared` it needs. */
 async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<void> {
   const { settings, store, keys, tokens, guardRequest, limiter, partStorage } = shared;
-  const { scrypt, cdn, bigPartLimit, serverTiming } = settings;
+  const { scrypt, cdn, bigPartLimit, serverTiming, keepVersions } = settings;
   const cache = shared.envelopeCache;
   // Password changes and resets forget the user's cached envelope keys.
   const caches = { forgetUser: (userId: string) => cache?.forgetUser(userId) };
@@ -235,6 +235,7 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
     cdnObjects: shared.cdnObjects,
     limiter,
     bigPartLimit,
+    keepVersions,
     cache,
     serverTiming,
     meter: shared.metrics,

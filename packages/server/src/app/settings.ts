@@ -67,6 +67,11 @@ export interface ServerOptions {
   /** Largest big part an upload may carry, in bytes (default 64 GiB; small parts: 16 MiB). */
   bigPartLimit?: number;
   /**
+   * Retention: after an upload, the versions of that resource beyond the newest `keepVersions`
+   * are deleted, parts included, except the released one (default 0: keep every version).
+   */
+  keepVersions?: number;
+  /**
    * Which proxies' `X-Forwarded-For` names the client (the address the login limits key on):
    * false (default: none, the socket's address counts), true (any: only behind a proxy that
    * overwrites the header), or the proxies' addresses and CIDRs (a comma list or an array;
@@ -137,6 +142,8 @@ export interface ServerSettings {
   loginLimits: LoginLimits;
   scrypt: ScryptParams;
   bigPartLimit: number;
+  /** 0: keep every version. */
+  keepVersions: number;
   trustProxy: TrustProxy;
   shutdownGraceMs: number;
   sweepIntervalMs: number;
@@ -174,6 +181,10 @@ export function resolveSettings(
   if (!Number.isSafeInteger(bigPartLimit) || bigPartLimit < 1) {
     throw invalidSetting('bigPartLimit', `must be a positive integer, got ${bigPartLimit}`);
   }
+  const keepVersions = options.keepVersions ?? 0;
+  if (!Number.isSafeInteger(keepVersions) || keepVersions < 0) {
+    throw invalidSetting('keepVersions', `must be an integer ≥ 0, got ${keepVersions}`);
+  }
   const shutdownGraceMs = options.shutdownGraceMs ?? DEFAULT_SHUTDOWN_GRACE_MS;
   milliseconds('shutdownGraceMs', shutdownGraceMs);
   const sweepIntervalMs = options.sweepIntervalMs ?? 60 * 60 * 1000;
@@ -205,6 +216,7 @@ export function resolveSettings(
     loginLimits: resolveLoginLimits(options.loginLimits),
     scrypt,
     bigPartLimit,
+    keepVersions,
     trustProxy: checkTrustProxy(options.trustProxy ?? false),
     shutdownGraceMs,
     sweepIntervalMs,

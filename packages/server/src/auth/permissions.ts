@@ -7,6 +7,7 @@ export const OPERATIONS = [
   'resources.list',
   'resources.upload',
   'resources.delete',
+  'resources.release',
   'cdnConfig.read',
   'cdnConfig.write',
   'publisherKeys',
@@ -17,7 +18,8 @@ export type Operation = (typeof OPERATIONS)[number];
 /**
  * The one role × operation table. The guard, the routes and docs/API.md all follow it (a test
  * parses the doc's table and compares). `cdnConfig.write` means "the CDN config includes the
- * write keys"; `publisherKeys` is the caller's own publisher keys (the roles that upload);
+ * write keys"; `resources.release` moves a resource's release pointer (the roles that upload);
+ * `publisherKeys` is the caller's own publisher keys (the roles that upload);
  * `users.admin` covers every user-administration route.
  */
 export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
@@ -26,6 +28,7 @@ export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
   'resources.list': ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'],
   'resources.upload': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'resources.delete': ['ApiAdmin', 'Admin', 'ResourceUploader'],
+  'resources.release': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'cdnConfig.read': ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'],
   'cdnConfig.write': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   publisherKeys: ['ApiAdmin', 'Admin', 'ResourceUploader'],

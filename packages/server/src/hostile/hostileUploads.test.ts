@@ -88,10 +88,10 @@ describe('hostile multipart parts', () => {
     expect((r.body as { error: string }).error).toBe('field name given twice');
   });
 
-  it('more fields than an upload has (a fifth text field) is 413 before it is read', async () => {
+  it('more fields than an upload has (a sixth text field) is 413 before it is read', async () => {
     const form = new FormData();
     // A valid manifest: a malformed one is refused (400) the moment it arrives.
-    for (const name of ['name', 'manifest', 'dataKey', 'cdnKey']) {
+    for (const name of ['name', 'manifest', 'dataKey', 'cdnKey', 'release']) {
       form.append(name, name === 'manifest' ? JSON.stringify(sealed.manifest) : 'a');
     }
     form.append('name', 'b');

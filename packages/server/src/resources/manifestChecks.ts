@@ -10,9 +10,11 @@ export interface ManifestCheckDeps {
   publisherKeys: PublisherKeyService;
 }
 
-/** The latest stored version of `folder/name`, 0 when there is none. */
+/** The highest version `folder/name` has had (deleted ones included), 0 when there is none. */
 export async function latestVersionOf(store: Store, folder: string, name: string): Promise<number> {
-  return (await store.resources.get(folder, name))?.versions.at(-1)?.version ?? 0;
+  const r = await store.resources.get(folder, name);
+  // The highest number ever used: a deleted version's number is not given again.
+  return r === undefined ? 0 : store.resources.latestVersion(r.id);
 }
 
 /**

@@ -29,6 +29,15 @@ import {
   type ReceivedUpload,
   receiveUpload,
 } from './uploadReceiver.js';
+import {
+  checkRemoveQuery,
+  namesOf,
+  type RemoveQuery,
+  removeOneVersion,
+  removeQuery,
+  VERSION_SCHEMA,
+  versionRoutes,
+} from './versionRoutes.js';
 
 /** What the resource routes need (`cache`: null when envelopes may not skip scrypt). */
 export interface ResourceRoutesDeps extends ResourceServiceDeps {
@@ -43,7 +52,6 @@ export interface ResourceRoutesDeps extends ResourceServiceDeps {
 type FolderParams = { folder: string };
 type NameParams = { folder: string; name: string };
 type FolderRequest = FastifyRequest<{ Params: FolderParams }>;
-type NameRequest = FastifyRequest<{ Params: NameParams }>;
 type BigPartRequest = FastifyRequest<{ Params: NameParams; Querystring: { version?: string } }>;
 
 const envelopeBody = {
@@ -54,6 +62,7 @@ const envelopeBody = {
     password: PASSWORD_SCHEMA,
     hardware: HARDWARE_SCHEMA,
     hardwareFactors: HARDWARE_FACTORS_SCHEMA,
+    version: VERSION_SCHEMA,
   },
 } as const;
 
@@ -86,11 +95,12 @@ export async function resourceRoutes(
     { config: { operation: 'resources.list' } },
     (request) => list(f, request),
   );
-  app.delete<{ Params: NameParams }>(
+  app.delete<{ Params: NameParams; Querystring: RemoveQuery }>(
     '/resources/:folder/:name',
-    { config: { operation: 'resources.delete' } },
+    { config: { operation: 'resources.delete' }, schema: { querystring: removeQuery } },
     (request, reply) => remove(f, request, reply),
   );
+  versionRoutes(app, f.resources);
   app.get<{ Params: NameParams; Querystring: { version?: string } }>(
     '/resources/:folder/:name/big',
     { config: { operation: 'resources.get', requestLogLevel: 'debug' } },
@@ -99,14 +109,6 @@ export async function resourceRoutes(
 }
 
 const folderOf = (request: FolderRequest) => checkResourceName(request.params.folder, 'folder');
-
-/** The folder and name of a resource's path, each checked. */
-function namesOf(request: NameRequest): { folder: string; name: string } {
-  return {
-    folder: checkResourceName(request.params.folder, 'folder'),
-    name: checkResourceName(request.params.name, 'name'),
-  };
-}
 
 async function upload(
   f: Feature,
@@ -125,7 +127,7 @@ async function upload(
     );
     const parsed = parseUpload(received);
     const { name } = parsed;
-    const version = await f.resources.upload(folder, parsed, by);
+    const version = await f.resources.upload(folder, parsed, by, request.log);
     request.log.info(
       { event: 'resource.uploaded', folder, name, version, by },
       'resource uploaded',
@@ -147,7 +149,7 @@ async function issueEnvelope(
   const hardware = checkHardware(request.body.hardware);
   const { password } = request.body;
   const hardwareFactors = checkHardwareFactors(request.body.hardwareFactors);
-  const ask = { folder, name, password, hardware, hardwareFactors };
+  const ask = { folder, name, password, hardware, hardwareFactors, version: request.body.version };
   const caller = {
     userId: request.user?.id ?? '',
     address: request.ip,
@@ -171,7 +173,14 @@ async function list(f: Feature, request: FolderRequest): Promise<ListResponse> {
   return { folder, resources: await f.resources.list(folder) };
 }
 
-async function remove(f: Feature, request: NameRequest, reply: FastifyReply) {
+async function remove(
+  f: Feature,
+  request: FastifyRequest<{ Params: NameParams; Querystring: RemoveQuery }>,
+  reply: FastifyReply,
+) {
+  checkRemoveQuery(request.url);
+  const { version } = request.query;
+  if (version !== undefined) return removeOneVersion(f.resources, request, reply, Number(version));
   const { folder, name } = namesOf(request);
   const { left } = await f.resources.remove(folder, name, request.log);
   request.log.info(
@@ -227,7 +236,7 @@ async function readBigPart(f: Feature, request: BigPartRequest, reply: FastifyRe
   return reply.status(206).send(body);
 }
 
-/** `?version=`: a positive integer of up to 9 digits, or absent (the latest). */
+/** `?version=`: a positive integer of up to 9 digits, or absent (the released one). */
 function versionQuery(wanted: unknown): number | undefined {
   if (wanted === undefined) return undefined;
   if (typeof wanted !== 'string' || !/^[1-9][0-9]{0,8}$/.test(wanted)) {

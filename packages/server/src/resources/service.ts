@@ -2,15 +2,17 @@ import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
 import type { S3Objects } from '@sluice/cdn';
 import {
-  cdnObjectKey,
   deriveEnvelopeKey,
   type EnvelopeResource,
   envelopeAad,
   type ListedResource,
   type Manifest,
+  type ReleaseResponse,
+  type RemoveVersionResponse,
   type SealedEnvelope,
   SluiceError,
   sealEnvelope,
+  type VersionsResponse,
 } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { bindDevice, type DeviceClaim } from '../auth/deviceBinding.js';
@@ -22,14 +24,25 @@ import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
-import type { Store } from '../stores/store.js';
+import type { Store, Tables } from '../stores/store.js';
 import type { ByteRange } from './byteRange.js';
 import type { EnvelopeCache } from './envelopeCache.js';
 import { SMALL_PART_LIMIT } from './limits.js';
 import { checkUploadManifest, type ManifestCheckDeps } from './manifestChecks.js';
+import { orphanedCdnKeys, removeParts, scheduleCdnRemovals } from './partRemoval.js';
 import type { StepTimer } from './stepTimer.js';
 import { checkBigPart, checkCdnObject, checkDataKey, checkSmallPart } from './uploadChecks.js';
 import { verifyEnvelopeRequest } from './verifyEnvelopeRequest.js';
+import {
+  currentOf,
+  latest,
+  listVersions,
+  logRetained,
+  release,
+  removeVersion,
+  retainNewest,
+  versionOf,
+} from './versions.js';
 
 /** An S3 CDN's bucket (with the uploader keys) and key prefix, to check and remove `cdnKey`s. */
 export interface CdnObjects {
@@ -49,6 +62,8 @@ export interface ResourceServiceDeps {
   cache: EnvelopeCache | null;
   /** How far a device may drift from its binding (auth/driftPolicy.ts). */
   binding: BindingPolicy;
+  /** Retention: versions kept per resource after an upload (0: all; see ServerOptions). */
+  keepVersions: number;
 }
 
 /** An upload, its fields parsed: the parts are still temp blobs. */
@@ -59,6 +74,8 @@ export interface NewVersion {
   cdnKey: string | null;
   small: PendingBlob;
   big: PendingBlob | undefined;
+  /** Whether the new version becomes the released one (`release` field; default true). */
+  release: boolean;
 }
 
 /** What a device asks an envelope for, its names and hardware hash checked. */
@@ -69,6 +86,8 @@ export interface EnvelopeAsk {
   hardware: string;
   /** The device's factor digests, when its client sends them. */
   hardwareFactors?: DeviceClaim['factors'];
+  /** The version asked for; undefined: the released one. */
+  version: number | undefined;
 }
 
 /** Resources: versions by upload, envelopes for bound devices, listing and deletion. */
@@ -97,7 +116,8 @@ export class ResourceService {
   }
 
   async list(folder: string): Promise<ListedResource[]> {
-    return (await this.deps.store.resources.listLatest(folder)).map(({ resource: r, count }) => {
+    const rows = await this.deps.store.resources.listLatest(folder);
+    return rows.map(({ resource: r, count, top }) => {
       const v = latest(r);
       return {
         name: r.name,
@@ -108,6 +128,8 @@ export class ResourceService {
         bigSize: v.manifest.bigSize,
         bigStored: v.bigBlobId !== null,
         createdAt: v.createdAt,
+        current: r.currentVersion ?? v.version,
+        nextVersion: top + 1,
       };
     });
   }
@@ -116,7 +138,12 @@ export class ResourceService {
    * Checks the parts against the manifest (and a `cdnKey` against the CDN), commits them and adds
    * them as the next version; returns its number. A failure leaves no part committed.
    */
-  async upload(folder: string, upload: NewVersion, uploadedBy: string): Promise<number> {
+  async upload(
+    folder: string,
+    upload: NewVersion,
+    uploadedBy: string,
+    log: FastifyBaseLogger,
+  ): Promise<number> {
     const { name, manifest, dataKey, cdnKey, small, big } = upload;
     await this.checkManifest(folder, name, manifest, uploadedBy);
     checkDataKey(manifest, dataKey);
@@ -134,7 +161,7 @@ export class ResourceService {
       committed.push(smallBlobId);
       const bigBlobId = big === undefined ? null : await partStorage.commit(big);
       if (bigBlobId !== null) committed.push(bigBlobId);
-      const version = await this.deps.store.transaction(async (t) => {
+      const { number, expired } = await this.deps.store.transaction(async (t) => {
         const resourceId = await t.resources.ensure(folder, name, randomUUID());
         const number = (await t.resources.latestVersion(resourceId)) + 1;
         // Checked again here, atomically: another upload may have taken the number meanwhile.
@@ -151,18 +178,35 @@ export class ResourceService {
           createdAt: new Date().toISOString(),
           uploadedBy,
         });
-        return number;
+        const expired = await this.settle(t, folder, name, number, upload.release);
+        return { number, expired };
       });
       committed.length = 0;
       dataKey.fill(0);
-      return version;
+      logRetained(log, { folder, name, by: uploadedBy }, expired.versions);
+      await removeParts(this.deps, expired.versions, expired.cdnKeys, log);
+      return number;
     } finally {
       await Promise.all(committed.map((id) => partStorage.remove(id)));
     }
   }
 
   /**
-   * The latest version's device envelope for the caller, its password checked (or the cache's
+   * After version `number` was added: moves the release pointer to it (`release`, or when it is
+   * the only version), else pins it where it was; then applies retention (keepVersions).
+   */
+  private async settle(t: Tables, folder: string, name: string, number: number, release: boolean) {
+    const r = await t.resources.get(folder, name);
+    if (r === undefined) throw new Error(`resource ${folder}/${name} vanished while adding to it`);
+    const before = r.versions.filter((v) => v.version !== number);
+    if (release || before.length === 0) r.currentVersion = number;
+    else r.currentVersion = currentOf({ ...r, versions: before }).version;
+    await t.resources.setCurrent(r.id, r.currentVersion);
+    return retainNewest(t, this.deps, r, this.deps.keepVersions);
+  }
+
+  /**
+   * The device envelope of the version asked for (the released one by default) for the caller, its password checked (or the cache's
    * verification reused) and the device bound. `timer` gets the steps' times.
    */
   async issueEnvelope(
@@ -181,7 +225,7 @@ export class ResourceService {
     let dataKey: Buffer | undefined;
     try {
       const record = await this.find(folder, name);
-      const version = latest(record);
+      const version = versionOf(record, ask.version);
       const claim = { hash: hardware, factors: ask.hardwareFactors };
       await bindDevice(this.deps.store, user, claim, this.deps.binding, log);
       if (key === undefined) {
@@ -226,73 +270,44 @@ export class ResourceService {
    * at them: a failure there only leaves unreferenced objects. Returns how many were left.
    */
   async remove(folder: string, name: string, log: FastifyBaseLogger): Promise<{ left: number }> {
-    const { partStorage, cdnObjects, cache } = this.deps;
     const removed = await this.deps.store.transaction(async (t) => {
       const r = await t.resources.get(folder, name);
       if (r === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
       await t.resources.remove(r.id);
-      // Due for removal from the CDN from now on: the sweeper finishes what a crash or a
-      // failure below leaves (stored parts no record names it finds by itself).
-      if (cdnObjects !== null) {
-        const now = new Date().toISOString();
-        for (const v of r.versions)
-          if (v.cdnKey !== null) await t.removals.add('cdnObject', v.cdnKey, now);
-      }
+      await scheduleCdnRemovals(t, this.deps.cdnObjects, orphanedCdnKeys(r.versions, []));
       return r;
     });
-    const parts = removed.versions.flatMap((v) =>
-      v.bigBlobId === null ? [v.smallBlobId] : [v.smallBlobId, v.bigBlobId],
-    );
-    for (const v of removed.versions) cache?.forgetSmall(v.smallBlobId);
-    const cdnKeys = new Set(removed.versions.flatMap((v) => (v.cdnKey === null ? [] : [v.cdnKey])));
-    const left: string[] = [];
-    for (const id of parts) {
-      await partStorage.remove(id).catch((e: unknown) => {
-        left.push(id);
-        log.warn({ event: 'resource.partLeft', id, err: e }, 'stored part not removed');
-      });
-    }
-    if (cdnObjects !== null) {
-      for (const key of cdnKeys) {
-        const objectKey = cdnObjectKey(cdnObjects.prefix, key);
-        const gone = await cdnObjects.bucket.remove(objectKey).then(
-          () => true,
-          (e: unknown) => {
-            left.push(objectKey);
-            log.warn(
-              { event: 'resource.cdnObjectLeft', key: objectKey, err: e },
-              'CDN object not removed; the sweeper retries',
-            );
-            return false;
-          },
-        );
-        if (gone) await this.removalDone(key, log);
-      }
-    }
-    return { left: left.length };
+    const cdnKeys = orphanedCdnKeys(removed.versions, []);
+    return removeParts(this.deps, removed.versions, cdnKeys, log);
   }
 
-  /** The CDN object of `cdnKey` is gone: no longer due (never fails the delete itself). */
-  private async removalDone(cdnKey: string, log: FastifyBaseLogger): Promise<void> {
-    await this.deps.store.removals.done('cdnObject', cdnKey).catch((e: unknown) => {
-      log.warn({ event: 'resource.removalNotRecorded', err: e }, 'CDN removal not recorded');
-    });
+  /** Every version of `folder/name` (see versions.ts). */
+  versions(folder: string, name: string): Promise<VersionsResponse> {
+    return listVersions(this.deps.store, folder, name);
+  }
+
+  /** Makes `version` the released one (see versions.ts). */
+  release(folder: string, name: string, version: number): Promise<ReleaseResponse> {
+    return this.deps.store.transaction((t) => release(t, folder, name, version));
+  }
+
+  /** Deletes one version and its parts (see versions.ts). */
+  removeVersion(
+    target: { folder: string; name: string; version: number; force: boolean },
+    log: FastifyBaseLogger,
+  ): Promise<RemoveVersionResponse & { left: number }> {
+    return removeVersion(this.deps, target, log);
   }
 
   /**
-   * The version of `resource` (the latest when `wanted` is undefined) whose big part this API
-   * serves, with its stored part's id; ERR_NOT_FOUND when there is none.
+   * The version of `resource` (the released one when `wanted` is undefined) whose big part this
+   * API serves, with its stored part's id; ERR_NOT_FOUND when there is none.
    */
   bigPart(
     resource: ResourceRecord,
     wanted: number | undefined,
   ): { version: ResourceVersion; blobId: string } {
-    let version = latest(resource);
-    if (wanted !== undefined) {
-      const found = resource.versions.find((v) => v.version === wanted);
-      if (found === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such version');
-      version = found;
-    }
+    const version = versionOf(resource, wanted);
     if (version.bigBlobId === null) {
       throw new SluiceError('ERR_NOT_FOUND', 'this version keeps its big part on the CDN only');
     }
@@ -302,10 +317,4 @@ export class ResourceService {
   openBigPart(blobId: string, range: ByteRange | undefined): Promise<Readable> {
     return this.deps.partStorage.openRead(blobId, range);
   }
-}
-
-function latest(resource: ResourceRecord): ResourceVersion {
-  const v = resource.versions.at(-1);
-  if (v === undefined) throw new SluiceError('ERR_NOT_FOUND', 'no such resource');
-  return v;
 }

@@ -70,8 +70,8 @@ export async function receiveUpload(
       fileSize: Math.max(SMALL_PART_LIMIT, bigPartLimit) + 1,
       fieldSize: FIELD_LIMIT,
       files: 2,
-      fields: 4,
-      parts: 6,
+      fields: 5,
+      parts: 7,
     },
   });
   // After a failure the remaining parts are dropped unread (destroying a file stream ends the
@@ -121,7 +121,14 @@ export function parseUpload(received: ReceivedUpload): NewVersion {
     cdnKey = fields.cdnKey;
   }
   if (small === undefined) throw new SluiceError('ERR_BAD_REQUEST', 'file part small missing');
-  return { name, manifest, dataKey, cdnKey, small, big };
+  return { name, manifest, dataKey, cdnKey, small, big, release: parseRelease(fields.release) };
+}
+
+/** The `release` field: `true` (the default when absent) or `false`. */
+function parseRelease(value: unknown): boolean {
+  if (value === undefined || value === 'true') return true;
+  if (value === 'false') return false;
+  throw new SluiceError('ERR_BAD_REQUEST', 'release must be true or false');
 }
 
 function hasClientStatus(e: unknown): boolean {

@@ -72,6 +72,11 @@ export interface ResourceRecord {
   name: string;
   /** Oldest first; the last one is the latest. */
   versions: ResourceVersion[];
+  /**
+   * The released version: the one a device gets when it names none (`sluice release`). Null for
+   * records from before the pointer existed: the latest is current then.
+   */
+  currentVersion: number | null;
 }
 
 export interface ParcelRecord {

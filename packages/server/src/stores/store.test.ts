@@ -189,6 +189,15 @@ describe.each(backends)('the store on $name', ({ open, skip }) => {
         false,
       );
       expect(await store.resources.cdnKeyClaimedElsewhere('cdn/key', 'models', 'b.bin')).toBe(true);
+      // The release pointer, and the highest number surviving the deletion of that version.
+      expect((await store.resources.get('models', 'a.bin'))?.currentVersion).toBeNull();
+      await store.resources.setCurrent(id, 1);
+      await store.resources.removeVersion(id, 2);
+      const after = await store.resources.get('models', 'a.bin');
+      expect(after?.currentVersion).toBe(1);
+      expect(after?.versions.map((v) => v.version)).toEqual([1]);
+      expect(await store.resources.latestVersion(id)).toBe(2);
+      expect((await store.resources.listLatest('models'))[0]).toMatchObject({ count: 1, top: 2 });
       await store.resources.remove(id);
       expect(await store.resources.get('models', 'a.bin')).toBeUndefined();
       expect(await store.resources.referencedBlobIds()).toEqual(new Set());
@@ -274,7 +283,11 @@ describe('the embedded store', () => {
     expect(await store.users.get(u.id)).toEqual(plain);
     expect(await store.users.publisherKeys(u.id)).toEqual(u.publisherKeys);
     expect(await store.families.get('fam')).toEqual(legacy.refreshFamilies.fam);
-    expect(await store.resources.get('models', 'a.bin')).toEqual(legacy.resources['models/a.bin']);
+    // Records from before the release pointer: none set, the latest is released.
+    expect(await store.resources.get('models', 'a.bin')).toEqual({
+      ...legacy.resources['models/a.bin'],
+      currentVersion: null,
+    });
     expect(await store.parcels.tokenUsed('jti-9')).toBe(true);
     expect(await store.parcels.get(parcel.id)).toEqual(parcel);
     await store.close();

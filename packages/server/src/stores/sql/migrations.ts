@@ -96,6 +96,16 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
     ],
   },
   {
+    version: 2,
+    name: 'resource release pointer and version high-water mark',
+    statements: [
+      // The version devices get when they name none; NULL (rows from before): the latest.
+      'ALTER TABLE resources ADD COLUMN current_version INTEGER',
+      // The highest number ever given to a version: a deleted one is never handed out again.
+      'ALTER TABLE resources ADD COLUMN top_version INTEGER NOT NULL DEFAULT 0',
+    ],
+  },
+  {
     version: 3,
     name: 'drift-tolerant device binding: a digest per hardware factor',
     statements: [

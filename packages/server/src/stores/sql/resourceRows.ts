@@ -18,6 +18,12 @@ function toVersion(row: SqlRow): ResourceVersion {
   };
 }
 
+function current(row: SqlRow): number | null {
+  return row.current_version === null || row.current_version === undefined
+    ? null
+    : Number(row.current_version);
+}
+
 /** Resources and their versions over one executor. */
 export class ResourceRows {
   constructor(private readonly sql: SqlExecutor) {}
@@ -26,7 +32,7 @@ export class ResourceRows {
   async get(folder: string, name: string): Promise<ResourceRecord | undefined> {
     // One round trip: the resource's row joined with each of its versions.
     const rows = await this.sql.query(
-      `SELECT r.id, ${VERSION_COLUMNS.split(', ')
+      `SELECT r.id, r.current_version, ${VERSION_COLUMNS.split(', ')
         .map((c) => `v.${c}`)
         .join(', ')}
        FROM resources r LEFT JOIN resource_versions v ON v.resource_id = r.id
@@ -36,16 +42,18 @@ export class ResourceRows {
     const [first] = rows;
     if (first === undefined) return undefined;
     const versions = rows.filter((r) => r.version !== null).map(toVersion);
-    return { id: String(first.id), folder, name, versions };
+    return { id: String(first.id), folder, name, versions, currentVersion: current(first) };
   }
 
   /**
    * The resources of `folder` by name, each with its latest version only in `versions` and the
-   * number of versions it has.
+   * number of versions it has, and the highest number it ever had (`top`, see latestVersion).
    */
-  async listLatest(folder: string): Promise<{ resource: ResourceRecord; count: number }[]> {
+  async listLatest(
+    folder: string,
+  ): Promise<{ resource: ResourceRecord; count: number; top: number }[]> {
     const rows = await this.sql.query(
-      `SELECT r.id, r.name, c.n, ${VERSION_COLUMNS.split(', ')
+      `SELECT r.id, r.name, r.current_version, r.top_version, c.n, ${VERSION_COLUMNS.split(', ')
         .map((c) => `v.${c}`)
         .join(', ')}
        FROM resources r
@@ -56,8 +64,15 @@ export class ResourceRows {
       [folder],
     );
     return rows.map((row) => ({
-      resource: { id: String(row.id), folder, name: String(row.name), versions: [toVersion(row)] },
+      resource: {
+        id: String(row.id),
+        folder,
+        name: String(row.name),
+        versions: [toVersion(row)],
+        currentVersion: current(row),
+      },
       count: Number(row.n),
+      top: Math.max(Number(row.top_version ?? 0), Number(row.version)),
     }));
   }
 
@@ -75,12 +90,37 @@ export class ResourceRows {
     return String(row.id);
   }
 
+  /**
+   * The highest version number `resourceId` has ever had (0 for none): a deleted version's number
+   * is never given again, so a device or lease naming it cannot get other bytes.
+   */
   async latestVersion(resourceId: string): Promise<number> {
-    const [row] = await this.sql.query<{ v: number | null }>(
-      'SELECT MAX(version) AS v FROM resource_versions WHERE resource_id = $1',
+    const [row] = await this.sql.query<{ v: number | null; top: number | null }>(
+      `SELECT (SELECT MAX(version) FROM resource_versions WHERE resource_id = $1) AS v,
+              (SELECT top_version FROM resources WHERE id = $1) AS top`,
       [resourceId],
     );
-    return Number(row?.v ?? 0);
+    return Math.max(Number(row?.v ?? 0), Number(row?.top ?? 0));
+  }
+
+  /** Points devices at `version` (null: the latest). */
+  async setCurrent(resourceId: string, version: number | null): Promise<void> {
+    await this.sql.query('UPDATE resources SET current_version = $2 WHERE id = $1', [
+      resourceId,
+      version,
+    ]);
+  }
+
+  /** Deletes one version, remembering its number as used. */
+  async removeVersion(resourceId: string, version: number): Promise<void> {
+    await this.sql.query(
+      'UPDATE resources SET top_version = $2 WHERE id = $1 AND top_version < $2',
+      [resourceId, version],
+    );
+    await this.sql.query('DELETE FROM resource_versions WHERE resource_id = $1 AND version = $2', [
+      resourceId,
+      version,
+    ]);
   }
 
   async addVersion(resourceId: string, v: ResourceVersion): Promise<void> {
