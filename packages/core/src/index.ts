@@ -131,6 +131,14 @@ export {
 export type { RequestOptions, SessionBody } from './http/requestOptions.js';
 export { Session, type SessionOptions, type SessionUser } from './http/session.js';
 export {
+  CLOCK_TOLERANCE_MS,
+  deriveLeaseKey,
+  forgetAccount as forgetLeases,
+  LEASE_KDF,
+  type LeaseAccount,
+  pullOffline,
+} from './offline/index.js';
+export {
   ParcelClient,
   type ParcelClientOptions,
   type ParcelGetOptions,

@@ -1,4 +1,4 @@
-import type { CdnConfig } from '@sluice/protocol';
+import { type CdnConfig, DEFAULT_LEASE_SECONDS } from '@sluice/protocol';
 import { type LoginLimits, resolveLoginLimits } from '../auth/loginLimiter.js';
 import {
   DEFAULT_SCRYPT_PARAMS,
@@ -117,6 +117,11 @@ export interface ServerOptions {
    * directory (default) or an S3 bucket of its own. Metadata stays in the data directory.
    */
   storage?: { kind: 'file' } | S3StorageConfig;
+  /**
+   * How long the offline lease sent with each envelope lets a device open that version without
+   * the server, in seconds (default 7 days; 0: no offline use). docs/SECURITY.md, "Offline use".
+   */
+  offlineLeaseSeconds?: number;
 }
 
 /** The options checked once, with their defaults, and the environment switches read once. */
@@ -141,6 +146,7 @@ export interface ServerSettings {
   timeouts: TransferTimeouts;
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
+  offlineLeaseSeconds: number;
   /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
   envelopeCache: boolean;
   /** `SLUICE_SERVER_TIMING=1`: the envelope route reports its steps in `Server-Timing`. */
@@ -208,9 +214,22 @@ export function resolveSettings(
     timeouts: resolveTransferTimeouts(options.timeouts),
     cdn,
     storage: options.storage ?? { kind: 'file' },
+    offlineLeaseSeconds: leaseSeconds(options.offlineLeaseSeconds),
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
     serverTiming: env.SLUICE_SERVER_TIMING === '1',
   };
+}
+
+/** Whole seconds ≥ 0, at most ~10 years (a lease past that is no lease). */
+function leaseSeconds(value: number | undefined): number {
+  const v = value ?? DEFAULT_LEASE_SECONDS;
+  if (!Number.isSafeInteger(v) || v < 0 || v > 10 * 366 * 86400) {
+    throw invalidSetting(
+      'offlineLeaseSeconds',
+      `must be whole seconds from 0 to 10 years, got ${v}`,
+    );
+  }
+  return v;
 }
 
 /** A `postgres://` or `postgresql://` URL, or undefined; never echoes it (it may hold a password). */
