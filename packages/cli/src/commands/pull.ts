@@ -9,12 +9,13 @@ import { loginPassword, resolveLogin, serverSession } from '../storedSession.js'
 import { formatSize, mbPerSec } from '../units.js';
 import { withInterrupt } from '../withInterrupt.js';
 import { cacheMaxBytes, defaultCacheDir } from './cache.js';
+import { offlineUse } from './offlineUse.js';
 
 export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download and decrypt a resource on this (bound) device',
   usage:
-    'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
+    'FOLDER NAME [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--offline] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
   flags: {
     output: {
       type: 'string',
@@ -41,6 +42,13 @@ export const pullCommand = defineCommand({
         'keep the cache under SIZE (e.g. 20GiB), evicting the least recently used entries ' +
         '(default $SLUICE_CACHE_MAX; see `sluice cache`)',
     },
+    offline: {
+      type: 'boolean',
+      help:
+        'open the resource from its offline lease in the cache (DIR, else the --use-cache one) ' +
+        'without contacting the server; with a cache a pull does so by itself, with a warning, ' +
+        'when the server cannot be reached',
+    },
     trust: trustFlag,
     sha256: { type: 'boolean', help: 'also print the SHA-256 of the plaintext' },
     json: {
@@ -65,7 +73,7 @@ export const pullCommand = defineCommand({
     const cacheDir =
       values.cache !== undefined
         ? resolve(values.cache)
-        : values['use-cache'] === true
+        : values['use-cache'] === true || values.offline === true
           ? defaultCacheDir()
           : undefined;
     if (cacheDir === undefined && values['cache-max'] !== undefined) {
@@ -93,6 +101,7 @@ export const pullCommand = defineCommand({
           cacheDir,
           cacheMaxBytes: maxBytes,
           trustedPublishers,
+          ...offlineUse(values.offline === true, cacheDir, io, `${folder}/${name}`, login.server),
           onCacheWait: (owner) =>
             io.err(
               `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
@@ -108,14 +117,17 @@ export const pullCommand = defineCommand({
       const version = result.resource.version;
       const speed = mbPerSec(size, ms);
       const shown = to ?? 'stdout';
-      const report = { folder, name, version, size, path: to, sha256: digest, fromCache };
-      if (values.json) io.out(JSON.stringify({ ...report, publisher, ms, mbPerSec: speed }));
-      else {
+      const { offline, leaseNotAfter } = result;
+      const report = { folder, name, version, size, path: to, sha256: digest, fromCache, offline };
+      if (values.json) {
+        io.out(JSON.stringify({ ...report, leaseNotAfter, publisher, ms, mbPerSec: speed }));
+      } else {
         io.err(
           `pulled ${folder}/${name} v${version} → ${shown} (${formatSize(size)} in ` +
             `${ms} ms, ${speed} MB/s${fromCache ? ', big part from cache' : ''})`,
         );
         io.err(publisher === null ? 'unsigned (no publisher signature)' : `signed by ${publisher}`);
+        if (offline) io.err(`opened offline from its lease (valid until ${leaseNotAfter})`);
         // With -o - stdout holds the plaintext: the digest line goes to stderr.
         if (digest !== undefined) (to === undefined ? io.err : io.out)(`${digest}  ${shown}`);
       }

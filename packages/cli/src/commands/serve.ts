@@ -25,7 +25,7 @@ export const serveCommand = defineCommand({
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only] [--password-stdin]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
-    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL]',
+    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--lease-days D]',
   flags: {
     data: text(
       'DIR',
@@ -77,6 +77,11 @@ export const serveCommand = defineCommand({
       'S',
       'on SIGINT/SIGTERM, first answer 503 on /readyz and keep serving S seconds, so a load ' +
         'balancer moves traffic away before the server stops accepting (default 0)',
+    ),
+    'lease-days': text(
+      'D',
+      `how long the offline lease sent with each envelope lets a device open that version without ` +
+        `the server (or ${E.leaseDays}, or leaseDays in --config; decimals allowed; default 7; 0: no offline use)`,
     ),
     'trust-proxy': text(
       'ADDRESSES',
@@ -146,6 +151,7 @@ export const serveCommand = defineCommand({
         tlsCert: values['tls-cert'],
         tlsKey: values['tls-key'],
         logLevel: values['log-level'],
+        leaseDays: values['lease-days'],
       },
     });
     if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);

@@ -18,6 +18,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'tlsCert',
     'tlsKey',
     'logLevel',
+    'leaseDays',
   ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],

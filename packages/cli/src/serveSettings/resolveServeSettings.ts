@@ -35,6 +35,8 @@ export interface ServeSettings {
   tls?: ServerOptions['tls'];
   /** `--log-level`, `SLUICE_LOG_LEVEL` or the file's `logLevel` (checked by createServer). */
   logLevel?: LogLevel;
+  /** The offline lease's length (`--lease-days`, `SLUICE_LEASE_DAYS`, `leaseDays`; 0: none). */
+  offlineLeaseSeconds?: number;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -69,8 +71,31 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
       src.fromEnv(SERVE_ENV.logLevel),
       src.inFile(src.file.logLevel),
     ) as LogLevel | undefined,
+    offlineLeaseSeconds: leaseDays(src),
     origins: src.origins,
   };
+}
+
+/** `--lease-days`, else `SLUICE_LEASE_DAYS`, else the file's `leaseDays`: days, as seconds. */
+function leaseDays(src: SettingSources): number | undefined {
+  const given = src.pick(
+    'offlineLeaseSeconds',
+    [src.flags.leaseDays, '--lease-days'],
+    src.fromEnv(SERVE_ENV.leaseDays),
+    src.inFile(src.file.leaseDays),
+  );
+  if (given === undefined) return undefined;
+  const text = String(given);
+  const days = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(days) || days > 3660) {
+    const origin = src.origins.get('offlineLeaseSeconds') ?? 'leaseDays';
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `${origin} must be a number of days from 0 to 3660 (0: no offline use), got '${text}'`,
+      { field: 'offlineLeaseSeconds' },
+    );
+  }
+  return Math.round(days * 86400);
 }
 
 /**

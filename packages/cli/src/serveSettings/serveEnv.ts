@@ -16,6 +16,7 @@ export const SERVE_ENV = {
   tlsCert: 'SLUICE_TLS_CERT',
   tlsKey: 'SLUICE_TLS_KEY',
   logLevel: 'SLUICE_LOG_LEVEL',
+  leaseDays: 'SLUICE_LEASE_DAYS',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

@@ -25,6 +25,8 @@ export interface ServeFlags {
   tlsKey?: string;
   /** fatal, error, warn, info, debug, trace or silent, as typed. */
   logLevel?: string;
+  /** Days of offline use a lease grants (decimals allowed; 0: none), as typed. */
+  leaseDays?: string;
 }
 
 export interface SettingsSources {
