@@ -115,12 +115,12 @@ describe('offline use from a lease', () => {
     const r = await pull(device(url, email), 'models', 'm.bin', { ...online, offline: 'only' });
     expect(r.offline).toBe(true);
     expect(r.fromCache).toBe(true);
-    expect(r.data.equals(plain)).toBe(true);
+    expect(r.data?.equals(plain)).toBe(true);
     const file = join(work, 'm.out');
     await pull(device(url, email), 'models', 'm.bin', { ...online, to: file, offline: 'only' });
     expect((await readFile(file)).equals(plain)).toBe(true);
     const t = await pull(device(url, email), 'models', 'tiny.bin', { ...online, offline: 'only' });
-    expect(t.data.equals(small)).toBe(true);
+    expect(t.data?.equals(small)).toBe(true);
   });
 
   it('falls back to the lease when the server cannot be reached, saying so once', async () => {
@@ -130,7 +130,7 @@ describe('offline use from a lease', () => {
       onOffline: (e) => seen.push(e),
     });
     expect(r.offline).toBe(true);
-    expect(r.data.equals(plain)).toBe(true);
+    expect(r.data?.equals(plain)).toBe(true);
     expect(seen).toHaveLength(1);
     expect(isSluiceError(seen[0], 'ERR_NETWORK')).toBe(true);
   });
