@@ -218,6 +218,37 @@ describe('sluice pull --offline against `sluice serve` (embedded store)', () => 
     }
   });
 
+  it('sluice login is a contact too: a lease revoked by a device reset is deleted from the default cache', async () => {
+    const s = await serveWithUsers('login', []);
+    try {
+      const model = join(dir, 'login.bin');
+      writeFileSync(model, randomBytes(200_000));
+      const pw = { SLUICE_PASSWORD: PASSWORD, XDG_CACHE_HOME: join(dir, 'xdg-cache') };
+      s.ok(await s.as('uploader', ['push', model, 'models', '--name', 'l.bin'], pw));
+      s.ok(
+        await s.as('device', ['pull', 'models', 'l.bin', '--use-cache', '-o', join(dir, 'l1')], pw),
+      );
+      const keep = await s.as('device', ['login', '--server', s.url, '--email', DEVICE], pw);
+      s.ok(keep);
+      expect(keep.stderr).not.toContain('revoked');
+      s.ok(
+        await s.as('admin', ['user', 'reset-device', DEVICE], { SLUICE_PASSWORD: ADMIN_PASSWORD }),
+      );
+      const login = await s.as('device', ['login', '--server', s.url, '--email', DEVICE], pw);
+      s.ok(login);
+      expect(login.stderr).toContain('deleted 1 revoked offline lease(s)');
+      const off = await s.as(
+        'device',
+        ['pull', 'models', 'l.bin', '--offline', '-o', join(dir, 'l2')],
+        pw,
+      );
+      expect(off.code).toBe(1);
+      expect(off.stderr).toContain('ERR_NO_LEASE');
+    } finally {
+      await s.stop();
+    }
+  });
+
   it('--lease-days takes a number of days', async () => {
     const r = await run([
       'serve',

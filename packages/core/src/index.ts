@@ -132,6 +132,7 @@ export type { RequestOptions, SessionBody } from './http/requestOptions.js';
 export { Session, type SessionOptions, type SessionUser } from './http/session.js';
 export {
   CLOCK_TOLERANCE_MS,
+  checkLeases,
   deriveLeaseKey,
   forgetAccount as forgetLeases,
   LEASE_KDF,

@@ -1,3 +1,4 @@
+export { checkLeases } from './checkLeases.js';
 export { CLOCK_TOLERANCE_MS } from './leaseChecks.js';
 export { leasedPull } from './leasedPull.js';
 export { LeaseKeeper } from './leaseKeeper.js';

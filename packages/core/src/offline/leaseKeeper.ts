@@ -86,7 +86,8 @@ export class LeaseKeeper {
    * Sends the account's other leases to `POST /leases/check` and deletes the revoked ones. Best
    * effort: the pull has succeeded, so a failure here only leaves the check for the next contact.
    */
-  async checkOthers(folder: string, name: string): Promise<void> {
+  async checkOthers(folder: string, name: string): Promise<number> {
+    let removed = 0;
     try {
       const store = await this.#unlock();
       const held = (await store.list()).filter(
@@ -100,7 +101,9 @@ export class LeaseKeeper {
         });
         const revoked = new Set(answer.revoked.map((r) => r.id));
         for (const { file, held: h } of batch) {
-          if (revoked.has(leaseId(h.grant.payload))) await store.removeFile(file);
+          if (!revoked.has(leaseId(h.grant.payload))) continue;
+          await store.removeFile(file);
+          removed++;
         }
         const state = this.#state ?? (await this.#readState(store));
         if (state !== undefined) {
@@ -113,6 +116,7 @@ export class LeaseKeeper {
     } catch {
       // Left for the next contact (see above).
     }
+    return removed;
   }
 
   /**
