@@ -373,3 +373,15 @@ describe('POST /leases/check', () => {
     expect(anon.status).toBe(401);
   });
 });
+
+describe('offlineLeaseSeconds', () => {
+  it('is whole seconds from 0 to 10 years, default 7 days', async () => {
+    const { resolveSettings } = await import('../app/settings.js');
+    expect(resolveSettings({ dataDir: '/x' }, {}).offlineLeaseSeconds).toBe(7 * 86400);
+    for (const bad of [-1, 1.5, 11 * 366 * 86400]) {
+      expect(() => resolveSettings({ dataDir: '/x', offlineLeaseSeconds: bad }, {})).toThrow(
+        /offlineLeaseSeconds/,
+      );
+    }
+  });
+});
