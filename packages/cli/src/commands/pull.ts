@@ -128,6 +128,8 @@ export const pullCommand = defineCommand({
         );
         io.err(publisher === null ? 'unsigned (no publisher signature)' : `signed by ${publisher}`);
         if (offline) io.err(`opened offline from its lease (valid until ${leaseNotAfter})`);
+        else if (leaseNotAfter)
+          io.err(`offline lease kept: opens without the server until ${leaseNotAfter}`);
         // With -o - stdout holds the plaintext: the digest line goes to stderr.
         if (digest !== undefined) (to === undefined ? io.err : io.out)(`${digest}  ${shown}`);
       }
