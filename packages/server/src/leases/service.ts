@@ -11,6 +11,7 @@ import {
   verifyLease,
 } from '@sluice/protocol';
 import type { SigningKeys } from '../auth/keys.js';
+import type { ResourceRecord, UserRecord } from '../stores/records.js';
 import type { Store } from '../stores/store.js';
 
 export interface LeaseServiceDeps {
@@ -83,9 +84,22 @@ export class LeaseService {
 
   /** Which of `leases`, presented by `userId`, no longer hold, and why. */
   async check(userId: string, leases: readonly SignedLease[]): Promise<LeaseCheckResponse> {
+    const { store } = this.#deps;
+    // One read of the user, and one per resource named: at most 1000 leases cost that much.
+    const user = await store.users.get(userId);
+    const resources = new Map<string, Promise<ResourceRecord | undefined>>();
+    const resource = (folder: string, name: string) => {
+      const key = `${folder}\0${name}`;
+      let found = resources.get(key);
+      if (found === undefined) {
+        found = store.resources.get(folder, name);
+        resources.set(key, found);
+      }
+      return found;
+    };
     const revoked: LeaseCheckResponse['revoked'] = [];
     for (const signed of leases) {
-      const verdict = await this.#verdict(userId, signed);
+      const verdict = await this.#verdict(userId, user, signed, resource);
       if (verdict.reason !== undefined) revoked.push({ id: verdict.id, reason: verdict.reason });
     }
     return { serverTime: this.now().toISOString(), revoked };
@@ -93,7 +107,9 @@ export class LeaseService {
 
   async #verdict(
     userId: string,
+    user: UserRecord | undefined,
     signed: SignedLease,
+    resource: (folder: string, name: string) => Promise<ResourceRecord | undefined>,
   ): Promise<{ id: string; reason?: LeaseRevocation }> {
     let lease: Lease;
     try {
@@ -104,8 +120,6 @@ export class LeaseService {
     }
     const { id } = lease;
     if (lease.userId !== userId) return { id, reason: 'other-user' };
-    const { store } = this.#deps;
-    const user = await store.users.get(userId);
     if (user === undefined || user.disabled) return { id, reason: 'user-disabled' };
     if (user.boundHardwareHash !== lease.hardware) return { id, reason: 'device-reset' };
     // Disabling, a device reset, a password or role change all cut the account's sessions off.
@@ -113,8 +127,8 @@ export class LeaseService {
     if (cut !== undefined && Date.parse(lease.issuedAt) <= Date.parse(cut)) {
       return { id, reason: 'account-cut-off' };
     }
-    const resource = await store.resources.get(lease.folder, lease.name);
-    const version = resource?.versions.find((v) => v.version === lease.version);
+    const record = await resource(lease.folder, lease.name);
+    const version = record?.versions.find((v) => v.version === lease.version);
     if (version === undefined || leaseManifestDigest(version.manifest) !== lease.manifestDigest) {
       return { id, reason: 'version-deleted' };
     }
