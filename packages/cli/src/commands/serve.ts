@@ -50,7 +50,7 @@ export const serveCommand = defineCommand({
     config: text(
       'FILE',
       'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
-        'databaseUrl, tlsCert, tlsKey, logLevel} as in docs/API.md; a file holding ' +
+        'databaseUrl, tlsCert, tlsKey, logLevel, leaseDays} as in docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),

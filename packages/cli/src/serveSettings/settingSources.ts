@@ -32,7 +32,7 @@ export interface ServeFlags {
 export interface SettingsSources {
   /**
    * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
-   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel}`.
+   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel, leaseDays}`.
    */
   file?: string;
   env: NodeJS.ProcessEnv;
