@@ -144,6 +144,15 @@ export { environmentProxy } from './http/exchange.js';
 export type { RequestOptions, SessionBody } from './http/requestOptions.js';
 export { Session, type SessionOptions, type SessionUser } from './http/session.js';
 export {
+  CLOCK_TOLERANCE_MS,
+  checkLeases,
+  deriveLeaseKey,
+  forgetAccount as forgetLeases,
+  LEASE_KDF,
+  type LeaseAccount,
+  pullOffline,
+} from './offline/index.js';
+export {
   ParcelClient,
   type ParcelClientOptions,
   type ParcelGetOptions,

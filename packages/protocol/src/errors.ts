@@ -64,6 +64,12 @@ export const ERROR_CODES = Object.freeze({
   // An openResource handle used after close(): its plaintext was wiped.
   ERR_RESOURCE_CLOSED: { status: null, class: 'local' },
   ERR_INSECURE_FILE: { status: null, class: 'local' },
+  // Offline use (docs/SECURITY.md, "Offline use"): the device's own checks, never an API answer.
+  ERR_LEASE_EXPIRED: { status: null, class: 'state' },
+  ERR_CLOCK_ROLLBACK: { status: null, class: 'state' },
+  ERR_NO_LEASE: { status: null, class: 'state' },
+  ERR_LEASE_INVALID: { status: null, class: 'integrity' },
+  ERR_LEASE_LOCKED: { status: null, class: 'auth' },
 } as const satisfies Record<string, ErrorCodeInfo>);
 
 export type SluiceErrorCode = keyof typeof ERROR_CODES;

@@ -50,6 +50,18 @@ export {
   type SluiceErrorOptions,
 } from './errors.js';
 export {
+  DEFAULT_LEASE_SECONDS,
+  isSignedLease,
+  LEASE_DOMAIN,
+  LEASE_VERSION,
+  type Lease,
+  leaseManifestDigest,
+  leaseSigningInput,
+  parseLease,
+  type SignedLease,
+  verifyLease,
+} from './lease.js';
+export {
   chunkCount,
   chunkLength,
   DEFAULT_CHUNK_SIZE,

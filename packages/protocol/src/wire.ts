@@ -3,6 +3,7 @@
 // by their fields.
 
 import type { ApiErrorCode } from './errors.js';
+import type { SignedLease } from './lease.js';
 
 /** The roles a user can hold, most privileged first. */
 export const ROLES = ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'] as const;
@@ -184,6 +185,41 @@ export interface EnvelopeRequest extends DeviceProof {
   /** This version instead of the released one (see VersionsResponse). */
   version?: number;
 }
+
+/**
+ * What `POST /resources/get/:folder` adds to the sealed envelope: the offline lease of this
+ * device for this version (null when the server allows no offline use) and the server's clock.
+ */
+export interface EnvelopeLeaseFields {
+  lease: SignedLease | null;
+  /** The server's current time (ISO 8601): the device keeps the newest it has seen. */
+  serverTime: string;
+}
+
+// --- leases ---
+
+/** `POST /leases/check`: the leases this account holds on this device (at most 1000). */
+export interface LeaseCheckRequest {
+  leases: SignedLease[];
+}
+
+/** Why a lease no longer holds. */
+export type LeaseRevocation =
+  | 'bad-signature'
+  | 'other-user'
+  | 'user-disabled'
+  | 'device-reset'
+  | 'account-cut-off'
+  | 'version-deleted'
+  | 'expired';
+
+/** `POST /leases/check` → 200: the leases that no longer hold (by id); the others still do. */
+export interface LeaseCheckResponse {
+  serverTime: string;
+  revoked: { id: string; reason: LeaseRevocation }[];
+}
+
+export const LEASE_CHECK_MAX = 1000;
 
 /** One entry of `GET /resources/:folder`. */
 export interface ListedResource {

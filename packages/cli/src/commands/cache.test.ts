@@ -164,7 +164,11 @@ describe('sluice cache', () => {
       XDG_CACHE_HOME: undefined,
     });
     expect(json(r).fromCache).toBe(false);
-    expect(readdirSync(join(home, '.cache', 'sluice'))).toHaveLength(1);
+    // The entry, and the offline leases the pull kept (docs/FORMAT.md §10).
+    expect(readdirSync(join(home, '.cache', 'sluice')).sort()).toEqual([
+      expect.stringMatching(/\.big$/),
+      'leases',
+    ]);
     const listed = await sluice(['cache', 'ls', '--json'], {
       HOME: home,
       XDG_CACHE_HOME: undefined,
@@ -239,7 +243,8 @@ describe('sluice cache', () => {
     expect(json(env)).toMatchObject({ totalBytes: sizes['b.bin'], freedBytes: sizes['a.bin'] });
     const all = json(await sluice(['cache', 'prune', '--all', '--json', '--cache', cache]));
     expect(all).toMatchObject({ totalBytes: 0, freedBytes: sizes['b.bin'] });
-    expect(readdirSync(cache)).toEqual([]);
+    // Every entry is gone; the offline leases stay (without their big parts they open nothing).
+    expect(readdirSync(cache)).toEqual(['leases']);
     expect(statSync(cache).isDirectory()).toBe(true);
   });
 

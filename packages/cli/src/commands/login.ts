@@ -1,10 +1,11 @@
-import { Session } from '@sluice/core';
+import { checkLeases, hardwareHash, Session } from '@sluice/core';
 import { apiUrl } from '../apiUrl.js';
 import { defineCommand, EXIT, UsageError } from '../command.js';
 import { commonFlags } from '../commonFlags.js';
 import { authPath, readConfig, writeConfig } from '../config.js';
 import { usingServer } from '../explainFailure.js';
 import { promptLine, readUserPassword } from '../password.js';
+import { defaultCacheDir } from './cache.js';
 
 export const loginCommand = defineCommand({
   name: 'login',
@@ -49,6 +50,14 @@ export const loginCommand = defineCommand({
     const user = await session.login();
     await writeConfig({ server: url, email: user.email });
     io.err(`logged in to ${url} as ${user.email} (${user.role}); tokens in ${path}`);
+    // A contact with the server: revoked offline leases in the default cache go now.
+    const revoked = await checkLeases(session, {
+      cacheDir: defaultCacheDir(),
+      password,
+      hardware: hardwareHash,
+    });
+    if (revoked > 0)
+      io.err(`deleted ${revoked} revoked offline lease(s) from ${defaultCacheDir()}`);
     return EXIT.ok;
   },
 });

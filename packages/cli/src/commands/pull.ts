@@ -10,12 +10,13 @@ import { formatSize, mbPerSec } from '../units.js';
 import { optionalVersion } from '../versionArg.js';
 import { withInterrupt } from '../withInterrupt.js';
 import { cacheMaxBytes, defaultCacheDir } from './cache.js';
+import { offlineUse } from './offlineUse.js';
 
 export const pullCommand = defineCommand({
   name: 'pull',
   summary: 'Download and decrypt a resource on this (bound) device',
   usage:
-    'FOLDER NAME [--version N] [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
+    'FOLDER NAME [--version N] [-o PATH] [--cache DIR | --use-cache] [--cache-max SIZE] [--offline] [--trust FILE…] [--sha256] [--json] [--password-stdin]',
   flags: {
     output: {
       type: 'string',
@@ -47,6 +48,13 @@ export const pullCommand = defineCommand({
       ...commonFlags.version,
       help: 'pull version N instead of the released one (`sluice ls --versions FOLDER NAME`)',
     },
+    offline: {
+      type: 'boolean',
+      help:
+        'open the resource from its offline lease in the cache (DIR, else the --use-cache one) ' +
+        'without contacting the server; with a cache a pull does so by itself, with a warning, ' +
+        'when the server cannot be reached',
+    },
     trust: trustFlag,
     sha256: { type: 'boolean', help: 'also print the SHA-256 of the plaintext' },
     json: {
@@ -71,7 +79,7 @@ export const pullCommand = defineCommand({
     const cacheDir =
       values.cache !== undefined
         ? resolve(values.cache)
-        : values['use-cache'] === true
+        : values['use-cache'] === true || values.offline === true
           ? defaultCacheDir()
           : undefined;
     if (cacheDir === undefined && values['cache-max'] !== undefined) {
@@ -103,6 +111,7 @@ export const pullCommand = defineCommand({
           cacheDir,
           cacheMaxBytes: maxBytes,
           trustedPublishers,
+          ...offlineUse(values.offline === true, cacheDir, io, `${folder}/${name}`, login.server),
           onCacheWait: (owner) =>
             io.err(
               `waiting for process ${owner.pid}, which is fetching the same big part into ${cacheDir}`,
@@ -119,14 +128,19 @@ export const pullCommand = defineCommand({
       const version = result.resource.version;
       const speed = mbPerSec(size, ms);
       const shown = to ?? 'stdout';
-      const report = { folder, name, version, size, path: to, sha256: digest, fromCache };
-      if (values.json) io.out(JSON.stringify({ ...report, publisher, ms, mbPerSec: speed }));
-      else {
+      const { offline, leaseNotAfter } = result;
+      const report = { folder, name, version, size, path: to, sha256: digest, fromCache, offline };
+      if (values.json) {
+        io.out(JSON.stringify({ ...report, leaseNotAfter, publisher, ms, mbPerSec: speed }));
+      } else {
         io.err(
           `pulled ${folder}/${name} v${version} → ${shown} (${formatSize(size)} in ` +
             `${ms} ms, ${speed} MB/s${fromCache ? ', big part from cache' : ''})`,
         );
         io.err(publisher === null ? 'unsigned (no publisher signature)' : `signed by ${publisher}`);
+        if (offline) io.err(`opened offline from its lease (valid until ${leaseNotAfter})`);
+        else if (leaseNotAfter)
+          io.err(`offline lease kept: opens without the server until ${leaseNotAfter}`);
         // With -o - stdout holds the plaintext: the digest line goes to stderr.
         if (digest !== undefined) (to === undefined ? io.err : io.out)(`${digest}  ${shown}`);
       }

@@ -25,8 +25,8 @@ export const serveCommand = defineCommand({
     '[--data DIR] [--host 127.0.0.1] [--port 8080] [--init-admin EMAIL [--init-only] [--password-stdin]]\n' +
     '[--config FILE] [--s3-endpoint URL] [--s3-bucket B] [--cdn-bucket B] [--shutdown-grace S]\n' +
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
-    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--keep N] [--binding-max-drift N]\n' +
-    '[--binding-min-match K] [--binding-drift-cooldown S]',
+    '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--keep N] [--lease-days D]\n' +
+    '[--binding-max-drift N] [--binding-min-match K] [--binding-drift-cooldown S]',
   flags: {
     data: text(
       'DIR',
@@ -51,8 +51,8 @@ export const serveCommand = defineCommand({
     config: text(
       'FILE',
       'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
-        'databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, deviceBinding} as in docs/API.md; ' +
-        'a file holding ' +
+        'databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, deviceBinding, leaseDays} as in ' +
+        'docs/API.md; a file holding ' +
         'secret keys must not be readable by group or others (chmod 600)',
     ),
     's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
@@ -79,6 +79,11 @@ export const serveCommand = defineCommand({
       'S',
       'on SIGINT/SIGTERM, first answer 503 on /readyz and keep serving S seconds, so a load ' +
         'balancer moves traffic away before the server stops accepting (default 0)',
+    ),
+    'lease-days': text(
+      'D',
+      `how long the offline lease sent with each envelope lets a device open that version without ` +
+        `the server (or ${E.leaseDays}, or leaseDays in --config; decimals allowed; default 7; 0: no offline use)`,
     ),
     'trust-proxy': text(
       'ADDRESSES',
@@ -170,6 +175,7 @@ export const serveCommand = defineCommand({
         bindingMinMatch: values['binding-min-match'],
         bindingDriftCooldown: values['binding-drift-cooldown'],
         keep: values.keep,
+        leaseDays: values['lease-days'],
       },
     });
     if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);

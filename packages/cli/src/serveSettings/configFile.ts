@@ -20,6 +20,7 @@ const KNOWN_KEYS: Record<string, string[]> = {
     'logLevel',
     'deviceBinding',
     'keepVersions',
+    'leaseDays',
   ],
   storage: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'credentials'],
   cdn: ['kind', 'endpoint', 'region', 'bucket', 'prefix', 'chunkSize', 'downloader', 'uploader'],

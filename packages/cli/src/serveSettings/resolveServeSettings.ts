@@ -41,6 +41,8 @@ export interface ServeSettings {
   deviceBinding?: ServerOptions['deviceBinding'];
   /** Retention (`--keep`, `SLUICE_KEEP_VERSIONS`, `keepVersions`; createServer checks it). */
   keepVersions?: number;
+  /** The offline lease's length (`--lease-days`, `SLUICE_LEASE_DAYS`, `leaseDays`; 0: none). */
+  offlineLeaseSeconds?: number;
   /** Where each setting came from (`storage.bucket` → `SLUICE_S3_BUCKET`), for error messages. */
   origins: Map<string, string>;
 }
@@ -77,8 +79,31 @@ export function resolveServeSettings(sources: SettingsSources): ServeSettings {
     ) as LogLevel | undefined,
     deviceBinding: bindingSettings(src),
     keepVersions: keepVersions(src),
+    offlineLeaseSeconds: leaseDays(src),
     origins: src.origins,
   };
+}
+
+/** `--lease-days`, else `SLUICE_LEASE_DAYS`, else the file's `leaseDays`: days, as seconds. */
+function leaseDays(src: SettingSources): number | undefined {
+  const given = src.pick(
+    'offlineLeaseSeconds',
+    [src.flags.leaseDays, '--lease-days'],
+    src.fromEnv(SERVE_ENV.leaseDays),
+    src.inFile(src.file.leaseDays),
+  );
+  if (given === undefined) return undefined;
+  const text = String(given);
+  const days = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !Number.isFinite(days) || days > 3660) {
+    const origin = src.origins.get('offlineLeaseSeconds') ?? 'leaseDays';
+    throw new SluiceError(
+      'ERR_INVALID_ARG',
+      `${origin} must be a number of days from 0 to 3660 (0: no offline use), got '${text}'`,
+      { field: 'offlineLeaseSeconds' },
+    );
+  }
+  return Math.round(days * 86400);
 }
 
 /**

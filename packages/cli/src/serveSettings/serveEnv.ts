@@ -20,6 +20,7 @@ export const SERVE_ENV = {
   bindingMinMatch: 'SLUICE_BINDING_MIN_MATCH',
   bindingDriftCooldown: 'SLUICE_BINDING_DRIFT_COOLDOWN',
   keepVersions: 'SLUICE_KEEP_VERSIONS',
+  leaseDays: 'SLUICE_LEASE_DAYS',
 } as const;
 
 /** Region when none is given: what Ceph RGW and MinIO accept by default. */

@@ -363,3 +363,19 @@ describe('deviceBinding', () => {
     );
   });
 });
+
+describe('offline lease length', () => {
+  it('--lease-days over SLUICE_LEASE_DAYS over the file, in days, as seconds; 0 turns leases off', () => {
+    const file = configFile({ leaseDays: 2 });
+    expect(resolveServeSettings({ env: {}, flags: {} }).offlineLeaseSeconds).toBeUndefined();
+    expect(resolveServeSettings({ file, env: {}, flags: {} }).offlineLeaseSeconds).toBe(172_800);
+    const env = { SLUICE_LEASE_DAYS: '0.5' };
+    expect(resolveServeSettings({ file, env, flags: {} }).offlineLeaseSeconds).toBe(43_200);
+    const s = resolveServeSettings({ file, env, flags: { leaseDays: '0' } });
+    expect(s.offlineLeaseSeconds).toBe(0);
+    expect(s.origins.get('offlineLeaseSeconds')).toBe('--lease-days');
+    expect(() => resolveServeSettings({ env: { SLUICE_LEASE_DAYS: '-1' }, flags: {} })).toThrow(
+      "SLUICE_LEASE_DAYS must be a number of days from 0 to 3660 (0: no offline use), got '-1'",
+    );
+  });
+});

@@ -31,12 +31,14 @@ export interface ServeFlags {
   bindingDriftCooldown?: string;
   /** Versions kept per resource (`--keep`), as typed. */
   keep?: string;
+  /** Days of offline use a lease grants (decimals allowed; 0: none), as typed. */
+  leaseDays?: string;
 }
 
 export interface SettingsSources {
   /**
    * `--config FILE`: JSON `{storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy,
-   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel, keepVersions}`.
+   * timeouts, databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, leaseDays}`.
    */
   file?: string;
   env: NodeJS.ProcessEnv;

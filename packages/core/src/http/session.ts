@@ -81,6 +81,14 @@ export class Session {
     return claims === undefined ? null : { ...claims };
   }
 
+  /**
+   * The account's email without contacting the server: the signed-in user's, else the one given
+   * to `setCredentials`; null when neither is known.
+   */
+  get account(): string | null {
+    return this.tokens.email ?? null;
+  }
+
   /** Credentials for logins, including the automatic ones when a refresh is refused. */
   setCredentials(email: string, password: string): void {
     if (typeof email !== 'string' || email === '' || typeof password !== 'string' || !password) {

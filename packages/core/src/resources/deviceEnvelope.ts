@@ -1,5 +1,6 @@
 import {
   deriveEnvelopeKey,
+  type EnvelopeLeaseFields,
   type EnvelopeRequest,
   type EnvelopeResource,
   envelopeAad,
@@ -23,7 +24,11 @@ export async function openDeviceEnvelope(
   folder: string,
   name: string,
   options: PullOptions,
-): Promise<{ resource: EnvelopeResource; payload: EnvelopePayload }> {
+): Promise<{
+  resource: EnvelopeResource;
+  payload: EnvelopePayload;
+  lease: Partial<EnvelopeLeaseFields>;
+}> {
   const { password, hardware, hardwareFactors, signal, version } = options;
   const json: EnvelopeRequest = { fileName: name, password, hardware, hardwareFactors };
   if (version !== undefined) json.version = checkVersion(version);
@@ -45,7 +50,13 @@ export async function openDeviceEnvelope(
   if (email === undefined) throw new SluiceError('ERR_NOT_LOGGED_IN', 'no signed-in user');
   const key = await (options.envelopeKey?.(email) ?? deriveEnvelopeKey(email, password, hardware));
   try {
-    return { resource, payload: openEnvelope(key, sealed, envelopeAad(resource)) };
+    const payload = openEnvelope(key, sealed, envelopeAad(resource));
+    // The offline lease and the server's clock (EnvelopeLeaseFields), checked by LeaseKeeper.
+    return {
+      resource,
+      payload,
+      lease: { lease: sealed.lease as never, serverTime: sealed.serverTime as never },
+    };
   } finally {
     key.fill(0);
   }

@@ -1,6 +1,7 @@
 import { type EnvelopeResource, isSluiceError, type Manifest } from '@sluice/protocol';
 import type { CacheProblem } from '../cache/cacheAvailability.js';
 import type { Session } from '../http/session.js';
+import { type LeaseKeeper, leasedPull } from '../offline/index.js';
 import { abortError, throwIfAborted } from '../platform/abort.js';
 import { toSluiceError } from '../platform/toSluiceError.js';
 import { type BigPartSource, RangedBigPart } from './bigPartSource.js';
@@ -12,6 +13,7 @@ import { cacheUnusable, warnOnce } from './pullWarning.js';
 import { checkResourceName } from './resourceName.js';
 import { intoBuffer, intoFile, type Sink } from './sink.js';
 import { CachedBigPart } from './throughCache.js';
+import { trustedPublishers as trusted } from './trustList.js';
 import { verifyEnvelope } from './verifyEnvelope.js';
 
 /**
@@ -34,21 +36,33 @@ export function pull(
   name: string,
   options: PullOptions,
 ): Promise<PullResult & { path?: string; data?: Buffer }>;
-export async function pull(
+export function pull(
   session: Session,
   folder: string,
   name: string,
   options: PullOptions,
+): Promise<PullResult & { path?: string; data?: Buffer }> {
+  return leasedPull(session, folder, name, options, pullOnline);
+}
+
+/** The pull from the server; `keeper` keeps the envelope's offline lease (options.offline). */
+async function pullOnline(
+  session: Session,
+  folder: string,
+  name: string,
+  options: PullOptions,
+  keeper: LeaseKeeper | undefined,
 ): Promise<PullResult & { path?: string; data?: Buffer }> {
   const { signal, to } = options;
   if (typeof to !== 'string' || to === '') throw new TypeError("to must be a path or 'buffer'");
   checkResourceName(folder, 'folder');
   checkResourceName(name, 'name');
   throwIfAborted(signal);
-  const { resource, payload } = await openDeviceEnvelope(session, folder, name, options);
+  const { resource, payload, lease } = await openDeviceEnvelope(session, folder, name, options);
   const { manifest, small, dataKey, cdnKey } = payload;
   try {
     const { publisher } = verifyEnvelope({ folder, name }, resource, payload, trusted(options));
+    await keeper?.keep(lease, payload);
     throwIfAborted(signal);
     const where = { folder, name, version: resource.version };
     const source = manifest && bigPartSource(session, where, manifest, cdnKey, options);
@@ -68,16 +82,6 @@ export async function pull(
   } finally {
     dataKey.fill(0);
   }
-}
-
-/** The trust list of a pull, checked: public keys as strings (raw 32 bytes, base64). */
-function trusted(options: PullOptions): readonly string[] | undefined {
-  const list = options.trustedPublishers;
-  if (list === undefined) return undefined;
-  if (!Array.isArray(list) || !list.every((k) => typeof k === 'string')) {
-    throw new TypeError('trustedPublishers must be an array of public keys (base64 strings)');
-  }
-  return list;
 }
 
 /** Where the big part comes from: through the cache with `cacheDir`, else straight over ranges. */

@@ -71,6 +71,17 @@ export interface PullOptions {
    * ERR_UNTRUSTED_PUBLISHER before anything is written. A bad signature is refused always.
    */
   trustedPublishers?: readonly string[];
+  /**
+   * Offline use (needs `cacheDir`; docs/SECURITY.md, "Offline use"). 'auto': keep the offline
+   * lease the server sends with the envelope (sealed under the password and this device), check
+   * the account's other leases for revocation, and open the lease instead when the server cannot
+   * be reached. 'only': open the lease without contacting the server. Default: online only.
+   */
+  offline?: 'auto' | 'only';
+  /** With offline 'auto': the server could not be reached; the lease is tried next. */
+  onOffline?: (cause: Error) => void;
+  /** The clock of the offline checks, ms since the epoch (default Date.now). */
+  now?: () => number;
 }
 
 export interface PullResult {
@@ -81,6 +92,10 @@ export interface PullResult {
   fromCache: boolean;
   /** The public key that signed the manifest (verified), or null for an unsigned resource. */
   publisher: string | null;
+  /** With `offline`: whether it was opened from the offline lease, without the server. */
+  offline?: boolean;
+  /** With `offline`: until when the lease it holds (or was opened from) lets it open offline. */
+  leaseNotAfter?: string;
 }
 
 /** Runs an API request of a pull within its batch's limit, if it has one. */

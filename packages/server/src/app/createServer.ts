@@ -8,6 +8,8 @@ import { installRouteGuard, type RouteInfo } from '../auth/routeGuard.js';
 import { authRoutes } from '../auth/routes.js';
 import { TokenService } from '../auth/tokens.js';
 import { cdnConfigRoutes } from '../cdnConfig/routes.js';
+import { leaseRoutes } from '../leases/routes.js';
+import { LeaseService } from '../leases/service.js';
 import { installOpenApi } from '../openapi/routes.js';
 import { ServerMetrics } from '../ops/metrics.js';
 import { Readiness } from '../ops/readiness.js';
@@ -228,7 +230,10 @@ async function registerFeatures(app: FastifyInstance, shared: Shared): Promise<v
   await app.register(authRoutes, { store, keys, tokens, limiter, scrypt, caches });
   await app.register(userRoutes, { store, scrypt, guardRequest, caches });
   await app.register(publisherKeyRoutes, { store });
+  const leases = new LeaseService({ store, keys, leaseSeconds: settings.offlineLeaseSeconds });
+  await app.register(leaseRoutes, { leases });
   await app.register(resourceRoutes, {
+    leases,
     store,
     partStorage,
     masterKey: shared.masterKey,

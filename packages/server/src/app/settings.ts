@@ -1,4 +1,4 @@
-import type { CdnConfig } from '@sluice/protocol';
+import { type CdnConfig, DEFAULT_LEASE_SECONDS } from '@sluice/protocol';
 import { type BindingPolicy, resolveBindingPolicy } from '../auth/driftPolicy.js';
 import { type LoginLimits, resolveLoginLimits } from '../auth/loginLimiter.js';
 import {
@@ -129,6 +129,11 @@ export interface ServerOptions {
    * drift another is refused for `driftCooldownMs` (24 h). docs/SECURITY.md, "Device binding".
    */
   deviceBinding?: Partial<BindingPolicy>;
+  /**
+   * How long the offline lease sent with each envelope lets a device open that version without
+   * the server, in seconds (default 7 days; 0: no offline use). docs/SECURITY.md, "Offline use".
+   */
+  offlineLeaseSeconds?: number;
 }
 
 /** The options checked once, with their defaults, and the environment switches read once. */
@@ -156,6 +161,7 @@ export interface ServerSettings {
   cdn: ResolvedCdnConfig;
   storage: { kind: 'file' } | S3StorageConfig;
   deviceBinding: BindingPolicy;
+  offlineLeaseSeconds: number;
   /** On unless `SLUICE_ENVELOPE_CACHE=off` (bench:api measures both). */
   envelopeCache: boolean;
   /** `SLUICE_SERVER_TIMING=1`: the envelope route reports its steps in `Server-Timing`. */
@@ -229,9 +235,22 @@ export function resolveSettings(
     cdn,
     storage: options.storage ?? { kind: 'file' },
     deviceBinding: resolveBindingPolicy(options.deviceBinding),
+    offlineLeaseSeconds: leaseSeconds(options.offlineLeaseSeconds),
     envelopeCache: env.SLUICE_ENVELOPE_CACHE !== 'off',
     serverTiming: env.SLUICE_SERVER_TIMING === '1',
   };
+}
+
+/** Whole seconds ≥ 0, at most ~10 years (a lease past that is no lease). */
+function leaseSeconds(value: number | undefined): number {
+  const v = value ?? DEFAULT_LEASE_SECONDS;
+  if (!Number.isSafeInteger(v) || v < 0 || v > 10 * 366 * 86400) {
+    throw invalidSetting(
+      'offlineLeaseSeconds',
+      `must be whole seconds from 0 to 10 years, got ${v}`,
+    );
+  }
+  return v;
 }
 
 /** A `postgres://` or `postgresql://` URL, or undefined; never echoes it (it may hold a password). */

@@ -12,6 +12,7 @@ export const OPERATIONS = [
   'cdnConfig.write',
   'publisherKeys',
   'users.admin',
+  'leases.check',
 ] as const;
 export type Operation = (typeof OPERATIONS)[number];
 
@@ -33,6 +34,7 @@ export const PERMISSIONS: Readonly<Record<Operation, readonly Role[]>> = {
   'cdnConfig.write': ['ApiAdmin', 'Admin', 'ResourceUploader'],
   publisherKeys: ['ApiAdmin', 'Admin', 'ResourceUploader'],
   'users.admin': ['ApiAdmin', 'Admin'],
+  'leases.check': ['ApiAdmin', 'Admin', 'ResourceUploader', 'Validator', 'Operator'],
 };
 
 export function isOperation(value: unknown): value is Operation {

@@ -16,6 +16,7 @@ import {
 } from '../auth/deviceBinding.js';
 import { guardedRecord } from '../auth/guardRequest.js';
 import { PASSWORD_SCHEMA } from '../auth/passwordRules.js';
+import type { LeaseService } from '../leases/service.js';
 import type { ResourceMeter } from '../ops/metrics.js';
 import type { ResourceRecord, ResourceVersion } from '../stores/records.js';
 import { ifNoneMatchHits, parseRange } from './byteRange.js';
@@ -47,6 +48,8 @@ export interface ResourceRoutesDeps extends ResourceServiceDeps {
   serverTiming: boolean;
   /** Envelopes issued and big-part bytes sent, for `GET /metrics`. */
   meter: ResourceMeter;
+  /** Signs the offline lease sent with each envelope. */
+  leases: LeaseService;
 }
 
 type FolderParams = { folder: string };
@@ -159,7 +162,10 @@ async function issueEnvelope(
   // The ciphertext (~4/3 of the small part) is base64 from Buffer#toString: nothing in it
   // needs escaping, so it is spliced in instead of scanned again by JSON.stringify.
   const { ciphertext, ...fields } = issued.envelope;
-  const head = JSON.stringify({ ...fields, resource: issued.resource });
+  const { resource, manifest, user } = issued;
+  const lease = f.deps.leases.issue({ ...user, hardware, resource, manifest });
+  const serverTime = f.deps.leases.now().toISOString();
+  const head = JSON.stringify({ ...fields, resource, lease, serverTime });
   const body = `${head.slice(0, -1)},"ciphertext":"${ciphertext}"}`;
   timer.lap('json');
   const timing = timer.header();

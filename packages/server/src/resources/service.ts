@@ -214,7 +214,12 @@ export class ResourceService {
     ask: EnvelopeAsk,
     timer: StepTimer,
     log: FastifyBaseLogger,
-  ): Promise<{ envelope: SealedEnvelope; resource: EnvelopeResource }> {
+  ): Promise<{
+    envelope: SealedEnvelope;
+    resource: EnvelopeResource;
+    manifest: Manifest;
+    user: { userId: string; email: string };
+  }> {
     const { folder, name, password, hardware } = ask;
     const { cache, partStorage, masterKey } = this.deps;
     const verified = await verifyEnvelopeRequest(this.deps, caller, password, hardware, log);
@@ -257,7 +262,8 @@ export class ResourceService {
         { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
         'envelope issued',
       );
-      return { envelope, resource };
+      const who = { userId: user.id, email: user.email };
+      return { envelope, resource, manifest: version.manifest, user: who };
     } finally {
       verified.done();
       key?.fill(0);

@@ -65,6 +65,11 @@ export class TokenLifecycle implements Authorizer {
     return this.tokens?.claims;
   }
 
+  /** The account: the verified token's email, else the credentials'. */
+  get email(): string | undefined {
+    return this.tokens?.claims?.email ?? this.credentials?.email;
+  }
+
   /** The password and tokens, to keep out of error messages. */
   secrets(): Array<string | undefined> {
     return [this.credentials?.password, this.tokens?.accessToken, this.tokens?.refreshToken];
