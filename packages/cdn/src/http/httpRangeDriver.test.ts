@@ -499,6 +499,19 @@ describe('receiving over sockets', () => {
     expect(out.equals(file)).toBe(true);
   });
 
+  it('an idle pooled connection does not keep the process alive', async () => {
+    const file = randomBytes(4000);
+    const srv = await startRangeServer(file);
+    srv.server.unref();
+    // The server's side of each connection must not count: only the client's sockets are looked at.
+    srv.server.on('connection', (socket) => socket.unref());
+    const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap');
+    const before = sockets().length;
+    const { out } = await fetchWith(driver, srv.url, file.length, 1000, 2);
+    expect(out.equals(file)).toBe(true);
+    expect(sockets().length).toBe(before);
+  });
+
   it('a kept-alive connection the server closed while idle is replaced', async () => {
     const file = randomBytes(4000);
     const srv = await startRangeServer(file);

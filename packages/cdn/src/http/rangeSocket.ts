@@ -112,6 +112,7 @@ class RangeConnection {
     const onAbort = () => this.#socket.destroy(signal.reason as Error);
     signal.addEventListener('abort', onAbort, { once: true });
     try {
+      this.#socket.ref();
       this.#socket.setTimeout(req.idleTimeoutMs);
       await Promise.race([this.#ready, this.#failed()]);
       this.#phase = 'head';
@@ -165,6 +166,8 @@ class RangeConnection {
       return false;
     }
     this.#socket.setTimeout(0);
+    // An idle pooled connection never keeps the process alive (as node:http's agent does).
+    this.#socket.unref();
     return !this.#socket.destroyed;
   }
 

@@ -1,5 +1,6 @@
 import type { PullOptions } from '@sluice/core';
 import type { Io } from '../command.js';
+import { explainFailure } from '../explainFailure.js';
 
 /**
  * The offline mode of `sluice pull`: `--offline` opens the lease only; any pull through a cache
@@ -17,11 +18,15 @@ export function offlineUse(
   return {
     offline: 'auto',
     onOffline: (cause) =>
-      io.err(
-        `warning: ${server} cannot be reached (${firstLine(cause.message)}); opening ${what} ` +
-          'from its offline lease',
-      ),
+      io.err(`warning: ${unreachable(cause, server)}; opening ${what} from its offline lease`),
   };
+}
+
+/** Why the server was not reached, in CLI terms: its URL and the reason, not an internal route. */
+function unreachable(cause: Error, server: string): string {
+  const explained = explainFailure(cause);
+  if (explained !== cause && explained instanceof Error) return firstLine(explained.message);
+  return `${server} cannot be reached (${firstLine(cause.message)})`;
 }
 
 function firstLine(text: string): string {
