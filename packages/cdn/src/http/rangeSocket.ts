@@ -5,9 +5,10 @@ import { describe, Transient } from '../engine/errors.js';
 /**
  * A ranged GET over a kept-alive socket whose body is read by the kernel straight into the
  * caller's buffer (`onread` with a buffer function): no Buffer per read, no stream machinery, no
- * copy. `bench:pull` measured node:http at 1.4 CPU s per GiB received on this 2-core machine and
- * this at 0.3. HTTP/1.1 only, one request at a time per connection, bodies with a Content-Length
- * only: a chunked one is `Unsupported`, and the caller gets that range over node:http instead.
+ * copy (`SLUICE_HTTP_RECEIVE=node|socket pnpm bench:pull --size 512MiB --reps 1` on a loaded
+ * 2-core machine: client CPU of the pull 3.52 and 3.13 s over node:http, 2.36 and 2.34 s here).
+ * HTTP/1.1 only, one request at a time per connection, bodies with a Content-Length only: a
+ * chunked one is `Unsupported`, and the caller gets that range over node:http instead.
  */
 
 /** A body this receiver does not read (chunked); the caller gets that range over node:http. */
