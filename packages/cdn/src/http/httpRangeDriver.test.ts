@@ -506,10 +506,12 @@ describe('receiving over sockets', () => {
     // The server's side of each connection must not count: only the client's sockets are looked at.
     srv.server.on('connection', (socket) => socket.unref());
     const sockets = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPSocketWrap');
+    // Sockets of earlier tests may still be closing: settle, and never count more than before.
+    await new Promise((r) => setTimeout(r, 50));
     const before = sockets().length;
     const { out } = await fetchWith(driver, srv.url, file.length, 1000, 2);
     expect(out.equals(file)).toBe(true);
-    expect(sockets().length).toBe(before);
+    expect(sockets().length).toBeLessThanOrEqual(before);
   });
 
   it('a kept-alive connection the server closed while idle is replaced', async () => {
