@@ -7,8 +7,10 @@ import {
   LEASE_CHECK_MAX,
   type LeaseCheckResponse,
 } from '@sluice/protocol';
+import { type CacheProblem, cacheDirProblem, cacheProblemOf } from '../cache/cacheAvailability.js';
 import type { Session } from '../http/session.js';
 import type { PullOptions } from '../resources/pullOptions.js';
+import { cacheUnusable } from '../resources/pullWarning.js';
 import { checkGrant, newer } from './leaseChecks.js';
 import { forgetAccount, type LeaseAccount, type LeaseState, LeaseStore } from './leaseStore.js';
 
@@ -17,6 +19,8 @@ import { forgetAccount, type LeaseAccount, type LeaseState, LeaseStore } from '.
  * the server's JWKS key and keeps it with the envelope's contents, sealed (`keep`); asks the
  * server which of the account's other leases were revoked and deletes those (`checkOthers`);
  * deletes them all when the server refuses the account or this device (`forgetOnRefusal`).
+ * A cache directory that cannot hold the leases (read-only, a file, a full disk) never fails the
+ * pull: it is reported once through `onWarning` and the pull goes on without offline use.
  */
 export class LeaseKeeper {
   readonly #session: Session;
@@ -24,6 +28,8 @@ export class LeaseKeeper {
   readonly #account: LeaseAccount;
   #store: Promise<LeaseStore> | undefined;
   #state: LeaseState | undefined;
+  /** Set once the cache directory showed it cannot be used: nothing more is kept or checked. */
+  #unusable = false;
   /** The `notAfter` of the lease kept by this pull. */
   notAfter: string | undefined;
 
@@ -56,6 +62,25 @@ export class LeaseKeeper {
 
   /** Verifies and keeps the lease of an opened, verified envelope (no lease: forgets the old one). */
   async keep(fields: Partial<EnvelopeLeaseFields>, payload: EnvelopePayload): Promise<void> {
+    const { cacheDir, onWarning } = this.#options;
+    const unusable = await cacheDirProblem(cacheDir, { create: true });
+    if (unusable === undefined) {
+      try {
+        await this.#keep(fields, payload);
+        return;
+      } catch (e) {
+        const problem = leaseDirProblem(e, cacheDir);
+        if (problem === undefined) throw e;
+        this.#unusable = true;
+        onWarning?.(cacheUnusable(problem));
+        return;
+      }
+    }
+    this.#unusable = true;
+    onWarning?.(cacheUnusable(unusable));
+  }
+
+  async #keep(fields: Partial<EnvelopeLeaseFields>, payload: EnvelopePayload): Promise<void> {
     const store = await this.#unlock();
     const old = await this.#readState(store);
     const serverTime = typeof fields.serverTime === 'string' ? fields.serverTime : undefined;
@@ -88,6 +113,7 @@ export class LeaseKeeper {
    */
   async checkOthers(folder: string, name: string): Promise<number> {
     let removed = 0;
+    if (this.#unusable) return removed;
     try {
       const store = await this.#unlock();
       const held = (await store.list()).filter(
@@ -151,6 +177,16 @@ export class LeaseKeeper {
     });
     return (doc.keys ?? []).map((k) => ({ kid: k.kid, x: k.x }));
   }
+}
+
+/**
+ * The cache problem a failure of the lease files shows, or undefined when it is no file-system
+ * failure: a refusal or a network error (whose cause may carry an errno such as ECONNREFUSED) is
+ * never taken for an unusable cache.
+ */
+export function leaseDirProblem(e: unknown, cacheDir: string): CacheProblem | undefined {
+  if (isSluiceError(e) && !isSluiceError(e, 'ERR_IO')) return undefined;
+  return cacheProblemOf(e, cacheDir);
 }
 
 function mergeKeys(a: LeaseState['keys'], b: LeaseState['keys']): LeaseState['keys'] {

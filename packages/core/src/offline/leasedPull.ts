@@ -1,7 +1,8 @@
 import { isSluiceError, SluiceError } from '@sluice/protocol';
 import type { Session } from '../http/session.js';
 import type { PullOptions, PullResult } from '../resources/pullOptions.js';
-import { LeaseKeeper } from './leaseKeeper.js';
+import { warnOnce } from '../resources/pullWarning.js';
+import { LeaseKeeper, leaseDirProblem } from './leaseKeeper.js';
 import type { LeaseAccount } from './leaseStore.js';
 import { pullOffline } from './pullOffline.js';
 
@@ -26,10 +27,13 @@ export async function leasedPull(
   session: Session,
   folder: string,
   name: string,
-  options: PullOptions,
+  given: PullOptions,
   online: OnlinePull,
 ): Promise<Pulled> {
-  const { offline, cacheDir } = options;
+  const { offline, cacheDir } = given;
+  // One warning per kind for the whole pull: the lease store and the big-part cache share a
+  // directory, so an unusable cache is reported once, by whichever meets it first.
+  const options = { ...given, onWarning: warnOnce(given.onWarning) };
   if (offline !== undefined && offline !== 'auto' && offline !== 'only') {
     throw new TypeError("offline must be 'auto' or 'only'");
   }
@@ -46,8 +50,9 @@ export async function leasedPull(
     if (isSluiceError(e, 'ERR_NETWORK') && !options.signal?.aborted) {
       options.onOffline?.(e);
       return pullOffline(account, folder, name, options).catch((o: unknown) => {
-        // No lease or nothing cached: the failure to report is the network's.
-        throw isSluiceError(o, 'ERR_NO_LEASE') ? e : o;
+        // No lease, nothing cached or a cache that cannot be read: the failure to report is the
+        // network's.
+        throw isSluiceError(o, 'ERR_NO_LEASE') || leaseDirProblem(o, cacheDir) ? e : o;
       });
     }
     await keeper.forgetOnRefusal(e).catch(() => undefined);

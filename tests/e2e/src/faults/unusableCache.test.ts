@@ -6,7 +6,7 @@
 import { execFileSync } from 'node:child_process';
 import { mkdir, readdir, readFile, rmdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { cacheDirProblem, type PullWarning, pullMany } from '@sluice/core';
+import { cacheDirProblem, type PullOptions, type PullWarning, pullMany } from '@sluice/core';
 import { describe, expect, it } from 'vitest';
 import { MiB, PASSWORD, sha, tempDir } from '../apiServer.js';
 import { HW, onCleanup, pullModel, pushedWorld, sessionAt, type World } from './faultWorld.js';
@@ -32,12 +32,17 @@ async function mounted(size: string, ro = false): Promise<string> {
   return dir;
 }
 
+let outs = 0;
 /** Pulls models/m.bin through `cacheDir`: the result, the warnings, and the output verified. */
-async function pullThrough(w: World, cacheDir: string) {
+async function pullThrough(w: World, cacheDir: string, options: Partial<PullOptions> = {}) {
   const device = await sessionAt(w.api.url);
   const warnings: PullWarning[] = [];
-  const out = join(w.work, `out-${warnings.length}-${Date.now()}.bin`);
-  const r = await pullModel(device, out, { cacheDir, onWarning: (x) => warnings.push(x) });
+  const out = join(w.work, `out-${++outs}.bin`);
+  const r = await pullModel(device, out, {
+    cacheDir,
+    onWarning: (x) => warnings.push(x),
+    ...options,
+  });
   expect(sha(await readFile(out))).toBe(sha(w.plain));
   expect(r.fromCache).toBe(false);
   for (const x of warnings) expect(x.message).not.toContain(PASSWORD);
@@ -196,6 +201,38 @@ describe('a cache that cannot be used', () => {
     for (const path of to) expect(sha(await readFile(path))).toBe(sha(w.plain));
     expect(warnings.map((x) => x.cache.kind)).toEqual(['not a directory']);
   });
+
+  it.skipIf(!root)(
+    'with offline use on (as the CLI pulls), the lease store in the same cache gives no second warning and no ERR_IO',
+    async () => {
+      const w = await pushedWorld(3 * MiB);
+      const file = join(w.work, 'offline-cache-file');
+      await writeFile(file, 'mine');
+      const ro = await mounted('4m', true);
+      const full = join(await mounted('1m'), 'cache');
+      for (const [cacheDir, kind] of [
+        [file, 'not a directory'],
+        [join(file, 'below'), 'cannot create'],
+        [ro, 'read-only'],
+        [full, 'no space'],
+      ] as const) {
+        const { r, warnings } = await pullThrough(w, cacheDir, { offline: 'auto' });
+        expect(
+          warnings.map((x) => x.cache.kind),
+          cacheDir,
+        ).toEqual([kind]);
+        expect(r.offline).toBe(false);
+      }
+      expect(await readFile(file, 'utf8')).toBe('mine');
+      expect(await readdir(ro)).toEqual([]);
+      // With the disk full from the start, the lease store is what meets it first: still one
+      // warning, and no entry.
+      await writeFile(join(full, '..', 'filler'), Buffer.alloc(MiB)).catch(() => {});
+      const again = await pullThrough(w, full, { offline: 'auto' });
+      expect(again.warnings.map((x) => x.cache.kind)).toEqual(['no space']);
+      expect((await readdir(full)).filter((n) => n.includes('.big'))).toEqual([]);
+    },
+  );
 
   it('without onWarning the warning goes to process.emitWarning, once', async () => {
     const w = await pushedWorld(MiB);
