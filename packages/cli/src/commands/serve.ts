@@ -1,22 +1,105 @@
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import {
-  createServer,
-  DEFAULT_SCRYPT_PARAMS,
-  describeDatabaseUrl,
-  initAdmin,
-  LOG_LEVELS,
-  SCHEMA_VERSION,
-  Store,
-} from '@sluice/server';
-import { defineCommand, EXIT, type Io, UsageError } from '../command.js';
-import { readPassword } from '../password.js';
-import { describeStores } from '../serveSettings/describeStores.js';
-import { explainSettingError } from '../serveSettings/explainSettingError.js';
-import { resolveServeSettings, type ServeSettings } from '../serveSettings/resolveServeSettings.js';
+import { DEFAULT_SCRYPT_PARAMS, LOG_LEVELS } from '@sluice/server/defaults';
+import { defineCommand } from '../command.js';
+import type { Flags, FlagValues } from '../flags.js';
 import { SERVE_ENV as E } from '../serveSettings/serveEnv.js';
 
 const text = (value: string, help: string) => ({ type: 'string', value, help }) as const;
+
+const serveFlags = {
+  data: text(
+    'DIR',
+    'data directory (default $SLUICE_DATA_DIR, else $XDG_DATA_HOME/sluice, ' +
+      'else ~/.local/share/sluice); one server per directory',
+  ),
+  host: { ...text('HOST', 'address to listen on'), default: '127.0.0.1' },
+  port: { ...text('PORT', 'port to listen on; 0 picks a free one'), default: '8080' },
+  'init-admin': text(
+    'EMAIL',
+    'first create this ApiAdmin (password from --password-stdin, $SLUICE_ADMIN_PASSWORD or a ' +
+      'prompt; there is no default password)',
+  ),
+  'password-stdin': {
+    type: 'boolean',
+    help: "with --init-admin: read the new admin's password from the first line of stdin",
+  },
+  'init-only': {
+    type: 'boolean',
+    help: 'with --init-admin: create the admin and exit without serving',
+  },
+  config: text(
+    'FILE',
+    'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
+      'databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, deviceBinding, leaseDays} as in ' +
+      'docs/API.md; a file holding ' +
+      'secret keys must not be readable by group or others (chmod 600)',
+  ),
+  's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
+  's3-region': text('REGION', 'their region (default us-east-1)'),
+  's3-bucket': text('NAME', 'keep small parts in this bucket (created if missing), not in DIR'),
+  's3-prefix': text('P', 'key prefix in that bucket'),
+  'cdn-bucket': text('NAME', 'put big parts on an S3 CDN: this bucket (it must exist)'),
+  'cdn-prefix': text('P', 'key prefix of big parts in the CDN bucket'),
+  'cdn-endpoint': text('URL', "the CDN's endpoint when it is not the --s3-endpoint"),
+  'shutdown-grace': text(
+    'S',
+    'on SIGINT/SIGTERM, let transfers run S seconds at most (default 30)',
+  ),
+  database: text(
+    'URL',
+    `PostgreSQL as the system of record (postgres://user@host:port/db; or ${E.database}), ` +
+      'for any number of instances; needs S3 storage (--s3-bucket)',
+  ),
+  'migrate-only': {
+    type: 'boolean',
+    help: 'apply pending database migrations and exit without serving',
+  },
+  'drain-delay': text(
+    'S',
+    'on SIGINT/SIGTERM, first answer 503 on /readyz and keep serving S seconds, so a load ' +
+      'balancer moves traffic away before the server stops accepting (default 0)',
+  ),
+  'lease-days': text(
+    'D',
+    `how long the offline lease sent with each envelope lets a device open that version without ` +
+      `the server (or ${E.leaseDays}, or leaseDays in --config; decimals allowed; default 7; 0: no offline use)`,
+  ),
+  'trust-proxy': text(
+    'ADDRESSES',
+    'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
+      'the login limits then see the real client addresses (default: trust none)',
+  ),
+  'tls-cert': text(
+    'FILE',
+    `serve HTTPS with this PEM certificate (chain) (or ${E.tlsCert}, or tlsCert in --config); needs --tls-key`,
+  ),
+  'tls-key': text(
+    'FILE',
+    `the certificate's PEM private key (or ${E.tlsKey}, or tlsKey in --config); keep it chmod 600`,
+  ),
+  keep: text(
+    'N',
+    `retention: after each push keep the newest N versions of that resource (and the released ` +
+      `one), deleting the others with their parts (or ${E.keepVersions}, or keepVersions in ` +
+      '--config; default 0: keep all)',
+  ),
+  'log-level': text(
+    'LEVEL',
+    `${LOG_LEVELS.join(', ')} (or ${E.logLevel}, or logLevel in --config; default info: one line ` +
+      'per request, big-part ranges only at debug)',
+  ),
+  'binding-max-drift': text(
+    'N',
+    `bound hardware factors a device may change or lose and still be accepted (or ${E.bindingMaxDrift}; default 1: all but one must match; 0: none)`,
+  ),
+  'binding-min-match': text(
+    'K',
+    `factors that must match however many are bound (or ${E.bindingMinMatch}; default and least 3)`,
+  ),
+  'binding-drift-cooldown': text(
+    'S',
+    `after a device drifted, refuse another drift of that binding for S seconds (or ${E.bindingDriftCooldown}; default 86400)`,
+  ),
+} satisfies Flags;
 
 export const serveCommand = defineCommand({
   name: 'serve',
@@ -27,101 +110,7 @@ export const serveCommand = defineCommand({
     '[--drain-delay S] [--trust-proxy ADDRESSES] [--database URL [--migrate-only]]\n' +
     '[--tls-cert FILE --tls-key FILE] [--log-level LEVEL] [--keep N] [--lease-days D]\n' +
     '[--binding-max-drift N] [--binding-min-match K] [--binding-drift-cooldown S]',
-  flags: {
-    data: text(
-      'DIR',
-      'data directory (default $SLUICE_DATA_DIR, else $XDG_DATA_HOME/sluice, ' +
-        'else ~/.local/share/sluice); one server per directory',
-    ),
-    host: { ...text('HOST', 'address to listen on'), default: '127.0.0.1' },
-    port: { ...text('PORT', 'port to listen on; 0 picks a free one'), default: '8080' },
-    'init-admin': text(
-      'EMAIL',
-      'first create this ApiAdmin (password from --password-stdin, $SLUICE_ADMIN_PASSWORD or a ' +
-        'prompt; there is no default password)',
-    ),
-    'password-stdin': {
-      type: 'boolean',
-      help: "with --init-admin: read the new admin's password from the first line of stdin",
-    },
-    'init-only': {
-      type: 'boolean',
-      help: 'with --init-admin: create the admin and exit without serving',
-    },
-    config: text(
-      'FILE',
-      'JSON {storage, cdn, shutdownGraceMs, drainDelayMs, passwordHash, trustProxy, timeouts, ' +
-        'databaseUrl, tlsCert, tlsKey, logLevel, keepVersions, deviceBinding, leaseDays} as in ' +
-        'docs/API.md; a file holding ' +
-        'secret keys must not be readable by group or others (chmod 600)',
-    ),
-    's3-endpoint': text('URL', 'S3 endpoint (http(s) origin) of the storage and the CDN'),
-    's3-region': text('REGION', 'their region (default us-east-1)'),
-    's3-bucket': text('NAME', 'keep small parts in this bucket (created if missing), not in DIR'),
-    's3-prefix': text('P', 'key prefix in that bucket'),
-    'cdn-bucket': text('NAME', 'put big parts on an S3 CDN: this bucket (it must exist)'),
-    'cdn-prefix': text('P', 'key prefix of big parts in the CDN bucket'),
-    'cdn-endpoint': text('URL', "the CDN's endpoint when it is not the --s3-endpoint"),
-    'shutdown-grace': text(
-      'S',
-      'on SIGINT/SIGTERM, let transfers run S seconds at most (default 30)',
-    ),
-    database: text(
-      'URL',
-      `PostgreSQL as the system of record (postgres://user@host:port/db; or ${E.database}), ` +
-        'for any number of instances; needs S3 storage (--s3-bucket)',
-    ),
-    'migrate-only': {
-      type: 'boolean',
-      help: 'apply pending database migrations and exit without serving',
-    },
-    'drain-delay': text(
-      'S',
-      'on SIGINT/SIGTERM, first answer 503 on /readyz and keep serving S seconds, so a load ' +
-        'balancer moves traffic away before the server stops accepting (default 0)',
-    ),
-    'lease-days': text(
-      'D',
-      `how long the offline lease sent with each envelope lets a device open that version without ` +
-        `the server (or ${E.leaseDays}, or leaseDays in --config; decimals allowed; default 7; 0: no offline use)`,
-    ),
-    'trust-proxy': text(
-      'ADDRESSES',
-      'believe X-Forwarded-For from these proxies (addresses, CIDRs, loopback…, comma-separated): ' +
-        'the login limits then see the real client addresses (default: trust none)',
-    ),
-    'tls-cert': text(
-      'FILE',
-      `serve HTTPS with this PEM certificate (chain) (or ${E.tlsCert}, or tlsCert in --config); needs --tls-key`,
-    ),
-    'tls-key': text(
-      'FILE',
-      `the certificate's PEM private key (or ${E.tlsKey}, or tlsKey in --config); keep it chmod 600`,
-    ),
-    keep: text(
-      'N',
-      `retention: after each push keep the newest N versions of that resource (and the released ` +
-        `one), deleting the others with their parts (or ${E.keepVersions}, or keepVersions in ` +
-        '--config; default 0: keep all)',
-    ),
-    'log-level': text(
-      'LEVEL',
-      `${LOG_LEVELS.join(', ')} (or ${E.logLevel}, or logLevel in --config; default info: one line ` +
-        'per request, big-part ranges only at debug)',
-    ),
-    'binding-max-drift': text(
-      'N',
-      `bound hardware factors a device may change or lose and still be accepted (or ${E.bindingMaxDrift}; default 1: all but one must match; 0: none)`,
-    ),
-    'binding-min-match': text(
-      'K',
-      `factors that must match however many are bound (or ${E.bindingMinMatch}; default and least 3)`,
-    ),
-    'binding-drift-cooldown': text(
-      'S',
-      `after a device drifted, refuse another drift of that binding for S seconds (or ${E.bindingDriftCooldown}; default 86400)`,
-    ),
-  },
+  flags: serveFlags,
   notes: [
     'Settings come from --config, then the environment, then flags (each overrides the one before):',
     `  ${E.endpoint}, ${E.region}, ${E.bucket}, ${E.prefix}`,
@@ -143,148 +132,12 @@ export const serveCommand = defineCommand({
   ],
   positionals: [0, 0],
   async run(values, _positionals, io) {
-    const dataDir = resolve(values.data ?? defaultDataDir());
-    const port = parsePort(values.port);
-    const adminEmail = values['init-admin'];
-    if (values['init-only'] && adminEmail === undefined) {
-      throw new UsageError('--init-only needs --init-admin EMAIL');
-    }
-    if (values['password-stdin'] && adminEmail === undefined) {
-      throw new UsageError('--password-stdin needs --init-admin EMAIL (it reads that password)');
-    }
-    // Read before any password prompt: a bad config fails at once.
-    const settings = resolveServeSettings({
-      file: values.config === undefined ? undefined : resolve(values.config),
-      env: process.env,
-      flags: {
-        s3Endpoint: values['s3-endpoint'],
-        s3Region: values['s3-region'],
-        s3Bucket: values['s3-bucket'],
-        s3Prefix: values['s3-prefix'],
-        cdnEndpoint: values['cdn-endpoint'],
-        cdnBucket: values['cdn-bucket'],
-        cdnPrefix: values['cdn-prefix'],
-        shutdownGrace: values['shutdown-grace'],
-        drainDelay: values['drain-delay'],
-        trustProxy: values['trust-proxy'],
-        database: values.database,
-        tlsCert: values['tls-cert'],
-        tlsKey: values['tls-key'],
-        logLevel: values['log-level'],
-        bindingMaxDrift: values['binding-max-drift'],
-        bindingMinMatch: values['binding-min-match'],
-        bindingDriftCooldown: values['binding-drift-cooldown'],
-        keep: values.keep,
-        leaseDays: values['lease-days'],
-      },
-    });
-    if (values['migrate-only']) return migrateOnly(dataDir, settings.databaseUrl, io);
-    const logN = settings.scrypt?.logN;
-    if (logN !== undefined && logN < DEFAULT_SCRYPT_PARAMS.logN) {
-      io.err(
-        `warning: passwordHash.logN ${logN} is below the default ${DEFAULT_SCRYPT_PARAMS.logN}: ` +
-          'password hashes are cheaper to guess',
-      );
-    }
-    if (adminEmail !== undefined) {
-      const password = await readPassword({
-        env: 'SLUICE_ADMIN_PASSWORD',
-        stdin: values['password-stdin'],
-        prompt: `password for the new ApiAdmin ${adminEmail}: `,
-        confirm: true,
-      });
-      const admin = await initAdmin(dataDir, adminEmail, password, {
-        scrypt: settings.scrypt,
-        databaseUrl: settings.databaseUrl,
-      });
-      io.err(`created ApiAdmin ${admin.email} in ${storeName(dataDir, settings.databaseUrl)}`);
-      if (values['init-only']) return EXIT.ok;
-    }
-    return serve(dataDir, values.host, port, settings, io);
+    // The server (Fastify, the stores, the AWS SDK) loads only when serving: every other
+    // command starts without it.
+    const { runServe } = await import('./serveRun.js');
+    return runServe(values, io);
   },
 });
 
-async function serve(
-  dataDir: string,
-  host: string,
-  port: number,
-  settings: ServeSettings,
-  io: Io,
-): Promise<number> {
-  const { origins, logLevel, ...options } = settings;
-  let server: Awaited<ReturnType<typeof createServer>>;
-  try {
-    // One server in this process: it may export the process-wide metrics too.
-    const logger = { level: logLevel };
-    server = await createServer({ dataDir, processMetrics: true, ...options, logger });
-  } catch (e) {
-    throw explainSettingError(e, origins);
-  }
-  let url: string;
-  try {
-    url = await server.app.listen({ host, port });
-  } catch (e) {
-    await server.close();
-    throw e;
-  }
-  // Handlers first: whoever waits for `listening on` may signal at once, and a signal that
-  // arrives before Node has a listener for it kills the process with the default action.
-  const stopped = new Promise<NodeJS.Signals>((done) => {
-    process.once('SIGINT', done);
-    process.once('SIGTERM', done);
-  });
-  for (const line of describeStores(settings, dataDir)) io.err(line);
-  if (settings.keepVersions) {
-    io.err(
-      `keeping the newest ${settings.keepVersions} versions of each resource (and the released one)`,
-    );
-  }
-  if ((await server.store.users.count()) === 0) {
-    io.err(
-      'warning: no users yet, so nobody can log in: stop this server and start it once with ' +
-        '`--init-admin EMAIL` (add `--init-only` to exit after) to create the first ApiAdmin; ' +
-        'that admin then adds the others with `sluice user create`',
-    );
-  }
-  io.err(`listening on ${url} (data ${dataDir})`);
-  const signal = await stopped;
-  const delay = settings.drainDelayMs ? `, serving ${settings.drainDelayMs / 1000} s more` : '';
-  io.err(`${signal}: closing (/readyz 503${delay}, then finishing in-flight requests)…`);
-  // A second signal means "now": leave without waiting for slow transfers.
-  const force = () => process.exit(EXIT.failed);
-  process.once('SIGINT', force);
-  process.once('SIGTERM', force);
-  await server.close();
-  io.err('closed');
-  return EXIT.ok;
-}
-
-/** Opens the store (which applies pending migrations), says what it did, closes it. */
-async function migrateOnly(dataDir: string, databaseUrl: string | undefined, io: Io) {
-  const store = await Store.open({ dataDir, databaseUrl });
-  try {
-    const version = await store.schemaVersion();
-    io.err(
-      `${storeName(dataDir, databaseUrl)}: schema at version ${version} (${SCHEMA_VERSION} is current)`,
-    );
-  } finally {
-    await store.close();
-  }
-  return EXIT.ok;
-}
-
-function storeName(dataDir: string, databaseUrl: string | undefined): string {
-  return databaseUrl === undefined ? dataDir : describeDatabaseUrl(databaseUrl);
-}
-
-function defaultDataDir(): string {
-  if (process.env.SLUICE_DATA_DIR) return process.env.SLUICE_DATA_DIR;
-  if (process.env.XDG_DATA_HOME) return join(process.env.XDG_DATA_HOME, 'sluice');
-  return join(homedir(), '.local', 'share', 'sluice');
-}
-
-function parsePort(text: string): number {
-  const n = Number(text);
-  if (!/^\d+$/.test(text) || n > 65535) throw new UsageError(`bad port '${text}'`);
-  return n;
-}
+/** What `sluice serve` was given. */
+export type ServeValues = FlagValues<typeof serveFlags>;

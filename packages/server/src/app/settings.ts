@@ -24,7 +24,9 @@ export const DEFAULT_BODY_LIMIT = 64 * 1024;
 export const DEFAULT_SHUTDOWN_GRACE_MS = 30_000;
 
 /** The levels of `logger.level`, most severe first; `silent` logs nothing. */
-export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+import { LOG_LEVELS } from './logLevels.js';
+
+export { LOG_LEVELS };
 export type LogLevel = (typeof LOG_LEVELS)[number];
 
 export interface LoggerOptions {
