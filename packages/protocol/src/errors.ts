@@ -36,6 +36,13 @@ export const ERROR_CODES = Object.freeze({
   ERR_VERSION_CONFLICT: { status: 409, class: 'state' },
   // A publisher key that is not registered to the uploader, or not on a device's trust list.
   ERR_UNTRUSTED_PUBLISHER: { status: 403, class: 'auth' },
+  // A folder the caller's organisation, account or device groups hold no grant on (issue 16):
+  // the same answer whether or not the folder exists, so another organisation's stays unseen.
+  ERR_NOT_ENTITLED: { status: 403, class: 'auth' },
+  // A new device beyond its organisation's seat count (bound devices).
+  ERR_SEAT_LIMIT: { status: 403, class: 'auth' },
+  // An envelope whose big part would take the organisation past its monthly pull quota.
+  ERR_QUOTA: { status: 403, class: 'auth' },
   // A manifest signature that does not verify (the API refuses such an upload with 400).
   ERR_BAD_SIGNATURE: { status: 400, class: 'integrity' },
   // A client's view of a failed exchange.

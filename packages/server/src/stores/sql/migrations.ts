@@ -115,6 +115,89 @@ export const MIGRATIONS: readonly { version: number; name: string; statements: s
       'ALTER TABLE users ADD COLUMN device_drifted_at TEXT',
     ],
   },
+  {
+    version: 4,
+    name: 'entitlements: organisations, folder grants, device groups, limits, audit',
+    statements: [
+      // A tenant. Limits: bound devices (NULL: no limit) and pulled bytes per calendar month
+      // (UTC; NULL: no quota). Every existing user lands in the default organisation.
+      `CREATE TABLE organisations (
+        id TEXT PRIMARY KEY,
+        name TEXT NOT NULL UNIQUE,
+        seat_limit INTEGER,
+        monthly_quota_bytes BIGINT,
+        created_at TEXT NOT NULL
+      )`,
+      `INSERT INTO organisations (id, name, created_at) VALUES ('default', 'default', '1970-01-01T00:00:00.000Z')`,
+      `ALTER TABLE users ADD COLUMN org_id TEXT NOT NULL DEFAULT 'default'`,
+      'CREATE INDEX users_by_org ON users (org_id, created_at, id)',
+      // When the bound device was bound (for the inventory); NULL for bindings from before.
+      'ALTER TABLE users ADD COLUMN bound_at TEXT',
+      // A folder belongs to one organisation: the pusher's, at its first push. Existing folders
+      // go to the default organisation.
+      `CREATE TABLE folders (
+        folder TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        created_at TEXT NOT NULL
+      )`,
+      `INSERT INTO folders (folder, org_id, created_at)
+        SELECT DISTINCT folder, 'default', '1970-01-01T00:00:00.000Z' FROM resources`,
+      // Access to a folder beyond its own organisation's: subject_kind 'org' | 'user' | 'group',
+      // access 'read' (list, pull) or 'write' (push, release, delete; implies read).
+      `CREATE TABLE folder_grants (
+        folder TEXT NOT NULL,
+        subject_kind TEXT NOT NULL,
+        subject_id TEXT NOT NULL,
+        access TEXT NOT NULL,
+        granted_by TEXT NOT NULL,
+        granted_at TEXT NOT NULL,
+        PRIMARY KEY (folder, subject_kind, subject_id)
+      )`,
+      'CREATE INDEX folder_grants_by_subject ON folder_grants (subject_kind, subject_id)',
+      // A named group of an organisation's accounts (and so of their bound devices).
+      `CREATE TABLE device_groups (
+        id TEXT PRIMARY KEY,
+        org_id TEXT NOT NULL REFERENCES organisations (id),
+        name TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (org_id, name)
+      )`,
+      `CREATE TABLE device_group_members (
+        group_id TEXT NOT NULL REFERENCES device_groups (id) ON DELETE CASCADE,
+        user_id TEXT NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        added_at TEXT NOT NULL,
+        PRIMARY KEY (group_id, user_id)
+      )`,
+      'CREATE INDEX device_group_members_by_user ON device_group_members (user_id)',
+      // Bytes of big and small parts handed out per organisation and month ('2026-12').
+      `CREATE TABLE pull_usage (
+        org_id TEXT NOT NULL,
+        month TEXT NOT NULL,
+        bytes BIGINT NOT NULL,
+        PRIMARY KEY (org_id, month)
+      )`,
+      // What happened, who did it and from where: envelopes issued, binds, drifts, resets, grant
+      // changes, deletions. id is time-ordered text (the ISO time, then random), the page cursor.
+      `CREATE TABLE audit_events (
+        id TEXT PRIMARY KEY,
+        at TEXT NOT NULL,
+        kind TEXT NOT NULL,
+        actor_id TEXT,
+        actor_email TEXT,
+        org_id TEXT,
+        subject_id TEXT,
+        device_hash TEXT,
+        folder TEXT,
+        name TEXT,
+        version INTEGER,
+        address TEXT,
+        detail TEXT
+      )`,
+      'CREATE INDEX audit_events_by_org ON audit_events (org_id, id)',
+      'CREATE INDEX audit_events_by_kind ON audit_events (kind, id)',
+      'CREATE INDEX audit_events_by_subject ON audit_events (subject_id, id)',
+    ],
+  },
 ];
 
 /** The lock key migrations are applied under (any constant shared by every instance). */
