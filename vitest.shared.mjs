@@ -1,6 +1,12 @@
 // Shared vitest settings: when SLUICE_REPORT_DIR is set (scripts/test.mjs), every package also
 // writes a JSON report there so the runner can sum passes and failures across all runs.
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+
+// Suites whose tests mostly wait on child processes (the built CLI, servers) run a file per core
+// instead of vitest's default of one fewer: on a 2-core machine that default is one file at a
+// time, and these suites are the tail of every test stage.
+const WAITING_SUITES = new Set(['cli', 'e2e']);
 
 export function sharedTestConfig(name) {
   const dir = process.env.SLUICE_REPORT_DIR;
@@ -13,6 +19,7 @@ export function sharedTestConfig(name) {
     testTimeout: 300_000,
     hookTimeout: 300_000,
     pool: 'forks',
+    ...(WAITING_SUITES.has(name) ? { maxWorkers: Math.max(2, availableParallelism()) } : {}),
     reporters: dir
       ? ['default', ['json', { outputFile: join(dir, `${name}-${backend}${store}${node}.json`) }]]
       : ['default'],

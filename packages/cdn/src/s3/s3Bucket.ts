@@ -1,7 +1,7 @@
 import { HeadObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { type S3Credentials, SluiceError } from '@sluice/protocol';
 import { abortedError } from '../engine/errors.js';
-import { createS3Client, type S3ClientOptions } from './s3Client.js';
+import { createS3Client, type S3ClientOptions, type S3RequestInfo } from './s3Client.js';
 import { type S3Context, s3Error, s3Status } from './s3Error.js';
 
 /** One bucket of an S3 store (the seed's `cdn.yaml`): separate read and write key pairs. */
@@ -48,6 +48,26 @@ export class S3Bucket {
     this.#options = options;
     const readKeys = settings.downloader ?? settings.uploader;
     this.reader = createS3Client(this.endpoint, settings.region, readKeys, options);
+  }
+
+  /** The region requests are signed for. */
+  get region(): string {
+    return this.#settings.region ?? 'us-east-1';
+  }
+
+  /** The key pair reads are signed with (none: anonymous reads). */
+  get readKeys(): S3Credentials | undefined {
+    return this.#settings.downloader ?? this.#settings.uploader;
+  }
+
+  /** Idle time after which a request is cut off and retried (ms). */
+  get requestTimeoutMs(): number {
+    return this.#options.requestTimeoutMs ?? 30_000;
+  }
+
+  /** Tells `onRequest` of a request made outside the SDK (the socket path of ranged GETs). */
+  notifyRequest(info: S3RequestInfo): void {
+    this.#options.onRequest?.(info);
   }
 
   /** The client with the uploader keys; ERR_INVALID_ARG naming `operation` when there are none. */

@@ -8,16 +8,25 @@ import { abortedError, describe, Transient } from '../engine/errors.js';
 import { EtagPin } from '../engine/etagPin.js';
 import { readExactly } from '../engine/readExactly.js';
 import { validateDownloadOptions } from '../engine/validateDownloadOptions.js';
+import { proxyAgentFor } from '../http/proxyAgent.js';
+import { Unsupported } from '../http/rangeSocket.js';
 import { ResumeState } from '../resumeState.js';
 import { S3Bucket, type S3BucketSettings } from './s3Bucket.js';
 import type { S3ClientOptions } from './s3Client.js';
 import { isTransientS3Error, s3Status } from './s3Error.js';
+import { socketRange } from './s3SocketRange.js';
 
 export interface S3DownloaderOptions extends S3ClientOptions {
   /** First retry delay of a chunk in ms, doubled per attempt (default 200). */
   backoffMs?: number;
   /** Upper bound of one chunk retry delay in ms (default 5000). */
   maxBackoffMs?: number;
+  /**
+   * Ranged GETs over the socket receiver, signed here (`s3SocketRange.ts`), where no proxy is in
+   * the way (default true; `SLUICE_HTTP_RECEIVE=node` in the environment makes it false). False,
+   * or an endpoint whose ranges that path cannot read, goes through the SDK.
+   */
+  socketReceive?: boolean;
 }
 
 /** `url` is the object key; `headers` do not apply to S3 and are ignored. */
@@ -41,11 +50,16 @@ export class S3Downloader implements Downloader {
   readonly #s3: S3Bucket;
   readonly #backoffMs: number;
   readonly #maxBackoffMs: number;
+  /** Whether ranges go over the socket receiver (cleared when it cannot read this endpoint's). */
+  #socket: boolean;
 
   constructor(settings: S3BucketSettings, options: S3DownloaderOptions = {}) {
     this.#s3 = new S3Bucket(settings, options);
     this.#backoffMs = options.backoffMs ?? 200;
     this.#maxBackoffMs = options.maxBackoffMs ?? 5000;
+    this.#socket =
+      (options.socketReceive ?? process.env.SLUICE_HTTP_RECEIVE !== 'node') &&
+      proxyAgentFor(new URL(this.#s3.endpoint)) === undefined;
   }
 
   get endpoint(): string {
@@ -113,6 +127,16 @@ export class S3Downloader implements Downloader {
     into?: Buffer,
   ): Promise<Buffer> {
     const s3 = this.#s3;
+    if (this.#socket) {
+      try {
+        return await socketRange(s3, key, { start, end, size }, etag, signal, into);
+      } catch (e) {
+        if (!(e instanceof Unsupported)) throw e;
+        // A store that sends ranges chunked: its ranges go through the SDK from now on.
+        this.#socket = false;
+        throw new Transient(e.message, { cause: e });
+      }
+    }
     let out: GetObjectCommandOutput;
     try {
       out = await s3.reader.send(
