@@ -54,7 +54,8 @@ stage('node', () =>
     ['exec', 'turbo', 'run', 'test', '--continue', '--filter=!@sluice/native'],
     {
       SLUICE_BACKEND: 'node',
-      // The big-part ranges over node:http here, over the socket receiver in the native stage.
+      // The big-part ranges (API route and S3) over node:http and the SDK here, over the socket
+      // receiver in the native stage.
       SLUICE_HTTP_RECEIVE: 'node',
     },
   ),
