@@ -5,7 +5,7 @@ import type { EtagPin } from '../engine/etagPin.js';
 import { type SocketResponse, socketGet, Unsupported } from '../http/rangeSocket.js';
 import type { S3Bucket } from './s3Bucket.js';
 import { isTransientS3Error } from './s3Error.js';
-import { signS3Get } from './sigV4.js';
+import { objectUrl, signS3Get } from './sigV4.js';
 
 /** The largest error body read to learn S3's error code (`<Code>NoSuchKey</Code>`). */
 const MAX_ERROR_BODY = 64 * 1024;
@@ -31,11 +31,11 @@ export async function socketRange(
   const keys = s3.readKeys;
   const signed = keys
     ? signS3Get(s3.endpoint, s3.bucket, key, s3.region, keys, headers)
-    : unsigned(s3, key, headers);
+    : { url: objectUrl(s3.endpoint, s3.bucket, key), headers };
   s3.notifyRequest({ command: 'GetObjectCommand', key, range: headers.range });
   const res = await socketGet({
     url: signed.url,
-    headers: signed.headers,
+    headers: { host: signed.url.host, ...signed.headers },
     signal,
     idleTimeoutMs: s3.requestTimeoutMs,
   });
@@ -63,17 +63,6 @@ export async function socketRange(
   } finally {
     res.release();
   }
-}
-
-/** A GET without credentials (a public bucket), as the SDK sends one. */
-function unsigned(s3: S3Bucket, key: string, headers: Record<string, string>) {
-  const base = new URL(s3.endpoint);
-  const path = `${base.pathname.replace(/\/+$/, '')}/${encodeURIComponent(s3.bucket)}/${key
-    .split('/')
-    .map(encodeURIComponent)
-    .join('/')}`;
-  const url = new URL(path, base);
-  return { url, headers: { ...headers, host: url.host } };
 }
 
 /** The error an answer other than 206 is: S3's code from its XML body, mapped as the SDK's. */

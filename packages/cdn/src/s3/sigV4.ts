@@ -26,10 +26,8 @@ export function signS3Get(
   headers: Record<string, string>,
   now: Date = new Date(),
 ): SignedGet {
-  const base = new URL(endpoint);
-  const prefix = base.pathname.replace(/\/+$/, '');
-  const path = `${prefix}/${uriEncode(bucket)}/${key.split('/').map(uriEncode).join('/')}`;
-  const url = new URL(path, base);
+  const url = objectUrl(endpoint, bucket, key);
+  const path = url.pathname;
   const amzDate = now
     .toISOString()
     .replace(/[-:]/g, '')
@@ -60,6 +58,13 @@ export function signS3Get(
     `AWS4-HMAC-SHA256 Credential=${credentials.accessKeyId}/${scope}, ` +
     `SignedHeaders=${names.join(';')}, Signature=${signature}`;
   return { url, headers: all };
+}
+
+/** The path-style URL of `key` in `bucket`, each key segment escaped as SigV4 signs it. */
+export function objectUrl(endpoint: string, bucket: string, key: string): URL {
+  const base = new URL(endpoint);
+  const prefix = base.pathname.replace(/\/+$/, '');
+  return new URL(`${prefix}/${uriEncode(bucket)}/${key.split('/').map(uriEncode).join('/')}`, base);
 }
 
 /** RFC 3986 percent-encoding as SigV4 wants it: only A-Z a-z 0-9 - _ . ~ unescaped. */
