@@ -14,6 +14,7 @@ function user(over: Partial<UserRecord> = {}): UserRecord {
     disabled: false,
     passwordHash: 'scrypt$12$8$1$salt$hash',
     boundHardwareHash: HW,
+    orgId: 'default',
     createdAt: '2026-01-01T00:00:00.000Z',
     updatedAt: '2026-01-01T00:00:00.000Z',
     ...over,

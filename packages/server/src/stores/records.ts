@@ -18,6 +18,10 @@ export interface UserRecord {
   boundHardwareFactors?: Record<string, string>;
   /** ISO time the binding last moved to a drifted device (drift is refused for a while after). */
   deviceDriftedAt?: string;
+  /** The organisation (tenant) the user belongs to; `default` for accounts from before them. */
+  orgId: string;
+  /** ISO time the bound device was bound (absent while unbound, and for bindings from before). */
+  boundAt?: string;
   createdAt: string;
   updatedAt: string;
   /**

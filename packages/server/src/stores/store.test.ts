@@ -23,6 +23,7 @@ function user(n: number, over: Partial<UserRecord> = {}): UserRecord {
     disabled: false,
     passwordHash: `scrypt$12$8$1$salt${n}$hash${n}`,
     boundHardwareHash: null,
+    orgId: 'default',
     createdAt: at,
     updatedAt: at,
     ...over,
@@ -87,6 +88,8 @@ describe.each(backends)('the store on $name', ({ open, skip }) => {
         ...user(7),
         role: 'Admin' as const,
         tokensValidAfter: '2026-02-01T00:00:00.000Z',
+        boundHardwareHash: 'e'.repeat(64),
+        boundAt: '2026-02-02T00:00:00.000Z',
       };
       await store.users.update(changed);
       expect(await store.users.get(changed.id)).toEqual(changed);
@@ -122,6 +125,7 @@ describe.each(backends)('the store on $name', ({ open, skip }) => {
       ['a', 'b', 'c', 'd'].map((h) => store.users.bindIfUnbound(user(1).id, h.repeat(64), now)),
     );
     expect(won.filter(Boolean)).toHaveLength(1);
+    expect((await store.users.get(user(1).id))?.boundAt).toBe(now);
   });
 
   it.skipIf(skip)('read-then-write transactions racing each other lose no update', async () => {

@@ -45,6 +45,7 @@ export async function createUser(
     disabled: false,
     passwordHash,
     boundHardwareHash: null,
+    orgId: 'default',
     createdAt: now,
     updatedAt: now,
   };
@@ -144,6 +145,7 @@ export class UserService {
   resetDevice(id: string): Promise<UserRecord> {
     return this.update(id, async (u, t) => {
       u.boundHardwareHash = null;
+      u.boundAt = undefined;
       u.boundHardwareFactors = undefined;
       u.deviceDriftedAt = undefined;
       // The device may be lost or stolen: its tokens go with the binding.

@@ -3,7 +3,7 @@ import { normaliseEmail, type PublisherKeyRecord, type UserRecord } from '../rec
 import { type SqlExecutor, type SqlRow, storable } from './database.js';
 
 const COLUMNS =
-  'id, email, role, disabled, password_hash, bound_hardware_hash, tokens_valid_after, created_at, updated_at, bound_hardware_factors, device_drifted_at';
+  'id, email, role, disabled, password_hash, bound_hardware_hash, tokens_valid_after, created_at, updated_at, bound_hardware_factors, device_drifted_at, org_id, bound_at';
 
 function toUser(row: SqlRow): UserRecord {
   const role = row.role;
@@ -15,9 +15,11 @@ function toUser(row: SqlRow): UserRecord {
     disabled: row.disabled === 1,
     passwordHash: String(row.password_hash),
     boundHardwareHash: row.bound_hardware_hash === null ? null : String(row.bound_hardware_hash),
+    orgId: String(row.org_id),
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };
+  if (row.bound_at !== null) user.boundAt = String(row.bound_at);
   if (row.tokens_valid_after !== null) user.tokensValidAfter = String(row.tokens_valid_after);
   if (row.bound_hardware_factors !== null) {
     user.boundHardwareFactors = JSON.parse(String(row.bound_hardware_factors));
@@ -39,6 +41,8 @@ function values(u: UserRecord) {
     u.updatedAt,
     u.boundHardwareFactors === undefined ? null : JSON.stringify(u.boundHardwareFactors),
     u.deviceDriftedAt ?? null,
+    u.orgId,
+    u.boundAt ?? null,
   ];
 }
 
@@ -123,7 +127,7 @@ export class UserRows {
   /** Adds `user`; SqlUniqueViolation when its id or email is taken. */
   async insert(user: UserRecord): Promise<void> {
     await this.sql.query(
-      `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
+      `INSERT INTO users (${COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)`,
       values(user),
     );
   }
@@ -133,7 +137,7 @@ export class UserRows {
     await this.sql.query(
       `UPDATE users SET email = $2, role = $3, disabled = $4, password_hash = $5,
          bound_hardware_hash = $6, tokens_valid_after = $7, created_at = $8, updated_at = $9,
-         bound_hardware_factors = $10, device_drifted_at = $11
+         bound_hardware_factors = $10, device_drifted_at = $11, org_id = $12, bound_at = $13
        WHERE id = $1`,
       values(user),
     );
@@ -151,7 +155,7 @@ export class UserRows {
   ): Promise<boolean> {
     const rows = await this.sql.query(
       `UPDATE users SET bound_hardware_hash = $2, updated_at = $3, bound_hardware_factors = $4,
-         device_drifted_at = NULL
+         device_drifted_at = NULL, bound_at = $3
        WHERE id = $1 AND bound_hardware_hash IS NULL RETURNING id`,
       [id, hardware, now, factors === undefined ? null : JSON.stringify(factors)],
     );
