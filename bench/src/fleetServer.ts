@@ -90,6 +90,7 @@ function account(email: string, role: Role, passwordHash: string, createdMs: num
     disabled: false,
     passwordHash,
     boundHardwareHash: null,
+    orgId: 'default',
     createdAt: at,
     updatedAt: at,
   };
