@@ -1,5 +1,6 @@
 import { HARDWARE_FACTOR_LIMITS, type HardwareFactorDigests, SluiceError } from '@sluice/protocol';
 import type { FastifyBaseLogger } from 'fastify';
+import { claimSeat } from '../limits/seatLimit.js';
 import type { UserRecord } from '../stores/records.js';
 import type { Store } from '../stores/store.js';
 import { type BindingPolicy, type FactorMatch, matchFactors, sameFactors } from './driftPolicy.js';
@@ -68,6 +69,7 @@ type Outcome =
  * another hash is accepted when the device's factor digests still match the binding's under
  * `policy` (the binding then moves to this device and one `device.drifted` line names the
  * factors that changed); anything else is 403 ERR_DEVICE_NOT_BOUND until an admin resets it.
+ * A first bind takes one of the organisation's seats (403 ERR_SEAT_LIMIT when none is left).
  */
 export async function bindDevice(
   store: Store,
@@ -84,6 +86,7 @@ export async function bindDevice(
     if (now === undefined) throw new SluiceError('ERR_UNAUTHORIZED', 'user no longer exists');
     const at = new Date().toISOString();
     if (now.boundHardwareHash === null) {
+      await claimSeat(t, now);
       await t.users.bindIfUnbound(now.id, claim.hash, at, claim.factors);
       return { kind: 'bound' };
     }

@@ -5,6 +5,7 @@ import { importLegacyFiles } from './legacyImport.js';
 import type { SqlDatabase, SqlExecutor } from './sql/database.js';
 import { FamilyRows } from './sql/familyRows.js';
 import { LimiterRows } from './sql/limiterRows.js';
+import { LimitRows } from './sql/limitRows.js';
 import { MetaRows } from './sql/metaRows.js';
 import { migrate } from './sql/migrations.js';
 import { ParcelRows } from './sql/parcelRows.js';
@@ -22,6 +23,8 @@ export interface Tables {
   users: UserRows;
   families: FamilyRows;
   resources: ResourceRows;
+  /** Organisations' seat and pull limits, and their pull usage. */
+  limits: LimitRows;
   parcels: ParcelRows;
   removals: RemovalRows;
   meta: MetaRows;
@@ -33,6 +36,7 @@ function tablesOver(sql: SqlExecutor): Tables {
     users: new UserRows(sql),
     families: new FamilyRows(sql),
     resources: new ResourceRows(sql),
+    limits: new LimitRows(sql),
     parcels: new ParcelRows(sql),
     removals: new RemovalRows(sql),
     meta: new MetaRows(sql),
@@ -58,6 +62,7 @@ export class Store implements Tables {
   readonly users: UserRows;
   readonly families: FamilyRows;
   readonly resources: ResourceRows;
+  readonly limits: LimitRows;
   readonly parcels: ParcelRows;
   readonly removals: RemovalRows;
   readonly meta: MetaRows;
@@ -73,6 +78,7 @@ export class Store implements Tables {
     this.users = t.users;
     this.families = t.families;
     this.resources = t.resources;
+    this.limits = t.limits;
     this.parcels = t.parcels;
     this.removals = t.removals;
     this.meta = t.meta;
