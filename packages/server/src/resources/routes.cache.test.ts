@@ -111,7 +111,7 @@ describe('envelope cache', () => {
     expect((await opens(d.email, second.body)).small.equals(small)).toBe(true);
   });
 
-  it('a hit reads the caller once (the guard), the resource once, and the password budget where it is shared', async () => {
+  it('a hit reads the caller once (the guard), the resource once, the password budget where it is shared, and counts its pull once', async () => {
     const d = await device('calls@example.test');
     expect((await envelope(d)).cache).toBe('miss');
     const db = s.server.store.db;
@@ -138,7 +138,10 @@ describe('envelope cache', () => {
     // The login limiter's entries are in the store on PostgreSQL (shared by the instances).
     const shared = s.server.store.backend === 'postgres';
     expect(reads('limiter_entries')).toHaveLength(shared ? 1 : 0);
-    expect(seen).toHaveLength(shared ? 3 : 2);
+    // And one transaction: the envelope's bytes counted against the organisation's pull quota
+    // (limits/pullQuota.ts; its statements run on the transaction's own executor).
+    expect(seen.filter((q) => q === 'transaction')).toHaveLength(1);
+    expect(seen).toHaveLength(shared ? 4 : 3);
   });
 
   it('a burst from a new device runs scrypt once; the others wait for it and are hits', async () => {

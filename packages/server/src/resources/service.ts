@@ -20,6 +20,7 @@ import type { BindingPolicy } from '../auth/driftPolicy.js';
 import type { LoginLimiter } from '../auth/loginLimiter.js';
 import type { TokenCaller } from '../auth/tokenPassword.js';
 import { versionConflict } from '../errors.js';
+import { chargePull } from '../limits/pullQuota.js';
 import { PublisherKeyService } from '../publisherKeys/service.js';
 import { dataKeyAad, unwrapDataKey, wrapDataKey } from '../stores/masterKey.js';
 import type { PartStorage, PendingBlob } from '../stores/partStorage.js';
@@ -258,6 +259,7 @@ export class ResourceService {
       };
       const envelope = sealEnvelope(key, payload, envelopeAad(resource));
       timer.lap('seal');
+      await chargePull(this.deps.store, user.orgId, version.manifest);
       log.info(
         { event: 'envelope.issued', folder, name, version: version.version, userId: user.id },
         'envelope issued',
