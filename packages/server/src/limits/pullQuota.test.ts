@@ -7,7 +7,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { sealAndSplit } from '@sluice/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { patchUser } from '../test-helpers.js';
+import { patchUser, uploadParts } from '../test-helpers.js';
 import { pulledBytes, usageMonth } from './pullQuota.js';
 
 // Before the server starts: its settings read the flag once (Server-Timing names cache hits).
@@ -39,17 +39,18 @@ beforeAll(async () => {
     smallSizeKB: 8,
     chunkSize: 4096,
   });
-  const form = new FormData();
-  form.append('name', 'm.bin');
-  form.append('manifest', JSON.stringify(sealed.manifest));
-  form.append('dataKey', sealed.key.toString('base64'));
-  form.append('small', new Blob([await readFile(sealed.smallPath)]), 'small');
-  form.append('big', new Blob([await readFile(sealed.bigPath)]), 'big');
-  const up = await fetch(`${s.url}/resources/models`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${(await login(s.url, 'up@example.test')).accessToken}` },
-    body: form,
-  });
+  const up = await uploadParts(
+    s.url,
+    (await login(s.url, 'up@example.test')).accessToken,
+    'models',
+    [
+      ['name', 'm.bin'],
+      ['manifest', JSON.stringify(sealed.manifest)],
+      ['dataKey', sealed.key.toString('base64')],
+      ['small', await readFile(sealed.smallPath)],
+      ['big', await readFile(sealed.bigPath)],
+    ],
+  );
   expect(up.status).toBe(201);
   const stored = await s.server.store.resources.get('models', 'm.bin');
   bytes = pulledBytes(stored?.versions[0]?.manifest ?? sealed.manifest);
